@@ -1,0 +1,119 @@
+// The Store contract: atomic all-scope reservations, settlement and read-only usage.
+
+/** Which budget a scope is; decides the error a refusal becomes. */
+export type ScopeKind = 'feature' | 'user' | 'global';
+
+/** A calendar period (day, hour, week, month in a time zone) that contains an instant. */
+export interface Period {
+  /** Stable name of the period, part of its key (e.g. `2026-11-28`). */
+  id: string;
+  startMs: number;
+  endMs: number;
+}
+
+/** A fixed window: the calendar period that contains the store's current time. */
+export interface FixedWindow {
+  kind: 'fixed';
+  /** Computes the period containing `nowMs`; the store calls it with its own clock. */
+  periodAt(nowMs: number): Period;
+}
+
+/**
+ * A sliding window of `windowMs`, kept as buckets of `bucketMs`. Usage is the sum
+ * of the buckets that overlap the last `windowMs` (one bucket more than the window
+ * holds), so that no interval of `windowMs` ever admits more than the limit.
+ */
+export interface SlidingWindow {
+  kind: 'sliding';
+  windowMs: number;
+  bucketMs: number;
+}
+
+/**
+ * What to do with a scope while its store cannot be reached: refuse the request
+ * (503 `budget_unavailable`), admit it without counting this scope, or count it in
+ * this process's memory with the same limit until the store is back.
+ */
+export type UnavailablePolicy = 'fail-closed' | 'fail-open' | 'fallback';
+
+/** One budget a request must fit in. */
+export interface ScopeRequest {
+  kind: ScopeKind;
+  /** Used by `resilientStore`; the plain stores ignore it. */
+  onUnavailable: UnavailablePolicy;
+  /**
+   * The scope's key without the store prefix and without the window suffix, already
+   * made safe by `keys.ts` (e.g. `f:{chat}`, `u:{u=alice}:d`, `g:{tpm}`). The part in
+   * braces is the Redis Cluster hash tag: every key of one scope lives in one slot.
+   */
+  key: string;
+  /** Tokens the scope admits per window; a positive integer. */
+  limit: number;
+  window: FixedWindow | SlidingWindow;
+}
+
+/** What a scope looks like at the moment of a reservation or a usage read. */
+export interface ScopeState {
+  kind: ScopeKind;
+  key: string;
+  limit: number;
+  /** Tokens counted in the current window, reservations included. */
+  used: number;
+  /** `max(0, limit - used)`. */
+  remaining: number;
+  /** When the window ends (fixed) or enough of it expires to admit more (sliding), epoch ms. */
+  resetAtMs: number;
+}
+
+export interface ReserveRequest {
+  scopes: ScopeRequest[];
+  /** Counted input tokens: every scope must afford them plus at least one output token. */
+  input: number;
+  /** The most output tokens wanted; each scope grants what it can afford, up to this. */
+  maxOutput: number;
+}
+
+/** One window counter a reservation moved, kept so settle/release move the same one. */
+export interface ReservedPart {
+  scope: ScopeRequest;
+  /** Full store key of the window counter (prefix and window suffix included). */
+  windowKey: string;
+  /** Tokens added to that counter. */
+  amount: number;
+}
+
+export interface Reservation {
+  parts: ReservedPart[];
+  input: number;
+  /** Output tokens granted: the smallest of `maxOutput` and what every scope afforded. */
+  outputCap: number;
+}
+
+export type ReserveResult =
+  | { ok: true; reservation: Reservation; scopes: ScopeState[] }
+  | { ok: false; refused: ScopeState; scopes: ScopeState[] };
+
+/**
+ * Where budgets are counted. `memoryStore()` (one process) and `redisStore()` (many
+ * processes) implement it and pass the same contract tests.
+ */
+export interface Store {
+  /**
+   * Atomically, over every scope: refuse if any scope cannot afford `input + 1`,
+   * taking nothing; otherwise grant `outputCap = min(maxOutput, min over scopes of
+   * (remaining - input))` and add `input + outputCap` to every scope.
+   * `scopes` in the result follow the order of the request, as seen after the call.
+   */
+  reserve(request: ReserveRequest): Promise<ReserveResult>;
+  /**
+   * Moves every reserved counter by `actualTokens - amount` (never below zero). A
+   * counter whose window has since expired is left alone.
+   */
+  settle(reservation: Reservation, actualTokens: number): Promise<void>;
+  /** Gives the whole reservation back: `settle(reservation, 0)`. */
+  release(reservation: Reservation): Promise<void>;
+  /** Reads a scope's state without changing it. */
+  usage(scope: ScopeRequest): Promise<ScopeState>;
+  /** Stops timers and forgets state the store owns; never closes a client it was given. */
+  close?(): Promise<void>;
+}
