@@ -1,0 +1,20 @@
+// Configuration mistakes: thrown at start-up with a stable code and one clear sentence.
+
+/** Stable codes of configuration mistakes; safe to match on. */
+export type ConfigErrorCode =
+  | 'TB_UNKNOWN_MODEL'
+  | 'TB_UNKNOWN_FEATURE'
+  | 'TB_INVALID_OPTION'
+  | 'TB_INVALID_LIMIT'
+  | 'TB_OUTPUT_OVER_MODEL_LIMIT';
+
+/** A mistake in the options given to token-budget, reported when they are read. */
+export class TokenBudgetConfigError extends Error {
+  readonly code: ConfigErrorCode;
+
+  constructor(code: ConfigErrorCode, message: string) {
+    super(`${message} [${code}]`);
+    this.name = 'TokenBudgetConfigError';
+    this.code = code;
+  }
+}
