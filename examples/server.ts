@@ -1,0 +1,79 @@
+// The example app (`npm start`): three features behind token budgets, OpenAI or an offline upstream.
+import express from 'express';
+import OpenAI from 'openai';
+import { createTokenBudget } from '../lib';
+import { startOfflineUpstream } from './offline-upstream';
+
+/** Demo sign-in: in a real app `req.user` comes from your session or auth middleware. */
+const DEMO_USERS: Record<string, { id: string; plan: 'free' | 'pro' | 'enterprise' }> = {
+  'demo-free': { id: 'alice', plan: 'free' },
+  'demo-pro': { id: 'bob', plan: 'pro' },
+  'demo-enterprise': { id: 'carol', plan: 'enterprise' },
+};
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      user?: { id: string; plan: string };
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  let client: OpenAI;
+  if (process.env.OPENAI_API_KEY) {
+    client = new OpenAI();
+    console.log('Using the OpenAI API (OPENAI_API_KEY is set).');
+  } else {
+    const upstream = await startOfflineUpstream();
+    client = new OpenAI({ apiKey: 'offline', baseURL: upstream.baseURL });
+    console.log(`OPENAI_API_KEY is not set: using the offline upstream at ${upstream.baseURL} (deterministic replies).`);
+  }
+
+  const budget = createTokenBudget({
+    features: {
+      chat: { maxInput: 4000, maxOutput: 1000, model: 'gpt-4o', dailyTokens: 5_000_000, onExceed: 'truncate' },
+      summarize: { maxInput: 16_000, maxOutput: 500, model: 'gpt-4o-mini' },
+      quick_answer: { maxInput: 1000, maxOutput: 200, model: 'gpt-4o-mini' },
+    },
+  });
+  budget.warmup();
+
+  const quota = budget.userQuota({
+    user: (req) => req.user?.id,
+    tier: (req) => req.user?.plan,
+    limits: { free: 10_000, pro: 100_000, enterprise: 1_000_000 },
+  });
+  const tpm = budget.globalTpm({ limit: 1_000_000 });
+  const callModel = budget.llmHandler({ client });
+
+  const app = express();
+  app.use(express.json({ limit: '1mb' }));
+  app.use((req, _res, next) => {
+    const token = req.get('authorization')?.replace(/^Bearer /, '');
+    if (token && DEMO_USERS[token]) req.user = DEMO_USERS[token];
+    next();
+  });
+
+  app.post('/chat', budget.featureBudget('chat'), quota, tpm, callModel);
+  app.post('/summarize', budget.featureBudget('summarize', { onExceed: 'reject' }), quota, tpm, callModel);
+  app.post('/quick-answer', budget.featureBudget('quick_answer'), quota, tpm, callModel);
+  app.get('/budget', budget.usageHandler());
+  app.use(budget.errorHandler());
+
+  const port = Number(process.env.PORT ?? 3000);
+  app.listen(port, () => {
+    console.log(`token-budget example on http://localhost:${port}`);
+    console.log(
+      `  curl -s localhost:${port}/chat -H 'authorization: Bearer demo-free' -H 'content-type: application/json' ` +
+        `-d '{"messages":[{"role":"user","content":"Hello!"}]}'`,
+    );
+    console.log(`  curl -s localhost:${port}/budget -H 'authorization: Bearer demo-free'`);
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

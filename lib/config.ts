@@ -1,0 +1,157 @@
+// Options → validated internal config, read once at start-up; mistakes throw TokenBudgetConfigError.
+import { TokenBudgetConfigError } from './config-error';
+import { memoryStore } from './store/memory';
+import { resilientStore } from './store/resilient';
+import type { Store, UnavailablePolicy } from './store/types';
+import { fallbackModel, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
+import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, TokenBudgetOptions } from './types';
+import { warnOncePerCode, type Warn } from './warnings';
+
+/** A feature as the middlewares use it. */
+export interface FeatureConfig {
+  name: string;
+  maxInput: number;
+  maxOutput: number;
+  model: string;
+  modelInfo: ModelInfo;
+  dailyTokens: number | undefined;
+  onStoreUnavailable: UnavailablePolicy;
+  onExceed: OnExceed;
+  messages: MessagesSource | undefined;
+}
+
+export interface BudgetConfig {
+  features: Map<string, FeatureConfig>;
+  /** The configured store behind the outage policies (`resilientStore`). */
+  store: Store;
+  onStoreUnavailable: UnavailablePolicy;
+  maxMessages: number;
+  errorOptions: ErrorOptions;
+  warn: Warn;
+}
+
+/** Feature, quota and key names: they become Redis keys and log fields. */
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const POLICIES: UnavailablePolicy[] = ['fail-closed', 'fail-open', 'fallback'];
+const ENCODINGS: EncodingName[] = ['o200k_base', 'cl100k_base'];
+
+export function fail(code: TokenBudgetConfigError['code'], message: string): never {
+  throw new TokenBudgetConfigError(code, message);
+}
+
+export function positiveInteger(value: unknown, path: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+    fail('TB_INVALID_LIMIT', `${path} must be a positive integer; got ${JSON.stringify(value)}.`);
+  }
+  return value as number;
+}
+
+export function checkName(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    fail('TB_INVALID_OPTION', `${path} must be 1–64 characters of letters, digits, '_', '.' or '-'; got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+export function checkPolicy(value: unknown, path: string, fallback: UnavailablePolicy): UnavailablePolicy {
+  if (value === undefined) return fallback;
+  if (!POLICIES.includes(value as UnavailablePolicy)) {
+    fail('TB_INVALID_OPTION', `${path} must be one of ${POLICIES.join(', ')}; got ${JSON.stringify(value)}.`);
+  }
+  return value as UnavailablePolicy;
+}
+
+export function checkOnExceed(value: unknown, path: string): OnExceed | undefined {
+  if (value === undefined || value === 'reject' || value === 'truncate' || typeof value === 'function') {
+    return value as OnExceed | undefined;
+  }
+  return fail('TB_INVALID_OPTION', `${path} must be 'reject', 'truncate' or a function; got ${JSON.stringify(value)}.`);
+}
+
+export function checkFunction<T>(value: T | undefined, path: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function') fail('TB_INVALID_OPTION', `${path} must be a function.`);
+  return value;
+}
+
+export function checkErrorOptions(options: ErrorOptions, path: string, inherited: ErrorOptions = {}): ErrorOptions {
+  const errors = options.errors ?? inherited.errors;
+  if (errors !== undefined && errors !== 'respond' && errors !== 'next') {
+    fail('TB_INVALID_OPTION', `${path}.errors must be 'respond' or 'next'; got ${JSON.stringify(errors)}.`);
+  }
+  return { errors, onReject: checkFunction(options.onReject, `${path}.onReject`) ?? inherited.onReject };
+}
+
+function resolveModel(model: unknown, path: string, unknownModelEncoding: EncodingName | undefined): ModelInfo {
+  if (typeof model !== 'string' || model === '') fail('TB_INVALID_OPTION', `${path} must be a model name.`);
+  const info = lookupModel(model);
+  if (info) return info;
+  if (unknownModelEncoding) return fallbackModel(model, unknownModelEncoding);
+  return fail(
+    'TB_UNKNOWN_MODEL',
+    `${path} "${model}" is not a known OpenAI model; set unknownModelEncoding to count it with a given encoding.`,
+  );
+}
+
+function readFeature(
+  name: string,
+  options: FeatureOptions,
+  unknownModelEncoding: EncodingName | undefined,
+  defaultPolicy: UnavailablePolicy,
+): FeatureConfig {
+  const path = `features.${name}`;
+  if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', `${path} must be an object.`);
+  const modelInfo = resolveModel(options.model, `${path}.model`, unknownModelEncoding);
+  const maxInput = positiveInteger(options.maxInput, `${path}.maxInput`);
+  const maxOutput = positiveInteger(options.maxOutput, `${path}.maxOutput`);
+  if (modelInfo.maxOutputTokens !== undefined && maxOutput > modelInfo.maxOutputTokens) {
+    fail(
+      'TB_OUTPUT_OVER_MODEL_LIMIT',
+      `${path}.maxOutput is ${maxOutput}, but ${options.model} produces at most ${modelInfo.maxOutputTokens} output tokens.`,
+    );
+  }
+  return {
+    name,
+    maxInput,
+    maxOutput,
+    model: options.model,
+    modelInfo,
+    dailyTokens: options.dailyTokens === undefined ? undefined : positiveInteger(options.dailyTokens, `${path}.dailyTokens`),
+    onStoreUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, defaultPolicy),
+    onExceed: checkOnExceed(options.onExceed, `${path}.onExceed`) ?? 'reject',
+    messages: checkFunction(options.messages, `${path}.messages`),
+  };
+}
+
+function checkStore(store: unknown): Store {
+  const methods = ['reserve', 'settle', 'release', 'usage'] as const;
+  if (typeof store !== 'object' || store === null || methods.some((m) => typeof (store as Store)[m] !== 'function')) {
+    fail('TB_INVALID_OPTION', 'store must be a Store, e.g. memoryStore() or redisStore(client).');
+  }
+  return store as Store;
+}
+
+/** Reads `createTokenBudget` options once; every mistake is reported here, not per request. */
+export function readConfig(options: TokenBudgetOptions): BudgetConfig {
+  if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', 'createTokenBudget needs an options object.');
+  const { unknownModelEncoding } = options;
+  if (unknownModelEncoding !== undefined && !ENCODINGS.includes(unknownModelEncoding)) {
+    fail('TB_INVALID_OPTION', `unknownModelEncoding must be one of ${ENCODINGS.join(', ')}; got ${JSON.stringify(unknownModelEncoding)}.`);
+  }
+  const onStoreUnavailable = checkPolicy(options.onStoreUnavailable, 'onStoreUnavailable', 'fallback');
+  const entries = Object.entries(options.features ?? {});
+  if (entries.length === 0) fail('TB_INVALID_OPTION', 'features must name at least one feature.');
+  const features = new Map<string, FeatureConfig>();
+  for (const [name, feature] of entries) {
+    checkName(name, `feature name "${name}"`);
+    features.set(name, readFeature(name, feature, unknownModelEncoding, onStoreUnavailable));
+  }
+  const store = options.store === undefined ? memoryStore() : checkStore(options.store);
+  return {
+    features,
+    store: resilientStore(store),
+    onStoreUnavailable,
+    maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
+    errorOptions: checkErrorOptions(options, 'options'),
+    warn: warnOncePerCode(checkFunction(options.onWarning, 'onWarning')),
+  };
+}

@@ -1,0 +1,132 @@
+// featureBudget: counts the input, degrades or rejects it, and puts the budget context on req.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { checkErrorOptions, checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
+import { BudgetContext, type Degradation } from '../context';
+import { truncateToFit } from '../degrade/truncate';
+import type { ChatMessage, ToolDefinition } from '../messages';
+import { BudgetRefusal } from '../refusal';
+import { featureScopeKey } from '../store/keys';
+import { periodAt } from '../store/periods';
+import type { ScopeRequest } from '../store/types';
+import { countPrompt, promptCounter } from '../tokens/prompt';
+import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
+import { readBody, readForwardParams, readMessages, readTools } from '../validate';
+import { answerRefusal, handleAsync } from './respond';
+
+interface Admitted {
+  messages: ChatMessage[];
+  inputTokens: number;
+  degraded: Degradation | undefined;
+}
+
+function tooLarge(feature: FeatureConfig, detail: string): BudgetRefusal {
+  return new BudgetRefusal('input_too_large', `${detail} This feature accepts at most ${feature.maxInput} input tokens.`);
+}
+
+/** The feature's daily budget, shared by every request of the feature (UTC days). */
+function dailyScope(feature: FeatureConfig): ScopeRequest | undefined {
+  if (feature.dailyTokens === undefined) return undefined;
+  return {
+    kind: 'feature',
+    key: featureScopeKey(feature.name),
+    limit: feature.dailyTokens,
+    onUnavailable: feature.onStoreUnavailable,
+    window: { kind: 'fixed', periodAt: (nowMs) => periodAt(nowMs, 'day', 'UTC') },
+  };
+}
+
+async function applyStrategy(
+  strategy: ExceedStrategy,
+  messages: ChatMessage[],
+  tools: ToolDefinition[] | undefined,
+  inputTokens: number,
+  feature: FeatureConfig,
+  config: BudgetConfig,
+): Promise<ChatMessage[]> {
+  const counter = promptCounter(feature.modelInfo, tools);
+  const replaced = await strategy({
+    messages,
+    inputTokens,
+    maxInput: feature.maxInput,
+    model: feature.model,
+    tools,
+    countTokens: (candidate) => countPrompt(candidate, counter, Number.POSITIVE_INFINITY),
+  });
+  return readMessages(replaced, config.maxMessages);
+}
+
+/**
+ * Counts the prompt and, when it is over `maxInput`, rejects or degrades it. Counting
+ * stops as soon as the budget is passed; only a degraded request is counted whole,
+ * to report `originalTokens`.
+ */
+async function admitInput(
+  messages: ChatMessage[],
+  tools: ToolDefinition[] | undefined,
+  feature: FeatureConfig,
+  onExceed: FeatureBudgetOptions['onExceed'],
+  config: BudgetConfig,
+): Promise<Admitted> {
+  const counter = promptCounter(feature.modelInfo, tools);
+  const inputTokens = countPrompt(messages, counter, feature.maxInput);
+  if (inputTokens <= feature.maxInput) return { messages, inputTokens, degraded: undefined };
+  if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
+  const originalTokens = countPrompt(messages, counter, Number.POSITIVE_INFINITY);
+  if (onExceed === 'truncate') {
+    const kept = truncateToFit(messages, counter, feature.maxInput);
+    if (!kept) throw tooLarge(feature, 'The newest user message does not fit even with older turns dropped.');
+    return {
+      messages: kept.messages,
+      inputTokens: kept.inputTokens,
+      degraded: { strategy: 'truncate', droppedMessages: kept.droppedMessages, originalTokens },
+    };
+  }
+  const replaced = await applyStrategy(onExceed, messages, tools, originalTokens, feature, config);
+  const replacedTokens = countPrompt(replaced, counter, feature.maxInput);
+  if (replacedTokens > feature.maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
+  const droppedMessages = Math.max(0, messages.length - replaced.length);
+  return { messages: replaced, inputTokens: replacedTokens, degraded: { strategy: 'custom', droppedMessages, originalTokens } };
+}
+
+/** Builds `budget.featureBudget(name, options)`. */
+export function createFeatureBudget(config: BudgetConfig, name: string, options: FeatureBudgetOptions = {}): RequestHandler {
+  const feature = config.features.get(name);
+  if (!feature) {
+    fail('TB_UNKNOWN_FEATURE', `featureBudget("${name}"): no such feature; known: ${[...config.features.keys()].join(', ')}.`);
+  }
+  const onExceed = checkOnExceed(options.onExceed, `featureBudget("${name}").onExceed`) ?? feature.onExceed;
+  const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;
+  const errorOptions = checkErrorOptions(options, `featureBudget("${name}")`, config.errorOptions);
+  const scope = dailyScope(feature);
+
+  return handleAsync(async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      // An app that builds messages itself may route bodiless requests here.
+      const body = messagesSource && (req.body === undefined || req.body === null) ? {} : readBody(req.body);
+      const messages = readMessages(messagesSource ? await messagesSource(req) : body.messages, config.maxMessages);
+      const tools = readTools(body.tools);
+      const forwardParams = readForwardParams(body);
+      const admitted = await admitInput(messages, tools, feature, onExceed, config);
+      const context = new BudgetContext({
+        feature: feature.name,
+        model: feature.model,
+        modelInfo: feature.modelInfo,
+        tools,
+        forwardParams,
+        maxOutput: feature.maxOutput,
+        ...admitted,
+        store: config.store,
+        warn: config.warn,
+        now: Date.now,
+      });
+      if (scope) context.declare(scope);
+      req.tokenBudget = context;
+      res.once('close', () => {
+        context.end().catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
+      });
+    } catch (err) {
+      return answerRefusal(err, req, res, next, errorOptions);
+    }
+    next();
+  });
+}

@@ -1,0 +1,31 @@
+// globalTpm: declares the tokens-per-minute limit shared by every user and process.
+import type { RequestHandler } from 'express';
+import { checkErrorOptions, checkName, checkPolicy, positiveInteger, type BudgetConfig } from '../config';
+import { globalScopeKey } from '../store/keys';
+import type { ScopeRequest } from '../store/types';
+import type { GlobalTpmOptions } from '../types';
+import { answerRefusal, requireContext } from './respond';
+
+/** One-second buckets: over any 60 s the admitted tokens stay within the limit, and at least 60/61 of it is usable. */
+const MINUTE = { kind: 'sliding', windowMs: 60_000, bucketMs: 1_000 } as const;
+
+/** Builds `budget.globalTpm({ limit })`. */
+export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions): RequestHandler {
+  const path = 'globalTpm';
+  const scope: ScopeRequest = {
+    kind: 'global',
+    key: globalScopeKey(checkName(options?.name ?? 'tpm', `${path}.name`)),
+    limit: positiveInteger(options?.limit, `${path}.limit`),
+    onUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, config.onStoreUnavailable),
+    window: MINUTE,
+  };
+  const errorOptions = checkErrorOptions(options, path, config.errorOptions);
+  return (req, res, next) => {
+    try {
+      requireContext(req, 'globalTpm').declare(scope);
+    } catch (err) {
+      return answerRefusal(err, req, res, next, errorOptions);
+    }
+    next();
+  };
+}

@@ -1,0 +1,34 @@
+// usageHandler: a ready GET route that tells the current user what their quota has left.
+import type { RequestHandler } from 'express';
+import { rateLimitHeaders } from '../http/headers';
+import { BudgetRefusal } from '../refusal';
+import { StoreUnavailableError } from '../store/unavailable';
+import type { ScopeState } from '../store/types';
+import type { UserUsage } from '../types';
+import { answerRefusal, handleAsync } from './respond';
+import { requestUserScope, type UserQuotaConfig } from './userQuota';
+import type { Store } from '../store/types';
+
+export function toUserUsage(state: ScopeState): UserUsage {
+  return { used: state.used, limit: state.limit, remaining: state.remaining, resetAt: new Date(state.resetAtMs).toISOString() };
+}
+
+/** Builds `budget.usageHandler()`: `{ used, limit, remaining, resetAt }` for the requesting user, consuming nothing. */
+export function createUsageHandler(store: Store, quota: UserQuotaConfig): RequestHandler {
+  return handleAsync(async (req, res, next) => {
+    try {
+      const scope = requestUserScope(quota, req);
+      const state = await store.usage(scope).catch((err: unknown) => {
+        if (err instanceof StoreUnavailableError) {
+          throw new BudgetRefusal('budget_unavailable', 'Usage cannot be read right now; retry shortly.', { retryAfterSeconds: 1 });
+        }
+        throw err;
+      });
+      res.set(rateLimitHeaders([scope], [state], Date.now()));
+      res.set('Cache-Control', 'no-store');
+      res.json(toUserUsage(state));
+    } catch (err) {
+      answerRefusal(err, req, res, next, quota.errorOptions);
+    }
+  });
+}

@@ -1,0 +1,238 @@
+// Public options of token-budget; every option carries its default in its doc comment.
+import type { NextFunction, Request, Response } from 'express';
+import type { HttpError } from 'http-errors';
+import type { ChatMessage, ToolDefinition } from './messages';
+import type { Store, UnavailablePolicy } from './store/types';
+import type { EncodingName } from './tokens/models';
+
+export type { ChatMessage, ContentPart, ToolCall, ToolDefinition } from './messages';
+export type { Store, UnavailablePolicy } from './store/types';
+export type { EncodingName } from './tokens/models';
+
+/** What an error response handler receives: an http-errors object with a JSON `body`. */
+export type BudgetHttpError = HttpError & {
+  /** The `error.type` of the response body, e.g. `user_quota_exceeded`. */
+  type: string;
+  /** The JSON body that would be sent. */
+  body: { error: ErrorBody };
+  /** Headers that go with it (`Retry-After`, `RateLimit`, `RateLimit-Policy`). */
+  headers?: Record<string, string>;
+};
+
+/** The `error` object of every JSON error this package sends. */
+export interface ErrorBody {
+  type: string;
+  message: string;
+  /** Which budget refused: `feature`, `user`, `global`, or absent. */
+  scope?: string;
+  limit?: number;
+  remaining?: number;
+  /** ISO 8601 instant at which the refusing budget admits more. */
+  reset_at?: string;
+}
+
+/**
+ * Called instead of sending the JSON error, so an app can shape its own response.
+ * It must answer the request (or call `next`).
+ */
+export type RejectHandler = (error: BudgetHttpError, req: Request, res: Response, next: NextFunction) => void;
+
+/** How errors leave a middleware. */
+export interface ErrorOptions {
+  /**
+   * Shapes the error response. Default: the budget's `onReject`, else a JSON body
+   * `{ error: { type, message, scope, limit, remaining, reset_at } }` with the error's status.
+   */
+  onReject?: RejectHandler;
+  /**
+   * `'next'` passes the error to Express's `next(err)` for apps with their own
+   * error handler; `'respond'` answers with `onReject` or the JSON body.
+   * @default the budget's `errors`, else 'respond'
+   */
+  errors?: 'respond' | 'next';
+}
+
+/** What a custom over-budget strategy receives. */
+export interface ExceedContext {
+  messages: ChatMessage[];
+  /** Input tokens counted (or a number above `maxInput` once counting stopped early). */
+  inputTokens: number;
+  maxInput: number;
+  model: string;
+  tools: ToolDefinition[] | undefined;
+  /** Counts messages the way the budget does (tools included). */
+  countTokens(messages: ChatMessage[]): number;
+}
+
+/** A custom strategy returns new messages; they are counted again and still enforced. */
+export type ExceedStrategy = (context: ExceedContext) => ChatMessage[] | Promise<ChatMessage[]>;
+
+/**
+ * What to do when the input is over `maxInput`:
+ * - `'reject'`: 413 `input_too_large`;
+ * - `'truncate'`: keep every system/developer message and the newest turns that fit
+ *   (an assistant `tool_calls` message stays with its `tool` results; the newest user
+ *   message is always kept, and if it alone cannot fit: 413);
+ * - a function returning new messages.
+ */
+export type OnExceed = 'reject' | 'truncate' | ExceedStrategy;
+
+/** Where a feature's messages come from. */
+export type MessagesSource = (req: Request) => unknown;
+
+/** One feature: what a request of it may send and receive, and which model it calls. */
+export interface FeatureOptions {
+  /** Most input tokens one request may send (prompt tokens as the API counts them). Required. */
+  maxInput: number;
+  /** Most output tokens one request may receive; at most the model's output limit. Required. */
+  maxOutput: number;
+  /** The model this feature calls; clients never choose it. Required. */
+  model: string;
+  /**
+   * Tokens the feature may use per UTC day, across all users and processes sharing the store.
+   * @default undefined (no daily limit)
+   */
+  dailyTokens?: number;
+  /**
+   * What the store does with the feature's daily budget while it cannot be reached.
+   * @default the budget's `onStoreUnavailable`
+   */
+  onStoreUnavailable?: UnavailablePolicy;
+  /**
+   * What `featureBudget(name)` does when the input is over `maxInput`.
+   * @default 'reject'
+   */
+  onExceed?: OnExceed;
+  /**
+   * Where messages come from, so an app can build the system prompt itself.
+   * @default req => req.body.messages
+   */
+  messages?: MessagesSource;
+}
+
+/** A configuration warning: stable code, one sentence. */
+export interface BudgetWarning {
+  code: string;
+  message: string;
+}
+
+export interface TokenBudgetOptions extends ErrorOptions {
+  /** The feature table. Required: at least one feature. */
+  features: Record<string, FeatureOptions>;
+  /**
+   * Where budgets are counted.
+   * @default memoryStore() — one process; use redisStore(client) for several.
+   */
+  store?: Store;
+  /**
+   * What a scope does while the store cannot be reached (per middleware, overridable).
+   * @default 'fallback' — count in this process's memory with the same limits
+   */
+  onStoreUnavailable?: UnavailablePolicy;
+  /**
+   * Encoding used to count a model no known family matches. Without it, an unknown
+   * model is a configuration error.
+   * @default undefined
+   */
+  unknownModelEncoding?: EncodingName;
+  /**
+   * Most messages one request may send; more is a 400.
+   * @default 1000
+   */
+  maxMessages?: number;
+  /**
+   * Receives each configuration warning once per code (e.g. a request that declared
+   * budgets and ended without reserving them).
+   * @default console.warn, once per code
+   */
+  onWarning?: (warning: BudgetWarning) => void;
+}
+
+/** Options of `budget.featureBudget(name, options)`. */
+export interface FeatureBudgetOptions extends ErrorOptions {
+  /** @default the feature's `onExceed`, else 'reject' */
+  onExceed?: OnExceed;
+  /** @default the feature's `messages`, else req => req.body.messages */
+  messages?: MessagesSource;
+}
+
+/** A period of a user quota, in the quota's time zone. */
+export type QuotaPeriod = 'hour' | 'day' | 'week' | 'month';
+
+/** Options of `budget.userQuota(options)`. */
+export interface UserQuotaOptions extends ErrorOptions {
+  /** The user's id, from the app (e.g. `req => req.user?.id`), never from a client header. Required. */
+  user: (req: Request) => string | number | undefined | null;
+  /**
+   * The user's tier, a key of `limits`.
+   * @default req => 'default' (use with `limits: { default: n }` or a number)
+   */
+  tier?: (req: Request) => string | undefined | null;
+  /** Tokens per period, per tier (e.g. `{ free: 10_000, pro: 100_000, enterprise: 1_000_000 }`), or one number for everyone. Required. */
+  limits: Record<string, number> | number;
+  /**
+   * Tier used when `tier(req)` returns nothing or a tier not in `limits`.
+   * @default the tier with the smallest limit
+   */
+  defaultTier?: string;
+  /**
+   * A request with no user: `'reject'` answers 401 `user_required`; a tier name counts
+   * every anonymous request in one shared `anonymous` budget of that tier.
+   * @default 'reject'
+   */
+  anonymous?: 'reject' | { tier: string };
+  /** @default 'day' */
+  period?: QuotaPeriod;
+  /** IANA time zone in which periods start at local midnight. @default 'UTC' */
+  timeZone?: string;
+  /** @default the budget's `onStoreUnavailable` */
+  onStoreUnavailable?: UnavailablePolicy;
+}
+
+/** Options of `budget.globalTpm(options)`. */
+export interface GlobalTpmOptions extends ErrorOptions {
+  /** Tokens per minute across all users and processes. Required. */
+  limit: number;
+  /** Name of this limit, so that several routes can share one or keep their own. @default 'tpm' */
+  name?: string;
+  /** @default the budget's `onStoreUnavailable` */
+  onStoreUnavailable?: UnavailablePolicy;
+}
+
+/** What `budget.usage.user(id)` and `budget.usageHandler()` report. */
+export interface UserUsage {
+  used: number;
+  limit: number;
+  remaining: number;
+  /** ISO 8601 instant at which the period ends. */
+  resetAt: string;
+}
+
+/**
+ * The part of an OpenAI client `llmHandler` uses; `new OpenAI()` (openai ^6 or ^7)
+ * fits, and so does any client with the same `chat.completions.create`.
+ */
+export interface ChatCompletionsClient {
+  chat: {
+    completions: {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      create(body: any, options?: { signal?: AbortSignal; timeout?: number }): PromiseLike<unknown>;
+    };
+  };
+}
+
+/** Options of `budget.llmHandler(options)`. */
+export interface LlmHandlerOptions extends ErrorOptions {
+  /** The client that calls the model, e.g. `new OpenAI()`. Required. */
+  client: ChatCompletionsClient;
+  /**
+   * Turns the completion into the response body.
+   * @default the completion JSON as the API returned it
+   */
+  respond?: (completion: unknown, req: Request) => unknown;
+  /**
+   * Time-out of one upstream call in ms (the SDK's `timeout` request option); past it: 504.
+   * @default the client's own (openai: 10 minutes)
+   */
+  timeoutMs?: number;
+}

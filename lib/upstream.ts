@@ -1,0 +1,60 @@
+// Failures of the model call (openai SDK errors, duck-typed) as refusals that never leak upstream text.
+import { BudgetRefusal } from './refusal';
+
+interface UpstreamErrorLike {
+  name?: string;
+  status?: unknown;
+  headers?: unknown;
+}
+
+function header(headers: unknown, name: string): string | undefined {
+  if (!headers || typeof headers !== 'object') return undefined;
+  const value =
+    typeof (headers as Headers).get === 'function'
+      ? (headers as Headers).get(name)
+      : (headers as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Seconds from `retry-after-ms` / `retry-after` (seconds or an HTTP date), when the upstream said. */
+function retryAfterSeconds(headers: unknown): number | undefined {
+  const ms = Number(header(headers, 'retry-after-ms'));
+  if (Number.isFinite(ms) && ms >= 0) return Math.max(1, Math.ceil(ms / 1000));
+  const value = header(headers, 'retry-after');
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.max(1, Math.ceil(seconds));
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(1, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** Whether the error is the SDK's own abort (our AbortController fired). */
+export function isUserAbort(err: unknown): boolean {
+  return (err as UpstreamErrorLike | null)?.name === 'APIUserAbortError' || (err as Error | null)?.name === 'AbortError';
+}
+
+/**
+ * Maps an error thrown by the model call. The upstream's own message is never passed
+ * on: it can quote request details or part of an API key.
+ */
+export function upstreamRefusal(err: unknown): BudgetRefusal | undefined {
+  const { name, status, headers } = (err ?? {}) as UpstreamErrorLike;
+  if (name === 'APIConnectionTimeoutError') {
+    return new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.');
+  }
+  if (status === 429) {
+    const retry = retryAfterSeconds(headers);
+    return new BudgetRefusal(
+      'upstream_rate_limited',
+      'The model provider is rate limiting this service; retry shortly.',
+      retry === undefined ? {} : { retryAfterSeconds: retry },
+    );
+  }
+  if (typeof status === 'number') {
+    return new BudgetRefusal('upstream_error', `The model provider failed to answer (status ${status}).`);
+  }
+  if (name === 'APIConnectionError') {
+    return new BudgetRefusal('upstream_error', 'The model provider could not be reached.');
+  }
+  return undefined;
+}

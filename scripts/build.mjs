@@ -1,0 +1,17 @@
+// Builds dist/: CommonJS with declarations, plus an ES module entry with the same named exports.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+rmSync('dist', { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+
+const names = Object.keys(require('../dist/cjs/index.js')).filter((name) => name !== '__esModule');
+mkdirSync('dist/esm', { recursive: true });
+writeFileSync(
+  'dist/esm/index.mjs',
+  `import cjs from '../cjs/index.js';\nexport const { ${names.join(', ')} } = cjs;\n`,
+);
+writeFileSync('dist/esm/index.d.mts', "export * from '../cjs/index.js';\n");
+console.log(`built dist/ (${names.length} exports)`);

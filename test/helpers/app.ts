@@ -1,0 +1,59 @@
+// Test apps: a budget, an Express app (4 or 5) and the real openai SDK against the offline upstream.
+import type { RequestHandler } from 'express';
+import express5 from 'express';
+import express4 from 'express4';
+import OpenAI from 'openai';
+import { createTokenBudget, type TokenBudget } from '../../lib';
+import type { TokenBudgetOptions } from '../../lib/types';
+import { startOfflineUpstream, type OfflineUpstream, type OfflineUpstreamOptions } from '../../examples/offline-upstream';
+
+export const EXPRESS = { 'Express 5': express5, 'Express 4': express4 as unknown as typeof express5 };
+
+export interface TestApp {
+  app: express5.Express;
+  budget: TokenBudget;
+  upstream: OfflineUpstream;
+  client: OpenAI;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  budget?: Partial<TokenBudgetOptions>;
+  upstream?: OfflineUpstreamOptions;
+  express?: typeof express5;
+  /** Builds the route's chain; default: featureBudget('chat') → llmHandler. */
+  chain?: (budget: TokenBudget, client: OpenAI) => RequestHandler[];
+  /** Sets `req.user` from the `x-test-user` / `x-test-plan` headers (the app's own auth, in tests). */
+  users?: boolean;
+}
+
+export const FEATURES: TokenBudgetOptions['features'] = {
+  chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o' },
+  reasoning: { maxInput: 200, maxOutput: 50, model: 'o3-mini' },
+};
+
+/** An app with POST /chat guarded by the chain, and budget.errorHandler() mounted. */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const upstream = await startOfflineUpstream(options.upstream);
+  const client = new OpenAI({ apiKey: 'sk-test-secret-key-0123456789', baseURL: upstream.baseURL, maxRetries: 0 });
+  const budget = createTokenBudget({ features: FEATURES, onWarning: () => {}, ...options.budget });
+  const express = options.express ?? express5;
+  const app = express();
+  app.use(express.json({ limit: '2mb' }));
+  if (options.users) {
+    app.use((req, _res, next) => {
+      const id = req.get('x-test-user');
+      if (id) (req as unknown as { user: object }).user = { id, plan: req.get('x-test-plan') ?? 'free' };
+      next();
+    });
+  }
+  const chain = options.chain?.(budget, client) ?? [budget.featureBudget('chat'), budget.llmHandler({ client })];
+  app.post('/chat', ...chain);
+  app.use(budget.errorHandler());
+  return { app, budget, upstream, client, close: () => upstream.close() };
+}
+
+/** A user message of roughly `words` tokens. */
+export function words(n: number, word = 'word'): string {
+  return Array.from({ length: n }, () => word).join(' ');
+}

@@ -1,0 +1,168 @@
+// llmHandler and run(): upstream failures release everything, usage is settled, limits are enforced.
+import http from 'node:http';
+import request from 'supertest';
+import { featureScopeKey } from '../../lib/store/keys';
+import { periodAt } from '../../lib/store/periods';
+import type { ScopeRequest } from '../../lib/store/types';
+import { startTestApp, type TestApp } from '../helpers/app';
+
+const DAILY = 1000;
+const dailyScope: ScopeRequest = {
+  kind: 'feature',
+  key: featureScopeKey('chat'),
+  limit: DAILY,
+  onUnavailable: 'fail-closed',
+  window: { kind: 'fixed', periodAt: (now) => periodAt(now, 'day', 'UTC') },
+};
+const features = { chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o', dailyTokens: DAILY } };
+const hi = { messages: [{ role: 'user', content: 'Hi' }] };
+
+let t: TestApp;
+afterEach(() => t?.close());
+
+const dailyUsed = async () => (await t.budget.store.usage(dailyScope)).used;
+
+describe('upstream failures release the reservation and answer clearly', () => {
+  const cases: Array<[string, Parameters<typeof startTestApp>[0], number, string]> = [
+    ['429', { upstream: { behave: () => ({ kind: 'error', status: 429, headers: { 'retry-after': '7' } }) } }, 503, 'upstream_rate_limited'],
+    ['500', { upstream: { behave: () => ({ kind: 'error', status: 500 }) } }, 502, 'upstream_error'],
+    ['503', { upstream: { behave: () => ({ kind: 'error', status: 503 }) } }, 502, 'upstream_error'],
+    ['400', { upstream: { behave: () => ({ kind: 'error', status: 400 }) } }, 502, 'upstream_error'],
+  ];
+  test.each(cases)('upstream %s', async (_name, options, status, type) => {
+    t = await startTestApp({ ...options, budget: { features } });
+    const res = await request(t.app).post('/chat').send(hi);
+    expect(res.status).toBe(status);
+    expect(res.body.error.type).toBe(type);
+    if (type === 'upstream_rate_limited') expect(res.headers['retry-after']).toBe('7');
+    expect(await dailyUsed()).toBe(0);
+  });
+
+  test('time-out → 504 upstream_timeout', async () => {
+    t = await startTestApp({
+      budget: { features },
+      upstream: { behave: () => ({ kind: 'delay', ms: 2000 }) },
+      chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, timeoutMs: 200 })],
+    });
+    const res = await request(t.app).post('/chat').send(hi);
+    expect(res.status).toBe(504);
+    expect(res.body.error.type).toBe('upstream_timeout');
+    expect(await dailyUsed()).toBe(0);
+  });
+
+  test('unreachable upstream → 502 upstream_error', async () => {
+    t = await startTestApp({ budget: { features } });
+    await t.upstream.close();
+    const res = await request(t.app).post('/chat').send(hi);
+    expect(res.status).toBe(502);
+    expect(res.body.error.type).toBe('upstream_error');
+    expect(await dailyUsed()).toBe(0);
+  });
+
+  test('the API key never appears in an error', async () => {
+    t = await startTestApp({
+      upstream: {
+        behave: (req) => ({
+          kind: 'error',
+          status: 401,
+          message: `Incorrect API key provided: ${String(req.headers.authorization)}`,
+        }),
+      },
+    });
+    const res = await request(t.app).post('/chat').send(hi);
+    expect(res.status).toBe(502);
+    expect(JSON.stringify(res.body) + JSON.stringify(res.headers)).not.toMatch(/sk-test|secret/);
+  });
+});
+
+describe('settlement', () => {
+  test('the daily budget is moved to the real usage, not the reservation', async () => {
+    t = await startTestApp({ budget: { features } });
+    const res = await request(t.app).post('/chat').send(hi);
+    expect(res.status).toBe(200);
+    expect(await dailyUsed()).toBe(res.body.usage.total_tokens);
+    expect(res.body.usage.total_tokens).toBeLessThan(res.body.usage.prompt_tokens + 50);
+  });
+
+  test('the daily budget runs out: 429 feature_quota_exceeded with Retry-After, and the cap shrinks first', async () => {
+    t = await startTestApp({ budget: { features }, upstream: { completionTokens: (_r, cap) => cap } });
+    let status = 200;
+    const caps: number[] = [];
+    let last: request.Response | undefined;
+    for (let i = 0; i < 40 && status === 200; i++) {
+      last = await request(t.app).post('/chat').send(hi);
+      status = last.status;
+      if (status === 200) caps.push(t.upstream.calls.at(-1)!.request.body.max_tokens as number);
+    }
+    expect(status).toBe(429);
+    expect(last!.body.error).toMatchObject({ type: 'feature_quota_exceeded', scope: 'feature', limit: DAILY });
+    expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
+    // Never overspent: what the upstream billed fits in the daily budget.
+    expect(t.upstream.billedTokens()).toBeLessThanOrEqual(DAILY);
+    expect(caps.at(-1)).toBeLessThan(50);
+    expect(await dailyUsed()).toBe(t.upstream.billedTokens());
+  });
+
+  test('a custom handler using run() reserves, calls and settles the same way', async () => {
+    t = await startTestApp({
+      budget: { features },
+      chain: (b, client) => [
+        b.featureBudget('chat'),
+        async (req, res) => {
+          const completion = await req.tokenBudget!.run((params) => client.chat.completions.create(params as never));
+          res.json({ text: (completion as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content });
+        },
+      ],
+    });
+    const res = await request(t.app).post('/chat').send(hi);
+    expect(res.status).toBe(200);
+    expect(res.body.text).toMatch(/^ok/);
+    expect(await dailyUsed()).toBe(t.upstream.billedTokens());
+  });
+
+  test('a chain that never reserves leaves nothing reserved and warns once', async () => {
+    const warnings: string[] = [];
+    t = await startTestApp({
+      budget: { features, onWarning: (w) => warnings.push(w.code) },
+      chain: (b) => [b.featureBudget('chat'), (_req, res) => void res.json({ ok: true })],
+    });
+    await request(t.app).post('/chat').send(hi);
+    await request(t.app).post('/chat').send(hi);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(warnings).toEqual(['TB_NOT_RESERVED']);
+    expect(await dailyUsed()).toBe(0);
+  });
+
+  test('a handler that reserves and never settles is released when the response ends', async () => {
+    t = await startTestApp({
+      budget: { features },
+      chain: (b) => [
+        b.featureBudget('chat'),
+        async (req, res) => {
+          await req.tokenBudget!.reserve();
+          res.json({ reserved: true });
+        },
+      ],
+    });
+    await request(t.app).post('/chat').send(hi);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await dailyUsed()).toBe(0);
+  });
+});
+
+test('a client that disconnects aborts the upstream call and releases', async () => {
+  t = await startTestApp({ budget: { features }, upstream: { behave: () => ({ kind: 'delay', ms: 1500 }) } });
+  const server = t.app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const { port } = server.address() as { port: number };
+  const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/chat', headers: { 'content-type': 'application/json' } });
+  req.on('error', () => {});
+  req.end(JSON.stringify(hi));
+  await new Promise((r) => setTimeout(r, 300));
+  expect(t.upstream.calls).toHaveLength(1);
+  expect(await dailyUsed()).toBeGreaterThan(0);
+  req.destroy();
+  await new Promise((r) => setTimeout(r, 300));
+  expect(await dailyUsed()).toBe(0);
+  server.close();
+});
