@@ -2,9 +2,21 @@
 import { BudgetRefusal } from './refusal';
 
 interface UpstreamErrorLike {
-  name?: string;
   status?: unknown;
   headers?: unknown;
+}
+
+/**
+ * The class names along the error's prototype chain: the SDK's error classes do not
+ * set `name`, and matching by name keeps `openai` an optional peer.
+ */
+function errorClasses(err: unknown): Set<string> {
+  const names = new Set<string>();
+  for (let proto = err === null || err === undefined ? null : Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
+    const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof name === 'string') names.add(name);
+  }
+  return names;
 }
 
 function header(headers: unknown, name: string): string | undefined {
@@ -28,18 +40,14 @@ function retryAfterSeconds(headers: unknown): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(1, Math.ceil((date - Date.now()) / 1000));
 }
 
-/** Whether the error is the SDK's own abort (our AbortController fired). */
-export function isUserAbort(err: unknown): boolean {
-  return (err as UpstreamErrorLike | null)?.name === 'APIUserAbortError' || (err as Error | null)?.name === 'AbortError';
-}
-
 /**
  * Maps an error thrown by the model call. The upstream's own message is never passed
  * on: it can quote request details or part of an API key.
  */
 export function upstreamRefusal(err: unknown): BudgetRefusal | undefined {
-  const { name, status, headers } = (err ?? {}) as UpstreamErrorLike;
-  if (name === 'APIConnectionTimeoutError') {
+  const { status, headers } = (err ?? {}) as UpstreamErrorLike;
+  const classes = errorClasses(err);
+  if (classes.has('APIConnectionTimeoutError')) {
     return new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.');
   }
   if (status === 429) {
@@ -53,7 +61,7 @@ export function upstreamRefusal(err: unknown): BudgetRefusal | undefined {
   if (typeof status === 'number') {
     return new BudgetRefusal('upstream_error', `The model provider failed to answer (status ${status}).`);
   }
-  if (name === 'APIConnectionError') {
+  if (classes.has('APIConnectionError')) {
     return new BudgetRefusal('upstream_error', 'The model provider could not be reached.');
   }
   return undefined;

@@ -1,7 +1,8 @@
 // llmHandler: the final step — reserve, call the model with the computed limits, settle or release.
 import type { Request, RequestHandler } from 'express';
 import { checkErrorOptions, checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
-import { isUserAbort, upstreamRefusal } from '../upstream';
+import { BudgetRefusal } from '../refusal';
+import { upstreamRefusal } from '../upstream';
 import type { LlmHandlerOptions } from '../types';
 import { answerRefusal, contextHeaders, handleAsync, requireContext } from './respond';
 
@@ -18,21 +19,30 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
 
   return handleAsync(async (req: Request, res, next) => {
     const context = requireContext(req, 'llmHandler');
-    // A client that goes away aborts the upstream call; run() then releases the reservation.
+    // One signal for both ends: a client that goes away, and our own deadline. We
+    // keep the reason ourselves because SDK error classes differ across versions.
     const abort = new AbortController();
+    let reason: 'client-gone' | 'timeout' | undefined;
+    const stop = (why: typeof reason) => {
+      reason ??= why;
+      abort.abort();
+    };
     res.once('close', () => {
-      if (!res.writableEnded) abort.abort();
+      if (!res.writableEnded) stop('client-gone');
     });
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout'), timeoutMs);
     let completion: unknown;
     try {
-      completion = await context.run((params) =>
-        completions.create(params, timeoutMs === undefined ? { signal: abort.signal } : { signal: abort.signal, timeout: timeoutMs }),
-      );
+      completion = await context.run((params) => completions.create(params, { signal: abort.signal }));
     } catch (err) {
-      if (abort.signal.aborted && isUserAbort(err)) return;
-      return answerRefusal(upstreamRefusal(err) ?? err, req, res, next, errorOptions);
+      if (reason === 'client-gone') return;
+      const refusal =
+        reason === 'timeout' ? new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.') : upstreamRefusal(err);
+      return answerRefusal(refusal ?? err, req, res, next, errorOptions);
+    } finally {
+      clearTimeout(timer);
     }
-    if (abort.signal.aborted) return;
+    if (reason === 'client-gone') return;
     res.set(contextHeaders(context));
     res.json(respond ? await respond(completion, req) : completion);
   });

@@ -69,8 +69,8 @@ describe('truncate', () => {
     t = await start('truncate');
     const messages: ChatMessage[] = [
       { role: 'system', content: 'You are terse.' },
-      { role: 'user', content: `old ${words(60)}` },
-      { role: 'assistant', content: `old answer ${words(60)}` },
+      { role: 'user', content: `old ${words(120)}` },
+      { role: 'assistant', content: `old answer ${words(150)}` },
       { role: 'user', content: `middle ${words(40)}` },
       { role: 'assistant', content: 'middle answer' },
       { role: 'user', content: 'newest question' },
