@@ -1,0 +1,58 @@
+// The app measured by bench/overhead.ts: one route bare, with the full chain (memory, Redis), and with the peer limiter.
+import express, { type RequestHandler } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import OpenAI from 'openai';
+import { RedisStore } from 'rate-limit-redis';
+import { createClient } from 'redis';
+import { createTokenBudget, memoryStore, redisStore } from '../lib';
+
+async function main(): Promise<void> {
+  const { REDIS_URL, UPSTREAM_URL } = process.env;
+  const client = new OpenAI({ apiKey: 'bench', baseURL: UPSTREAM_URL, maxRetries: 0 });
+  const redis = createClient({ url: REDIS_URL, socket: { socketTimeout: 5000 } });
+  redis.on('error', () => {});
+  await redis.connect();
+
+  const features = { chat: { maxInput: 8000, maxOutput: 200, model: 'gpt-4o' } };
+  const chain = (budget: ReturnType<typeof createTokenBudget>): RequestHandler[] => [
+    budget.featureBudget('chat'),
+    budget.userQuota({ user: (req) => req.get('x-user'), limits: 1e12 }),
+    budget.globalTpm({ limit: 1e12 }),
+    budget.llmHandler({ client }),
+  ];
+  const bare: RequestHandler = async (req, res) => {
+    const completion = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: req.body.messages,
+      max_tokens: 200,
+    });
+    res.json(completion);
+  };
+  const peer = rateLimit({
+    windowMs: 60_000,
+    limit: 1e9,
+    keyGenerator: (req) => String(req.get('x-user')),
+    store: new RedisStore({ sendCommand: (...args: string[]) => redis.sendCommand(args) }),
+  });
+
+  const memoryBudget = createTokenBudget({ features, store: memoryStore() });
+  const redisBudget = createTokenBudget({ features, store: redisStore(redis, { prefix: 'bench:' }) });
+  memoryBudget.warmup();
+
+  const app = express();
+  app.use(express.json({ limit: '1mb' }));
+  app.post('/bare', bare);
+  app.post('/memory', ...chain(memoryBudget));
+  app.post('/redis', ...chain(redisBudget));
+  app.post('/peer', peer, bare);
+  const server = app.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
+  });
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

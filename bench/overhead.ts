@@ -1,0 +1,160 @@
+// Throughput of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
+// Run: npm run bench:overhead   (env: ROUNDS=3 SECONDS=4 CONCURRENCY=16)
+import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { createClient } from 'redis';
+import { startRedis } from '../test/helpers/redis';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const SECONDS = Number(process.env.SECONDS ?? 4);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
+const ROUTES = ['bare', 'memory', 'redis', 'peer'] as const;
+type Route = (typeof ROUTES)[number];
+
+const BODY = JSON.stringify({
+  messages: [
+    { role: 'system', content: 'You are a helpful assistant that answers briefly and precisely.' },
+    ...Array.from({ length: 4 }, (_, i) => ({
+      role: i % 2 ? 'assistant' : 'user',
+      content: `Turn ${i}: ` + 'the quick brown fox jumps over the lazy dog '.repeat(6),
+    })),
+  ],
+});
+
+/** A stub upstream: a fixed completion, as cheap as an HTTP answer gets, so the app is what is measured. */
+function startStubUpstream(): Promise<{ url: string; close: () => void }> {
+  const completion = JSON.stringify({
+    id: 'chatcmpl-bench',
+    object: 'chat.completion',
+    created: 0,
+    model: 'gpt-4o',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 150, completion_tokens: 20, total_tokens: 170 },
+  });
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(completion) });
+      res.end(completion);
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, close: () => server.close() }),
+    ),
+  );
+}
+
+async function startApp(env: Record<string, string>): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', require.resolve('./overhead-app.ts')], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+  return { port: (JSON.parse(line) as { port: number }).port, child };
+}
+
+/** Keeps CONCURRENCY requests in flight for SECONDS; returns completed requests per second. */
+async function load(port: number, route: Route): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const deadline = Date.now() + SECONDS * 1000;
+  let done = 0;
+  let failed = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = http.request(
+        { port, host: '127.0.0.1', path: `/${route}`, method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-user': `u${done % 100}` } },
+        (res) => {
+          if (res.statusCode !== 200) failed++;
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
+      req.on('error', () => {
+        failed++;
+        resolve();
+      });
+      req.end(BODY);
+    });
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (Date.now() < deadline) {
+        await one();
+        done++;
+      }
+    }),
+  );
+  agent.destroy();
+  if (failed > 0) throw new Error(`${failed} requests to /${route} failed`);
+  return done / SECONDS;
+}
+
+/**
+ * Commands Redis ran so far: scripts (EVALSHA/EVAL, one round trip each; nothing in
+ * this bench calls Redis outside a script) and the commands the scripts ran inside.
+ */
+async function commandCalls(redis: { info(section: string): Promise<string> }): Promise<{ scripts: number; inner: number }> {
+  const info = await redis.info('commandstats');
+  const calls = { scripts: 0, inner: 0 };
+  for (const match of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+    if (match[1] === 'info') continue;
+    if (match[1] === 'evalsha' || match[1] === 'eval') calls.scripts += Number(match[2]);
+    else calls.inner += Number(match[2]);
+  }
+  return calls;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function main(): Promise<void> {
+  const redisServer = await startRedis();
+  const upstream = await startStubUpstream();
+  const app = await startApp({ REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url });
+  const redis = createClient({ url: redisServer.url });
+  redis.on('error', () => {});
+  await redis.connect();
+  try {
+    for (const route of ROUTES) await load(app.port, route); // warm-up: JIT, encoders, scripts
+    const rps: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
+    const scriptsPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
+    const innerPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const route of ROUTES) {
+        const before = await commandCalls(redis);
+        const perSecond = await load(app.port, route);
+        const after = await commandCalls(redis);
+        const requests = perSecond * SECONDS;
+        rps[route].push(perSecond);
+        scriptsPerRequest[route].push((after.scripts - before.scripts) / requests);
+        innerPerRequest[route].push((after.inner - before.inner) / requests);
+      }
+    }
+    const bare = median(rps.bare);
+    console.log(`bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved`);
+    console.log('| route | req/s (median) | vs bare | Redis round trips / request | commands inside scripts / request |');
+    console.log('|---|---|---|---|---|');
+    const labels: Record<Route, string> = {
+      bare: 'bare (SDK call only)',
+      memory: 'full chain, memory store',
+      redis: 'full chain, Redis store',
+      peer: 'express-rate-limit + rate-limit-redis',
+    };
+    for (const route of ROUTES) {
+      const r = median(rps[route]);
+      const trips = median(scriptsPerRequest[route]).toFixed(2);
+      console.log(`| ${labels[route]} | ${r.toFixed(0)} | ${(r / bare).toFixed(2)}× | ${trips} | ${median(innerPerRequest[route]).toFixed(1)} |`);
+    }
+  } finally {
+    app.child.kill();
+    await redis.close();
+    upstream.close();
+    await redisServer.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
