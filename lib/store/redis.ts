@@ -1,0 +1,249 @@
+// redisStore: budgets shared by many processes in Redis or Redis Cluster, one Lua script per slot.
+import {
+  type NodeRedis,
+  hashTagOf,
+  onConnectionError,
+  scriptRunner,
+  withinDeadline,
+} from './redis-transport';
+import { GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
+import type { ReserveRequest, ReserveResult, Reservation, ReservedPart, ScopeRequest, ScopeState, Store } from './types';
+import { StoreUnavailableError } from './unavailable';
+import { type WindowPlan, assertTokenCount, grantedResult, planWindow, refusedResult, scopeState } from './windows';
+
+export type { NodeRedis, NodeRedisClient, NodeRedisCluster } from './redis-transport';
+
+export interface RedisStoreOptions {
+  /** Prepended to every key. Default `'tb:'`. */
+  prefix?: string;
+  /** Deadline of every store call, ms; past it the call throws StoreUnavailableError. Default 1000. */
+  timeoutMs?: number;
+  /**
+   * Told when Redis becomes unreachable (a connection error, a call past its
+   * deadline), at most once per outage, and when a cluster rollback fails.
+   * Default: one `console.warn`.
+   */
+  onError?: (err: Error) => void;
+  /** Tests only: the store's clock instead of Redis `TIME`. */
+  now?: () => number;
+}
+
+/** Outcome of the script of one slot: which request scopes it covered and what it saw. */
+interface SlotOutcome {
+  scopeIndexes: number[];
+  status: number;
+  /** GRANTED: the output cap this slot afforded; REFUSED: the request index of the refusing scope. */
+  detail: number;
+  plans: WindowPlan[];
+  values: number[][];
+  nowMs: number;
+}
+
+/**
+ * Counts budgets in Redis through a node-redis 6 client (`createClient`) or cluster
+ * (`createCluster`), using Redis's clock. The client is the caller's: the store
+ * never connects or closes it.
+ */
+export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): Store {
+  const prefix = options.prefix ?? 'tb:';
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const onError = options.onError ?? ((err: Error) => console.warn(`token-budget: ${err.message}`));
+  const runner = scriptRunner(redis);
+  const clock = redisClock(options.now);
+
+  let inOutage = false;
+  const reportOutage = (err: Error) => {
+    if (!inOutage) onError(err);
+    inOutage = true;
+  };
+  const stopListening = onConnectionError(redis, reportOutage);
+
+  const run = async (script: LuaScript, keys: string[], args: string[]) => {
+    const reply = await runner.run(script, keys, args);
+    inOutage = false;
+    return reply;
+  };
+
+  /** A store call bounded by `timeoutMs`; `deadlineMs` is the moment it gives up, on this process's clock. */
+  const call = async <T>(work: (deadlineMs: number) => Promise<T>): Promise<T> => {
+    try {
+      return await withinDeadline(timeoutMs, work(Date.now() + timeoutMs));
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) reportOutage(err);
+      throw err;
+    }
+  };
+
+  /**
+   * Runs a window-planning script over scopes of one slot. Windows are planned on
+   * the best estimate of Redis's time; if Redis's time falls outside them (or past
+   * the deadline), the script does nothing and the call is planned again, once.
+   */
+  const runPlanned = async (
+    script: LuaScript,
+    request: ReserveRequest,
+    scopeIndexes: number[],
+    deadlineMs: number,
+  ): Promise<SlotOutcome> => {
+    for (let attempt = 1; ; attempt++) {
+      const estimatedNowMs = clock.estimate();
+      const plans = scopeIndexes.map((i) => planWindow(request.scopes[i]!, estimatedNowMs, prefix));
+      const args = [
+        clock.scriptArgument(estimatedNowMs),
+        String(estimatedNowMs + deadlineMs - Date.now()),
+        String(request.input),
+        String(request.maxOutput),
+      ];
+      for (const [j, plan] of plans.entries()) {
+        const { limit } = request.scopes[scopeIndexes[j]!]!;
+        args.push(
+          String(limit),
+          String(plan.keys.length),
+          String(plan.validFromMs),
+          String(plan.validToMs),
+          String(plan.expiresAtMs),
+          String(plan.bucketMs),
+        );
+      }
+      const [status, nowMs, detail, ...counters] = await run(script, plans.flatMap((p) => p.keys), args);
+      clock.learn(nowMs!);
+      if (status === REPLAN) {
+        // Past the deadline the caller has its answer already; otherwise one more try.
+        if (attempt === 2 || Date.now() >= deadlineMs) throw new StoreUnavailableError('Redis time kept leaving the windows planned for it');
+        continue;
+      }
+      // The script used Redis's time (sliding buckets are renamed to it): so do the plans it answers for.
+      const usedPlans = scopeIndexes.map((i) => planWindow(request.scopes[i]!, nowMs!, prefix));
+      const values = usedPlans.map((plan) => counters.splice(0, plan.keys.length));
+      return {
+        scopeIndexes,
+        status: status!,
+        detail: status === REFUSED ? scopeIndexes[detail! - 1]! : detail!,
+        plans: usedPlans,
+        values,
+        nowMs: nowMs!,
+      };
+    }
+  };
+
+  /** Groups of request scopes that one script can serve: all of them, unless clustered. */
+  const slotGroups = (keys: string[]): number[][] => {
+    if (keys.length === 0) return [];
+    if (!runner.clustered) return [keys.map((_, i) => i)];
+    const groups = new Map<string, number[]>();
+    keys.forEach((key, i) => {
+      const tag = hashTagOf(key);
+      const group = groups.get(tag);
+      if (group) group.push(i);
+      else groups.set(tag, [i]);
+    });
+    return [...groups.values()];
+  };
+
+  /** Moves each part's counter by `delta(part)`, one script per slot, all in parallel. */
+  const moveParts = (parts: ReservedPart[], delta: (part: ReservedPart) => number) =>
+    call(() =>
+      Promise.all(
+        slotGroups(parts.map((part) => part.windowKey)).map((group) => {
+          const slotParts = group.map((i) => parts[i]!);
+          return run(SETTLE_SCRIPT, slotParts.map((p) => p.windowKey), slotParts.map((p) => String(delta(p))));
+        }),
+      ),
+    );
+
+  /** Cluster only: gives back what the slots that granted took when another slot refused or failed. */
+  const rollBack = async (request: ReserveRequest, granted: SlotOutcome[]) => {
+    const parts = granted.flatMap((slot) =>
+      slot.plans.map((plan, j) => ({
+        scope: request.scopes[slot.scopeIndexes[j]!]!,
+        windowKey: plan.keys[plan.keys.length - 1]!,
+        amount: request.input + slot.detail,
+      })),
+    );
+    if (parts.length === 0) return;
+    try {
+      await moveParts(parts, (part) => -part.amount);
+    } catch (err) {
+      onError(new StoreUnavailableError('A reservation granted by one cluster slot could not be rolled back after another slot refused or failed; it stays counted until its window ends', { cause: err }));
+    }
+  };
+
+  const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
+    assertTokenCount(actualTokens, 'actualTokens');
+    if (reservation.parts.length > 0) await moveParts(reservation.parts, (part) => actualTokens - part.amount);
+  };
+
+  return {
+    async reserve(request: ReserveRequest): Promise<ReserveResult> {
+      assertTokenCount(request.input, 'input');
+      assertTokenCount(request.maxOutput, 'maxOutput');
+      const { scopes } = request;
+      const groups = slotGroups(scopes.map((scope) => prefix + scope.key));
+      // Each slot has its own deadline, so that a stalled node cannot hide what the others granted.
+      const settled = await Promise.allSettled(
+        groups.map((group) => call((deadlineMs) => runPlanned(RESERVE_SCRIPT, request, group, deadlineMs))),
+      );
+      const outcomes = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      const granted = outcomes.filter((slot) => slot.status === GRANTED);
+      const failure = settled.find((s) => s.status === 'rejected');
+      const refusals = outcomes.filter((slot) => slot.status === REFUSED);
+      if (failure || refusals.length > 0) await rollBack(request, granted);
+      if (failure) throw failure.reason;
+
+      const plans: WindowPlan[] = [];
+      const values: number[][] = [];
+      const amounts: number[] = [];
+      for (const slot of outcomes) {
+        slot.scopeIndexes.forEach((requestIndex, j) => {
+          plans[requestIndex] = slot.plans[j]!;
+          values[requestIndex] = slot.values[j]!;
+          amounts[requestIndex] = slot.status === GRANTED ? request.input + slot.detail : 0;
+        });
+      }
+      const nowMs = outcomes[0]?.nowMs ?? clock.estimate();
+      if (refusals.length > 0) {
+        // What was rolled back is no longer counted.
+        scopes.forEach((_, i) => values[i]!.push(values[i]!.pop()! - amounts[i]!));
+        return refusedResult(request, plans, values, nowMs, Math.min(...refusals.map((slot) => slot.detail)));
+      }
+      // Each slot granted what it could afford; the smallest grant is the cap, and
+      // settle later moves every counter by what the call really used.
+      const outputCap = Math.min(request.maxOutput, ...granted.map((slot) => slot.detail));
+      return grantedResult(request, plans, values, nowMs, outputCap, amounts);
+    },
+
+    settle,
+
+    release: (reservation: Reservation) => settle(reservation, 0),
+
+    async usage(scope: ScopeRequest): Promise<ScopeState> {
+      const request: ReserveRequest = { scopes: [scope], input: 0, maxOutput: 0 };
+      const slot = await call((deadlineMs) => runPlanned(USAGE_SCRIPT, request, [0], deadlineMs));
+      return scopeState(scope, slot.plans[0]!, slot.values[0]!, slot.nowMs);
+    },
+
+    async close(): Promise<void> {
+      stopListening();
+    },
+  };
+}
+
+/** The store's best estimate of Redis's clock, corrected by every time a script reports. */
+interface RedisClock {
+  estimate(): number;
+  learn(redisNowMs: number): void;
+  /** The script's `now` argument for a call planned at `estimateMs`: empty to use Redis TIME. */
+  scriptArgument(estimateMs: number): string;
+}
+
+function redisClock(injectedNow: (() => number) | undefined): RedisClock {
+  if (injectedNow) return { estimate: injectedNow, learn: () => {}, scriptArgument: (estimateMs) => String(estimateMs) };
+  let offsetMs = 0;
+  return {
+    estimate: () => Date.now() + offsetMs,
+    learn: (redisNowMs) => {
+      offsetMs = redisNowMs - Date.now();
+    },
+    scriptArgument: () => '',
+  };
+}

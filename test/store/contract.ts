@@ -1,0 +1,328 @@
+// The Store contract suite: the tests every store (memory, Redis, Redis Cluster) must pass alike.
+import { createHash } from 'node:crypto';
+import { featureScopeKey, globalScopeKey, userScopeKey } from '../../lib/store/keys';
+import type { FixedWindow, ReserveResult, Reservation, ScopeKind, ScopeRequest, SlidingWindow, Store } from '../../lib/store/types';
+
+/** A store backend under test. */
+export interface ContractBackend {
+  /** A fresh store on the clock `now`, sharing no counter with any other store made here. */
+  createStore(now: () => number): Store;
+  /** Whether scopes with different hash tags are reserved by separate scripts (a cluster). */
+  clustered: boolean;
+  /** Redis backends: direct access to keys, for TTL and existence checks. */
+  inspect?: {
+    pttl(key: string): Promise<number>;
+    exists(key: string): Promise<boolean>;
+    del(key: string): Promise<void>;
+  };
+}
+
+const DAY = 86_400_000;
+const SETTLE_GRACE_MS = 15 * 60_000;
+/** 2026-11-28T12:00:00Z: noon, on a minute and second boundary. */
+const NOON = Date.UTC(2026, 10, 28, 12);
+
+export const utcDay: FixedWindow = {
+  kind: 'fixed',
+  periodAt(nowMs) {
+    const startMs = nowMs - (nowMs % DAY);
+    return { id: new Date(startMs).toISOString().slice(0, 10), startMs, endMs: startMs + DAY };
+  },
+};
+
+export const perMinute: SlidingWindow = { kind: 'sliding', windowMs: 60_000, bucketMs: 1000 };
+
+export function scope(key: string, limit: number, window: FixedWindow | SlidingWindow = utcDay, kind: ScopeKind = 'user'): ScopeRequest {
+  return { kind, key, limit, window, onUnavailable: 'fail-closed' };
+}
+
+export function granted(result: ReserveResult): Reservation {
+  if (!result.ok) throw new Error(`expected a grant, got a refusal by ${result.refused.key}`);
+  return result.reservation;
+}
+
+/** Registers the contract tests in the enclosing `describe`; `backend` is called once the suite runs. */
+export function storeContract(backend: () => ContractBackend): void {
+  let nowMs = NOON;
+  let store: Store;
+  const clock = {
+    set: (ms: number) => {
+      nowMs = ms;
+    },
+    advance: (ms: number) => {
+      nowMs += ms;
+    },
+  };
+
+  beforeEach(() => {
+    nowMs = NOON;
+    store = backend().createStore(() => nowMs);
+  });
+  afterEach(() => store.close?.());
+
+  const used = async (s: ScopeRequest) => (await store.usage(s)).used;
+  const take = (s: ScopeRequest, tokens: number) => store.reserve({ scopes: [s], input: tokens - 1, maxOutput: 1 });
+
+  describe('reserve', () => {
+    it('grants input + outputCap on every scope and reports each scope in request order', async () => {
+      const user = scope(userScopeKey('alice', 'day'), 1000);
+      const global = scope(globalScopeKey('tpm'), 5000, perMinute, 'global');
+      const result = await store.reserve({ scopes: [user, global], input: 100, maxOutput: 50 });
+      const reservation = granted(result);
+      expect(reservation.outputCap).toBe(50);
+      expect(reservation.input).toBe(100);
+      expect(reservation.parts.map((p) => [p.scope.key, p.amount])).toEqual([
+        [user.key, 150],
+        [global.key, 150],
+      ]);
+      expect(result.scopes).toEqual([
+        { kind: 'user', key: user.key, limit: 1000, used: 150, remaining: 850, resetAtMs: NOON + DAY / 2 },
+        // The 150 tokens leave the window when the bucket they are in is 61 buckets old.
+        { kind: 'global', key: global.key, limit: 5000, used: 150, remaining: 4850, resetAtMs: NOON + 61_000 },
+      ]);
+    });
+
+    it('caps the output at what every scope can still afford after the input', async () => {
+      const user = scope(userScopeKey('bob', 'day'), 1000);
+      const feature = scope(featureScopeKey('chat'), 10_000, utcDay, 'feature');
+      granted(await take(user, 700));
+      // 300 left, input 100: max_tokens 200, not 1000.
+      const reservation = granted(await store.reserve({ scopes: [feature, user], input: 100, maxOutput: 1000 }));
+      expect(reservation.outputCap).toBe(200);
+      expect(await used(user)).toBe(1000);
+      // A cluster reserves each slot on its own: the feature's slot granted 1000 and is corrected at settle.
+      expect(await used(feature)).toBe(backend().clustered ? 1100 : 300);
+      await store.settle(reservation, 300);
+      expect([await used(user), await used(feature)]).toEqual([1000, 300]);
+    });
+
+    it('refuses when input + 1 does not fit, and grants one output token when it just does', async () => {
+      const user = scope(userScopeKey('carol', 'day'), 1000);
+      granted(await take(user, 900));
+      const refused = await store.reserve({ scopes: [user], input: 100, maxOutput: 50 });
+      expect(refused).toEqual({
+        ok: false,
+        refused: { kind: 'user', key: user.key, limit: 1000, used: 900, remaining: 100, resetAtMs: NOON + DAY / 2 },
+        scopes: [{ kind: 'user', key: user.key, limit: 1000, used: 900, remaining: 100, resetAtMs: NOON + DAY / 2 }],
+      });
+      expect(granted(await store.reserve({ scopes: [user], input: 99, maxOutput: 50 })).outputCap).toBe(1);
+      expect(await used(user)).toBe(1000);
+    });
+
+    it('takes nothing from any scope when one scope refuses, whatever its place', async () => {
+      const plenty = scope(featureScopeKey('chat'), 10_000, utcDay, 'feature');
+      const nearlyFull = scope(userScopeKey('dave', 'day'), 100);
+      const minute = scope(globalScopeKey('tpm'), 10_000, perMinute, 'global');
+      granted(await take(nearlyFull, 50));
+      for (const scopes of [[plenty, minute, nearlyFull], [nearlyFull, plenty, minute]]) {
+        const result = await store.reserve({ scopes, input: 60, maxOutput: 10 });
+        expect(result.ok).toBe(false);
+        if (!result.ok) expect(result.refused.key).toBe(nearlyFull.key);
+        expect(result.scopes.map((s) => [s.key, s.used])).toEqual(scopes.map((s) => [s.key, s === nearlyFull ? 50 : 0]));
+      }
+      expect([await used(plenty), await used(minute), await used(nearlyFull)]).toEqual([0, 0, 50]);
+    });
+
+    it('grants exactly limit / request-size of 200 concurrent reservations on one scope', async () => {
+      const global = scope(globalScopeKey('tpm'), 1000, perMinute, 'global');
+      const results = await Promise.all(Array.from({ length: 200 }, () => take(global, 10)));
+      expect(results.filter((r) => r.ok)).toHaveLength(100);
+      expect(await used(global)).toBe(1000);
+    });
+
+    it('never overspends 200 concurrent reservations over two scopes in different slots', async () => {
+      const user = scope(userScopeKey('erin', 'day'), 1000);
+      const global = scope(globalScopeKey('tpm'), 1000, perMinute, 'global');
+      const results = await Promise.all(Array.from({ length: 200 }, () => store.reserve({ scopes: [user, global], input: 9, maxOutput: 1 })));
+      const grants = results.filter((r) => r.ok).length;
+      // A cluster reserves each slot separately and may refuse a little early under contention.
+      if (backend().clustered) expect(grants).toBeLessThanOrEqual(100);
+      else expect(grants).toBe(100);
+      // Whatever was refused was rolled back: each counter holds exactly what was granted.
+      expect([await used(user), await used(global)]).toEqual([grants * 10, grants * 10]);
+    });
+  });
+
+  describe('settle and release', () => {
+    it('moves every counter to the real usage, up or down', async () => {
+      const user = scope(userScopeKey('frank', 'day'), 10_000);
+      const global = scope(globalScopeKey('tpm'), 10_000, perMinute, 'global');
+      const first = granted(await store.reserve({ scopes: [user, global], input: 100, maxOutput: 100 }));
+      await store.settle(first, 150);
+      expect([await used(user), await used(global)]).toEqual([150, 150]);
+      const second = granted(await store.reserve({ scopes: [user, global], input: 100, maxOutput: 100 }));
+      await store.settle(second, 400);
+      expect([await used(user), await used(global)]).toEqual([550, 550]);
+    });
+
+    it('gives the whole reservation back on release', async () => {
+      const user = scope(userScopeKey('grace', 'day'), 10_000);
+      granted(await take(user, 300));
+      const reservation = granted(await store.reserve({ scopes: [user], input: 100, maxOutput: 100 }));
+      expect(await used(user)).toBe(500);
+      await store.release(reservation);
+      expect(await used(user)).toBe(300);
+    });
+
+    it('never moves a counter below zero', async () => {
+      const user = scope(userScopeKey('heidi', 'day'), 1000);
+      const reservation = granted(await take(user, 200));
+      await store.release(reservation);
+      await store.release(reservation);
+      await store.settle(reservation, 0);
+      expect(await used(user)).toBe(0);
+      // A counter at -400 would now admit 1,400 tokens.
+      expect((await store.reserve({ scopes: [user], input: 1000, maxOutput: 1 })).ok).toBe(false);
+      expect(granted(await take(user, 1000)).outputCap).toBe(1);
+    });
+
+    it('leaves the new window alone when settling after the window rolled over', async () => {
+      const user = scope(userScopeKey('ivan', 'day'), 10_000);
+      const global = scope(globalScopeKey('tpm'), 10_000, perMinute, 'global');
+      const yesterday = granted(await store.reserve({ scopes: [user, global], input: 100, maxOutput: 100 }));
+      clock.advance(DAY);
+      granted(await store.reserve({ scopes: [user, global], input: 40, maxOutput: 10 }));
+      await store.settle(yesterday, 5000);
+      expect([await used(user), await used(global)]).toEqual([50, 50]);
+      await store.release(yesterday);
+      expect([await used(user), await used(global)]).toEqual([50, 50]);
+    });
+
+    it('does not bring back a counter that has expired', async () => {
+      const inspect = backend().inspect;
+      if (!inspect) return; // memoryStore: see its own sweep tests
+      const user = scope(userScopeKey('judy', 'day'), 10_000);
+      const reservation = granted(await take(user, 100));
+      const key = reservation.parts[0]!.windowKey;
+      // Redis expires keys on its own clock, which the injected one does not move.
+      await inspect.del(key);
+      await store.settle(reservation, 5000);
+      expect(await inspect.exists(key)).toBe(false);
+      expect(await used(user)).toBe(0);
+    });
+  });
+
+  describe('usage', () => {
+    it('reads without changing anything', async () => {
+      const user = scope(userScopeKey('ken', 'day'), 1000);
+      const global = scope(globalScopeKey('tpm'), 1000, perMinute, 'global');
+      for (let read = 0; read < 2; read++) {
+        expect(await store.usage(user)).toEqual({ kind: 'user', key: user.key, limit: 1000, used: 0, remaining: 1000, resetAtMs: NOON + DAY / 2 });
+        expect(await store.usage(global)).toEqual({ kind: 'global', key: global.key, limit: 1000, used: 0, remaining: 1000, resetAtMs: NOON });
+      }
+      const keys = [granted(await take(user, 10)), granted(await take(global, 20))].map((r) => r.parts[0]!.windowKey);
+      expect([await used(user), await used(global)]).toEqual([10, 20]);
+      expect([await used(user), await used(global)]).toEqual([10, 20]);
+      // Had usage() created the counters, the reservations would have found them and set no TTL.
+      const inspect = backend().inspect;
+      if (inspect) for (const key of keys) expect(await inspect.pttl(key)).toBeGreaterThan(0);
+    });
+  });
+
+  describe('expiry', () => {
+    it('sets a fixed window counter to expire at period end + grace, once, when it is created', async () => {
+      const inspect = backend().inspect;
+      if (!inspect) return;
+      const user = scope(userScopeKey('leo', 'day'), 10_000);
+      const key = granted(await take(user, 10)).parts[0]!.windowKey;
+      const expected = DAY / 2 + SETTLE_GRACE_MS;
+      const first = await inspect.pttl(key);
+      expect(first).toBeLessThanOrEqual(expected);
+      expect(first).toBeGreaterThan(expected - 5000);
+      // Thirty minutes later on the store's clock: recomputing the TTL would cut it by 30 min.
+      clock.advance(30 * 60_000);
+      granted(await take(user, 10));
+      const second = await inspect.pttl(key);
+      expect(second).toBeLessThanOrEqual(first);
+      expect(second).toBeGreaterThan(first - 5000);
+    });
+
+    it('sets a sliding bucket to expire a window and two buckets after the bucket starts, once', async () => {
+      const inspect = backend().inspect;
+      if (!inspect) return;
+      const global = scope(globalScopeKey('tpm'), 10_000, perMinute, 'global');
+      clock.advance(300);
+      const key = granted(await take(global, 10)).parts[0]!.windowKey;
+      const first = await inspect.pttl(key);
+      expect(first).toBeLessThanOrEqual(61_700);
+      expect(first).toBeGreaterThan(61_700 - 5000);
+      // 600 ms later on the store's clock, same bucket: recomputing the TTL would cut it by 600 ms.
+      clock.advance(600);
+      expect(granted(await take(global, 10)).parts[0]!.windowKey).toBe(key);
+      const second = await inspect.pttl(key);
+      expect(second).toBeLessThanOrEqual(first);
+      expect(second).toBeGreaterThan(first - 300);
+    });
+  });
+
+  describe('sliding window', () => {
+    it('does not admit twice the limit across a minute boundary, and frees tokens as their bucket leaves', async () => {
+      const global = scope(globalScopeKey('tpm'), 6000, perMinute, 'global');
+      clock.advance(59_500);
+      granted(await take(global, 6000));
+      clock.advance(1000); // 12:01:00.500, a new minute: a fixed per-minute counter would start over.
+      const refused = await take(global, 10);
+      expect(refused.ok).toBe(false);
+      // The 6,000 tokens sit in the bucket of 12:00:59, counted until 12:02:00.
+      if (!refused.ok) expect(refused.refused.resetAtMs).toBe(NOON + 120_000);
+      clock.set(NOON + 119_999);
+      expect((await take(global, 10)).ok).toBe(false);
+      clock.set(NOON + 120_000);
+      expect(granted(await take(global, 6000)).outputCap).toBe(1);
+    });
+
+    it('admits at most the limit in any 60 s and at least 98% of it per minute under steady load', async () => {
+      const limit = 6000;
+      const global = scope(globalScopeKey('tpm'), limit, perMinute, 'global');
+      const admitted: { atMs: number; tokens: number }[] = [];
+      // 150 tokens/s offered (1.5× the limit), in 10-token requests every 200 ms, for 5 minutes.
+      for (let step = 0; step < 5 * 60 * 5; step++) {
+        clock.set(NOON + step * 200);
+        for (let request = 0; request < 3; request++) {
+          if ((await take(global, 10)).ok) admitted.push({ atMs: NOON + step * 200, tokens: 10 });
+        }
+      }
+      const within = (fromMs: number, toMs: number) =>
+        admitted.filter((a) => a.atMs >= fromMs && a.atMs < toMs).reduce((sum, a) => sum + a.tokens, 0);
+      const worst60s = Math.max(...admitted.map((a) => within(a.atMs, a.atMs + 60_000)));
+      expect(worst60s).toBeLessThanOrEqual(limit);
+      for (let minute = 1; minute < 5; minute++) {
+        expect(within(NOON + minute * 60_000, NOON + (minute + 1) * 60_000)).toBeGreaterThanOrEqual(0.98 * limit);
+      }
+    });
+  });
+
+  describe('keys', () => {
+    const hashOf = (id: string) => createHash('sha256').update(Buffer.from(id, 'utf16le')).digest('base64url');
+    const awkwardIds = [
+      'alice',
+      'a:b',
+      'a:b:day',
+      'a{b}c',
+      '{',
+      '}',
+      '{}',
+      'a\nb',
+      'a\rb',
+      'ünïcødé',
+      '用户',
+      '😀',
+      '\uD800',
+      '\uD801',
+      'x'.repeat(10_000),
+      'x'.repeat(64),
+      'x'.repeat(65),
+      hashOf('a:b'),
+      `h=${hashOf('a:b')}`,
+      `u=alice`,
+      '',
+    ];
+
+    it('gives every user id its own counters', async () => {
+      const scopes = awkwardIds.map((id) => scope(userScopeKey(id, 'day'), 1000));
+      expect(new Set(scopes.map((s) => s.key)).size).toBe(awkwardIds.length);
+      for (const [i, s] of scopes.entries()) granted(await take(s, i + 1));
+      for (const [i, s] of scopes.entries()) expect(await used(s)).toBe(i + 1);
+    });
+  });
+}

@@ -1,0 +1,297 @@
+// Redis killed or stalled: deadlines, the deadline inside the script, rollback, and resilientStore's policies and recovery.
+import { createClient, createCluster } from 'redis';
+import { globalScopeKey, userScopeKey } from '../../lib/store/keys';
+import { memoryStore } from '../../lib/store/memory';
+import { redisStore } from '../../lib/store/redis';
+import { resilientStore } from '../../lib/store/resilient';
+import type { ReserveRequest, ScopeRequest, Store, UnavailablePolicy } from '../../lib/store/types';
+import { StoreUnavailableError } from '../../lib/store/unavailable';
+import { type RedisClusterServers, type RedisServer, startCluster, startRedis } from '../helpers/redis';
+import { granted, perMinute, scope } from './contract';
+
+const TIMEOUT_MS = 300;
+let storeCount = 0;
+const freshPrefix = () => `tb:f${++storeCount}:`;
+
+function withPolicy(s: ScopeRequest, onUnavailable: UnavailablePolicy): ScopeRequest {
+  return { ...s, onUnavailable };
+}
+
+const tenTokens = (...scopes: ScopeRequest[]): ReserveRequest => ({ scopes, input: 9, maxOutput: 1 });
+
+/** Expects `promise` to reject with StoreUnavailableError within 3× the store's deadline. */
+async function expectUnavailableInTime(promise: Promise<unknown>): Promise<void> {
+  const startedAt = Date.now();
+  await expect(promise).rejects.toBeInstanceOf(StoreUnavailableError);
+  expect(Date.now() - startedAt).toBeLessThan(3 * TIMEOUT_MS);
+}
+
+/** Retries `attempt` every 20 ms until it returns true (a wait, not a timed assertion). */
+async function eventually(attempt: () => Promise<boolean>): Promise<void> {
+  while (!(await attempt().catch(() => false))) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+function evalshaCalls(stats: unknown): number {
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(String(stats))?.[1] ?? 0);
+}
+
+describe('redisStore on one node, when Redis breaks', () => {
+  let server: RedisServer;
+  let client: ReturnType<typeof createClient>;
+  const ping = async () => String(await client.sendCommand(['PING'])) === 'PONG';
+
+  beforeAll(async () => {
+    server = await startRedis();
+    client = createClient({ url: server.url, socket: { reconnectStrategy: () => 50 } });
+    await client.connect();
+  });
+  afterAll(async () => {
+    client.destroy();
+    await server.close();
+  });
+
+  it('throws StoreUnavailableError within the deadline once Redis is killed, and reports the outage once', async () => {
+    const onError = jest.fn();
+    const store = redisStore(client, { timeoutMs: TIMEOUT_MS, onError, prefix: freshPrefix() });
+    const user = scope(userScopeKey('killed', 'day'), 1000);
+    granted(await store.reserve(tenTokens(user)));
+    await server.kill();
+    for (let attempt = 0; attempt < 3; attempt++) await expectUnavailableInTime(store.reserve(tenTokens(user)));
+    expect(onError).toHaveBeenCalledTimes(1);
+    await server.restart();
+    await eventually(ping);
+    // Back: the restarted server is empty.
+    expect(granted(await store.reserve(tenTokens(user))).outputCap).toBe(1);
+    expect((await store.usage(user)).used).toBe(10);
+  });
+
+  it('throws StoreUnavailableError within the deadline while Redis is stopped', async () => {
+    const store = redisStore(client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix: freshPrefix() });
+    const user = scope(userScopeKey('stopped', 'day'), 1000);
+    granted(await store.reserve(tenTokens(user)));
+    server.stop();
+    try {
+      await expectUnavailableInTime(store.reserve(tenTokens(user)));
+      await expectUnavailableInTime(store.usage(user));
+      const reservation = { parts: [{ scope: user, windowKey: 'tb:any', amount: 10 }], input: 9, outputCap: 1 };
+      await expectUnavailableInTime(store.settle(reservation, 5));
+    } finally {
+      server.cont();
+    }
+  });
+
+  it('takes nothing when a reservation written to a stopped server runs after SIGCONT', async () => {
+    const store = redisStore(client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix: freshPrefix() });
+    const user = scope(userScopeKey('late', 'day'), 1000);
+    const minute = scope(globalScopeKey('tpm'), 1000, perMinute, 'global');
+    // Loads the script and learns Redis's clock.
+    granted(await store.reserve(tenTokens(scope(userScopeKey('warm-up', 'day'), 1000))));
+    await client.sendCommand(['CONFIG', 'RESETSTAT']);
+    server.stop();
+    try {
+      await expectUnavailableInTime(store.reserve(tenTokens(user, minute)));
+    } finally {
+      server.cont();
+    }
+    // Same connection: the usage script runs after the late reservation.
+    expect([(await store.usage(user)).used, (await store.usage(minute)).used]).toEqual([0, 0]);
+    // Three EVALSHAs: the late reservation did run, and its deadline stopped it.
+    expect(evalshaCalls(await client.sendCommand(['INFO', 'commandstats']))).toBe(3);
+  });
+
+  describe('resilientStore', () => {
+    let primary: Store;
+    let fallback: ReturnType<typeof memoryStore>;
+    let onError: jest.Mock;
+    const user = scope(userScopeKey('resilient', 'day'), 100);
+    const global = scope(globalScopeKey('tpm'), 10_000, perMinute, 'global');
+
+    beforeEach(() => {
+      primary = redisStore(client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix: freshPrefix() });
+      fallback = memoryStore();
+      onError = jest.fn();
+    });
+    afterEach(() => fallback.close());
+
+    /** Runs `test` with Redis stopped. */
+    async function whileStopped(test: () => Promise<void>): Promise<void> {
+      server.stop();
+      try {
+        await test();
+      } finally {
+        server.cont();
+      }
+    }
+
+    it('fails closed: throws StoreUnavailableError within the deadline if any scope fails closed', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      await whileStopped(async () => {
+        const request = tenTokens(withPolicy(global, 'fallback'), withPolicy(user, 'fail-closed'));
+        await expectUnavailableInTime(store.reserve(request));
+        // Cooling down: refused at once, without waiting for Redis again.
+        await expectUnavailableInTime(store.reserve(request));
+      });
+      expect(await fallback.usage(global)).toMatchObject({ used: 0 });
+      expect(onError).toHaveBeenCalledTimes(1);
+    });
+
+    it('fails open: admits without counting the scope', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      await whileStopped(async () => {
+        const result = await store.reserve({ scopes: [withPolicy(user, 'fail-open')], input: 95, maxOutput: 50 });
+        expect(result.ok && result.reservation).toEqual({ parts: [], input: 95, outputCap: 50 });
+        expect(result.scopes).toMatchObject([{ key: user.key, used: 0, remaining: 100 }]);
+      });
+      expect((await primary.usage(user)).used).toBe(0);
+    });
+
+    it('falls back: counts the scope in memory with the same limit, skipping fail-open scopes', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      await whileStopped(async () => {
+        const scopes = [withPolicy(global, 'fail-open'), withPolicy(user, 'fallback')];
+        const first = granted(await store.reserve({ scopes, input: 50, maxOutput: 10 }));
+        expect(first.outputCap).toBe(10);
+        expect(first.parts.map((p) => p.scope.key)).toEqual([user.key]);
+        const second = await store.reserve({ scopes, input: 50, maxOutput: 10 });
+        expect(second.ok).toBe(false);
+        if (!second.ok) expect(second.refused).toMatchObject({ key: user.key, used: 60, remaining: 40 });
+        expect(second.scopes.map((s) => [s.key, s.used])).toEqual([
+          [global.key, 0],
+          [user.key, 60],
+        ]);
+        expect(await store.usage(withPolicy(user, 'fallback'))).toMatchObject({ used: 60 });
+      });
+      expect((await primary.usage(user)).used).toBe(0);
+    });
+
+    it('leaves the primary alone while cooling down: one deadline per outage, not one per request', async () => {
+      const reserve = jest.spyOn(primary, 'reserve');
+      const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      await whileStopped(async () => {
+        for (let i = 0; i < 3; i++) granted(await store.reserve(tenTokens(withPolicy(user, 'fallback'))));
+      });
+      expect(reserve).toHaveBeenCalledTimes(1);
+      expect(onError).toHaveBeenCalledTimes(1);
+      expect(onError.mock.calls[0]![0]).toBeInstanceOf(StoreUnavailableError);
+    });
+
+    it('goes back to Redis after SIGCONT; settles each part in the store that took it', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 100, onError });
+      const fallbackUser = withPolicy(user, 'fallback');
+      server.stop();
+      const duringOutage = await store.reserve(tenTokens(fallbackUser)).finally(() => server.cont());
+      expect((await fallback.usage(user)).used).toBe(10);
+      await eventually(async () => (await store.reserve(tenTokens(fallbackUser))).ok && (await primary.usage(user)).used > 0);
+      const inRedis = (await primary.usage(user)).used;
+      granted(await store.reserve(tenTokens(fallbackUser)));
+      expect((await primary.usage(user)).used).toBe(inRedis + 10);
+      const inFallback = (await fallback.usage(user)).used;
+      await store.settle(granted(duringOutage), 4);
+      expect((await fallback.usage(user)).used).toBe(inFallback - 6);
+      expect((await primary.usage(user)).used).toBe(inRedis + 10);
+    });
+
+    it('goes back to Redis after a restart', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 100, onError });
+      const fallbackUser = withPolicy(user, 'fallback');
+      await server.kill();
+      granted(await store.reserve(tenTokens(fallbackUser)));
+      expect((await fallback.usage(user)).used).toBe(10);
+      await server.restart();
+      await eventually(async () => (await store.reserve(tenTokens(fallbackUser))).ok && (await primary.usage(user)).used > 0);
+      const [inRedis, inFallback] = [(await primary.usage(user)).used, (await fallback.usage(user)).used];
+      granted(await store.reserve(tenTokens(fallbackUser)));
+      expect([(await primary.usage(user)).used, (await fallback.usage(user)).used]).toEqual([inRedis + 10, inFallback]);
+    });
+
+    it('reports a failing settle instead of throwing it; the written settle still lands after SIGCONT', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      const reservation = granted(await store.reserve(tenTokens(user)));
+      // Loads the settle script, so that the stalled settle needs no EVAL once the server resumes.
+      await store.release(granted(await store.reserve(tenTokens(global))));
+      await whileStopped(async () => {
+        const startedAt = Date.now();
+        await expect(store.settle(reservation, 5)).resolves.toBeUndefined();
+        expect(Date.now() - startedAt).toBeLessThan(3 * TIMEOUT_MS);
+      });
+      expect(onError).toHaveBeenCalled();
+      expect(onError.mock.calls.every(([err]) => err instanceof StoreUnavailableError)).toBe(true);
+      expect((await primary.usage(user)).used).toBe(5);
+    });
+  });
+});
+
+describe('redisStore on a cluster, when one node stalls', () => {
+  let servers: RedisClusterServers;
+  let cluster: ReturnType<typeof createCluster>;
+  beforeAll(async () => {
+    servers = await startCluster(3);
+    cluster = createCluster({ rootNodes: servers.rootNodes });
+    await cluster.connect();
+  });
+  afterAll(async () => {
+    cluster.destroy();
+    await servers.close();
+  });
+
+  /** The server owning the slot of `key`. */
+  async function ownerOf(key: string): Promise<RedisServer> {
+    const slot = Number(await cluster.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key]));
+    const ranges = (await cluster.sendCommand(key, true, ['CLUSTER', 'SLOTS'])) as [number, number, [string, number]][];
+    const [, , [, port]] = ranges.find(([start, end]) => slot >= start && slot <= end)!;
+    return servers.nodes.find((node) => node.port === Number(port))!;
+  }
+
+  it('throws within the deadline, rolls back the other slots, and the stalled slot takes nothing later', async () => {
+    const prefix = freshPrefix();
+    const store = redisStore(cluster, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix });
+    const users = Array.from({ length: 20 }, (_, i) => scope(userScopeKey(`node${i}`, 'day'), 1000));
+    const owners = await Promise.all(users.map((u) => ownerOf(`${prefix}${u.key}`)));
+    const stalled = owners[0]!;
+    const healthy = users[owners.findIndex((owner) => owner !== stalled)]!;
+    const onStalled = users[0]!;
+    granted(await store.reserve(tenTokens(healthy, onStalled)));
+    stalled.stop();
+    try {
+      await expectUnavailableInTime(store.reserve(tenTokens(healthy, onStalled)));
+    } finally {
+      stalled.cont();
+    }
+    expect([(await store.usage(healthy)).used, (await store.usage(onStalled)).used]).toEqual([10, 10]);
+  });
+});
+
+describe('resilientStore with a scripted primary', () => {
+  it('lets one call probe the primary after the cool-down while the others use the fallback', async () => {
+    let failNext = true;
+    let answerProbe: (() => void) | undefined;
+    const fallback = memoryStore();
+    const healthy = memoryStore();
+    const primary: Store = {
+      reserve: jest.fn(async (request: ReserveRequest) => {
+        if (failNext) {
+          failNext = false;
+          throw new StoreUnavailableError('down');
+        }
+        await new Promise<void>((resolve) => {
+          answerProbe = resolve;
+        });
+        return healthy.reserve(request);
+      }),
+      settle: (reservation, tokens) => healthy.settle(reservation, tokens),
+      release: (reservation) => healthy.release(reservation),
+      usage: (s) => healthy.usage(s),
+    };
+    const store = resilientStore(primary, { fallback, cooldownMs: 0, onError: () => {} });
+    const user = withPolicy(scope(userScopeKey('probe', 'day'), 1000), 'fallback');
+    granted(await store.reserve(tenTokens(user)));
+    const probe = store.reserve(tenTokens(user));
+    const others = await Promise.all([store.reserve(tenTokens(user)), store.reserve(tenTokens(user))]);
+    others.forEach(granted);
+    answerProbe!();
+    granted(await probe);
+    expect(primary.reserve).toHaveBeenCalledTimes(2);
+    expect([(await fallback.usage(user)).used, (await healthy.usage(user)).used]).toEqual([30, 10]);
+    await Promise.all([fallback.close(), healthy.close()]);
+  });
+});
