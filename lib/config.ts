@@ -148,7 +148,7 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
   const store = options.store === undefined ? memoryStore() : checkStore(options.store);
   return {
     features,
-    store: resilientStore(store),
+    store: resilientStore(store, { onError: checkFunction(options.onStoreError, 'onStoreError') }),
     onStoreUnavailable,
     maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
     errorOptions: checkErrorOptions(options, 'options'),

@@ -130,6 +130,12 @@ export interface TokenBudgetOptions extends ErrorOptions {
    */
   onStoreUnavailable?: UnavailablePolicy;
   /**
+   * Told once per outage when the store cannot be reached (and the outage policies
+   * take over), and when a settlement could not be written.
+   * @default console.warn
+   */
+  onStoreError?: (error: Error) => void;
+  /**
    * Encoding used to count a model no known family matches. Without it, an unknown
    * model is a configuration error.
    * @default undefined

@@ -36,7 +36,7 @@ export const FEATURES: TokenBudgetOptions['features'] = {
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const upstream = await startOfflineUpstream(options.upstream);
   const client = new OpenAI({ apiKey: 'sk-test-secret-key-0123456789', baseURL: upstream.baseURL, maxRetries: 0 });
-  const budget = createTokenBudget({ features: FEATURES, onWarning: () => {}, ...options.budget });
+  const budget = createTokenBudget({ features: FEATURES, onWarning: () => {}, onStoreError: () => {}, ...options.budget });
   const express = options.express ?? express5;
   const app = express();
   app.use(express.json({ limit: '2mb' }));
