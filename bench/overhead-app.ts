@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import { RedisStore } from 'rate-limit-redis';
 import { createClient } from 'redis';
 import { createTokenBudget, memoryStore, redisStore } from '../lib';
+import { listenForParent } from '../test/helpers/child-app';
 
 async function main(): Promise<void> {
   const { REDIS_URL, UPSTREAM_URL } = process.env;
@@ -45,11 +46,7 @@ async function main(): Promise<void> {
   app.post('/memory', ...chain(memoryBudget));
   app.post('/redis', ...chain(redisBudget));
   app.post('/peer', peer, bare);
-  const server = app.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
-  });
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.resume();
+  listenForParent(app);
 }
 
 main().catch((err: unknown) => {

@@ -1,10 +1,9 @@
 // Throughput of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
 // Run: npm run bench:overhead   (env: ROUNDS=3 SECONDS=4 CONCURRENCY=16)
-import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
 import { createClient } from 'redis';
+import { spawnApp } from '../test/helpers/child-app';
 import { startRedis } from '../test/helpers/redis';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -45,15 +44,6 @@ function startStubUpstream(): Promise<{ url: string; close: () => void }> {
       resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, close: () => server.close() }),
     ),
   );
-}
-
-async function startApp(env: Record<string, string>): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', require.resolve('./overhead-app.ts')], {
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
-  return { port: (JSON.parse(line) as { port: number }).port, child };
 }
 
 /** Keeps CONCURRENCY requests in flight for SECONDS; returns completed requests per second. */
@@ -111,7 +101,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const redisServer = await startRedis();
   const upstream = await startStubUpstream();
-  const app = await startApp({ REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url });
+  const app = await spawnApp(require.resolve('./overhead-app.ts'), { REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url });
   const redis = createClient({ url: redisServer.url });
   redis.on('error', () => {});
   await redis.connect();

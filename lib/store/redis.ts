@@ -105,7 +105,8 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
           String(plan.bucketMs),
         );
       }
-      const [status, nowMs, detail, ...counters] = await run(script, plans.flatMap((p) => p.keys), args);
+      const keys = plans.flatMap((plan) => (plan.bucketMs > 0 ? [plan.keys[plan.keys.length - 1]!] : plan.keys));
+      const [status, nowMs, detail, ...counters] = await run(script, keys, args);
       clock.learn(nowMs!);
       if (status === REPLAN) {
         // Past the deadline the caller has its answer already; otherwise one more try.

@@ -19,7 +19,8 @@ export const REPLAN = 2;
 
 /*
  * Argument layout of the scripts that plan windows (reserve, usage):
- *   KEYS: every scope's counters, oldest first; a grant adds to each scope's last one.
+ *   KEYS: every fixed scope's counter; for a sliding scope, only its current bucket
+ *         (the script names the others from it).
  *   ARGV: nowMs ('' = Redis TIME), deadlineMs, input, maxOutput,
  *         then per scope: limit, counter count, validFromMs, validToMs, expiresAtMs, bucketMs.
  * A fixed window (bucketMs 0) planned for another period is not touched: REPLAN.
@@ -38,20 +39,22 @@ end
 if now > tonumber(ARGV[2]) then return {${REPLAN}, now} end
 local scopeCount = (#ARGV - 4) / 6
 local counterKeys, expiresAt = {}, {}
-local k = 0
+local k, nextKey = 0, 1
 for s = 0, scopeCount - 1 do
   local a = 4 + s * 6
   local count, bucketMs = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 6])
   expiresAt[s + 1] = tonumber(ARGV[a + 5])
   if bucketMs > 0 then
-    local base = string.match(KEYS[k + 1], '^(.*:)%-?%d+$')
+    local base = string.match(KEYS[nextKey], '^(.*:)%-?%d+$')
+    nextKey = nextKey + 1
     local current = math.floor(now / bucketMs)
     for j = 1, count do counterKeys[k + j] = base .. string.format('%d', current - count + j) end
     expiresAt[s + 1] = (current + count + 1) * bucketMs
   elseif now < tonumber(ARGV[a + 3]) or now >= tonumber(ARGV[a + 4]) then
     return {${REPLAN}, now}
   else
-    for j = 1, count do counterKeys[k + j] = KEYS[k + j] end
+    for j = 1, count do counterKeys[k + j] = KEYS[nextKey + j - 1] end
+    nextKey = nextKey + count
   end
   k = k + count
 end
@@ -59,12 +62,14 @@ local values, existed = {}, {}
 k = 0
 `;
 
+/** One MGET per scope: a sliding window is 61 counters, and 61 GETs cost as much as the rest of the script. */
 const READ_COUNTERS = `
-  for _ = 1, tonumber(ARGV[a + 2]) do
+  local count = tonumber(ARGV[a + 2])
+  local raws = redis.call('MGET', unpack(counterKeys, k + 1, k + count))
+  for j = 1, count do
     k = k + 1
-    local raw = redis.call('GET', counterKeys[k])
-    existed[k] = raw ~= false
-    values[k] = tonumber(raw or 0)
+    existed[k] = raws[j] ~= false
+    values[k] = tonumber(raws[j] or 0)
     used = used + values[k]
   end
 `;

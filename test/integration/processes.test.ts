@@ -1,11 +1,10 @@
 // Proof across processes: 4 app processes, one Redis (or a cluster), 1,000 concurrent requests of one user.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { createClient, createCluster } from 'redis';
 import { countChatTokens, redisStore } from '../../lib';
 import { userScopeKey } from '../../lib/store/keys';
 import { periodAt } from '../../lib/store/periods';
 import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { spawnApp } from '../helpers/child-app';
 import { startCluster, startRedis } from '../helpers/redis';
 
 const PROCESSES = 4;
@@ -13,22 +12,7 @@ const REQUESTS = 1000;
 const USER_LIMIT = 10_000;
 const WORKER = require.resolve('../fixtures/budget-worker.ts');
 
-interface Worker {
-  port: number;
-  child: ChildProcess;
-}
-
-async function startWorker(env: Record<string, string>): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], {
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
-  });
-  return { port: (JSON.parse(line) as { port: number }).port, child };
-}
+type Worker = Awaited<ReturnType<typeof spawnApp>>;
 
 const body = (i: number) => JSON.stringify({ messages: [{ role: 'user', content: `question number ${i}` }] });
 
@@ -86,7 +70,7 @@ describe.each([
       closeClient = () => client.close();
     }
     workers = await Promise.all(
-      Array.from({ length: PROCESSES }, () => startWorker({ ...env, UPSTREAM_URL: upstream.baseURL, USER_LIMIT: String(USER_LIMIT) })),
+      Array.from({ length: PROCESSES }, () => spawnApp(WORKER, { ...env, UPSTREAM_URL: upstream.baseURL, USER_LIMIT: String(USER_LIMIT) })),
     );
   }, 60_000);
 
