@@ -1,0 +1,136 @@
+// Deterministic texts for the tokenizer tests and bench: edge cases, real and synthetic prose, code, hostile runs.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** mulberry32: a small seeded PRNG, so every run draws the same texts. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function pick<T>(random: () => number, items: readonly T[]): T {
+  return items[Math.floor(random() * items.length)]!;
+}
+
+/** Texts where tokenizers tend to disagree: each pre-tokenizer rule, UTF-8 corner and special-token lookalike. */
+export const EDGE_CASES: Record<string, string> = {
+  empty: '',
+  prose: 'The quick brown fox jumps over the lazy dog. It wasn\'t, as they say, "the end" — merely a pause…',
+  code: 'export function add(a: number, b: number): number {\n\treturn a + b; // sum\n}\n\nconst x = add(1, 2);\n',
+  json: '{"id":12345,"name":"Zoë","tags":["a","b"],"nested":{"ok":true,"ratio":0.75,"none":null}}',
+  cjk: '日本語のテキストと中文文本，한국어 텍스트。東京は晴れです！',
+  emoji: '👋🏽 family 👨‍👩‍👧‍👦 flags 🇫🇷🇯🇵 heart ❤️ 🏳️‍🌈 thumbs 👍🏿👍🏻 😀😀😀',
+  combiningMarks: 'e\u0301 a\u0308\u0304 Z\u0351\u0353\u0354a\u036a\u0364 ก\u0e33 क\u094d\u0937 \u0301\u0301 lead',
+  loneSurrogates: 'high \ud800 low \udc00 reversed \udc00\ud800 end\ud83d',
+  lineSeparators: 'one\u2028two\u2029three\u0085four\r\nfive\rsix\n\n\nseven',
+  whitespaceRuns: '   \t\t  word    \n\n   \t x  \n  \r\n   \u00a0\u3000 y' + ' '.repeat(40) + 'z' + '\n'.repeat(9),
+  spacesBeforeDigits: 'a  1 b   22 c    333 d 4444 55555    666666\t7\n  8 ١٢٣ 12.5 1,000,000',
+  specialTokensInText: 'before <|endoftext|> middle <|fim_prefix|>x<|fim_middle|>y<|fim_suffix|> <|endofprompt|>after<|endoftext|>',
+  contractions: "it's IT'S we'll WE'LL they're THEY'RE I'd I'D you've YOU'VE I'm I'M don't DON'T 's 'LL 'lL x'Re",
+  mixedCase: 'HTTPServerError parseXMLDocument iPhone McDonald ALLCAPS lowercase MiXeD CaSe ΣΊΣΥΦΟΣ straße İstanbul',
+  punctuation: '!!!??? ... --- /// \\\\ *** //\n/* */ ###\n\n@@ -1,2 +1,3 @@ <<<>>> ::: ;;;\r\n// @ts-ignore',
+  numbers: '0 00 000 0000 12345678901234567890 3.14159 -42 1e10 ⅫⅩ ²³ ½ 𝟙𝟚𝟛 ٠١٢٣٤٥٦٧٨٩',
+  urlsAndBase64: 'https://example.com/a/b?c=d&e=f#g SGVsbG8gd29ybGQhIFRoaXMgaXMgYmFzZTY0Lg== 0x1F2E3D',
+};
+
+/** Building blocks of random hostile strings: each piece rule, case, script, joiner and surrogate. */
+const HOSTILE_ALPHABET = [
+  'a', 'b', 'z', 'A', 'Z', 'é', 'ß', 'İ', 'Σ', 'ς', 'я', ' ', ' ', '  ', '\t', '\n', '\r', '\r\n', '\u00a0', '\u3000',
+  '\u2028', "'", "'s", "'LL", "'re", '1', '22', '٣', '½', '.', ',', '/', '_', '-', '"', '<|endoftext|>', '<|', '|>',
+  '漢', '字', 'が', 'ア', '한', '😀', '👍', '🏽', '\u200d', '\ufe0f', '\u0301', '\u0e33', '\ud800', '\udc00', '\ud83d',
+  'aaaaaaaaaaaaaaaa', '                ', 'ababababab', '0000000',
+];
+
+/** A random string of up to `maxParts` draws from the hostile alphabet. */
+export function hostileString(random: () => number, maxParts: number): string {
+  let text = '';
+  const parts = Math.floor(random() * (maxParts + 1));
+  for (let i = 0; i < parts; i++) text += pick(random, HOSTILE_ALPHABET);
+  return text;
+}
+
+/** `chars` random lowercase letters: one pre-tokenizer piece. */
+export function randomLetters(chars: number, seed: number): string {
+  const random = seededRandom(seed);
+  const codes = new Uint16Array(chars);
+  for (let i = 0; i < chars; i++) codes[i] = 97 + Math.floor(random() * 26);
+  return decodeUtf16(codes);
+}
+
+/** `chars` random common CJK ideographs without punctuation: one pre-tokenizer piece. */
+export function cjkRun(chars: number, seed: number): string {
+  const random = seededRandom(seed);
+  const codes = new Uint16Array(chars);
+  for (let i = 0; i < chars; i++) codes[i] = 0x4e00 + Math.floor(random() * 3000);
+  return decodeUtf16(codes);
+}
+
+function decodeUtf16(codes: Uint16Array): string {
+  let text = '';
+  for (let i = 0; i < codes.length; i += 8192) text += String.fromCharCode(...codes.subarray(i, i + 8192));
+  return text;
+}
+
+const CJK_WORDS = ['東京', '日本語', '中文', '天気', 'です', 'ました', 'の', 'は', 'が', '学生', '電車', '人工知能', '모델', '사랑'];
+const EMOJI = ['😀', '🚀', '👍🏽', '👨‍👩‍👧', '🇯🇵', '❤️', '🏳️‍🌈', '✨'];
+const CJK_PUNCTUATION = ['。', '、', '！', '？', '「', '」', ' ', '\n'];
+
+/** About `chars` UTF-16 units of CJK sentences with emoji, the way chat messages mix them. */
+export function cjkWithEmoji(chars: number, seed: number): string {
+  const random = seededRandom(seed);
+  const parts: string[] = [];
+  let length = 0;
+  while (length < chars) {
+    const roll = random();
+    const part = pick(random, roll < 0.75 ? CJK_WORDS : roll < 0.88 ? EMOJI : CJK_PUNCTUATION);
+    parts.push(part);
+    length += part.length;
+  }
+  return parts.join('');
+}
+
+const NODE_MODULES = join(__dirname, '..', '..', 'node_modules');
+
+/** The first `chars` UTF-16 units of the installed packages' READMEs, in name order: real English prose and markdown. */
+export function readmeProse(chars: number): string {
+  const scoped = readdirSync(NODE_MODULES)
+    .filter((name) => name.startsWith('@'))
+    .flatMap((scope) => readdirSync(join(NODE_MODULES, scope)).map((name) => `${scope}/${name}`));
+  const packages = [...readdirSync(NODE_MODULES).filter((name) => !name.startsWith('@') && !name.startsWith('.')), ...scoped];
+  return concatFiles(
+    packages.sort().map((name) => join(NODE_MODULES, name, 'README.md')),
+    chars,
+  );
+}
+
+/** The first `chars` UTF-16 units of TypeScript's lib .d.ts files, in name order: real code with doc comments. */
+export function typescriptLibCode(chars: number): string {
+  const lib = join(NODE_MODULES, 'typescript', 'lib');
+  const files = readdirSync(lib)
+    .filter((name) => /^lib\..*\.d\.ts$/.test(name))
+    .sort();
+  return concatFiles(
+    files.map((name) => join(lib, name)),
+    chars,
+  );
+}
+
+function concatFiles(paths: string[], chars: number): string {
+  let text = '';
+  for (const path of paths) {
+    if (text.length >= chars) break;
+    try {
+      text += readFileSync(path, 'utf8');
+    } catch {
+      // Not every package ships a README.
+    }
+  }
+  if (text.length < chars) throw new Error(`only ${text.length} characters found, ${chars} wanted`);
+  return text.slice(0, chars);
+}
