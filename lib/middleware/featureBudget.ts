@@ -56,9 +56,23 @@ async function applyStrategy(
 }
 
 /**
- * Counts the prompt and, when it is over `maxInput`, rejects or degrades it. Counting
- * stops as soon as the budget is passed; only a degraded request is counted whole,
- * to report `originalTokens`.
+ * What degrading did. `originalTokens` is counted on first read: counting all of a
+ * hostile 1 MB prompt is what the early exit exists to avoid, so only an app that
+ * asks for the figure pays for it.
+ */
+function degradation(strategy: Degradation['strategy'], droppedMessages: number, countOriginal: () => number): Degradation {
+  let originalTokens: number | undefined;
+  const record = { strategy, droppedMessages } as Degradation;
+  Object.defineProperty(record, 'originalTokens', {
+    enumerable: true,
+    get: () => (originalTokens ??= countOriginal()),
+  });
+  return record;
+}
+
+/**
+ * Counts the prompt and, when it is over `maxInput`, rejects or degrades it.
+ * Counting stops as soon as the budget is passed.
  */
 async function admitInput(
   messages: ChatMessage[],
@@ -71,21 +85,21 @@ async function admitInput(
   const inputTokens = countPrompt(messages, counter, feature.maxInput);
   if (inputTokens <= feature.maxInput) return { messages, inputTokens, degraded: undefined };
   if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
-  const originalTokens = countPrompt(messages, counter, Number.POSITIVE_INFINITY);
+  const countOriginal = () => countPrompt(messages, counter, Number.POSITIVE_INFINITY);
   if (onExceed === 'truncate') {
     const kept = truncateToFit(messages, counter, feature.maxInput);
     if (!kept) throw tooLarge(feature, 'The newest user message does not fit even with older turns dropped.');
     return {
       messages: kept.messages,
       inputTokens: kept.inputTokens,
-      degraded: { strategy: 'truncate', droppedMessages: kept.droppedMessages, originalTokens },
+      degraded: degradation('truncate', kept.droppedMessages, countOriginal),
     };
   }
-  const replaced = await applyStrategy(onExceed, messages, tools, originalTokens, feature, config);
+  const replaced = await applyStrategy(onExceed, messages, tools, inputTokens, feature, config);
   const replacedTokens = countPrompt(replaced, counter, feature.maxInput);
   if (replacedTokens > feature.maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
   const droppedMessages = Math.max(0, messages.length - replaced.length);
-  return { messages: replaced, inputTokens: replacedTokens, degraded: { strategy: 'custom', droppedMessages, originalTokens } };
+  return { messages: replaced, inputTokens: replacedTokens, degraded: degradation('custom', droppedMessages, countOriginal) };
 }
 
 /** Builds `budget.featureBudget(name, options)`. */

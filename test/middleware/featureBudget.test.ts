@@ -156,7 +156,9 @@ describe('custom strategy', () => {
     const res = await request(t.app).post('/chat').send({ messages });
     expect(res.status).toBe(200);
     const original = countChatTokens(messages as ChatMessage[], { model: 'gpt-4o' });
-    expect(seen).toEqual([original, 200, original]);
+    // The strategy is told the count stopped early, above the budget; it can count itself.
+    expect(seen[0]).toBeGreaterThan(200);
+    expect(seen.slice(1)).toEqual([200, original]);
     expect(res.body).toEqual({ strategy: 'custom', droppedMessages: 0, originalTokens: original });
     expect(t.upstream.calls[0]!.request.body.messages).toEqual([
       { role: 'system', content: 'summary of earlier turns' },
