@@ -10,7 +10,7 @@ import { listenForParent } from '../test/helpers/child-app';
 async function main(): Promise<void> {
   const { REDIS_URL, UPSTREAM_URL } = process.env;
   const client = new OpenAI({ apiKey: 'bench', baseURL: UPSTREAM_URL, maxRetries: 0 });
-  const redis = createClient({ url: REDIS_URL, socket: { socketTimeout: 5000 } });
+  const redis = createClient({ url: REDIS_URL, socket: { socketTimeout: 5000, reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000) } });
   redis.on('error', () => {});
   await redis.connect();
 
