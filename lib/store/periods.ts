@@ -135,8 +135,8 @@ function offsetOf(format: Intl.DateTimeFormat, ms: number): number {
 
 /**
  * The first instant at which the local clock reads `wall` (a local midnight), or,
- * when a DST change jumps over it, the instant of the jump. The offsets a day either
- * side are the only ones the clock can have near `wall`: one transition at most.
+ * when a DST change jumps over it, the instant of the jump. Assumes at most one
+ * change of offset within a day of `wall`, as holds for every zone from 1970 to 2040.
  */
 function firstInstantOf(wall: number, offsetAt: OffsetAt): number {
   const before = offsetAt(wall - DAY_MS);

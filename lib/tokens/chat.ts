@@ -1,0 +1,102 @@
+// Prompt tokens of a chat request as the API counts them (OpenAI cookbook rules), with an early exit past a limit.
+import { TokenBudgetConfigError } from '../config-error';
+import type { ChatMessage, ToolDefinition } from '../messages';
+import { getEncoder } from './encoder';
+import { countImageTokens } from './images';
+import { lookupModel, type ModelInfo } from './models';
+import { toolTokenParts, type TokenPart } from './tools';
+
+/** Every message is framed as `<|start|>{role/name}\n{content}<|end|>\n` (cookbook). */
+export const TOKENS_PER_MESSAGE = 3;
+/** A message with a `name` costs one more token than its text (cookbook). */
+export const TOKENS_PER_NAME = 1;
+/** Every reply is primed with `<|start|>assistant<|message|>` (cookbook). */
+export const REPLY_PRIMING_TOKENS = 3;
+/**
+ * Framing of one call in an assistant's `tool_calls`, besides the tokens of its
+ * function name and arguments. Nothing official is published; openai-chat-tokens
+ * measured 3 for the legacy `function_call`, and a tool call carries a call id and
+ * a `functions.` namespace on top of it. 10 is chosen to err high: over-reserving is
+ * settled back after the call, under-reserving lets through what a budget cannot pay.
+ */
+export const TOKENS_PER_TOOL_CALL = 10;
+
+export interface ChatCountOptions {
+  model: string;
+  tools?: ToolDefinition[];
+  /** Stop counting once the total passes it; the result is then some number above it. */
+  limit?: number;
+}
+
+/**
+ * What the API will count as prompt tokens for `messages` and `tools`. With
+ * `limit`: the exact count when it is at most `limit`, otherwise a number above
+ * `limit` found without counting the rest, so a huge prompt costs only about
+ * `limit` tokens' worth of work. Throws `TB_UNKNOWN_MODEL` for a model no family matches.
+ *
+ * Equals `REPLY_PRIMING_TOKENS + countToolsTokens(tools) + Σ countMessageTokens(message)`.
+ */
+export function countChatTokens(messages: readonly ChatMessage[], options: ChatCountOptions): number {
+  const model = lookupModel(options.model);
+  if (!model) {
+    throw new TokenBudgetConfigError('TB_UNKNOWN_MODEL', `Unknown model "${options.model}": cannot tell how to count its tokens.`);
+  }
+  return sumTokens(chatParts(messages, options.tools ?? [], model), model, options.limit);
+}
+
+/** Tokens of one message, its framing included; with `limit`, as in `countChatTokens`. */
+export function countMessageTokens(message: ChatMessage, model: ModelInfo, limit?: number): number {
+  return sumTokens(messageParts(message, model), model, limit);
+}
+
+/** Tokens that `tools` add to a prompt (0 for none); with `limit`, as in `countChatTokens`. */
+export function countToolsTokens(tools: readonly ToolDefinition[], model: ModelInfo, limit?: number): number {
+  return sumTokens(toolTokenParts(tools, model.functionInit), model, limit);
+}
+
+function* chatParts(messages: readonly ChatMessage[], tools: readonly ToolDefinition[], model: ModelInfo): Generator<TokenPart> {
+  // Fixed costs first: the cheapest way to learn that a prompt is over a tiny limit.
+  yield REPLY_PRIMING_TOKENS;
+  yield* toolTokenParts(tools, model.functionInit);
+  for (const message of messages) yield* messageParts(message, model);
+}
+
+function* messageParts(message: ChatMessage, model: ModelInfo): Generator<TokenPart> {
+  yield TOKENS_PER_MESSAGE;
+  yield message.role;
+  const { content } = message;
+  if (typeof content === 'string') {
+    yield content;
+  } else if (content) {
+    for (const part of content) yield part.type === 'text' ? part.text : countImageTokens(part.image_url, model.image);
+  }
+  if (message.name !== undefined) {
+    yield TOKENS_PER_NAME;
+    yield message.name;
+  }
+  for (const call of message.tool_calls ?? []) {
+    yield TOKENS_PER_TOOL_CALL;
+    yield call.function.name;
+    yield call.function.arguments;
+  }
+  // A tool message's `tool_call_id` is not counted: it is a random key (`call_` and
+  // 24 base62 characters) that pairs a result with its call for the API, not text the
+  // model is known to be shown, and as text it would cost 10 to 25 tokens of noise.
+  // The result's framing beyond its role and content is left to TOKENS_PER_TOOL_CALL,
+  // counted once per call on the assistant side.
+}
+
+/** Adds up parts; with a limit, each text is counted only up to what is left of it. */
+function sumTokens(parts: Iterable<TokenPart>, model: ModelInfo, limit: number | undefined): number {
+  const encoder = getEncoder(model.encoding);
+  let total = 0;
+  for (const part of parts) {
+    if (typeof part === 'number') {
+      total += part;
+    } else {
+      total += limit === undefined ? encoder.count(part) : encoder.countUpTo(part, limit - total);
+    }
+    if (limit !== undefined && total > limit) return total;
+  }
+  return total;
+}

@@ -1,0 +1,416 @@
+// Chat prompt counting: the cookbook's figures, tools, images (tile, patch, headers), early exit, sum of parts.
+import { crc32, deflateSync } from 'zlib';
+import {
+  countChatTokens,
+  countMessageTokens,
+  countToolsTokens,
+  REPLY_PRIMING_TOKENS,
+  TOKENS_PER_MESSAGE,
+  TOKENS_PER_TOOL_CALL,
+} from '../../lib/tokens/chat';
+import { getEncoder } from '../../lib/tokens/encoder';
+import { countImageTokens, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
+import { lookupModel, type ModelInfo } from '../../lib/tokens/models';
+import type { ChatMessage, ToolDefinition } from '../../lib/messages';
+
+const modelInfo = (model: string): ModelInfo => lookupModel(model)!;
+const o200k = getEncoder('o200k_base');
+const dataUrl = (mime: string, bytes: Buffer) => `data:${mime};base64,${bytes.toString('base64')}`;
+const imageMessage = (url: string, detail?: 'low' | 'high' | 'auto'): ChatMessage => ({
+  role: 'user',
+  content: [{ type: 'image_url', image_url: detail ? { url, detail } : { url } }],
+});
+
+// --- Image files built as bytes -------------------------------------------------
+
+/** A complete, decodable PNG: 8-bit grey, every pixel black. */
+function png(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(typed));
+    return Buffer.concat([length, typed, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth; colour type 0 (grey), default compression, filter, interlace
+  const scanlines = Buffer.alloc((width + 1) * height); // filter byte 0, then black pixels
+  return Buffer.concat([
+    Buffer.from('89504e470d0a1a0a', 'hex'),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(scanlines)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A complete GIF whose one 1×1 frame sits on a `width`×`height` logical screen. */
+function gif(width: number, height: number): Buffer {
+  const screen = Buffer.alloc(4);
+  screen.writeUInt16LE(width, 0);
+  screen.writeUInt16LE(height, 2);
+  return Buffer.concat([
+    Buffer.from('GIF89a', 'latin1'),
+    screen,
+    Buffer.from('800000' + '000000ffffff', 'hex'), // global table of 2 colours
+    Buffer.from('2c000000000100010000' + '02024401' + '00' + '3b', 'hex'), // frame, LZW data, trailer
+  ]);
+}
+
+/**
+ * A complete baseline JPEG, grey and flat: every 8×8 block is "DC unchanged, end of
+ * block", two 1-bit codes. EXIF and ICC segments (80 KB) and a fill byte come before
+ * the frame header, as in camera files, so the header is far from the start.
+ */
+function jpeg(width: number, height: number): Buffer {
+  const segment = (marker: number, data: Buffer) => {
+    const head = Buffer.from([0xff, marker, 0, 0]);
+    head.writeUInt16BE(data.length + 2, 2);
+    return Buffer.concat([head, data]);
+  };
+  const frame = Buffer.from([8, 0, 0, 0, 0, 1, 1, 0x11, 0]);
+  frame.writeUInt16BE(height, 1);
+  frame.writeUInt16BE(width, 3);
+  const oneCodeTable = (tableClass: number) => Buffer.from([tableClass << 4, 1, ...Array<number>(15).fill(0), 0]);
+  const blocks = Math.ceil(width / 8) * Math.ceil(height / 8);
+  const scan = Buffer.alloc(Math.ceil((blocks * 2) / 8));
+  scan[scan.length - 1]! |= (1 << (scan.length * 8 - blocks * 2)) - 1; // pad the last byte with 1 bits
+  return Buffer.concat([
+    Buffer.from([0xff, 0xd8]),
+    segment(0xe0, Buffer.from('4a46494600010100000100010000', 'hex')), // JFIF
+    segment(0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), Buffer.alloc(60_000)])),
+    segment(0xe2, Buffer.concat([Buffer.from('ICC_PROFILE\0', 'latin1'), Buffer.alloc(20_000)])),
+    segment(0xdb, Buffer.concat([Buffer.from([0]), Buffer.alloc(64, 1)])), // quantisation table
+    Buffer.from([0xff]), // a fill byte before the next marker
+    segment(0xc0, frame),
+    segment(0xc4, Buffer.concat([oneCodeTable(0), oneCodeTable(1)])), // DC and AC tables
+    segment(0xda, Buffer.from([1, 1, 0, 0, 63, 0])),
+    scan,
+    Buffer.from([0xff, 0xd9]),
+  ]);
+}
+
+/** A RIFF/WebP container whose first chunk is `fourCC` with `data` (headers only, no image data after them). */
+function webp(fourCC: 'VP8 ' | 'VP8L' | 'VP8X', data: Buffer): Buffer {
+  const chunkHead = Buffer.alloc(8);
+  chunkHead.write(fourCC, 0, 'latin1');
+  chunkHead.writeUInt32LE(data.length, 4);
+  const riff = Buffer.alloc(12);
+  riff.write('RIFF', 0, 'latin1');
+  riff.writeUInt32LE(4 + 8 + data.length, 4);
+  riff.write('WEBP', 8, 'latin1');
+  return Buffer.concat([riff, chunkHead, data]);
+}
+
+function webpLossy(width: number, height: number): Buffer {
+  const data = Buffer.alloc(10);
+  data.set([0x30, 0x01, 0x00, 0x9d, 0x01, 0x2a], 0); // frame tag (key frame), start code
+  data.writeUInt16LE(width, 6);
+  data.writeUInt16LE(height, 8);
+  return webp('VP8 ', data);
+}
+
+function webpLossless(width: number, height: number): Buffer {
+  const data = Buffer.alloc(5);
+  data[0] = 0x2f;
+  data.writeUInt32LE((width - 1) | ((height - 1) << 14), 1);
+  return webp('VP8L', data);
+}
+
+function webpExtended(width: number, height: number): Buffer {
+  const data = Buffer.alloc(10);
+  data.writeUIntLE(width - 1, 4, 3);
+  data.writeUIntLE(height - 1, 7, 3);
+  return webp('VP8X', data);
+}
+
+// --- Messages -------------------------------------------------------------------
+
+describe('countChatTokens: messages (OpenAI cookbook, num_tokens_from_messages)', () => {
+  const jargon: ChatMessage[] = [
+    {
+      role: 'system',
+      content: 'You are a helpful, pattern-following assistant that translates corporate jargon into plain English.',
+    },
+    { role: 'system', name: 'example_user', content: 'New synergies will help drive top-line growth.' },
+    { role: 'system', name: 'example_assistant', content: 'Things working well together will increase revenue.' },
+    {
+      role: 'system',
+      name: 'example_user',
+      content: "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.",
+    },
+    { role: 'system', name: 'example_assistant', content: "Let's talk later when we're less busy about how to do better." },
+    { role: 'user', content: "This late pivot means we don't have time to boil the ocean for the client deliverable." },
+  ];
+
+  it.each([
+    ['gpt-3.5-turbo', 129],
+    ['gpt-4', 129],
+    ['gpt-4o', 124],
+    ['gpt-4o-mini', 124],
+  ])('counts the cookbook conversation on %s as the API did: %i', (model, expected) => {
+    expect(countChatTokens(jargon, { model })).toBe(expected);
+  });
+
+  it('counts a null content as nothing', () => {
+    // 3 framing + "assistant" (1 token) + 3 priming
+    expect(countChatTokens([{ role: 'assistant', content: null }], { model: 'gpt-4o' })).toBe(3 + 1 + 3);
+  });
+
+  it('counts text parts of a content array as text', () => {
+    const asParts: ChatMessage = {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'Hello ' },
+        { type: 'text', text: 'world' },
+      ],
+    };
+    expect(countChatTokens([asParts], { model: 'gpt-4o' })).toBe(
+      3 + o200k.count('user') + o200k.count('Hello ') + o200k.count('world') + 3,
+    );
+  });
+
+  it('counts a tool call as its name, its arguments and a fixed framing; a tool result as its content', () => {
+    const call: ChatMessage = {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'call_abc123', type: 'function', function: { name: 'get_time', arguments: '{"tz":"UTC"}' } }],
+    };
+    const result: ChatMessage = { role: 'tool', tool_call_id: 'call_abc123', content: '12:00' };
+    const info = modelInfo('gpt-4o');
+    expect(countMessageTokens(call, info)).toBe(
+      TOKENS_PER_MESSAGE + o200k.count('assistant') + TOKENS_PER_TOOL_CALL + o200k.count('get_time') + o200k.count('{"tz":"UTC"}'),
+    );
+    expect(countMessageTokens(result, info)).toBe(TOKENS_PER_MESSAGE + o200k.count('tool') + o200k.count('12:00'));
+  });
+
+  it('refuses a model it cannot count for, with TB_UNKNOWN_MODEL', () => {
+    expect(() => countChatTokens([], { model: 'llama-3' })).toThrow(expect.objectContaining({ code: 'TB_UNKNOWN_MODEL' }));
+  });
+});
+
+// --- Tools ----------------------------------------------------------------------
+
+describe('countChatTokens: tools (OpenAI cookbook, num_tokens_for_tools)', () => {
+  const weather: ToolDefinition[] = [
+    {
+      type: 'function',
+      function: {
+        name: 'get_current_weather',
+        description: 'Get the current weather in a given location',
+        parameters: {
+          type: 'object',
+          properties: {
+            location: { type: 'string', description: 'The city and state, e.g. San Francisco, CA' },
+            unit: { type: 'string', description: 'The unit of temperature to return', enum: ['celsius', 'fahrenheit'] },
+          },
+          required: ['location'],
+        },
+      },
+    },
+  ];
+  const weatherMessages: ChatMessage[] = [
+    { role: 'system', content: 'You are a helpful assistant that can answer to questions about the weather.' },
+    { role: 'user', content: "What's the weather like in San Francisco?" },
+  ];
+
+  // Tools on o200k: func_init 7 + "get_current_weather:Get the current weather in a given location" 11
+  //   + prop_init 3 + (3 + "location:string:The city and state, e.g. San Francisco, CA" 14)
+  //   + (3 − 3 + (3 + "celsius" 2) + (3 + "fahrenheit" 2) + "unit:string:The unit of temperature to return" 8)
+  //   + func_end 12 = 68; messages 3 + 1 + 14 + 3 + 1 + 8 + priming 3 = 33; 68 + 33 = 101.
+  // On cl100k: func_init 10 instead of 7, and the user message is 9 tokens instead of 8: 105.
+  it.each([
+    ['gpt-3.5-turbo', 105],
+    ['gpt-4', 105],
+    ['gpt-4o', 101],
+    ['gpt-4o-mini', 101],
+  ])('counts the cookbook weather tool on %s as the API did: %i', (model, expected) => {
+    expect(countChatTokens(weatherMessages, { model, tools: weather })).toBe(expected);
+  });
+
+  it('counts no tools as nothing at all (no func_end)', () => {
+    expect(countToolsTokens([], modelInfo('gpt-4o'))).toBe(0);
+  });
+
+  it('adds the JSON of the schema parts the cookbook does not read (nested items, constraints)', () => {
+    const search: ToolDefinition = {
+      type: 'function',
+      function: {
+        name: 'search',
+        description: 'Find things.',
+        parameters: {
+          type: 'object',
+          properties: { tags: { type: 'array', description: 'Tags.', items: { type: 'string' } } },
+          additionalProperties: false,
+        },
+      },
+    };
+    expect(countToolsTokens([search], modelInfo('gpt-4o'))).toBe(
+      7 +
+        o200k.count('search:Find things') +
+        3 +
+        (3 + o200k.count('tags:array:Tags') + o200k.count('{"items":{"type":"string"}}')) +
+        o200k.count('{"additionalProperties":false}') +
+        12,
+    );
+  });
+});
+
+// --- Images ---------------------------------------------------------------------
+
+describe('image parts', () => {
+  const gpt4o = modelInfo('gpt-4o').image;
+
+  it('counts 1024×1024 at high detail on gpt-4o as 765 (768×768: 4 tiles), and 85 at low', () => {
+    const url = dataUrl('image/png', png(1024, 1024));
+    expect(countImageTokens({ url, detail: 'high' }, gpt4o)).toBe(85 + 4 * 170);
+    expect(countImageTokens({ url, detail: 'low' }, gpt4o)).toBe(85);
+  });
+
+  it('counts auto as high', () => {
+    const url = dataUrl('image/png', png(1024, 1024));
+    expect(countImageTokens({ url, detail: 'auto' }, gpt4o)).toBe(765);
+    expect(countImageTokens({ url }, gpt4o)).toBe(765);
+  });
+
+  it('fits 4096×8192 in 2048 (1024×2048), then the short side to 768 (768×1536): 2 × 3 tiles', () => {
+    expect(tileCount({ width: 4096, height: 8192 })).toBe(6);
+  });
+
+  it('never scales a small image up: 300×1100 is 1 × 3 tiles', () => {
+    expect(countChatTokens([imageMessage(dataUrl('image/png', png(300, 1100)))], { model: 'gpt-4o' })).toBe(
+      3 + o200k.count('user') + 85 + 3 * 170 + 3,
+    );
+  });
+
+  it('uses the model family rates (gpt-4o-mini: 2833 + 5667 per tile)', () => {
+    expect(countImageTokens({ url: dataUrl('image/png', png(1024, 1024)) }, modelInfo('gpt-4o-mini').image)).toBe(
+      2833 + 4 * 5667,
+    );
+  });
+
+  it('counts patch models by 32-px patches × the multiplier, rounded up, capped at 1536 patches', () => {
+    const mini = modelInfo('gpt-4.1-mini').image; // × 1.62
+    expect(countImageTokens({ url: dataUrl('image/png', png(1024, 1024)) }, mini)).toBe(1659); // 1024 × 1.62 = 1658.88
+    expect(countImageTokens({ url: dataUrl('image/png', png(320, 320)) }, mini)).toBe(162); // 100 × 1.62, not 163
+    expect(patchCount({ width: 2048, height: 1024 })).toBe(64 * 32);
+    expect(countImageTokens({ url: dataUrl('image/png', png(2048, 1024)) }, mini)).toBe(2489); // 1536 × 1.62 = 2488.32
+  });
+
+  it('counts an image of unknown size at the most the formula can give', () => {
+    const remote = { url: 'https://example.com/cat.png' };
+    expect(countImageTokens(remote, gpt4o)).toBe(85 + 8 * 170); // 2048×768: 4 × 2 tiles
+    expect(countImageTokens({ ...remote, detail: 'low' }, gpt4o)).toBe(85);
+    expect(countImageTokens(remote, modelInfo('o4-mini').image)).toBe(Math.ceil(1536 * 1.72));
+    expect(countImageTokens({ url: 'data:image/png;base64,not-an-image' }, gpt4o)).toBe(1445);
+  });
+
+  it('reads sizes from PNG, JPEG (frame header 80 KB in), GIF and WebP (VP8, VP8L, VP8X) headers', () => {
+    expect(imageSizeFromUrl(dataUrl('image/png', png(300, 200)))).toEqual({ width: 300, height: 200 });
+    expect(imageSizeFromUrl(dataUrl('image/jpeg', jpeg(600, 400)))).toEqual({ width: 600, height: 400 });
+    expect(imageSizeFromUrl(dataUrl('image/gif', gif(640, 480)))).toEqual({ width: 640, height: 480 });
+    expect(imageSizeFromUrl(dataUrl('image/webp', webpLossy(1000, 750)))).toEqual({ width: 1000, height: 750 });
+    expect(imageSizeFromUrl(dataUrl('image/webp', webpLossless(513, 16383)))).toEqual({ width: 513, height: 16383 });
+    expect(imageSizeFromUrl(dataUrl('image/webp', webpExtended(4000, 3000)))).toEqual({ width: 4000, height: 3000 });
+  });
+
+  it('trusts the bytes, not the media type', () => {
+    expect(imageSizeFromUrl(dataUrl('image/png', jpeg(600, 400)))).toEqual({ width: 600, height: 400 });
+  });
+
+  it('reads nothing it cannot place exactly: truncated headers, line-broken base64, non-base64 data URLs', () => {
+    const base64 = png(300, 200).toString('base64');
+    expect(imageSizeFromUrl(`data:image/png;base64,${base64.slice(0, 20)}`)).toBeUndefined();
+    expect(imageSizeFromUrl(`data:image/png;base64,${base64.slice(0, 20)}\n${base64.slice(20)}`)).toBeUndefined();
+    expect(imageSizeFromUrl(`data:image/png,${base64}`)).toBeUndefined();
+  });
+
+  it('decodes only a few bytes of a 20 MB data URL', () => {
+    const header = png(3000, 1000).subarray(0, 33); // signature and IHDR
+    const url = `data:image/png;base64,${Buffer.concat([header, Buffer.alloc(15_000_000)]).toString('base64')}`;
+    const decode = jest.spyOn(Buffer, 'from');
+    try {
+      expect(imageSizeFromUrl(url)).toEqual({ width: 3000, height: 1000 });
+      for (const [input] of decode.mock.calls) expect(String(input).length).toBeLessThan(64);
+    } finally {
+      decode.mockRestore();
+    }
+  });
+});
+
+// --- Early exit and sum of parts -------------------------------------------------
+
+describe('limit and parts', () => {
+  const conversation: ChatMessage[] = [
+    { role: 'system', content: 'Answer briefly.' },
+    {
+      role: 'user',
+      name: 'ada',
+      content: [
+        { type: 'text', text: 'What is on this picture?' },
+        { type: 'image_url', image_url: { url: dataUrl('image/gif', gif(640, 480)) } },
+      ],
+    },
+    {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'look', arguments: '{"zoom":2}' } }],
+    },
+    { role: 'tool', tool_call_id: 'call_1', content: 'A cat on a mat.' },
+  ];
+  const tools: ToolDefinition[] = [
+    {
+      type: 'function',
+      function: {
+        name: 'look',
+        description: 'Look closer.',
+        parameters: { type: 'object', properties: { zoom: { type: 'integer', description: 'How much.' } } },
+      },
+    },
+  ];
+
+  it('adds up exactly: priming + tools + each message', () => {
+    const info = modelInfo('gpt-4o');
+    const parts =
+      REPLY_PRIMING_TOKENS + countToolsTokens(tools, info) + conversation.reduce((sum, m) => sum + countMessageTokens(m, info), 0);
+    expect(countChatTokens(conversation, { model: 'gpt-4o', tools })).toBe(parts);
+  });
+
+  it('returns the exact count at or under the limit, and a number over it past the limit', () => {
+    const exact = countChatTokens(conversation, { model: 'gpt-4o', tools });
+    expect(countChatTokens(conversation, { model: 'gpt-4o', tools, limit: exact })).toBe(exact);
+    expect(countChatTokens(conversation, { model: 'gpt-4o', tools, limit: exact - 1 })).toBeGreaterThan(exact - 1);
+    expect(countChatTokens(conversation, { model: 'gpt-4o', tools, limit: 0 })).toBeGreaterThan(0);
+
+    const info = modelInfo('gpt-4o');
+    const message = conversation[0]!;
+    const messageExact = countMessageTokens(message, info);
+    expect(countMessageTokens(message, info, messageExact)).toBe(messageExact);
+    expect(countMessageTokens(message, info, messageExact - 1)).toBeGreaterThan(messageExact - 1);
+  });
+
+  it('stops once past the limit: what follows is never encoded, the passing text only up to what was left', () => {
+    const big = 'word '.repeat(200);
+    const messages: ChatMessage[] = [
+      { role: 'user', content: 'hi' },
+      { role: 'user', content: big },
+      { role: 'user', content: 'never read' },
+    ];
+    const countUpTo = jest.spyOn(o200k, 'countUpTo');
+    const count = jest.spyOn(o200k, 'count');
+    try {
+      const limit = 50;
+      expect(countChatTokens(messages, { model: 'gpt-4o', limit })).toBeGreaterThan(limit);
+      const texts = countUpTo.mock.calls.map(([text]) => text);
+      expect(texts).toEqual(['user', 'hi', 'user', big]);
+      // priming 3 + (3 + 1 + 1) + (3 + 1) = 12 counted before the big text: 38 left for it
+      expect(countUpTo.mock.calls[3]![1]).toBe(limit - 12);
+      expect(count).not.toHaveBeenCalled();
+    } finally {
+      countUpTo.mockRestore();
+      count.mockRestore();
+    }
+  });
+});
