@@ -1,4 +1,5 @@
 // The example app (`npm start`): three features behind token budgets, OpenAI or an offline upstream.
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import OpenAI from 'openai';
 import { createTokenBudget } from '../lib';
@@ -62,8 +63,8 @@ async function main(): Promise<void> {
   app.get('/budget', budget.usageHandler());
   app.use(budget.errorHandler());
 
-  const port = Number(process.env.PORT ?? 3000);
-  app.listen(port, () => {
+  const server = app.listen(Number(process.env.PORT ?? 3000), () => {
+    const { port } = server.address() as AddressInfo;
     console.log(`token-budget example on http://localhost:${port}`);
     console.log(
       `  curl -s localhost:${port}/chat -H 'authorization: Bearer demo-free' -H 'content-type: application/json' ` +
