@@ -22,7 +22,7 @@ export interface FeatureConfig {
 
 export interface BudgetConfig {
   features: Map<string, FeatureConfig>;
-  /** The configured store behind the outage policies (`resilientStore`). */
+  /** The configured store, behind the outage policies (`resilientStore`) unless it is the default memory store. */
   store: Store;
   onStoreUnavailable: UnavailablePolicy;
   maxMessages: number;
@@ -145,10 +145,11 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     checkName(name, `feature name "${name}"`);
     features.set(name, readFeature(name, feature, unknownModelEncoding, onStoreUnavailable));
   }
-  const store = options.store === undefined ? memoryStore() : checkStore(options.store);
+  const onStoreError = checkFunction(options.onStoreError, 'onStoreError');
   return {
     features,
-    store: resilientStore(store, { onError: checkFunction(options.onStoreError, 'onStoreError') }),
+    // The memory store is never unreachable; any other store gets the outage policies.
+    store: options.store === undefined ? memoryStore() : resilientStore(checkStore(options.store), { onError: onStoreError }),
     onStoreUnavailable,
     maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
     errorOptions: checkErrorOptions(options, 'options'),
