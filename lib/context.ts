@@ -26,7 +26,8 @@ export type CallParams = Record<string, unknown> & {
   messages: ChatMessage[];
 };
 
-export type BudgetState = 'planned' | 'reserved' | 'settled' | 'released' | 'refused';
+/** `calling`: reserved, and `run` is waiting for the model; only `run` may settle or release then. */
+export type BudgetState = 'planned' | 'reserved' | 'calling' | 'settled' | 'released' | 'refused';
 
 export interface BudgetContextInit {
   feature: string;
@@ -135,7 +136,7 @@ export class BudgetContext {
 
   /** Moves every reserved counter to what the call really used. */
   async settle(usage: Usage | undefined): Promise<void> {
-    if (this.state !== 'reserved') return;
+    if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
     const reservation = this.reservation;
     if (!reservation) return;
@@ -144,7 +145,7 @@ export class BudgetContext {
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */
   async release(): Promise<void> {
-    if (this.state !== 'reserved') return;
+    if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'released';
     if (this.reservation) await this.store.release(this.reservation);
   }
@@ -165,6 +166,7 @@ export class BudgetContext {
   async run<T>(call: (params: CallParams) => Promise<T> | T): Promise<T> {
     await this.reserve();
     let result: T;
+    this.state = 'calling';
     try {
       result = await call(this.callParams());
     } catch (err) {
@@ -177,7 +179,9 @@ export class BudgetContext {
 
   /**
    * Called when the response is over: releases a reservation nobody settled, and
-   * reports budgets that were declared but never reserved.
+   * reports budgets that were declared but never reserved. A call still in flight
+   * (the client went away) is left to `run`, which settles what the model billed
+   * even if it answers after the disconnect, or releases if the call was aborted.
    */
   async end(): Promise<void> {
     if (this.state === 'reserved') {
