@@ -179,14 +179,16 @@ export class BudgetContext {
 
   /**
    * Called when the response is over: releases a reservation nobody settled, and
-   * reports budgets that were declared but never reserved. A call still in flight
-   * (the client went away) is left to `run`, which settles what the model billed
-   * even if it answers after the disconnect, or releases if the call was aborted.
+   * reports budgets that were declared but never reserved on a response that was
+   * served (`served`: a success status) — a refused or failed request is no
+   * misconfiguration. A call still in flight (the client went away) is left to
+   * `run`, which settles what the model billed even if it answers after the
+   * disconnect, or releases if the call was aborted.
    */
-  async end(): Promise<void> {
+  async end(served: boolean): Promise<void> {
     if (this.state === 'reserved') {
       await this.release();
-    } else if (this.state === 'planned' && this.scopes.length > 0) {
+    } else if (this.state === 'planned' && this.scopes.length > 0 && served) {
       this.warn(
         'TB_NOT_RESERVED',
         `A request of feature "${this.feature}" declared budgets but ended without reserving them; ` +

@@ -38,7 +38,7 @@ test('a response that ends while the model is answering does not release what th
   const running = ctx.run(() => new Promise((resolve) => (answer = resolve)));
   await new Promise((r) => setImmediate(r));
   expect((await store.usage(scope)).used).toBe(60);
-  await ctx.end(); // the client went away
+  await ctx.end(false); // the client went away
   answer({ usage: { total_tokens: 37 } }); // the upstream billed anyway
   await running;
   expect((await store.usage(scope)).used).toBe(37);
@@ -48,7 +48,7 @@ test('a response that ends while the model is answering does not release what th
 test('a reservation nobody settles is released when the response ends', async () => {
   const { ctx, store } = context();
   expect(await ctx.reserve()).toBe(50);
-  await ctx.end();
+  await ctx.end(true);
   expect((await store.usage(scope)).used).toBe(0);
   expect(ctx.state).toBe('released');
 });

@@ -136,7 +136,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       if (scope) context.declare(scope);
       req.tokenBudget = context;
       res.once('close', () => {
-        context.end().catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
+        context.end(res.statusCode < 400).catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
       });
     } catch (err) {
       return answerRefusal(err, req, res, next, errorOptions);

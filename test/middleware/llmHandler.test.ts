@@ -133,6 +133,17 @@ describe('settlement', () => {
     expect(await dailyUsed()).toBe(0);
   });
 
+  test('a request refused before the reservation is no misconfiguration', async () => {
+    const warnings: string[] = [];
+    t = await startTestApp({
+      budget: { features, onWarning: (w) => warnings.push(w.code) },
+      chain: (b, client) => [b.featureBudget('chat'), b.userQuota({ user: () => undefined, limits: 10 }), b.llmHandler({ client })],
+    });
+    expect((await request(t.app).post('/chat').send(hi)).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(warnings).toEqual([]);
+  });
+
   test('a handler that reserves and never settles is released when the response ends', async () => {
     t = await startTestApp({
       budget: { features },
