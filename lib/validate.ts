@@ -17,6 +17,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A client value in an error message: a short quoted string, or only its type (never `String(value)`, which runs client-shaped objects' methods). */
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeof value;
+}
+
 function optionalString(value: unknown, where: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw invalid(`${where} must be a string.`);
@@ -38,7 +43,7 @@ function readContentPart(part: unknown, role: ChatRole, where: string): ContentP
     }
     return { type: 'image_url', image_url: detail === undefined ? { url: image.url } : { url: image.url, detail } };
   }
-  throw invalid(`${where}.type ${JSON.stringify(String(part.type))} is not supported for ${role} messages.`);
+  throw invalid(`${where}.type ${describe(part.type)} is not supported for ${role} messages.`);
 }
 
 function readContent(content: unknown, role: ChatRole, hasToolCalls: boolean, where: string): ChatMessage['content'] {
@@ -70,7 +75,7 @@ function readMessage(value: unknown, where: string): ChatMessage {
   if (!isObject(value)) throw invalid(`${where} must be an object.`);
   const role = value.role as ChatRole;
   if (!ROLES.has(role)) {
-    throw invalid(`${where}.role must be one of ${[...ROLES].join(', ')}; got ${JSON.stringify(String(value.role)).slice(0, 40)}.`);
+    throw invalid(`${where}.role must be one of ${[...ROLES].join(', ')}; got ${describe(value.role)}.`);
   }
   const toolCalls = role === 'assistant' && value.tool_calls !== undefined ? readToolCalls(value.tool_calls, where) : undefined;
   const message: ChatMessage = { role, content: readContent(value.content, role, toolCalls !== undefined, where) };
@@ -109,6 +114,27 @@ function readSchemaLike(value: unknown, where: string): Record<string, unknown> 
   return value;
 }
 
+const isStringList = (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/** Function parameters: the parts the token counting reads must have the JSON Schema types it expects. */
+function readToolParameters(value: unknown, where: string): Record<string, unknown> {
+  const parameters = readSchemaLike(value, where);
+  if (parameters.properties === undefined) return parameters;
+  if (!isObject(parameters.properties)) throw invalid(`${where}.properties must be an object.`);
+  for (const [key, property] of Object.entries(parameters.properties)) {
+    const at = `${where}.properties.${key.slice(0, 40)}`;
+    if (!isObject(property)) throw invalid(`${at} must be an object.`);
+    if (property.enum !== undefined && !Array.isArray(property.enum)) throw invalid(`${at}.enum must be an array.`);
+    if (property.description !== undefined && typeof property.description !== 'string') {
+      throw invalid(`${at}.description must be a string.`);
+    }
+    if (property.type !== undefined && typeof property.type !== 'string' && !isStringList(property.type)) {
+      throw invalid(`${at}.type must be a string or an array of strings.`);
+    }
+  }
+  return parameters;
+}
+
 /** Checks `tools` (function definitions); they are counted as input and forwarded. */
 export function readTools(value: unknown): ToolDefinition[] | undefined {
   if (value === undefined) return undefined;
@@ -124,7 +150,7 @@ export function readTools(value: unknown): ToolDefinition[] | undefined {
     const definition: ToolDefinition = { type: 'function', function: { name: fn.name } };
     const description = optionalString(fn.description, `${where}.function.description`);
     if (description !== undefined) definition.function.description = description;
-    if (fn.parameters !== undefined) definition.function.parameters = readSchemaLike(fn.parameters, `${where}.function.parameters`);
+    if (fn.parameters !== undefined) definition.function.parameters = readToolParameters(fn.parameters, `${where}.function.parameters`);
     if (typeof fn.strict === 'boolean') definition.function.strict = fn.strict;
     return definition;
   });

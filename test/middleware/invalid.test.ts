@@ -52,6 +52,14 @@ const BAD_BODIES: Array<[string, () => request.Test]> = [
     request(t.app)
       .post('/chat')
       .send({ messages: [user('hi')], tools: [{ type: 'function', function: { name: 'f', parameters: deeplyNested(2000) } }] })],
+  ['a role that is an object with toString', () => request(t.app).post('/chat').send({ messages: [{ role: { toString: 1 }, content: 'x' }] })],
+  ['a part type that is an object with toString', () => request(t.app).post('/chat').send({ messages: [user([{ type: { toString: 1 } }])] })],
+  ...[{ a: null }, { a: { enum: 5 } }, { a: { description: 5 } }, { a: { type: { toString: 1 } } }, ['x']].map(
+    (properties): [string, () => request.Test] => [
+      `tool properties ${JSON.stringify(properties)}`,
+      () => request(t.app).post('/chat').send({ messages: [user('hi')], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties } } }] }),
+    ],
+  ),
   ['a temperature that is a string', () => request(t.app).post('/chat').send({ messages: [user('hi')], temperature: 'hot' })],
   ['stream: true', () => request(t.app).post('/chat').send({ messages: [user('hi')], stream: true })],
 ];
