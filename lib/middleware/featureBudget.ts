@@ -13,6 +13,12 @@ import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
 import { readBody, readForwardParams, readMessages, readTools } from '../validate';
 import { answerRefusal, handleAsync } from './respond';
 
+/** The parts of a request besides its messages that count as prompt. */
+interface CountedRequest {
+  tools: ToolDefinition[] | undefined;
+  forwardParams: Record<string, unknown>;
+}
+
 interface Admitted {
   messages: ChatMessage[];
   inputTokens: number;
@@ -38,19 +44,20 @@ function dailyScope(feature: FeatureConfig): ScopeRequest | undefined {
 async function applyStrategy(
   strategy: ExceedStrategy,
   messages: ChatMessage[],
-  tools: ToolDefinition[] | undefined,
+  request: CountedRequest,
   inputTokens: number,
   feature: FeatureConfig,
   config: BudgetConfig,
 ): Promise<ChatMessage[]> {
-  const counter = promptCounter(feature.modelInfo, tools);
+  const { tools } = request;
+  const counter = promptCounter(feature.modelInfo, tools, request.forwardParams, Infinity);
   const replaced = await strategy({
     messages,
     inputTokens,
     maxInput: feature.maxInput,
     model: feature.model,
     tools,
-    countTokens: (candidate) => countPrompt(candidate, counter, Number.POSITIVE_INFINITY),
+    countTokens: (candidate) => countPrompt(candidate, counter, Infinity),
   });
   return readMessages(replaced, config.maxMessages);
 }
@@ -76,16 +83,17 @@ function degradation(strategy: Degradation['strategy'], droppedMessages: number,
  */
 async function admitInput(
   messages: ChatMessage[],
-  tools: ToolDefinition[] | undefined,
+  request: CountedRequest,
   feature: FeatureConfig,
   onExceed: FeatureBudgetOptions['onExceed'],
   config: BudgetConfig,
 ): Promise<Admitted> {
-  const counter = promptCounter(feature.modelInfo, tools);
+  const counter = promptCounter(feature.modelInfo, request.tools, request.forwardParams, feature.maxInput);
   const inputTokens = countPrompt(messages, counter, feature.maxInput);
   if (inputTokens <= feature.maxInput) return { messages, inputTokens, degraded: undefined };
   if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
-  const countOriginal = () => countPrompt(messages, counter, Number.POSITIVE_INFINITY);
+  const countOriginal = () =>
+    countPrompt(messages, promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity), Infinity);
   if (onExceed === 'truncate') {
     const kept = truncateToFit(messages, counter, feature.maxInput);
     if (!kept) throw tooLarge(feature, 'The newest user message does not fit even with older turns dropped.');
@@ -95,7 +103,7 @@ async function admitInput(
       degraded: degradation('truncate', kept.droppedMessages, countOriginal),
     };
   }
-  const replaced = await applyStrategy(onExceed, messages, tools, inputTokens, feature, config);
+  const replaced = await applyStrategy(onExceed, messages, request, inputTokens, feature, config);
   const replacedTokens = countPrompt(replaced, counter, feature.maxInput);
   if (replacedTokens > feature.maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
   const droppedMessages = Math.max(0, messages.length - replaced.length);
@@ -120,7 +128,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       const messages = readMessages(messagesSource ? await messagesSource(req) : body.messages, config.maxMessages);
       const tools = readTools(body.tools);
       const forwardParams = readForwardParams(body);
-      const admitted = await admitInput(messages, tools, feature, onExceed, config);
+      const admitted = await admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
       const context = new BudgetContext({
         feature: feature.name,
         model: feature.model,

@@ -1,6 +1,6 @@
 // featureBudget + llmHandler end to end: real openai SDK, real HTTP upstream, Express 4 and 5.
 import request from 'supertest';
-import { countChatTokens } from '../../lib';
+import { countChatTokens, countTokens } from '../../lib';
 import type { ChatMessage } from '../../lib/types';
 import { EXPRESS, startTestApp, words, type TestApp } from '../helpers/app';
 
@@ -172,6 +172,37 @@ describe('custom strategy', () => {
     });
     const res = await request(t.app).post('/chat').send({ messages: [{ role: 'user', content: words(300) }] });
     expect(res.status).toBe(413);
+    expect(t.upstream.calls).toHaveLength(0);
+  });
+});
+
+describe('what else is prompt', () => {
+  let t: TestApp;
+  afterEach(() => t?.close());
+  const respondInput = (b: TestApp['budget'], client: TestApp['client']) => [
+    b.featureBudget('chat'),
+    b.llmHandler({ client, respond: (_c, req) => ({ input: req.tokenBudget?.inputTokens }) }),
+  ];
+  const messages = [{ role: 'user', content: 'Hi' }];
+
+  test('a response_format schema and a named tool_choice count as input', async () => {
+    t = await startTestApp({ chain: respondInput });
+    const plain = (await request(t.app).post('/chat').send({ messages })).body.input as number;
+    const schema = { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object', properties: { text: { type: 'string' } } } } };
+    const withSchema = (await request(t.app).post('/chat').send({ messages, response_format: schema })).body.input as number;
+    expect(withSchema - plain).toBe(countTokens(JSON.stringify(schema), 'gpt-4o'));
+    const choice = { type: 'function', function: { name: 'lookup' } };
+    const withChoice = (await request(t.app).post('/chat').send({ messages, tool_choice: choice })).body.input as number;
+    expect(withChoice - plain).toBe(countTokens(JSON.stringify(choice), 'gpt-4o'));
+  });
+
+  test('a schema or tool description over the budget is a 413, counted only up to the budget', async () => {
+    t = await startTestApp({ chain: respondInput });
+    const huge = 'describe '.repeat(50_000);
+    const schema = { type: 'json_schema', json_schema: { name: 'a', description: huge, schema: {} } };
+    expect((await request(t.app).post('/chat').send({ messages, response_format: schema })).status).toBe(413);
+    const tools = [{ type: 'function', function: { name: 'f', description: huge } }];
+    expect((await request(t.app).post('/chat').send({ messages, tools })).status).toBe(413);
     expect(t.upstream.calls).toHaveLength(0);
   });
 });
