@@ -26,8 +26,11 @@ export type CallParams = Record<string, unknown> & {
   messages: ChatMessage[];
 };
 
-/** `calling`: reserved, and `run` is waiting for the model; only `run` may settle or release then. */
-export type BudgetState = 'planned' | 'reserved' | 'calling' | 'settled' | 'released' | 'refused';
+/**
+ * `reserving`: the store is being asked (a second reserve is refused, not doubled);
+ * `calling`: reserved, and `run` is waiting for the model — only `run` settles or releases then.
+ */
+export type BudgetState = 'planned' | 'reserving' | 'reserved' | 'calling' | 'settled' | 'released' | 'refused';
 
 export interface BudgetContextInit {
   feature: string;
@@ -70,6 +73,10 @@ export class BudgetContext {
   state: BudgetState = 'planned';
 
   private reservation: Reservation | undefined;
+  /** The response is over (`end` ran). */
+  private ended = false;
+  /** `end` gave the reservation back while a manual call may still be billed (see `settle`). */
+  private releasedAtEnd = false;
   private readonly store: Store;
   private readonly warn: Warn;
   private readonly now: () => number;
@@ -111,6 +118,7 @@ export class BudgetContext {
       this.outputCap = this.maxOutput;
       return this.outputCap;
     }
+    this.state = 'reserving';
     let result;
     try {
       result = await this.store.reserve({ scopes: this.scopes, input: this.inputTokens, maxOutput: this.maxOutput });
@@ -131,16 +139,29 @@ export class BudgetContext {
     this.reservation = result.reservation;
     this.outputCap = result.reservation.outputCap;
     this.state = 'reserved';
+    if (this.ended) {
+      await this.release();
+      throw new Error('token-budget: the response ended while the reservation was being taken; it was given back');
+    }
     return this.outputCap;
   }
 
-  /** Moves every reserved counter to what the call really used. */
+  /**
+   * Moves every reserved counter to what the call really used. After `end` gave a
+   * manual reservation back (the client left mid-call), what the model billed is
+   * still added.
+   */
   async settle(usage: Usage | undefined): Promise<void> {
+    const reservation = this.reservation;
+    if (this.state === 'released' && this.releasedAtEnd && reservation) {
+      this.state = 'settled';
+      const given = { ...reservation, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
+      await this.store.settle(given, this.actualTokens(usage, reservation));
+      return;
+    }
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    const reservation = this.reservation;
-    if (!reservation) return;
-    await this.store.settle(reservation, this.actualTokens(usage, reservation));
+    if (reservation) await this.store.settle(reservation, this.actualTokens(usage, reservation));
   }
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */
@@ -186,7 +207,9 @@ export class BudgetContext {
    * disconnect, or releases if the call was aborted.
    */
   async end(served: boolean): Promise<void> {
+    this.ended = true;
     if (this.state === 'reserved') {
+      this.releasedAtEnd = true;
       await this.release();
     } else if (this.state === 'planned' && this.scopes.length > 0 && served) {
       this.warn(

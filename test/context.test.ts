@@ -58,3 +58,28 @@ test('callParams name the output cap the way the model family wants it', async (
   await ctx.reserve();
   expect(ctx.callParams()).toEqual({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 });
 });
+
+test('two concurrent runs do not take two reservations', async () => {
+  const { ctx, store } = context();
+  const first = ctx.run(async () => ({ usage: { total_tokens: 20 } }));
+  await expect(ctx.run(async () => ({ usage: { total_tokens: 20 } }))).rejects.toThrow(/reserve\(\) called in state reserving/);
+  await first;
+  expect((await store.usage(scope)).used).toBe(20);
+});
+
+test('a manual reserve whose response ends mid-call still records what the model billed', async () => {
+  const { ctx, store } = context();
+  await ctx.reserve();
+  await ctx.end(false); // the client went away: the reservation is given back
+  expect((await store.usage(scope)).used).toBe(0);
+  await ctx.settle({ total_tokens: 42 }); // the model billed anyway
+  expect((await store.usage(scope)).used).toBe(42);
+});
+
+test('a reservation that completes after the response ended is given back', async () => {
+  const { ctx, store } = context();
+  const reserving = ctx.reserve();
+  await ctx.end(false);
+  await expect(reserving).rejects.toThrow(/response ended/);
+  expect((await store.usage(scope)).used).toBe(0);
+});

@@ -30,10 +30,14 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
     res.once('close', () => {
       if (!res.writableEnded) stop('client-gone');
     });
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout'), timeoutMs);
+    // The deadline is the upstream's: it starts once the reservation is taken.
+    let timer: NodeJS.Timeout | undefined;
     let completion: unknown;
     try {
-      completion = await context.run((params) => completions.create(params, { signal: abort.signal }));
+      completion = await context.run((params) => {
+        if (timeoutMs !== undefined) timer = setTimeout(() => stop('timeout'), timeoutMs);
+        return completions.create(params, { signal: abort.signal });
+      });
     } catch (err) {
       if (reason === 'client-gone') return;
       const refusal =
