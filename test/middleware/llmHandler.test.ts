@@ -1,6 +1,7 @@
 // llmHandler and run(): upstream failures release everything, usage is settled, limits are enforced.
 import http from 'node:http';
 import request from 'supertest';
+import { memoryStore } from '../../lib';
 import { featureScopeKey } from '../../lib/store/keys';
 import { periodAt } from '../../lib/store/periods';
 import type { ScopeRequest } from '../../lib/store/types';
@@ -48,6 +49,19 @@ describe('upstream failures release the reservation and answer clearly', () => {
     expect(res.status).toBe(504);
     expect(res.body.error.type).toBe('upstream_timeout');
     expect(await dailyUsed()).toBe(0);
+  });
+
+  test('the upstream time-out does not include a slow reservation', async () => {
+    const inner = memoryStore();
+    const slowStore = { ...inner, reserve: async (r: Parameters<typeof inner.reserve>[0]) => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return inner.reserve(r);
+    } };
+    t = await startTestApp({
+      budget: { features, store: slowStore },
+      chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, timeoutMs: 200 })],
+    });
+    expect((await request(t.app).post('/chat').send(hi)).status).toBe(200);
   });
 
   test('unreachable upstream → 502 upstream_error', async () => {
