@@ -8,6 +8,7 @@ import {
 } from './redis-transport';
 import { GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
 import type { ReserveRequest, ReserveResult, Reservation, ReservedPart, ScopeRequest, ScopeState, Store } from './types';
+import { errorReporter } from './report';
 import { StoreUnavailableError } from './unavailable';
 import { type WindowPlan, assertTokenCount, grantedResult, planWindow, refusedResult, scopeState } from './windows';
 
@@ -47,7 +48,7 @@ interface SlotOutcome {
 export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): Store {
   const prefix = options.prefix ?? 'tb:';
   const timeoutMs = options.timeoutMs ?? 1000;
-  const onError = options.onError ?? ((err: Error) => console.warn(`token-budget: ${err.message}`));
+  const onError = errorReporter(options.onError);
   const runner = scriptRunner(redis);
   const clock = redisClock(options.now);
 
@@ -169,6 +170,23 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
     }
   };
 
+  /**
+   * One slot's reservation, bounded by the deadline. The script refuses to run past
+   * the deadline, but one that ran just before it can still answer late (a slow
+   * network, a busy event loop): such a grant is given back when its reply arrives,
+   * since the caller has already been told the store was unavailable.
+   */
+  const reserveSlot = (request: ReserveRequest, group: number[]): Promise<SlotOutcome> => {
+    let reply: Promise<SlotOutcome> | undefined;
+    return call((deadlineMs) => (reply = runPlanned(RESERVE_SCRIPT, request, group, deadlineMs))).catch((err: unknown) => {
+      reply?.then(
+        (late) => (late.status === GRANTED ? rollBack(request, [late]) : undefined),
+        () => {},
+      );
+      throw err;
+    });
+  };
+
   const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
     assertTokenCount(actualTokens, 'actualTokens');
     if (reservation.parts.length > 0) await moveParts(reservation.parts, (part) => actualTokens - part.amount);
@@ -181,9 +199,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
       const { scopes } = request;
       const groups = slotGroups(scopes.map((scope) => prefix + scope.key));
       // Each slot has its own deadline, so that a stalled node cannot hide what the others granted.
-      const settled = await Promise.allSettled(
-        groups.map((group) => call((deadlineMs) => runPlanned(RESERVE_SCRIPT, request, group, deadlineMs))),
-      );
+      const settled = await Promise.allSettled(groups.map((group) => reserveSlot(request, group)));
       const outcomes = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
       const granted = outcomes.filter((slot) => slot.status === GRANTED);
       const failure = settled.find((s) => s.status === 'rejected');

@@ -1,5 +1,6 @@
 // resilientStore: applies each scope's onUnavailable policy while the primary store cannot be reached.
 import { memoryStore } from './memory';
+import { errorReporter } from './report';
 import type { ReserveRequest, ReserveResult, Reservation, ReservedPart, ScopeRequest, ScopeState, Store } from './types';
 import { StoreUnavailableError } from './unavailable';
 
@@ -28,9 +29,7 @@ const SKIPPED = Symbol('primary skipped');
 export function resilientStore(primary: Store, options: ResilientStoreOptions = {}): Store {
   const fallback = options.fallback ?? memoryStore();
   const cooldownMs = options.cooldownMs ?? 1000;
-  const onError = options.onError ?? ((err: Error) => console.warn(`token-budget: ${err.message}`));
-  /** Parts the fallback took; every other part is the primary's. */
-  const takenByFallback = new WeakSet<ReservedPart>();
+  const onError = errorReporter(options.onError);
 
   /** 0 while the primary is healthy; otherwise when it may be probed again. */
   let retryAtMs = 0;
@@ -38,9 +37,10 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   let lastFailure: StoreUnavailableError | undefined;
 
   const noteFailure = (err: StoreUnavailableError) => {
-    if (retryAtMs === 0) onError(err);
+    const firstOfOutage = retryAtMs === 0;
     lastFailure = err;
     retryAtMs = Date.now() + cooldownMs;
+    if (firstOfOutage) onError(err);
   };
 
   /** Calls the primary unless it is cooling down or another call is probing it. */
@@ -82,7 +82,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const countedStates = new Map(counted.map((scope, i) => [scope, result.scopes[i]!]));
     const scopes = request.scopes.map((scope) => countedStates.get(scope) ?? uncounted(scope));
     if (!result.ok) return { ok: false, refused: result.refused, scopes };
-    result.reservation.parts.forEach((part) => takenByFallback.add(part));
+    for (const part of result.reservation.parts) part.fallback = true;
     return { ok: true, reservation: result.reservation, scopes };
   };
 
@@ -100,8 +100,8 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
     // Tried even while cooling down: only the primary can give back what it holds.
     await Promise.all([
-      settleIn(primary, reservation, reservation.parts.filter((part) => !takenByFallback.has(part)), actualTokens),
-      settleIn(fallback, reservation, reservation.parts.filter((part) => takenByFallback.has(part)), actualTokens),
+      settleIn(primary, reservation, reservation.parts.filter((part) => !part.fallback), actualTokens),
+      settleIn(fallback, reservation, reservation.parts.filter((part) => part.fallback), actualTokens),
     ]);
   };
 

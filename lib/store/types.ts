@@ -80,6 +80,8 @@ export interface ReservedPart {
   windowKey: string;
   /** Tokens added to that counter. */
   amount: number;
+  /** Set by `resilientStore` on parts its fallback store counted; copies of a part keep it. */
+  fallback?: true;
 }
 
 export interface Reservation {

@@ -65,6 +65,27 @@ describe('redisStore on one node, when Redis breaks', () => {
     expect((await store.usage(user)).used).toBe(10);
   });
 
+  it('gives back a grant whose reply arrives after the deadline', async () => {
+    let replyDelayMs = 0;
+    // The reply is held on its way back, as by a slow network or a busy event loop.
+    const lagging = {
+      on: client.on.bind(client),
+      sendCommand: async (args: string[]) => {
+        const reply = await client.sendCommand(args);
+        await new Promise((resolve) => setTimeout(resolve, replyDelayMs));
+        return reply;
+      },
+    };
+    const store = redisStore(lagging as never, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix: freshPrefix() });
+    const user = scope(userScopeKey('late-reply', 'day'), 1000);
+    await store.usage(user);
+    replyDelayMs = TIMEOUT_MS + 200;
+    await expect(store.reserve(tenTokens(user))).rejects.toBeInstanceOf(StoreUnavailableError);
+    replyDelayMs = 0;
+    await eventually(async () => (await store.usage(user)).used === 0);
+    expect((await store.usage(user)).used).toBe(0);
+  });
+
   it('throws StoreUnavailableError within the deadline while Redis is stopped', async () => {
     const store = redisStore(client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix: freshPrefix() });
     const user = scope(userScopeKey('stopped', 'day'), 1000);
