@@ -2,8 +2,7 @@
 import express from 'express';
 import OpenAI from 'openai';
 import request from 'supertest';
-import { countTokens, createTokenBudget, TokenBudgetConfigError } from '../lib';
-import type { TokenBudgetOptions } from '../lib/types';
+import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError } from '../lib';
 import { startTestApp, type TestApp } from './helpers/app';
 
 const chat = { maxInput: 100, maxOutput: 50, model: 'gpt-4o' };
@@ -46,9 +45,21 @@ test.each(cases)('%s', (_name, make, code, message) => {
   expect(err.message).toMatch(message);
 });
 
-test('an unknown model is counted with the configured fallback encoding', () => {
-  const options: TokenBudgetOptions = { features: { local: { ...chat, model: 'my-llama' } }, unknownModelEncoding: 'cl100k_base' };
-  expect(() => createTokenBudget(options).featureBudget('local')).not.toThrow();
+test('an unknown model is counted with the configured fallback encoding', async () => {
+  const t = await startTestApp({
+    budget: { features: { chat: { ...chat, model: 'my-llama' } }, unknownModelEncoding: 'cl100k_base' },
+    chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, respond: (_c, req) => ({ input: req.tokenBudget?.inputTokens }) })],
+  });
+  try {
+    const messages = [{ role: 'user' as const, content: 'The quick brown fox: 12345 — ünïcödé' }];
+    const res = await request(t.app).post('/chat').send({ messages });
+    expect(res.status).toBe(200);
+    expect(res.body.input).toBe(countChatTokens(messages, { model: 'gpt-4' }));
+    expect(res.body.input).not.toBe(countChatTokens(messages, { model: 'gpt-4o' }));
+    expect(t.upstream.calls[0]!.request.body.model).toBe('my-llama');
+  } finally {
+    await t.close();
+  }
 });
 
 test('dated snapshots, point releases and fine-tunes resolve to their family', () => {
