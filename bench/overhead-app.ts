@@ -46,6 +46,11 @@ async function main(): Promise<void> {
   app.post('/memory', ...chain(memoryBudget));
   app.post('/redis', ...chain(redisBudget));
   app.post('/peer', peer, bare);
+  // CPU this process has used, so the bench can report CPU per request: steadier than req/s on a shared machine.
+  app.get('/cpu', (_req, res) => {
+    const { user, system } = process.cpuUsage();
+    res.json({ micros: user + system });
+  });
   listenForParent(app);
 }
 

@@ -1,13 +1,13 @@
 // Throughput of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
-// Run: npm run bench:overhead   (env: ROUNDS=3 SECONDS=4 CONCURRENCY=16)
+// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16)
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import { spawnApp } from '../test/helpers/child-app';
 import { startRedis } from '../test/helpers/redis';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const SECONDS = Number(process.env.SECONDS ?? 4);
+const ROUNDS = Number(process.env.ROUNDS ?? 8);
+const SECONDS = Number(process.env.SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
 const ROUTES = ['bare', 'memory', 'redis', 'peer'] as const;
 type Route = (typeof ROUTES)[number];
@@ -98,6 +98,11 @@ async function commandCalls(redis: { info(section: string): Promise<string> }): 
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
+async function appCpuMicros(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/cpu`);
+  return ((await res.json()) as { micros: number }).micros;
+}
+
 async function main(): Promise<void> {
   const redisServer = await startRedis();
   const upstream = await startStubUpstream();
@@ -110,21 +115,29 @@ async function main(): Promise<void> {
     const rps: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
     const scriptsPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
     const innerPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
+    const cpuPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const route of ROUTES) {
+      // Each round visits the routes in another order, so that no route always runs
+      // right after the same neighbour (GC debt, socket reuse, the other core's load).
+      const order = ROUTES.map((_, i) => ROUTES[(i + round) % ROUTES.length]!);
+      if (round % 2) order.reverse();
+      for (const route of order) {
         const before = await commandCalls(redis);
+        const cpuBefore = await appCpuMicros(app.port);
         const perSecond = await load(app.port, route);
+        const cpuAfter = await appCpuMicros(app.port);
         const after = await commandCalls(redis);
         const requests = perSecond * SECONDS;
+        cpuPerRequest[route].push((cpuAfter - cpuBefore) / requests);
         rps[route].push(perSecond);
         scriptsPerRequest[route].push((after.scripts - before.scripts) / requests);
         innerPerRequest[route].push((after.inner - before.inner) / requests);
       }
     }
     const bare = median(rps.bare);
-    console.log(`bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved`);
-    console.log('| route | req/s (median) | vs bare | Redis round trips / request | commands inside scripts / request |');
-    console.log('|---|---|---|---|---|');
+    console.log(`bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved in rotating order`);
+    console.log('| route | req/s (median) | vs bare | app CPU µs / request | vs bare | Redis round trips / request | commands inside scripts / request |');
+    console.log('|---|---|---|---|---|---|---|');
     const labels: Record<Route, string> = {
       bare: 'bare (SDK call only)',
       memory: 'full chain, memory store',
@@ -134,7 +147,11 @@ async function main(): Promise<void> {
     for (const route of ROUTES) {
       const r = median(rps[route]);
       const trips = median(scriptsPerRequest[route]).toFixed(2);
-      console.log(`| ${labels[route]} | ${r.toFixed(0)} | ${(r / bare).toFixed(2)}× | ${trips} | ${median(innerPerRequest[route]).toFixed(1)} |`);
+      const cpu = median(cpuPerRequest[route]);
+      const cpuRatio = (cpu / median(cpuPerRequest.bare)).toFixed(2);
+      console.log(
+        `| ${labels[route]} | ${r.toFixed(0)} | ${(r / bare).toFixed(2)}× | ${cpu.toFixed(0)} | ${cpuRatio}× | ${trips} | ${median(innerPerRequest[route]).toFixed(1)} |`,
+      );
     }
   } finally {
     app.child.kill();
