@@ -1,9 +1,8 @@
 // Prompt tokens of a chat request as the API counts them (OpenAI cookbook rules), with an early exit past a limit.
-import { TokenBudgetConfigError } from '../config-error';
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { getEncoder } from './encoder';
 import { countImageTokens } from './images';
-import { lookupModel, type ModelInfo } from './models';
+import { requireModel, type ModelInfo } from './models';
 import { toolTokenParts, type TokenPart } from './tools';
 
 /** Every message is framed as `<|start|>{role/name}\n{content}<|end|>\n` (cookbook). */
@@ -37,10 +36,7 @@ export interface ChatCountOptions {
  * Equals `REPLY_PRIMING_TOKENS + countToolsTokens(tools) + Σ countMessageTokens(message)`.
  */
 export function countChatTokens(messages: readonly ChatMessage[], options: ChatCountOptions): number {
-  const model = lookupModel(options.model);
-  if (!model) {
-    throw new TokenBudgetConfigError('TB_UNKNOWN_MODEL', `Unknown model "${options.model}": cannot tell how to count its tokens.`);
-  }
+  const model = requireModel(options.model);
   return sumTokens(chatParts(messages, options.tools ?? [], model), model, options.limit);
 }
 

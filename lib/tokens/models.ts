@@ -1,4 +1,5 @@
 // Model name → what counting and calling need to know about it (encoding, output limit, family).
+import { TokenBudgetConfigError } from '../config-error';
 
 /** The BPE encodings that current OpenAI chat models use. */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
@@ -82,6 +83,16 @@ export function lookupModel(model: string): ModelInfo | undefined {
     }
   }
   return undefined;
+}
+
+/** As `lookupModel`, for callers that cannot go on without knowing the model (TB_UNKNOWN_MODEL). */
+export function requireModel(model: string): ModelInfo {
+  const info = lookupModel(model);
+  if (info) return info;
+  throw new TokenBudgetConfigError(
+    'TB_UNKNOWN_MODEL',
+    `"${model}" is not a known OpenAI model, so its token encoding is unknown; use a known model name, or configure unknownModelEncoding.`,
+  );
 }
 
 /** The facts used for a model no family matches, when a fallback encoding is configured. */

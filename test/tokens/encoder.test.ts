@@ -2,9 +2,9 @@
 import { Tiktoken, type TiktokenBPE } from 'js-tiktoken/lite';
 import { TokenBudgetConfigError } from '../../lib/config-error';
 import { RankTable, SCAN_MAX_BYTES, bytePairMerge, mergeByHeap, mergeByScan } from '../../lib/tokens/bpe';
-import { countTokens, encodingForModel } from '../../lib/tokens/count';
+import { countTokens } from '../../lib/tokens/count';
 import { getEncoder, warmEncoders } from '../../lib/tokens/encoder';
-import type { EncodingName } from '../../lib/tokens/models';
+import { requireModel, type EncodingName } from '../../lib/tokens/models';
 import {
   EDGE_CASES,
   cjkRun,
@@ -171,12 +171,11 @@ describe('encoders', () => {
   });
 });
 
-describe('countTokens and encodingForModel', () => {
+describe('countTokens and requireModel', () => {
   test('resolve the encoding from the model family', () => {
-    expect(encodingForModel('gpt-4o-2024-08-06')).toBe('o200k_base');
-    expect(encodingForModel('gpt-5.1')).toBe('o200k_base');
-    expect(encodingForModel('gpt-3.5-turbo')).toBe('cl100k_base');
-    expect(encodingForModel('my-local-model', 'cl100k_base')).toBe('cl100k_base');
+    expect(requireModel('gpt-4o-2024-08-06').encoding).toBe('o200k_base');
+    expect(requireModel('gpt-5.1').encoding).toBe('o200k_base');
+    expect(requireModel('gpt-3.5-turbo').encoding).toBe('cl100k_base');
     expect(countTokens('hello world', 'gpt-4o')).toBe(2);
     expect(countTokens('<|endoftext|>', 'gpt-4')).toBe(getEncoder('cl100k_base').count('<|endoftext|>'));
     expect(countTokens('<|endoftext|>', 'gpt-4')).toBeGreaterThan(1);
@@ -184,7 +183,7 @@ describe('countTokens and encodingForModel', () => {
 
   test('refuse an unknown model without a fallback, with a stable code', () => {
     expect(() => countTokens('hello', 'llama-3')).toThrow(TokenBudgetConfigError);
-    expect(() => encodingForModel('llama-3')).toThrow(expect.objectContaining({ code: 'TB_UNKNOWN_MODEL' }));
-    expect(() => encodingForModel('llama-3')).toThrow(/"llama-3" is not a known OpenAI model/);
+    expect(() => requireModel('llama-3')).toThrow(expect.objectContaining({ code: 'TB_UNKNOWN_MODEL' }));
+    expect(() => requireModel('llama-3')).toThrow(/"llama-3" is not a known OpenAI model/);
   });
 });
