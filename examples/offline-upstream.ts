@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { countChatTokens, countTokens } from '../lib';
+import { lookupModel } from '../lib/tokens/models';
 
 /** One chat-completions request as the upstream received it. */
 export interface UpstreamRequest {
@@ -42,14 +43,7 @@ export interface OfflineUpstream {
 const COUNT_MODEL_FALLBACK = 'gpt-4o';
 
 /** Counts with the request's model when it is known, else as gpt-4o. */
-function countingModel(model: string): string {
-  try {
-    countTokens('', model);
-    return model;
-  } catch {
-    return COUNT_MODEL_FALLBACK;
-  }
-}
+const countingModel = (model: string): string => (lookupModel(model) ? model : COUNT_MODEL_FALLBACK);
 
 /** "ok ok ok …": each repetition is one token in both encodings, so the reply has exactly `n` tokens. */
 function replyOfTokens(n: number): string {
