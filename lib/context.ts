@@ -161,7 +161,14 @@ export class BudgetContext {
     }
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    if (reservation) await this.store.settle(reservation, this.actualTokens(usage, reservation));
+    if (!reservation) return;
+    const actual = this.actualTokens(usage, reservation);
+    await this.store.settle(reservation, actual);
+    // What the headers report: the budgets after the call, not while it was reserved.
+    this.scopeStates = this.scopeStates.map((state, i) => {
+      const used = Math.max(0, state.used + actual - (reservation.parts[i]?.amount ?? actual));
+      return { ...state, used, remaining: Math.max(0, state.limit - used) };
+    });
   }
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */

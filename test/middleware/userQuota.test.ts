@@ -40,6 +40,22 @@ test('a user with 300 tokens left and a 100-token prompt gets max_tokens 200', a
   expect(res.headers.ratelimit).toMatch(/^"user";r=0;t=\d+$/);
 });
 
+test('RateLimit reports what is left after the call, not while it was reserved', async () => {
+  t = await startTestApp({
+    users: true,
+    budget: { features },
+    upstream: { completionTokens: () => 5 },
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      b.userQuota({ user: (req) => (req as { user?: { id: string } }).user?.id, limits }),
+      b.llmHandler({ client }),
+    ],
+  });
+  const res = await request(t.app).post('/chat').set('x-test-user', 'gus').send(promptOf(100));
+  expect(res.body.usage.total_tokens).toBe(105);
+  expect(res.headers.ratelimit).toMatch(/^"user";r=195;t=\d+$/);
+});
+
 test('a used-up quota is a 429 with Retry-After until the next UTC midnight; other users are untouched', async () => {
   t = await quotaApp();
   await request(t.app).post('/chat').set('x-test-user', 'alice').send(promptOf(100));
