@@ -5,6 +5,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createCluster } from 'redis';
 
 const run = promisify(execFile);
 
@@ -31,6 +32,22 @@ export interface RedisClusterServers {
   /** For `createCluster({ rootNodes })`. */
   readonly rootNodes: { url: string }[];
   close(): Promise<void>;
+}
+
+/** A started cluster with a connected node-redis cluster client; `close()` ends both. */
+export async function startConnectedCluster(masters = 3) {
+  const servers = await startCluster(masters);
+  const client = createCluster({ rootNodes: servers.rootNodes });
+  client.on('error', () => {});
+  await client.connect();
+  return {
+    servers,
+    client,
+    close: async () => {
+      client.destroy();
+      await servers.close();
+    },
+  };
 }
 
 /** Starts a redis-server on a free loopback port and resolves once it answers PING. */

@@ -1,11 +1,11 @@
 // Proof across processes: 4 app processes, one Redis (or a cluster), 1,000 concurrent requests of one user.
-import { createClient, createCluster } from 'redis';
+import { createClient } from 'redis';
 import { countChatTokens, redisStore } from '../../lib';
 import { userScopeKey } from '../../lib/store/keys';
 import { periodAt } from '../../lib/store/periods';
 import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
 import { spawnApp } from '../helpers/child-app';
-import { startCluster, startRedis } from '../helpers/redis';
+import { startConnectedCluster, startRedis } from '../helpers/redis';
 
 const PROCESSES = 4;
 const REQUESTS = 1000;
@@ -45,20 +45,16 @@ describe.each([
   let workers: Worker[] = [];
   let stopRedis: () => Promise<void>;
   let store: ReturnType<typeof redisStore>;
-  let closeClient: () => Promise<unknown>;
+  let closeClient: (() => Promise<unknown>) | undefined;
 
   beforeAll(async () => {
     upstream = await startOfflineUpstream({ completionTokens });
     let env: Record<string, string>;
     if (clustered) {
-      const cluster = await startCluster(3);
+      const cluster = await startConnectedCluster(3);
       stopRedis = cluster.close;
-      env = { REDIS_CLUSTER_URLS: cluster.rootNodes.map((n) => n.url).join(',') };
-      const client = createCluster({ rootNodes: cluster.rootNodes });
-      client.on('error', () => {});
-      await client.connect();
-      store = redisStore(client);
-      closeClient = () => client.close();
+      env = { REDIS_CLUSTER_URLS: cluster.servers.rootNodes.map((n) => n.url).join(',') };
+      store = redisStore(cluster.client);
     } else {
       const server = await startRedis();
       stopRedis = server.close;

@@ -1,9 +1,9 @@
 // Runs the Store contract against memoryStore, redisStore on one node and on a cluster; plus key and sweep tests.
-import { createClient, createCluster } from 'redis';
+import { createClient } from 'redis';
 import { featureScopeKey, globalScopeKey, userScopeKey } from '../../lib/store/keys';
 import { memoryStore } from '../../lib/store/memory';
 import { redisStore } from '../../lib/store/redis';
-import { type RedisClusterServers, type RedisServer, startCluster, startRedis } from '../helpers/redis';
+import { type RedisServer, startConnectedCluster, startRedis } from '../helpers/redis';
 import { type ContractBackend, granted, perMinute, scope, storeContract, utcDay } from './contract';
 
 const NOON = Date.UTC(2026, 10, 28, 12);
@@ -107,22 +107,16 @@ describe('redisStore on one node', () => {
 });
 
 describe('redisStore on a cluster', () => {
-  let servers: RedisClusterServers;
-  let cluster: ReturnType<typeof createCluster>;
+  let env: Awaited<ReturnType<typeof startConnectedCluster>>;
   beforeAll(async () => {
-    servers = await startCluster(3);
-    cluster = createCluster({ rootNodes: servers.rootNodes });
-    await cluster.connect();
+    env = await startConnectedCluster();
   });
-  afterAll(async () => {
-    cluster.destroy();
-    await servers.close();
-  });
+  afterAll(() => env.close());
 
   storeContract(() => ({
-    createStore: (now) => redisStore(cluster, { now, prefix: freshPrefix() }),
+    createStore: (now) => redisStore(env.client, { now, prefix: freshPrefix() }),
     clustered: true,
-    inspect: inspectWith((key, args) => cluster.sendCommand(key, false, args)),
+    inspect: inspectWith((key, args) => env.client.sendCommand(key, false, args)),
   }));
 });
 

@@ -1,12 +1,12 @@
 // Redis killed or stalled: deadlines, the deadline inside the script, rollback, and resilientStore's policies and recovery.
-import { createClient, createCluster } from 'redis';
+import { createClient } from 'redis';
 import { globalScopeKey, userScopeKey } from '../../lib/store/keys';
 import { memoryStore } from '../../lib/store/memory';
 import { redisStore } from '../../lib/store/redis';
 import { resilientStore } from '../../lib/store/resilient';
 import type { ReserveRequest, ScopeRequest, Store, UnavailablePolicy } from '../../lib/store/types';
 import { StoreUnavailableError } from '../../lib/store/unavailable';
-import { type RedisClusterServers, type RedisServer, startCluster, startRedis } from '../helpers/redis';
+import { type RedisServer, startConnectedCluster, startRedis } from '../helpers/redis';
 import { granted, perMinute, scope } from './contract';
 
 const TIMEOUT_MS = 300;
@@ -243,29 +243,23 @@ describe('redisStore on one node, when Redis breaks', () => {
 });
 
 describe('redisStore on a cluster, when one node stalls', () => {
-  let servers: RedisClusterServers;
-  let cluster: ReturnType<typeof createCluster>;
+  let env: Awaited<ReturnType<typeof startConnectedCluster>>;
   beforeAll(async () => {
-    servers = await startCluster(3);
-    cluster = createCluster({ rootNodes: servers.rootNodes });
-    await cluster.connect();
+    env = await startConnectedCluster();
   });
-  afterAll(async () => {
-    cluster.destroy();
-    await servers.close();
-  });
+  afterAll(() => env.close());
 
   /** The server owning the slot of `key`. */
   async function ownerOf(key: string): Promise<RedisServer> {
-    const slot = Number(await cluster.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key]));
-    const ranges = (await cluster.sendCommand(key, true, ['CLUSTER', 'SLOTS'])) as [number, number, [string, number]][];
+    const slot = Number(await env.client.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key]));
+    const ranges = (await env.client.sendCommand(key, true, ['CLUSTER', 'SLOTS'])) as [number, number, [string, number]][];
     const [, , [, port]] = ranges.find(([start, end]) => slot >= start && slot <= end)!;
-    return servers.nodes.find((node) => node.port === Number(port))!;
+    return env.servers.nodes.find((node) => node.port === Number(port))!;
   }
 
   it('throws within the deadline, rolls back the other slots, and the stalled slot takes nothing later', async () => {
     const prefix = freshPrefix();
-    const store = redisStore(cluster, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix });
+    const store = redisStore(env.client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix });
     const users = Array.from({ length: 20 }, (_, i) => scope(userScopeKey(`node${i}`, 'day'), 1000));
     const owners = await Promise.all(users.map((u) => ownerOf(`${prefix}${u.key}`)));
     const stalled = owners[0]!;
