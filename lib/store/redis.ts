@@ -115,7 +115,9 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
         continue;
       }
       // The script used Redis's time (sliding buckets are renamed to it): so do the plans it answers for.
-      const usedPlans = scopeIndexes.map((i) => planWindow(request.scopes[i]!, nowMs!, prefix));
+      const usedPlans = plans.map((plan, j) =>
+        nowMs! >= plan.validFromMs && nowMs! < plan.validToMs ? plan : planWindow(request.scopes[scopeIndexes[j]!]!, nowMs!, prefix),
+      );
       const values = usedPlans.map((plan) => counters.splice(0, plan.keys.length));
       return {
         scopeIndexes,
