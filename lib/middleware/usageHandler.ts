@@ -3,12 +3,12 @@ import type { RequestHandler } from 'express';
 import { rateLimitHeaders } from '../http/headers';
 import { BudgetRefusal } from '../refusal';
 import { StoreUnavailableError } from '../store/unavailable';
-import type { ScopeState } from '../store/types';
+import type { ScopeState, Store } from '../store/types';
 import type { UserUsage } from '../types';
 import { answerRefusal, handleAsync } from './respond';
 import { requestUserScope, type UserQuotaConfig } from './userQuota';
-import type { Store } from '../store/types';
 
+/** A user scope's state as users see it. */
 export function toUserUsage(state: ScopeState): UserUsage {
   return { used: state.used, limit: state.limit, remaining: state.remaining, resetAt: new Date(state.resetAtMs).toISOString() };
 }

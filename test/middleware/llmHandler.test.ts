@@ -23,6 +23,11 @@ afterEach(() => t?.close());
 
 const dailyUsed = async () => (await t.budget.store.usage(dailyScope)).used;
 
+/** Waits until `done` holds (a wait, not a timed assertion: Jest's time-out is the limit). */
+async function until(done: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await done())) await new Promise((r) => setTimeout(r, 20));
+}
+
 describe('upstream failures release the reservation and answer clearly', () => {
   const cases: Array<[string, Parameters<typeof startTestApp>[0], number, string]> = [
     ['429', { upstream: { behave: () => ({ kind: 'error', status: 429, headers: { 'retry-after': '7' } }) } }, 503, 'upstream_rate_limited'],
@@ -54,12 +59,13 @@ describe('upstream failures release the reservation and answer clearly', () => {
   test('the upstream time-out does not include a slow reservation', async () => {
     const inner = memoryStore();
     const slowStore = { ...inner, reserve: async (r: Parameters<typeof inner.reserve>[0]) => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
       return inner.reserve(r);
     } };
+    // A reservation far slower than the deadline; the upstream itself has ample time.
     t = await startTestApp({
       budget: { features, store: slowStore },
-      chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, timeoutMs: 200 })],
+      chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, timeoutMs: 2000 })],
     });
     expect((await request(t.app).post('/chat').send(hi)).status).toBe(200);
   });
@@ -183,11 +189,10 @@ test('a client that disconnects aborts the upstream call and releases', async ()
   const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/chat', headers: { 'content-type': 'application/json' } });
   req.on('error', () => {});
   req.end(JSON.stringify(hi));
-  await new Promise((r) => setTimeout(r, 300));
-  expect(t.upstream.calls).toHaveLength(1);
+  await until(() => t.upstream.calls.length === 1);
   expect(await dailyUsed()).toBeGreaterThan(0);
   req.destroy();
-  await new Promise((r) => setTimeout(r, 300));
+  await until(async () => (await dailyUsed()) === 0);
   expect(await dailyUsed()).toBe(0);
   server.close();
 });
