@@ -68,22 +68,6 @@ function integers(reply: unknown): number[] {
   return reply.map(Number);
 }
 
-/**
- * Waits for `work` no longer than `timeoutMs`: node-redis leaves a command already
- * written to a stalled server pending forever, so only a timer of ours bounds the wait.
- */
-export async function withinDeadline<T>(timeoutMs: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The part of a key Redis Cluster hashes: the first non-empty `{…}`, else the whole key. */
 export function hashTagOf(key: string): string {
   const open = key.indexOf('{');

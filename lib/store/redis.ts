@@ -4,8 +4,8 @@ import {
   hashTagOf,
   onConnectionError,
   scriptRunner,
-  withinDeadline,
 } from './redis-transport';
+import { withinDeadline } from './deadline';
 import { GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
 import type { ReserveRequest, ReserveResult, Reservation, ReservedPart, ScopeRequest, ScopeState, Store } from './types';
 import { errorReporter } from './report';
