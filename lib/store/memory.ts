@@ -1,6 +1,16 @@
 // memoryStore: the embedded store for one process, with the same semantics as the Redis store.
 import { ExpiringCounters } from './expiring-counters';
-import type { ReserveRequest, ReserveResult, Reservation, ScopeRequest, ScopeState, Store } from './types';
+import { newLeaseId } from './leases';
+import {
+  type CountedElsewhere,
+  DEFAULT_LEASE_MS,
+  type ReserveRequest,
+  type ReserveResult,
+  type Reservation,
+  type ScopeRequest,
+  type ScopeState,
+  type Store,
+} from './types';
 import { assertTokenCount, grantedResult, planWindow, refusedResult, scopeState, sumOf } from './windows';
 
 export interface MemoryStoreOptions {
@@ -10,7 +20,21 @@ export interface MemoryStoreOptions {
   sweepIntervalMs?: number;
 }
 
+/** A reservation's hold on one scope's counter until it is settled or its process is presumed dead. */
+interface Lease {
+  windowKey: string;
+  amount: number;
+  input: number;
+  expiresAtMs: number;
+}
+
 export interface MemoryStore extends Store {
+  /**
+   * Counts `used` tokens in the scope's current window unless it has a counter
+   * already: how an outage fallback starts from what the primary store last said.
+   */
+  seed(scope: ScopeRequest, used: number): void;
+  add(counts: readonly CountedElsewhere[]): Promise<void>;
   /** Forgets every expired window now (a timer also does it every `sweepIntervalMs`); returns how many. */
   sweep(): number;
   /** Window counters held, including expired ones not yet swept. */
@@ -29,6 +53,32 @@ const SWEEP_SLICE = 10_000;
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const now = options.now ?? Date.now;
   const counters = new ExpiringCounters();
+  /** Leases by scope key, then lease id; `nextExpiryMs` is the earliest expiry among them. */
+  const leases = new Map<string, { byId: Map<string, Lease>; nextExpiryMs: number }>();
+
+  /** Settles at its input every lease of `scope` that outlived its process (a scan only when one has). */
+  const reclaimExpired = (scope: ScopeRequest, nowMs: number) => {
+    const held = leases.get(scope.key);
+    if (!held || held.nextExpiryMs > nowMs) return;
+    held.nextExpiryMs = Infinity;
+    for (const [id, lease] of held.byId) {
+      if (lease.expiresAtMs > nowMs) {
+        held.nextExpiryMs = Math.min(held.nextExpiryMs, lease.expiresAtMs);
+        continue;
+      }
+      counters.moveExisting(lease.windowKey, lease.input - lease.amount, nowMs);
+      held.byId.delete(id);
+    }
+    if (held.byId.size === 0) leases.delete(scope.key);
+  };
+
+  /** Ends the lease of `leaseId` on `scopeKey`; whether it was still held. */
+  const endLease = (scopeKey: string, leaseId: string): boolean => {
+    const held = leases.get(scopeKey);
+    if (!held?.byId.delete(leaseId)) return false;
+    if (held.byId.size === 0) leases.delete(scopeKey);
+    return true;
+  };
 
   let nextSlice: NodeJS.Immediate | undefined;
   const sweepInSlices = () => {
@@ -48,7 +98,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
     assertTokenCount(actualTokens, 'actualTokens');
     const nowMs = now();
-    for (const part of reservation.parts) counters.moveExisting(part.windowKey, actualTokens - part.amount, nowMs);
+    for (const part of reservation.parts) {
+      const taken = endLease(part.scope.key, reservation.leaseId) ? part.amount : reservation.input;
+      counters.moveExisting(part.windowKey, actualTokens - taken, nowMs);
+    }
   };
 
   return {
@@ -56,6 +109,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       assertTokenCount(request.input, 'input');
       assertTokenCount(request.maxOutput, 'maxOutput');
       const nowMs = now();
+      for (const scope of request.scopes) reclaimExpired(scope, nowMs);
       const reads = request.scopes.map((scope) => read(scope, nowMs));
       const plans = reads.map((r) => r.plan);
       const values = reads.map((r) => r.values);
@@ -66,16 +120,43 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
         outputCap = Math.min(outputCap, affordable);
       }
       const amount = request.input + outputCap;
+      const leaseId = newLeaseId();
+      const expiresAtMs = nowMs + (request.leaseMs ?? DEFAULT_LEASE_MS);
       for (const [i, plan] of plans.entries()) {
         const last = plan.keys.length - 1;
-        values[i]![last] = counters.add(plan.keys[last]!, amount, plan.expiresAtMs, nowMs);
+        const windowKey = plan.keys[last]!;
+        values[i]![last] = counters.add(windowKey, amount, plan.expiresAtMs, nowMs);
+        const scopeKey = request.scopes[i]!.key;
+        let held = leases.get(scopeKey);
+        if (!held) leases.set(scopeKey, (held = { byId: new Map(), nextExpiryMs: Infinity }));
+        held.byId.set(leaseId, { windowKey, amount, input: request.input, expiresAtMs });
+        held.nextExpiryMs = Math.min(held.nextExpiryMs, expiresAtMs);
       }
-      return grantedResult(request, plans, values, nowMs, outputCap, plans.map(() => amount));
+      return grantedResult(request, plans, values, nowMs, outputCap, plans.map(() => amount), leaseId);
     },
 
     settle,
 
     release: (reservation: Reservation) => settle(reservation, 0),
+
+    seed(scope: ScopeRequest, used: number): void {
+      assertTokenCount(used, 'used');
+      const nowMs = now();
+      const plan = planWindow(scope, nowMs);
+      const windowKey = plan.keys[plan.keys.length - 1]!;
+      if (used > 0 && counters.get(windowKey, nowMs) === undefined) counters.add(windowKey, used, plan.expiresAtMs, nowMs);
+    },
+
+    async add(counts: readonly CountedElsewhere[]): Promise<void> {
+      const nowMs = now();
+      for (const { scope, atMs, amount } of counts) {
+        const plan = planWindow(scope, atMs);
+        if (plan.expiresAtMs <= nowMs) continue;
+        const windowKey = plan.keys[plan.keys.length - 1]!;
+        if (amount >= 0) counters.add(windowKey, amount, plan.expiresAtMs, nowMs);
+        else counters.moveExisting(windowKey, amount, nowMs);
+      }
+    },
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const nowMs = now();
@@ -94,6 +175,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       if (nextSlice) clearImmediate(nextSlice);
       nextSlice = undefined;
       counters.clear();
+      leases.clear();
     },
   };
 }

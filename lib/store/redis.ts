@@ -6,8 +6,19 @@ import {
   scriptRunner,
 } from './redis-transport';
 import { withinDeadline } from './deadline';
-import { GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
-import type { ReserveRequest, ReserveResult, Reservation, ReservedPart, ScopeRequest, ScopeState, Store } from './types';
+import { leaseKeyOf, leaseMember, newLeaseId } from './leases';
+import { ADD_SCRIPT, GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
+import {
+  type CountedElsewhere,
+  DEFAULT_LEASE_MS,
+  type ReserveRequest,
+  type ReserveResult,
+  type Reservation,
+  type ReservedPart,
+  type ScopeRequest,
+  type ScopeState,
+  type Store,
+} from './types';
 import { errorReporter } from './report';
 import { StoreUnavailableError } from './unavailable';
 import { type WindowPlan, assertTokenCount, grantedResult, planWindow, refusedResult, scopeState } from './windows';
@@ -85,6 +96,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
     request: ReserveRequest,
     scopeIndexes: number[],
     deadlineMs: number,
+    leaseId = '',
   ): Promise<SlotOutcome> => {
     for (let attempt = 1; ; attempt++) {
       const estimatedNowMs = clock.estimate();
@@ -94,6 +106,8 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
         String(estimatedNowMs + deadlineMs - Date.now()),
         String(request.input),
         String(request.maxOutput),
+        leaseId,
+        String(request.leaseMs ?? DEFAULT_LEASE_MS),
       ];
       for (const [j, plan] of plans.entries()) {
         const { limit } = request.scopes[scopeIndexes[j]!]!;
@@ -107,6 +121,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
         );
       }
       const keys = plans.flatMap((plan) => (plan.bucketMs > 0 ? [plan.keys[plan.keys.length - 1]!] : plan.keys));
+      for (const i of scopeIndexes) keys.push(leaseKeyOf(request.scopes[i]!.key, prefix));
       const [status, nowMs, detail, ...counters] = await run(script, keys, args);
       clock.learn(nowMs!);
       if (status === REPLAN) {
@@ -144,19 +159,30 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
     return [...groups.values()];
   };
 
-  /** Moves each part's counter by `delta(part)`, one script per slot, all in parallel. */
-  const moveParts = (parts: ReservedPart[], delta: (part: ReservedPart) => number) =>
-    call(() =>
-      Promise.all(
-        slotGroups(parts.map((part) => part.windowKey)).map((group) => {
-          const slotParts = group.map((i) => parts[i]!);
-          return run(SETTLE_SCRIPT, slotParts.map((p) => p.windowKey), slotParts.map((p) => String(delta(p))));
-        }),
-      ),
+  /** Runs `script` once per slot over the items whose counter keys are `keys`, all in parallel. */
+  const perSlot = <T>(items: T[], keyOf: (item: T) => string, runSlot: (slotItems: T[]) => Promise<unknown>) =>
+    call(() => Promise.all(slotGroups(items.map(keyOf)).map((group) => runSlot(group.map((i) => items[i]!)))));
+
+  /** Settles `parts` of the reservation `leaseId` at `actualTokens`, ending their leases. */
+  const settleParts = (parts: ReservedPart[], leaseId: string, input: number, actualTokens: number) =>
+    perSlot(
+      parts,
+      (part) => part.windowKey,
+      (slotParts) =>
+        run(
+          SETTLE_SCRIPT,
+          [...slotParts.map((p) => p.windowKey), ...slotParts.map((p) => leaseKeyOf(p.scope.key, prefix))],
+          [
+            String(actualTokens),
+            String(input),
+            ...slotParts.map((p) => leaseMember(leaseId, p, input)),
+            ...slotParts.map((p) => String(p.amount)),
+          ],
+        ),
     );
 
   /** Cluster only: gives back what the slots that granted took when another slot refused or failed. */
-  const rollBack = async (request: ReserveRequest, granted: SlotOutcome[]) => {
+  const rollBack = async (request: ReserveRequest, leaseId: string, granted: SlotOutcome[]) => {
     const parts = granted.flatMap((slot) =>
       slot.plans.map((plan, j) => ({
         scope: request.scopes[slot.scopeIndexes[j]!]!,
@@ -166,9 +192,9 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
     );
     if (parts.length === 0) return;
     try {
-      await moveParts(parts, (part) => -part.amount);
+      await settleParts(parts, leaseId, request.input, 0);
     } catch (err) {
-      onError(new StoreUnavailableError('A reservation granted by one cluster slot could not be rolled back after another slot refused or failed; it stays counted until its window ends', { cause: err }));
+      onError(new StoreUnavailableError('A reservation granted by one cluster slot could not be rolled back after another slot refused or failed; its lease gives it back later', { cause: err }));
     }
   };
 
@@ -178,11 +204,11 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
    * network, a busy event loop): such a grant is given back when its reply arrives,
    * since the caller has already been told the store was unavailable.
    */
-  const reserveSlot = (request: ReserveRequest, group: number[]): Promise<SlotOutcome> => {
+  const reserveSlot = (request: ReserveRequest, leaseId: string, group: number[]): Promise<SlotOutcome> => {
     let reply: Promise<SlotOutcome> | undefined;
-    return call((deadlineMs) => (reply = runPlanned(RESERVE_SCRIPT, request, group, deadlineMs))).catch((err: unknown) => {
+    return call((deadlineMs) => (reply = runPlanned(RESERVE_SCRIPT, request, group, deadlineMs, leaseId))).catch((err: unknown) => {
       reply?.then(
-        (late) => (late.status === GRANTED ? rollBack(request, [late]) : undefined),
+        (late) => (late.status === GRANTED ? rollBack(request, leaseId, [late]) : undefined),
         () => {},
       );
       throw err;
@@ -191,7 +217,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
 
   const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
     assertTokenCount(actualTokens, 'actualTokens');
-    if (reservation.parts.length > 0) await moveParts(reservation.parts, (part) => actualTokens - part.amount);
+    if (reservation.parts.length > 0) await settleParts(reservation.parts, reservation.leaseId, reservation.input, actualTokens);
   };
 
   return {
@@ -200,13 +226,14 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
       assertTokenCount(request.maxOutput, 'maxOutput');
       const { scopes } = request;
       const groups = slotGroups(scopes.map((scope) => prefix + scope.key));
+      const leaseId = newLeaseId();
       // Each slot has its own deadline, so that a stalled node cannot hide what the others granted.
-      const settled = await Promise.allSettled(groups.map((group) => reserveSlot(request, group)));
+      const settled = await Promise.allSettled(groups.map((group) => reserveSlot(request, leaseId, group)));
       const outcomes = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
       const granted = outcomes.filter((slot) => slot.status === GRANTED);
       const failure = settled.find((s) => s.status === 'rejected');
       const refusals = outcomes.filter((slot) => slot.status === REFUSED);
-      if (failure || refusals.length > 0) await rollBack(request, granted);
+      if (failure || refusals.length > 0) await rollBack(request, leaseId, granted);
       if (failure) throw failure.reason;
 
       const plans: WindowPlan[] = [];
@@ -228,12 +255,27 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
       // Each slot granted what it could afford; the smallest grant is the cap, and
       // settle later moves every counter by what the call really used.
       const outputCap = Math.min(request.maxOutput, ...granted.map((slot) => slot.detail));
-      return grantedResult(request, plans, values, nowMs, outputCap, amounts);
+      return grantedResult(request, plans, values, nowMs, outputCap, amounts, leaseId);
     },
 
     settle,
 
     release: (reservation: Reservation) => settle(reservation, 0),
+
+    async add(counts: readonly CountedElsewhere[]): Promise<void> {
+      const planned = counts.map((count) => ({ count, plan: planWindow(count.scope, count.atMs, prefix) }));
+      const nowArgument = clock.scriptArgument(clock.estimate());
+      await perSlot(
+        planned,
+        ({ plan }) => plan.keys[plan.keys.length - 1]!,
+        (slot) =>
+          run(
+            ADD_SCRIPT,
+            slot.map(({ plan }) => plan.keys[plan.keys.length - 1]!),
+            [nowArgument, ...slot.flatMap(({ count, plan }) => [String(count.amount), String(plan.expiresAtMs)])],
+          ),
+      );
+    },
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const request: ReserveRequest = { scopes: [scope], input: 0, maxOutput: 0 };

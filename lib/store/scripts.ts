@@ -20,13 +20,15 @@ export const REPLAN = 2;
 /*
  * Argument layout of the scripts that plan windows (reserve, usage):
  *   KEYS: every fixed scope's counter; for a sliding scope, only its current bucket
- *         (the script names the others from it).
- *   ARGV: nowMs ('' = Redis TIME), deadlineMs, input, maxOutput,
+ *         (the script names the others from it); then each scope's lease set.
+ *   ARGV: nowMs ('' = Redis TIME), deadlineMs, input, maxOutput, leaseId, leaseMs,
  *         then per scope: limit, counter count, validFromMs, validToMs, expiresAtMs, bucketMs.
  * A fixed window (bucketMs 0) planned for another period is not touched: REPLAN.
  * A sliding window's buckets are named by index, and the window moves on while a
  * request waits in a busy queue; so the script names them again at its own time
  * (same hash tag, same slot) instead of sending the caller back to plan again.
+ * Leases past their expiry belong to calls whose process died: they are settled at
+ * their input before anything is read.
  * Reply: {status, nowMs, outputCap or 1-based refusing scope, every counter after the call}.
  */
 const PLANNED_WINDOWS_PROLOGUE = `
@@ -37,11 +39,11 @@ if not now then
 end
 -- Run after the caller gave up (a stalled server, a long queue): take nothing.
 if now > tonumber(ARGV[2]) then return {${REPLAN}, now} end
-local scopeCount = (#ARGV - 4) / 6
+local scopeCount = (#ARGV - 6) / 6
 local counterKeys, expiresAt = {}, {}
 local k, nextKey = 0, 1
 for s = 0, scopeCount - 1 do
-  local a = 4 + s * 6
+  local a = 6 + s * 6
   local count, bucketMs = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 6])
   expiresAt[s + 1] = tonumber(ARGV[a + 5])
   if bucketMs > 0 then
@@ -57,6 +59,22 @@ for s = 0, scopeCount - 1 do
     nextKey = nextKey + count
   end
   k = k + count
+end
+local leaseKeys = {}
+for s = 1, scopeCount do
+  leaseKeys[s] = KEYS[nextKey + s - 1]
+  -- At most 64 a call: a crash's leftovers are taken over the next few calls.
+  local expired = redis.call('ZRANGEBYSCORE', leaseKeys[s], '-inf', now, 'LIMIT', 0, 64)
+  for _, member in ipairs(expired) do
+    local amount, leaseInput, windowKey = string.match(member, '^[^|]*|(%d+)|(%d+)|(.+)$')
+    local raw = redis.call('GET', windowKey)
+    if raw then
+      local value = tonumber(raw) - tonumber(amount) + tonumber(leaseInput)
+      if value < 0 then value = 0 end
+      redis.call('SET', windowKey, value, 'KEEPTTL')
+    end
+    redis.call('ZREM', leaseKeys[s], member)
+  end
 end
 local values, existed = {}, {}
 k = 0
@@ -80,7 +98,7 @@ local input = tonumber(ARGV[3])
 local outputCap = tonumber(ARGV[4])
 local refused = 0
 for s = 0, scopeCount - 1 do
-  local a = 4 + s * 6
+  local a = 6 + s * 6
   local used = 0
 ${READ_COUNTERS}
   local affordable = tonumber(ARGV[a + 1]) - used - input
@@ -93,12 +111,18 @@ if refused > 0 then
 else
   reply = {${GRANTED}, now, outputCap}
   local last = 0
+  local leaseMs = tonumber(ARGV[6])
+  local amount = input + outputCap
   for s = 0, scopeCount - 1 do
-    local a = 4 + s * 6
+    local a = 6 + s * 6
     last = last + tonumber(ARGV[a + 2])
-    values[last] = redis.call('INCRBY', counterKeys[last], input + outputCap)
+    values[last] = redis.call('INCRBY', counterKeys[last], amount)
     -- The expiry is set once, when the counter is created, and never pushed forward.
     if not existed[last] then redis.call('PEXPIRE', counterKeys[last], expiresAt[s + 1] - now) end
+    local member = ARGV[5] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', input) .. '|' .. counterKeys[last]
+    redis.call('ZADD', leaseKeys[s + 1], now + leaseMs, member)
+    -- The lease set outlives its longest lease.
+    if redis.call('PTTL', leaseKeys[s + 1]) < leaseMs + 60000 then redis.call('PEXPIRE', leaseKeys[s + 1], leaseMs + 60000) end
   end
 end
 for i = 1, k do reply[#reply + 1] = values[i] end
@@ -108,7 +132,7 @@ return reply
 /** Reads the counters of scopes without changing anything. */
 export const USAGE_SCRIPT = luaScript(`${PLANNED_WINDOWS_PROLOGUE}
 for s = 0, scopeCount - 1 do
-  local a = 4 + s * 6
+  local a = 6 + s * 6
   local used = 0
 ${READ_COUNTERS}
 end
@@ -118,16 +142,52 @@ return reply
 `);
 
 /**
- * Moves existing counters, never below zero; a counter that has expired stays gone.
- * KEYS: counters; ARGV[i]: how much to move KEYS[i] by (negative gives tokens back).
+ * Settles reserved parts: ends each part's lease and moves its counter by what the
+ * call used minus what the part took — its amount while the lease was held, only the
+ * input once a lease was taken for a dead process. Never below zero; a counter that
+ * has expired stays gone.
+ * KEYS: n counters, then their n lease sets. ARGV: actualTokens, input, the n lease
+ * members, the n amounts.
  */
 export const SETTLE_SCRIPT = luaScript(`
-for i = 1, #KEYS do
+local n = #KEYS / 2
+local actual, input = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, n do
+  local taken = input
+  if redis.call('ZREM', KEYS[n + i], ARGV[2 + i]) == 1 then taken = tonumber(ARGV[2 + n + i]) end
   local raw = redis.call('GET', KEYS[i])
   if raw then
-    local value = tonumber(raw) + tonumber(ARGV[i])
+    local value = tonumber(raw) + actual - taken
     if value < 0 then value = 0 end
     redis.call('SET', KEYS[i], value, 'KEEPTTL')
+  end
+end
+return 0
+`);
+
+/**
+ * Adds counts taken elsewhere (a fallback during an outage) to counters, creating
+ * them with their window's expiry; a negative count never goes below zero, and a
+ * window that has ended is left alone.
+ * KEYS: counters. ARGV: nowMs ('' = Redis TIME), then per counter amount and expiresAtMs.
+ */
+export const ADD_SCRIPT = luaScript(`
+local now = tonumber(ARGV[1])
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+for i = 1, #KEYS do
+  local amount, expiresAt = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  if expiresAt > now then
+    local raw = redis.call('GET', KEYS[i])
+    if raw then
+      local value = tonumber(raw) + amount
+      if value < 0 then value = 0 end
+      redis.call('SET', KEYS[i], value, 'KEEPTTL')
+    elseif amount > 0 then
+      redis.call('SET', KEYS[i], amount, 'PX', expiresAt - now)
+    end
   end
 end
 return 0

@@ -1,7 +1,10 @@
 // The Store contract: atomic all-scope reservations, settlement and read-only usage.
 
-/** Which budget a scope is; decides the error a refusal becomes. */
-export type ScopeKind = 'feature' | 'user' | 'global';
+/**
+ * Which budget a scope is; decides the error a refusal becomes. `user` is the quota
+ * named `user`; `quota` is any other named quota (team, organisation, API key, …).
+ */
+export type ScopeKind = 'feature' | 'user' | 'global' | 'quota';
 
 /** A calendar period (day, hour, week, month in a time zone) that contains an instant. */
 export interface Period {
@@ -39,6 +42,8 @@ export type UnavailablePolicy = 'fail-closed' | 'fail-open' | 'fallback';
 /** One budget a request must fit in. */
 export interface ScopeRequest {
   kind: ScopeKind;
+  /** The quota's name (`user`, `team`, …): shown in RateLimit headers and `error.scope`. */
+  name?: string;
   /** Used by `resilientStore`; the plain stores ignore it. */
   onUnavailable: UnavailablePolicy;
   /**
@@ -55,6 +60,8 @@ export interface ScopeRequest {
 /** What a scope looks like at the moment of a reservation or a usage read. */
 export interface ScopeState {
   kind: ScopeKind;
+  /** The request's `name`, copied by the store. */
+  name?: string;
   key: string;
   limit: number;
   /** Tokens counted in the current window, reservations included. */
@@ -71,7 +78,17 @@ export interface ReserveRequest {
   input: number;
   /** The most output tokens wanted; each scope grants what it can afford, up to this. */
   maxOutput: number;
+  /**
+   * How long the reservation may stay unsettled, in ms of the store's clock: past it,
+   * the next reservation touching a scope takes it for a call whose process died and
+   * settles it at `input` (the prompt was probably billed; the output part is given
+   * back). Default `DEFAULT_LEASE_MS`.
+   */
+  leaseMs?: number;
 }
+
+/** An 11-minute lease: the openai SDK's 10-minute time-out plus a margin. */
+export const DEFAULT_LEASE_MS = 11 * 60_000;
 
 /** One window counter a reservation moved, kept so settle/release move the same one. */
 export interface ReservedPart {
@@ -86,9 +103,18 @@ export interface ReservedPart {
 
 export interface Reservation {
   parts: ReservedPart[];
+  /** Names the lease kept beside every part's counter until the reservation is settled. */
+  leaseId: string;
   input: number;
   /** Output tokens granted: the smallest of `maxOutput` and what every scope afforded. */
   outputCap: number;
+}
+
+/** Tokens a scope used in its window at `atMs`, counted outside this store. */
+export interface CountedElsewhere {
+  scope: ScopeRequest;
+  atMs: number;
+  amount: number;
 }
 
 export type ReserveResult =
@@ -108,12 +134,19 @@ export interface Store {
    */
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   /**
-   * Moves every reserved counter by `actualTokens - amount` (never below zero). A
-   * counter whose window has since expired is left alone.
+   * Moves every reserved counter by `actualTokens - amount` (never below zero) and
+   * ends the lease; if the lease had already been taken (settled at `input`), by
+   * `actualTokens - input`. A counter whose window has since expired is left alone.
    */
   settle(reservation: Reservation, actualTokens: number): Promise<void>;
   /** Gives the whole reservation back: `settle(reservation, 0)`. */
   release(reservation: Reservation): Promise<void>;
+  /**
+   * Adds `amount` (negative: takes away, never below zero) to each scope's window at
+   * `atMs`, creating the counter if needed; a window that has expired is left alone.
+   * How counts taken elsewhere (a fallback during an outage) are carried back.
+   */
+  add?(counts: readonly CountedElsewhere[]): Promise<void>;
   /** Reads a scope's state without changing it. */
   usage(scope: ScopeRequest): Promise<ScopeState>;
   /** Stops timers and forgets state the store owns; never closes a client it was given. */

@@ -111,6 +111,7 @@ export function grantedResult(
   nowMs: number,
   outputCap: number,
   amounts: readonly number[],
+  leaseId: string,
 ): ReserveResult {
   const parts = request.scopes.map((scope, i) => ({
     scope,
@@ -119,7 +120,7 @@ export function grantedResult(
   }));
   return {
     ok: true,
-    reservation: { parts, input: request.input, outputCap },
+    reservation: { parts, leaseId, input: request.input, outputCap },
     scopes: request.scopes.map((scope, i) => scopeState(scope, plans[i]!, values[i]!, nowMs)),
   };
 }

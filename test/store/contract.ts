@@ -325,4 +325,88 @@ export function storeContract(backend: () => ContractBackend): void {
       for (const [i, s] of scopes.entries()) expect(await used(s)).toBe(i + 1);
     });
   });
+
+  describe('leases', () => {
+    const LEASE_MS = 5 * 60_000;
+    const user = scope(userScopeKey('lease-user', 'day'), 10_000);
+    const global = scope(globalScopeKey('lease-tpm'), 10_000, perMinute, 'global');
+    const reserveLeased = (input: number, maxOutput: number, scopes = [user]) =>
+      store.reserve({ scopes, input, maxOutput, leaseMs: LEASE_MS });
+
+    it('settles a reservation left past its lease at its input, on the next reservation of the scope', async () => {
+      granted(await reserveLeased(100, 900));
+      clock.advance(LEASE_MS - 1);
+      granted(await reserveLeased(10, 0 + 1));
+      expect(await used(user)).toBe(1000 + 11);
+      clock.advance(1);
+      granted(await reserveLeased(10, 1));
+      // The dead call keeps its input (billed), gives back its 900 output tokens.
+      expect(await used(user)).toBe(100 + 11 + 11);
+    });
+
+    it('takes a dead call back from a sliding window too', async () => {
+      const scopes = [global];
+      granted(await reserveLeased(200, 800, scopes));
+      const lease = 30_000;
+      granted(await store.reserve({ scopes, input: 5, maxOutput: 5, leaseMs: lease }));
+      clock.advance(lease);
+      granted(await store.reserve({ scopes, input: 1, maxOutput: 1 }));
+      // The 10-token call's lease (30 s) ran out: its 5 output tokens went back; the first lease still holds.
+      expect(await used(global)).toBe(1000 + 5 + 2);
+    });
+
+    it('settles a call that answers after its lease was taken by what it used beyond its input', async () => {
+      const late = granted(await reserveLeased(100, 900));
+      clock.advance(LEASE_MS);
+      granted(await reserveLeased(10, 1));
+      expect(await used(user)).toBe(100 + 11);
+      await store.settle(late, 350);
+      expect(await used(user)).toBe(350 + 11);
+      // Settled once: a later expiry gives back only the 11-token call's output token.
+      clock.advance(LEASE_MS);
+      granted(await reserveLeased(10, 1));
+      expect(await used(user)).toBe(350 + 10 + 11);
+    });
+
+    it('ends the lease when a reservation is settled or released in time', async () => {
+      const settled = granted(await reserveLeased(100, 900, [user, global]));
+      const released = granted(await reserveLeased(50, 50, [user, global]));
+      await store.settle(settled, 400);
+      await store.release(released);
+      expect([await used(user), await used(global)]).toEqual([400, 400]);
+      clock.advance(LEASE_MS);
+      granted(await reserveLeased(1, 1, [user]));
+      expect(await used(user)).toBe(402);
+    });
+
+    it('gives each reservation its own lease id', async () => {
+      const ids = new Set<string>();
+      for (let i = 0; i < 20; i++) ids.add(granted(await reserveLeased(1, 1)).leaseId);
+      expect(ids.size).toBe(20);
+    });
+  });
+
+  describe('add (counts taken elsewhere)', () => {
+    it('adds to the window of the instant given, creating it, never below zero, skipping ended windows', async () => {
+      const add = store.add?.bind(store);
+      if (!add) throw new Error('every store of the contract can take counts back');
+      const user = scope(userScopeKey('merged', 'day'), 10_000);
+      const global = scope(globalScopeKey('merged-tpm'), 10_000, perMinute, 'global');
+      await add([
+        { scope: user, atMs: NOON, amount: 300 },
+        { scope: global, atMs: NOON, amount: 40 },
+      ]);
+      expect([await used(user), await used(global)]).toEqual([300, 40]);
+      await add([{ scope: user, atMs: NOON, amount: -500 }]);
+      expect(await used(user)).toBe(0);
+      granted(await take(user, 10));
+      await add([{ scope: user, atMs: NOON - 2 * DAY, amount: 999 }]);
+      expect(await used(user)).toBe(10);
+      const inspect = backend().inspect;
+      if (inspect) {
+        const key = granted(await take(global, 1)).parts[0]!.windowKey;
+        expect(await inspect.pttl(key)).toBeGreaterThan(0);
+      }
+    });
+  });
 }
