@@ -1,12 +1,23 @@
 // resilientStore: applies each scope's onUnavailable policy while the primary store cannot be reached.
-import { memoryStore } from './memory';
+import { type MemoryStore, memoryStore } from './memory';
 import { errorReporter } from './report';
-import type { ReserveRequest, ReserveResult, Reservation, ReservedPart, ScopeRequest, ScopeState, Store } from './types';
+import type {
+  CountedElsewhere,
+  ReserveRequest,
+  ReserveResult,
+  Reservation,
+  ReservedPart,
+  ScopeRequest,
+  ScopeState,
+  Store,
+} from './types';
 import { StoreUnavailableError } from './unavailable';
 
 export interface ResilientStoreOptions {
   /** Where 'fallback' scopes are counted while the primary is unreachable. Default `memoryStore()`. */
-  fallback?: Store;
+  fallback?: MemoryStore;
+  /** Scopes whose last state from the primary is remembered for a fallback to start from. Default 100,000. */
+  rememberScopes?: number;
   /** After a failure, how long the primary is left alone before one call probes it again, ms. Default 1000. */
   cooldownMs?: number;
   /**
@@ -23,13 +34,64 @@ const SKIPPED = Symbol('primary skipped');
  * Wraps a store so that an outage costs one deadline per `cooldownMs`, not one per
  * request. While the primary is unreachable, a request with any 'fail-closed'
  * scope throws StoreUnavailableError; otherwise its 'fallback' scopes are counted
- * in the fallback store with the same limits and its 'fail-open' scopes are not
- * counted. What the fallback counted is not carried over when the primary returns.
+ * in the fallback store with the same limits, starting from what the primary last
+ * said the scope had used (never from a fresh quota), and its 'fail-open' scopes are
+ * not counted. What the fallback counted is added to the primary when it is back.
  */
 export function resilientStore(primary: Store, options: ResilientStoreOptions = {}): Store {
   const fallback = options.fallback ?? memoryStore();
   const cooldownMs = options.cooldownMs ?? 1000;
+  const rememberScopes = options.rememberScopes ?? 100_000;
   const onError = errorReporter(options.onError);
+
+  /** The primary's last word on each scope, oldest first, so the oldest is forgotten first. */
+  const lastSeen = new Map<string, { state: ScopeState; atMs: number }>();
+  const remember = (states: readonly ScopeState[]) => {
+    const atMs = Date.now();
+    for (const state of states) {
+      lastSeen.delete(state.key);
+      lastSeen.set(state.key, { state, atMs });
+      if (lastSeen.size > rememberScopes) lastSeen.delete(lastSeen.keys().next().value!);
+    }
+  };
+  const settleLastSeen = (scopeKey: string, delta: number) => {
+    const seen = lastSeen.get(scopeKey);
+    if (seen) seen.state = { ...seen.state, used: Math.max(0, seen.state.used + delta) };
+  };
+  /** Starts the fallback's count of `scope` from the primary's, if that is still of the current window. */
+  const seedFromLastSeen = (scope: ScopeRequest) => {
+    const seen = lastSeen.get(scope.key);
+    if (!seen) return;
+    const nowMs = Date.now();
+    const current =
+      scope.window.kind === 'fixed' ? nowMs < seen.state.resetAtMs : nowMs - seen.atMs < scope.window.windowMs;
+    if (current) fallback.seed(scope, seen.state.used);
+  };
+
+  /** What the fallback counted, by its window counter, until the primary takes it back. */
+  const countedInFallback = new Map<string, CountedElsewhere>();
+  const noteFallbackCount = (windowKey: string, scope: ScopeRequest, amount: number, atMs = Date.now()) => {
+    const counted = countedInFallback.get(windowKey);
+    if (counted) counted.amount += amount;
+    else countedInFallback.set(windowKey, { scope, atMs, amount });
+  };
+  let handingBack = false;
+  /** Adds what the fallback counted to the primary; kept for the next try if that fails. */
+  const handBack = async () => {
+    if (handingBack || countedInFallback.size === 0 || !primary.add) return;
+    handingBack = true;
+    const taken = [...countedInFallback];
+    countedInFallback.clear();
+    try {
+      await primary.add(taken.map(([, counted]) => counted));
+    } catch (err) {
+      for (const [windowKey, { scope, amount, atMs }] of taken) noteFallbackCount(windowKey, scope, amount, atMs);
+      if (err instanceof StoreUnavailableError) noteFailure(err);
+      onError(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      handingBack = false;
+    }
+  };
 
   /** 0 while the primary is healthy; otherwise when it may be probed again. */
   let retryAtMs = 0;
@@ -51,6 +113,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     try {
       const value = await call();
       retryAtMs = 0;
+      await handBack();
       return value;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
@@ -78,11 +141,15 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const closed = request.scopes.find((scope) => scope.onUnavailable === 'fail-closed');
     if (closed) throw unavailable(closed);
     const counted = request.scopes.filter((scope) => scope.onUnavailable === 'fallback');
+    for (const scope of counted) seedFromLastSeen(scope);
     const result = await fallback.reserve({ ...request, scopes: counted });
     const countedStates = new Map(counted.map((scope, i) => [scope, result.scopes[i]!]));
     const scopes = request.scopes.map((scope) => countedStates.get(scope) ?? uncounted(scope));
     if (!result.ok) return { ok: false, refused: result.refused, scopes };
-    for (const part of result.reservation.parts) part.fallback = true;
+    for (const part of result.reservation.parts) {
+      part.fallback = true;
+      noteFallbackCount(part.windowKey, part.scope, part.amount);
+    }
     return { ok: true, reservation: result.reservation, scopes };
   };
 
@@ -91,6 +158,10 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     if (parts.length === 0) return;
     try {
       await store.settle({ ...reservation, parts }, actualTokens);
+      for (const part of parts) {
+        if (store === fallback) noteFallbackCount(part.windowKey, part.scope, actualTokens - part.amount);
+        else settleLastSeen(part.scope.key, actualTokens - part.amount);
+      }
     } catch (err) {
       if (store === primary && err instanceof StoreUnavailableError) noteFailure(err);
       onError(err instanceof Error ? err : new Error(String(err)));
@@ -108,7 +179,9 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   return {
     async reserve(request: ReserveRequest): Promise<ReserveResult> {
       const result = await viaPrimary(() => primary.reserve(request));
-      return result === SKIPPED ? reserveWithoutPrimary(request) : result;
+      if (result === SKIPPED) return reserveWithoutPrimary(request);
+      remember(result.scopes);
+      return result;
     },
 
     settle,
@@ -117,7 +190,10 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const state = await viaPrimary(() => primary.usage(scope));
-      if (state !== SKIPPED) return state;
+      if (state !== SKIPPED) {
+        remember([state]);
+        return state;
+      }
       if (scope.onUnavailable === 'fail-closed') throw unavailable(scope);
       return scope.onUnavailable === 'fallback' ? fallback.usage(scope) : uncounted(scope);
     },

@@ -225,6 +225,27 @@ describe('redisStore on one node, when Redis breaks', () => {
       expect([(await primary.usage(user)).used, (await fallback.usage(user)).used]).toEqual([inRedis + 10, inFallback]);
     });
 
+    it('starts the fallback from what Redis last said, and hands what it counted back when Redis returns', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 100, onError });
+      const fallbackUser = withPolicy(user, 'fallback');
+      await store.settle(granted(await store.reserve({ scopes: [fallbackUser], input: 50, maxOutput: 20 })), 60);
+      await whileStopped(async () => {
+        // A fresh quota would admit 46 tokens; 60 were used already.
+        await expectUnavailableInTime(store.reserve({ scopes: [withPolicy(user, 'fail-closed')], input: 1, maxOutput: 1 }));
+        expect((await store.reserve({ scopes: [fallbackUser], input: 45, maxOutput: 1 })).ok).toBe(false);
+        const duringOutage = granted(await store.reserve({ scopes: [fallbackUser], input: 9, maxOutput: 1 }));
+        await store.settle(duringOutage, 7);
+        expect((await fallback.usage(user)).used).toBe(67);
+      });
+      await eventually(async () => {
+        await store.usage(fallbackUser);
+        return (await primary.usage(user)).used === 67;
+      });
+      // Handed back once: later calls add nothing more.
+      await store.usage(fallbackUser);
+      expect((await primary.usage(user)).used).toBe(67);
+    });
+
     it('reports a failing settle instead of throwing it; the written settle still lands after SIGCONT', async () => {
       const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
       const reservation = granted(await store.reserve(tenTokens(user)));
