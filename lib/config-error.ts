@@ -6,7 +6,8 @@ export type ConfigErrorCode =
   | 'TB_UNKNOWN_FEATURE'
   | 'TB_INVALID_OPTION'
   | 'TB_INVALID_LIMIT'
-  | 'TB_OUTPUT_OVER_MODEL_LIMIT';
+  | 'TB_OUTPUT_OVER_MODEL_LIMIT'
+  | 'TB_UNPRICED_MODEL';
 
 /** A mistake in the options given to token-budget, reported when they are read. */
 export class TokenBudgetConfigError extends Error {

@@ -1,0 +1,119 @@
+// Model prices: the published table plus the app's overrides, resolved per model name, in integer nano-USD.
+import { TokenBudgetConfigError } from '../config-error';
+import { PUBLISHED_PRICES } from './table';
+
+/** A model's price in USD per 1M tokens, as OpenAI publishes it. */
+export interface ModelPrice {
+  /** Uncached input (prompt) tokens. */
+  input: number;
+  /** Cached input tokens. @default `input` (no caching discount) */
+  cachedInput?: number;
+  /** Output (completion) tokens, reasoning tokens included. */
+  output: number;
+}
+
+/** A price in integer nano-USD (1e-9 USD) per 1M tokens: $2.50 is 2_500_000_000. */
+export interface NanoPrice {
+  input: number;
+  cachedInput: number;
+  output: number;
+}
+
+/** The prices a budget uses: the published table with the app's overrides, and an optional fallback. */
+export interface PriceList {
+  readonly rows: ReadonlyMap<string, NanoPrice>;
+  readonly fallback: NanoPrice | undefined;
+}
+
+/** How a model was priced. */
+export interface ResolvedPrice {
+  price: NanoPrice;
+  /** The row that priced it (e.g. `gpt-4o` for `gpt-4o-2024-08-06`), or `fallback`. */
+  pricedAs: string;
+}
+
+const NANOS_PER_USD = 1e9;
+/** Above $1 per token a price is surely a unit mistake (USD per token instead of per 1M?). */
+const MAX_USD_PER_MILLION = 1_000_000;
+
+function invalid(path: string, detail: string): never {
+  throw new TokenBudgetConfigError('TB_INVALID_OPTION', `${path} ${detail}`);
+}
+
+function toNanos(usd: unknown, path: string): number {
+  if (typeof usd !== 'number' || !Number.isFinite(usd) || usd < 0 || usd > MAX_USD_PER_MILLION) {
+    invalid(path, `must be a price in USD per 1M tokens between 0 and ${MAX_USD_PER_MILLION}; got ${JSON.stringify(usd)}.`);
+  }
+  const nanos = Math.round(usd * NANOS_PER_USD);
+  // Decimal prices carry binary noise (0.075 × 1e9 = 75000000.00000001); anything beyond that is sub-nano.
+  if (Math.abs(usd * NANOS_PER_USD - nanos) > 1e-3) invalid(path, `has more precision than 1 nano-USD per 1M tokens; got ${usd}.`);
+  return nanos;
+}
+
+/** Converts one price to nano-USD; a missing `cachedInput` is the input price. */
+export function toNanoPrice(price: ModelPrice, path: string): NanoPrice {
+  if (typeof price !== 'object' || price === null) invalid(path, 'must be { input, cachedInput?, output } in USD per 1M tokens.');
+  const input = toNanos(price.input, `${path}.input`);
+  return {
+    input,
+    cachedInput: price.cachedInput === undefined ? input : toNanos(price.cachedInput, `${path}.cachedInput`),
+    output: toNanos(price.output, `${path}.output`),
+  };
+}
+
+/**
+ * The published prices with `overrides` (USD per 1M tokens) replacing or adding
+ * rows, and the price of a model no row matches. Invalid prices are
+ * configuration errors (TB_INVALID_OPTION).
+ */
+export function readPrices(overrides: Record<string, ModelPrice> = {}, fallbackPrice?: ModelPrice): PriceList {
+  if (typeof overrides !== 'object' || overrides === null) invalid('prices', 'must map model names to { input, cachedInput?, output }.');
+  const rows = new Map<string, NanoPrice>();
+  for (const [name, price] of Object.entries(PUBLISHED_PRICES)) rows.set(name, toNanoPrice(price, `published price of ${name}`));
+  for (const [name, price] of Object.entries(overrides)) {
+    if (name === '') invalid('prices', 'has an empty model name.');
+    rows.set(name, toNanoPrice(price, `prices["${name}"]`));
+  }
+  return {
+    rows,
+    fallback: fallbackPrice === undefined ? undefined : toNanoPrice(fallbackPrice, 'fallbackPrice'),
+  };
+}
+
+const PUBLISHED = readPrices();
+
+/** A snapshot date at the end of a model name: `-2024-08-06`, or `-0613` in the older style. */
+const SNAPSHOT_DATE = /-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
+
+/** The row for `name` itself or, for a dated snapshot, for its undated name. */
+function rowFor(name: string, rows: ReadonlyMap<string, NanoPrice>): string | undefined {
+  if (rows.has(name)) return name;
+  const undated = name.replace(SNAPSHOT_DATE, '');
+  return rows.has(undated) ? undated : undefined;
+}
+
+/**
+ * The row that prices `model`: its own, else its undated name's. A fine-tune
+ * (`ft:gpt-4o-mini-2024-07-18:org::id`) is priced by its own row, an `ft:` row of its
+ * base (`ft:gpt-4o-mini`, for apps that price fine-tuned inference), else as its base
+ * model. Falls back to `prices.fallback`; `undefined` when nothing applies.
+ */
+export function findPrice(model: string, prices: PriceList = PUBLISHED): ResolvedPrice | undefined {
+  const base = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : undefined;
+  const names = base === undefined ? [model] : [model, `ft:${base}`, base];
+  for (const name of names) {
+    const row = rowFor(name, prices.rows);
+    if (row !== undefined) return { price: prices.rows.get(row)!, pricedAs: row };
+  }
+  return prices.fallback && { price: prices.fallback, pricedAs: 'fallback' };
+}
+
+/** As `findPrice`, for a model that must have a price: never a silent $0 (TB_UNPRICED_MODEL). */
+export function priceOf(model: string, prices: PriceList = PUBLISHED): ResolvedPrice {
+  const resolved = findPrice(model, prices);
+  if (resolved) return resolved;
+  throw new TokenBudgetConfigError(
+    'TB_UNPRICED_MODEL',
+    `"${model}" has no known price, so its spend cannot be tracked; add it to prices ({ input, cachedInput, output } in USD per 1M tokens) or configure fallbackPrice.`,
+  );
+}
