@@ -1,11 +1,16 @@
-// Private redis-server processes for tests: single nodes and a small cluster, on free loopback ports.
+// Private redis-server processes for tests (single nodes, a small cluster, on free loopback ports) and clients of every supported family.
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createCluster } from 'redis';
+import IoRedis5, { Cluster as IoRedisCluster5 } from 'ioredis';
+import IoRedis6, { Cluster as IoRedisCluster6 } from 'ioredis6';
+import { createClient, createCluster } from 'redis';
+import { createClient as createClient4, createCluster as createCluster4 } from 'redis4';
+import { createClient as createClient5, createCluster as createCluster5 } from 'redis5';
+import type { RedisClient } from '../../lib/store/redis-transport';
 
 const run = promisify(execFile);
 
@@ -49,6 +54,88 @@ export async function startConnectedCluster(masters = 3) {
     },
   };
 }
+
+/** A client as an app makes it, connected, and how the test ends it. */
+export interface TestClient {
+  readonly client: RedisClient;
+  close(): Promise<void>;
+}
+
+/** One client library at one major version, able to connect to a single server or to a cluster. */
+export interface ClientFamily {
+  /** The library and its installed version, e.g. `node-redis 4.7.1`. */
+  readonly name: string;
+  /** Whether `single` can speak RESP3 with map replies as objects (`{ resp3: true }`). */
+  readonly resp3: boolean;
+  /** A client of one server; RESP2 unless `resp3` is asked (and supported). */
+  single(server: RedisServer, options?: { resp3?: boolean }): Promise<TestClient>;
+  cluster(servers: RedisClusterServers): Promise<TestClient>;
+}
+
+const versionOf = (pkg: string) => (require(`${pkg}/package.json`) as { version: string }).version;
+
+/** A node-redis client or cluster, connected; ended with `destroy()` (5, 6) or `disconnect()` (4). */
+async function nodeRedis(client: RedisClient & { connect(): Promise<unknown>; destroy?(): void; disconnect(): Promise<unknown> }): Promise<TestClient> {
+  client.on('error', () => {});
+  await client.connect();
+  return {
+    client,
+    close: async () => {
+      if (client.destroy) client.destroy();
+      else await client.disconnect();
+    },
+  };
+}
+
+/** An ioredis client or cluster (they connect by themselves), once ready. */
+async function ioRedis(client: IoRedis5 | IoRedis6 | IoRedisCluster5 | IoRedisCluster6): Promise<TestClient> {
+  const events = client as unknown as { on(event: string, listener: (...args: unknown[]) => void): unknown; once(event: string, listener: () => void): unknown };
+  events.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    events.once('ready', resolve);
+    events.once('end', () => reject(new Error('ioredis could not connect')));
+  });
+  return { client, close: async () => client.disconnect() };
+}
+
+const clusterNodes = (servers: RedisClusterServers) => servers.nodes.map((node) => ({ host: '127.0.0.1', port: node.port }));
+const resp = (options?: { resp3?: boolean }) => (options?.resp3 ? { RESP: 3 as const } : {});
+
+/** Every client the package supports, as the contract suite runs against them. */
+export const CLIENT_FAMILIES: readonly ClientFamily[] = [
+  {
+    name: `node-redis ${versionOf('redis4')}`,
+    resp3: false,
+    single: (server) => nodeRedis(createClient4({ url: server.url })),
+    cluster: (servers) => nodeRedis(createCluster4({ rootNodes: servers.rootNodes })),
+  },
+  {
+    name: `node-redis ${versionOf('redis5')}`,
+    resp3: true,
+    single: (server, options) => nodeRedis(createClient5({ url: server.url, ...resp(options) })),
+    cluster: (servers) => nodeRedis(createCluster5({ rootNodes: servers.rootNodes })),
+  },
+  {
+    name: `node-redis ${versionOf('redis')}`,
+    resp3: true,
+    single: (server, options) => nodeRedis(createClient({ url: server.url, ...resp(options) })),
+    cluster: (servers) => nodeRedis(createCluster({ rootNodes: servers.rootNodes })),
+  },
+  {
+    name: `ioredis ${versionOf('ioredis')}`,
+    resp3: false,
+    single: (server) => ioRedis(new IoRedis5(server.port, '127.0.0.1')),
+    cluster: (servers) => ioRedis(new IoRedisCluster5(clusterNodes(servers))),
+  },
+  {
+    name: `ioredis ${versionOf('ioredis6')}`,
+    resp3: true,
+    // ioredis 6 speaks RESP3 by default, with RESP2-shaped replies unless `replyMapping: 'resp3'`.
+    single: (server, options) =>
+      ioRedis(new IoRedis6({ port: server.port, host: '127.0.0.1', ...(options?.resp3 ? { replyMapping: 'resp3' as const } : {}) })),
+    cluster: (servers) => ioRedis(new IoRedisCluster6(clusterNodes(servers))),
+  },
+];
 
 /** Starts a redis-server on a free loopback port and resolves once it answers PING. */
 export function startRedis(): Promise<RedisServer> {

@@ -1,10 +1,11 @@
-// Runs the Store contract against memoryStore, redisStore on one node and on a cluster; plus key and sweep tests.
-import { createClient } from 'redis';
+// Runs the Store contract against memoryStore, and redisStore through every supported client on one node and on a cluster; plus key and sweep tests.
+import { type RedisClientType, createClient } from 'redis';
 import { featureScopeKey, globalScopeKey, userScopeKey } from '../../lib/store/keys';
 import { memoryStore } from '../../lib/store/memory';
 import { redisStore } from '../../lib/store/redis';
-import { type RedisServer, startConnectedCluster, startRedis } from '../helpers/redis';
-import { type ContractBackend, granted, perMinute, scope, storeContract, utcDay } from './contract';
+import type { Store } from '../../lib/store/types';
+import { CLIENT_FAMILIES, type RedisServer, type TestClient, startConnectedCluster, startRedis } from '../helpers/redis';
+import { type ContractBackend, granted, perMinute, scope, storeContract } from './contract';
 
 const NOON = Date.UTC(2026, 10, 28, 12);
 const DAY = 86_400_000;
@@ -73,51 +74,80 @@ let storeCount = 0;
 /** Each store gets its own prefix, so that tests share no counter. */
 const freshPrefix = () => `tb:t${++storeCount}:`;
 
-describe('redisStore on one node', () => {
+/**
+ * Every supported client, on one node and on a cluster. The servers are shared; keys are
+ * read behind the store's back through node-redis 6 clients of their own, one per node,
+ * so that a client under test never checks its own work.
+ */
+describe('redisStore', () => {
   let server: RedisServer;
-  let client: ReturnType<typeof createClient>;
+  let cluster: Awaited<ReturnType<typeof startConnectedCluster>>;
+  let reference: RedisClientType;
+  let nodeReferences: RedisClientType[];
   beforeAll(async () => {
-    server = await startRedis();
-    client = createClient({ url: server.url });
-    await client.connect();
+    [server, cluster] = await Promise.all([startRedis(), startConnectedCluster()]);
+    reference = createClient({ url: server.url });
+    nodeReferences = cluster.servers.nodes.map((node) => createClient({ url: node.url }));
+    await Promise.all([reference, ...nodeReferences].map((client) => client.connect()));
   });
   afterAll(async () => {
-    client.destroy();
-    await server.close();
+    for (const client of [reference, ...nodeReferences]) client.destroy();
+    await Promise.all([cluster.close(), server.close()]);
   });
 
-  storeContract(() => ({
-    createStore: (now) => redisStore(client, { now, prefix: freshPrefix() }),
-    clustered: false,
-    inspect: inspectWith((_key, args) => client.sendCommand(args)),
-  }));
+  /** After SCRIPT FLUSH on every node: each reserve is one EVALSHA, and the first one's NOSCRIPT one EVAL. */
+  const expectScriptLoadedOnce = async (store: Store, nodes: RedisClientType[]) => {
+    const request = { scopes: [scope(userScopeKey('sha', 'day'), 1000)], input: 9, maxOutput: 1 };
+    granted(await store.reserve(request));
+    for (const node of nodes) await node.sendCommand(['SCRIPT', 'FLUSH']);
+    for (const node of nodes) await node.sendCommand(['CONFIG', 'RESETSTAT']);
+    granted(await store.reserve(request));
+    granted(await store.reserve(request));
+    const calls = { evalsha: 0, eval: 0 };
+    for (const node of nodes) {
+      const stats = String(await node.sendCommand(['INFO', 'commandstats']));
+      for (const command of ['evalsha', 'eval'] as const) calls[command] += Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    }
+    expect(calls).toEqual({ evalsha: 2, eval: 1 });
+  };
 
-  it('runs the reserve as one EVALSHA, and loads the script with EVAL once after a SCRIPT FLUSH', async () => {
-    const store = redisStore(client, { now: () => NOON, prefix: freshPrefix() });
-    const request = { scopes: [scope(userScopeKey('sha', 'day'), 1000), scope(featureScopeKey('chat'), 1000, utcDay, 'feature')], input: 9, maxOutput: 1 };
-    granted(await store.reserve(request));
-    await client.sendCommand(['SCRIPT', 'FLUSH']);
-    await client.sendCommand(['CONFIG', 'RESETSTAT']);
-    granted(await store.reserve(request));
-    granted(await store.reserve(request));
-    const stats = String(await client.sendCommand(['INFO', 'commandstats']));
-    const calls = (command: string) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-    expect({ evalsha: calls('evalsha'), eval: calls('eval') }).toEqual({ evalsha: 2, eval: 1 });
+  describe.each(CLIENT_FAMILIES.map((family) => [family.name, family] as const))('through %s', (_name, family) => {
+    describe('on one node', () => {
+      let connected: TestClient;
+      beforeAll(async () => {
+        connected = await family.single(server);
+      });
+      afterAll(() => connected.close());
+
+      storeContract(() => ({
+        createStore: (now) => redisStore(connected.client, { now, prefix: freshPrefix() }),
+        clustered: false,
+        inspect: inspectWith((_key, args) => reference.sendCommand(args)),
+      }));
+
+      it('runs the reserve as one EVALSHA, and loads the script with EVAL once after a SCRIPT FLUSH', async () => {
+        await expectScriptLoadedOnce(redisStore(connected.client, { now: () => NOON, prefix: freshPrefix() }), [reference]);
+      });
+    });
+
+    describe('on a cluster', () => {
+      let connected: TestClient;
+      beforeAll(async () => {
+        connected = await family.cluster(cluster.servers);
+      });
+      afterAll(() => connected.close());
+
+      storeContract(() => ({
+        createStore: (now) => redisStore(connected.client, { now, prefix: freshPrefix() }),
+        clustered: true,
+        inspect: inspectWith((key, args) => cluster.client.sendCommand(key, false, args)),
+      }));
+
+      it('runs the reserve as one EVALSHA, and loads the script with EVAL once per node after a SCRIPT FLUSH', async () => {
+        await expectScriptLoadedOnce(redisStore(connected.client, { now: () => NOON, prefix: freshPrefix() }), nodeReferences);
+      });
+    });
   });
-});
-
-describe('redisStore on a cluster', () => {
-  let env: Awaited<ReturnType<typeof startConnectedCluster>>;
-  beforeAll(async () => {
-    env = await startConnectedCluster();
-  });
-  afterAll(() => env.close());
-
-  storeContract(() => ({
-    createStore: (now) => redisStore(env.client, { now, prefix: freshPrefix() }),
-    clustered: true,
-    inspect: inspectWith((key, args) => env.client.sendCommand(key, false, args)),
-  }));
 });
 
 describe('scope keys', () => {
