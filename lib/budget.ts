@@ -1,8 +1,11 @@
 // createTokenBudget: reads the options once and hands out the middlewares that share them.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { fail, readConfig } from './config';
+import { createFlagCache, type FeatureFlags, type FlagCache } from './flags/cache';
+import { flagChannelOf } from './flags/channel';
 import { createErrorHandler } from './middleware/errorHandler';
 import { createFeatureBudget } from './middleware/featureBudget';
+import { createFeatureFlag } from './middleware/featureFlag';
 import { createGlobalTpm } from './middleware/globalTpm';
 import { createLlmHandler } from './middleware/llmHandler';
 import { createUsageHandler, toUserUsage } from './middleware/usageHandler';
@@ -11,6 +14,7 @@ import type { Store } from './store/types';
 import { warmEncoders } from './tokens/encoder';
 import type {
   FeatureBudgetOptions,
+  FeatureFlagOptions,
   GlobalTpmOptions,
   LlmHandlerOptions,
   TokenBudgetOptions,
@@ -19,6 +23,10 @@ import type {
 } from './types';
 
 export interface TokenBudget {
+  /** 503 `feature_disabled` while flag `name` is off; a flag never set is `options.default` (on). No store round trip. */
+  featureFlag(name: string, options?: FeatureFlagOptions): RequestHandler;
+  /** Kill switches shared by every process on the store (each process's own with the memory store). */
+  readonly flags: FeatureFlags;
   /** Counts the input of feature `name`, degrades or rejects it, caps the output, declares its daily budget. */
   featureBudget(name: string, options?: FeatureBudgetOptions): RequestHandler;
   /** Declares the requesting user's quota for the current period. */
@@ -44,11 +52,21 @@ export interface TokenBudget {
 /** Creates the budgets of an app from its feature table and store. */
 export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
   const config = readConfig(options);
+  let flagCache: FlagCache | undefined;
+  // Made on first use, so that only apps with flags open the store's subscription.
+  const flags = () => (flagCache ??= createFlagCache({ channel: flagChannelOf(options.store), onError: options.onStoreError }));
   let firstQuota: UserQuotaConfig | undefined;
   const requireQuota = (what: string): UserQuotaConfig =>
     firstQuota ?? fail('TB_INVALID_OPTION', `${what} needs a budget.userQuota(...) to be created first.`);
 
   return {
+    featureFlag: (name, flagOptions) => createFeatureFlag(config, flags(), name, flagOptions),
+    flags: {
+      set: (name, on) => flags().set(name, on),
+      get: (name) => flags().get(name),
+      list: () => flags().list(),
+      close: async () => flagCache?.close(),
+    },
     featureBudget: (name, featureOptions) => createFeatureBudget(config, name, featureOptions),
     userQuota(quotaOptions) {
       const quota = readUserQuota(config, quotaOptions);

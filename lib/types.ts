@@ -8,6 +8,8 @@ import type { EncodingName } from './tokens/models';
 export type { ChatMessage, ContentPart, ToolCall, ToolDefinition } from './messages';
 export type { Store, UnavailablePolicy } from './store/types';
 export type { EncodingName } from './tokens/models';
+export type { FeatureFlags } from './flags/cache';
+export type { ModelPrice } from './pricing/prices';
 
 /** What an error response handler receives: an http-errors object with a JSON `body`. */
 export type BudgetHttpError = HttpError & {
@@ -241,4 +243,13 @@ export interface LlmHandlerOptions extends ErrorOptions {
    * @default the client's own (openai: 10 minutes)
    */
   timeoutMs?: number;
+}
+
+/** Options of `budget.featureFlag(name, options)`. */
+export interface FeatureFlagOptions extends ErrorOptions {
+  /**
+   * Whether the feature is on while its flag has never been set (e.g. in an empty store).
+   * @default true
+   */
+  default?: boolean;
 }
