@@ -1,6 +1,7 @@
-// The tiktoken encodings with bounded time on any input: js-tiktoken's rank data, our own rank table and merge.
+// The tiktoken encodings with bounded time on any input: js-tiktoken's rank data, tiktoken's own pre-tokenizer, our rank table and merge.
 import { NO_RANK, RankTable, bytePairMerge } from './bpe';
 import type { EncodingName } from './models';
+import { pieceScanner, type PieceScanner } from './pretokenize';
 
 export interface Encoder {
   readonly name: EncodingName;
@@ -10,9 +11,8 @@ export interface Encoder {
   countUpTo(text: string, limit: number): number;
 }
 
-/** The shape of `js-tiktoken/ranks/*`. */
+/** The shape of `js-tiktoken/ranks/*`; its `pat_str` is not used (see `pretokenize.ts`). */
 interface TiktokenRanks {
-  pat_str: string;
   bpe_ranks: string;
 }
 
@@ -31,7 +31,6 @@ export function getEncoder(name: EncodingName): Encoder {
 
 /** Builds encoders now (both by default), so a server pays the load before its first request. */
 export function warmEncoders(names: EncodingName[] = ['o200k_base', 'cl100k_base']): void {
-  // Counting a few words also compiles the pre-tokenizer regex: a few ms on first use.
   for (const name of names) getEncoder(name).count('Warm up: 1 2 3.');
 }
 
@@ -42,16 +41,16 @@ const scratch = new Uint8Array(SCRATCH_BYTES);
 
 class BpeEncoder implements Encoder {
   private readonly ranks: RankTable;
-  private readonly pieces: RegExp;
+  // Special tokens are never looked for: in user text `<|endoftext|>` is ordinary
+  // text, as tiktoken's `encode_ordinary` treats it.
+  private readonly pieceEnd: PieceScanner;
 
   constructor(
     readonly name: EncodingName,
     data: TiktokenRanks,
   ) {
     this.ranks = RankTable.fromTiktoken(data.bpe_ranks);
-    // Special tokens are never looked for: in user text `<|endoftext|>` is ordinary
-    // text, as js-tiktoken's `encode(text, [], [])` treats it.
-    this.pieces = new RegExp(data.pat_str, 'ug');
+    this.pieceEnd = pieceScanner(name);
   }
 
   encode(text: string): number[] {
@@ -77,14 +76,10 @@ class BpeEncoder implements Encoder {
    * across pieces, so the count of a prefix of pieces is exact.
    */
   private walk(text: string, limit: number, out: number[] | null): number {
-    const { ranks, pieces } = this;
+    const { ranks, pieceEnd } = this;
     let count = 0;
-    let start = 0;
-    pieces.lastIndex = 0;
-    // Every code point is a letter, a number, white space or none of these, and the
-    // pattern has an alternative for each, so consecutive matches tile the text.
-    while (count <= limit && pieces.test(text)) {
-      const end = pieces.lastIndex;
+    for (let start = 0; count <= limit && start < text.length; ) {
+      const end = pieceEnd(text, start);
       const bytes = end - start <= SCRATCH_BYTES / 3 ? scratch : new Uint8Array(3 * (end - start));
       const length = encodeUtf8(text, start, end, bytes);
       const whole = ranks.rank(bytes, 0, length);

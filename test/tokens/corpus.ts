@@ -134,3 +134,76 @@ function concatFiles(paths: string[], chars: number): string {
   if (text.length < chars) throw new Error(`only ${text.length} characters found, ${chars} wanted`);
   return text.slice(0, chars);
 }
+
+// The oracle corpus: strings drawn from parts that exercise each rule of tiktoken's patterns and
+// each edge of its Unicode tables, compared token for token with the `tiktoken` package.
+
+/** Every White_Space code point, and the look-alikes that are not (U+FEFF, U+180E, U+200B, U+001C–U+001F). */
+const SPACES = [
+  ' ', '  ', '   ', '\t', '\n', '\r', '\r\n', '\n\n', '\u000b', '\u000c', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2005',
+  '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff', ' \ufeff', '\ufeff ', '\u0085 ', ' \u0085',
+  '\t\ufeff', '\u180e', '\u200b', '\u001c', '\u001f',
+];
+/** Contractions in every case, with ſ (which folds to s) and the Kelvin sign, and the curly quotes that are not apostrophes. */
+const CONTRACTIONS = [
+  "'s", "'S", "'\u017f", "'t", "'T", "'re", "'rE", "'Re", "'RE", "'ve", "'vE", "'VE", "'m", "'M", "'ll", "'lL", "'Ll",
+  "'LL", "'d", "'D", "'", "''", "'r", "'v", "'l", "'x", "'k", "'\u212a", "'\u017f\u017f", "'\u017ft", "\u2019s", "\u2019",
+  "\u2018", "\u2019re", '\u02bcs',
+];
+const WORDS = [
+  'the', 'The', 'THE', 'hello', 'World', 'iPhone', 'HTTPServer', 'I', 'a', 'x', 'don', 'straße', 'ΣΊΣΥΦΟΣ', 'ς',
+  '\u01c5emal', '\u01c5', '\u02b0a', '\u02b0', 'İstanbul', 'é', 'e\u0301', '\u0301', 'A\u0301B', '\u0301a', 'ק', 'ملك',
+  'देवा', 'ก\u0e33', 'Ⓐ', 'ǈ', 'ᾈ', 'ﬀ', 'ﬁ', 'Ω', 'K', '\u017f',
+];
+const NUMBERS = ['0', '1', '12', '123', '1234', '٣', '١٢٣٤', '½', '²', 'Ⅻ', '𝟙𝟚', '〇', '𐍁', '3.14', '1,000'];
+const SYMBOLS = [
+  '.', ',', '!', '?', '/', '//', '-', '_', '*', '=', '-*=', '"', '(', ')', '{}', '…', '—', '「', '。', '€', '😀', '👍🏽',
+  '👨‍👩‍👧', '\u200d', '\ufe0f', '\u00ad', '<|endoftext|>', '<|', '|>', '\u0000', '\u007f', '\ufffd', '\uffff',
+];
+const SCRIPTS = ['漢字', '日本語', 'テキスト', '한국어', '中文文本', 'ภาษาไทย', 'русский', 'עברית', 'العربية', '𠀋𡈽', '𝐀𝐁'];
+/** Letters of scripts new in Unicode 15 and 16 (letters to tiktoken) and 17 (unassigned to it). */
+const NEW_LETTERS = [0x11f04, 0x1e4d0, 0x31350, 0x2ebf0, 0x10d50, 0x16100, 0x105c0, 0x1e5d0, 0x10940, 0x16ea0, 0x323b0, 0x1e6c0];
+/** Runs that make one long piece each. */
+const RUN_UNITS = ['a', 'ab', 'Z', ' ', '\t', ' \t', ' \t\ufeff', '\u0085', '1', '漢', '-*=', 'x\u0301', '\u0301', '😀', '\r\n', '.'];
+
+/** The boundaries of every range in the Unicode tables: where a wrong table would show. */
+export function tableEdges(tables: ReadonlyArray<readonly number[]>): number[] {
+  const edges = new Set<number>();
+  for (const table of tables) {
+    for (const code of table) for (const near of [code - 1, code, code + 1]) if (near >= 0 && near <= 0x10ffff) edges.add(near);
+  }
+  return [...edges];
+}
+
+/** A code point as a string; a surrogate's stays a lone surrogate. */
+const fromCode = (code: number) => (code >= 0xd800 && code < 0xe000 ? String.fromCharCode(code) : String.fromCodePoint(code));
+
+/**
+ * A generator of seeded strings for the oracle test: `edges` are code points worth
+ * trying (the Unicode tables' range ends). Each string is 1–24 parts: words, spaces,
+ * contractions, numbers, symbols, scripts, any code point of any plane (lone
+ * surrogates included), table edges, and now and then a run of up to 500 units (one long piece).
+ */
+export function oracleStrings(seed: number, edges: readonly number[]): () => string {
+  const random = seededRandom(seed);
+  const part = (): string => {
+    const roll = random();
+    if (roll < 0.16) return pick(random, WORDS);
+    if (roll < 0.32) return pick(random, SPACES);
+    if (roll < 0.42) return pick(random, CONTRACTIONS);
+    if (roll < 0.5) return pick(random, NUMBERS);
+    if (roll < 0.6) return pick(random, SYMBOLS);
+    if (roll < 0.66) return pick(random, SCRIPTS);
+    if (roll < 0.74) return fromCode(Math.floor(random() * 0x110000));
+    if (roll < 0.76) return fromCode(0xd800 + Math.floor(random() * 0x800));
+    if (roll < 0.78) return fromCode(pick(random, NEW_LETTERS));
+    if (roll < 0.99) return fromCode(pick(random, edges));
+    return pick(random, RUN_UNITS).repeat(1 + Math.floor(random() ** 4 * 500));
+  };
+  return () => {
+    let text = '';
+    const parts = 1 + Math.floor(random() * 24);
+    for (let i = 0; i < parts; i++) text += part();
+    return text;
+  };
+}
