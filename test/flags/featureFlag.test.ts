@@ -1,5 +1,5 @@
 // featureFlag over HTTP with the memory store: 503 feature_disabled, defaults, per-process flags, error options, bad configuration.
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import request from 'supertest';
 import { createTokenBudget, memoryStore, type TokenBudget } from '../../lib';
 import type { FeatureFlagOptions, TokenBudgetOptions } from '../../lib/types';
@@ -10,7 +10,7 @@ const features = { chat: { maxInput: 100, maxOutput: 10, model: 'gpt-4o' } };
 function flagApp(options: Partial<TokenBudgetOptions> = {}, flag: FeatureFlagOptions = {}, express = EXPRESS['Express 5']) {
   const budget = createTokenBudget({ features, onWarning: () => {}, ...options });
   const app = express();
-  const ok: Parameters<typeof app.get>[1] = (_req, res) => {
+  const ok: RequestHandler = (_req, res) => {
     res.json({ served: true });
   };
   app.get('/chat', budget.featureFlag('chat', flag), ok);
