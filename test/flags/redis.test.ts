@@ -1,13 +1,13 @@
 // Flags on a real redis-server: announcements between processes' caches, re-reads, prefixes, outages, no round trip per check.
 import express from 'express';
 import IoRedis from 'ioredis';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import request from 'supertest';
 import { createTokenBudget, redisStore, StoreUnavailableError } from '../../lib';
 import { createFlagCache, type FlagCache } from '../../lib/flags/cache';
 import { redisFlagChannel } from '../../lib/flags/redis';
 import { redisConnection, type RedisClient } from '../../lib/store/redis-transport';
-import { startRedis, type RedisServer } from '../helpers/redis';
+import { startConnectedCluster, startRedis, type RedisServer } from '../helpers/redis';
 
 let server: RedisServer;
 const opened: { quit(): unknown }[] = [];
@@ -190,5 +190,27 @@ it('keeps the last values while Redis is stalled, and reports the outage once', 
   await until(async () => {
     await cache.set('chat', true).catch(() => {});
     return cache.peek('chat') === true;
+  });
+});
+
+describe('on a 3-master Redis Cluster', () => {
+  let cluster: Awaited<ReturnType<typeof startConnectedCluster>>;
+  beforeAll(async () => {
+    cluster = await startConnectedCluster(3);
+  }, 60_000);
+  afterAll(() => cluster?.close());
+
+  it('announces a flip to a process connected to the cluster through another client', async () => {
+    const other = createCluster({ rootNodes: cluster.servers.rootNodes });
+    other.on('error', () => {});
+    await other.connect();
+    opened.push({ quit: () => other.destroy() });
+    const [a, b] = [cacheOn(cluster.client), cacheOn(other)];
+    await Promise.all([a.whenLoaded(), b.whenLoaded()]);
+    await a.set('chat', false);
+    expect(await until(() => b.peek('chat') === false)).toBeLessThan(1000);
+    await b.set('chat', true);
+    await until(() => a.peek('chat') === true);
+    expect(await b.list()).toEqual({ chat: true });
   });
 });
