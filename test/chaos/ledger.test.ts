@@ -1,0 +1,298 @@
+// The ledger: thousands of chaotic calls, then every user's usage equals what the upstream's records say was charged (0 drift).
+import { createClient } from 'redis';
+import OpenAI from 'openai';
+import request from 'supertest';
+import { redisStore } from '../../lib';
+import type { ScopeRequest } from '../../lib/store/types';
+import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../examples/offline-upstream';
+import { startTestApp } from '../helpers/app';
+import { startRedis, type RedisServer } from '../helpers/redis';
+import {
+  expectedCharge,
+  getJson,
+  readMarker,
+  stageFromMarker,
+  startWorkers,
+  stopWorkers,
+  sumBy,
+  until,
+  workersQuiet,
+  type Worker,
+} from './harness';
+import { chaosScopes, slowClock } from './scopes';
+import { documentedAnswer, sendTraffic, type ChaosUser, type SentRequest } from './traffic';
+
+const USERS: ChaosUser[] = [
+  { id: 'ana', tier: 'free' },
+  { id: 'ben', tier: 'pro' },
+  { id: 'chloe', tier: 'pro' },
+  { id: 'dev', tier: 'pro' },
+  { id: 'eve', tier: 'pro' },
+  { id: 'farid', tier: 'pro' },
+];
+/** ana runs out mid-run: refusals and shrinking caps are part of the mix. */
+const LIMITS = { free: 6_000, pro: 10_000_000 };
+const SCOPES = chaosScopes(LIMITS);
+/** llmHandler's time-out: ten times the slowest staged delay. */
+const TIMEOUT_MS = 2_000;
+/** The store clock runs 20× slower, so the one-minute TPM window holds the whole run. */
+const CLOCK_RATE = 20;
+
+/** What the counters must hold: every upstream call's charge, by user and in total. */
+function expectedLedger(calls: readonly UpstreamCall[]) {
+  const charged = sumBy(calls, (call) => readMarker(call.request)?.user ?? '?', expectedCharge);
+  const total = calls.reduce((sum, call) => sum + expectedCharge(call), 0);
+  return { byUser: Object.fromEntries(USERS.map((u) => [u.id, charged.get(u.id) ?? 0])), feature: total, global: total };
+}
+
+interface Ledger {
+  byUser: Record<string, number>;
+  feature: number;
+  global: number;
+}
+
+describe.each([
+  { name: 'Redis shared by 2 processes', store: 'redis', processes: 2, requests: 3_000, seed: 6 },
+  { name: 'the memory store in 1 process', store: 'memory', processes: 1, requests: 1_500, seed: 7 },
+])('chaos over $name', ({ name, store, processes, requests, seed }) => {
+  let upstream: OfflineUpstream;
+  let redis: RedisServer | undefined;
+  let redisClient: ReturnType<typeof createClient> | undefined;
+  let workers: Worker[] = [];
+  let sent: SentRequest[] = [];
+  let readLedger: () => Promise<Ledger>;
+
+  beforeAll(async () => {
+    upstream = await startOfflineUpstream({ behave: stageFromMarker });
+    const clockT0 = Date.now();
+    const env = {
+      STORE: store,
+      UPSTREAM_URL: upstream.baseURL,
+      TIMEOUT_MS: String(TIMEOUT_MS),
+      CALL_TIMEOUT_MS: String(TIMEOUT_MS),
+      USER_LIMITS: JSON.stringify(LIMITS),
+      CLOCK_T0: String(clockT0),
+      CLOCK_RATE: String(CLOCK_RATE),
+      PREFIX: 'ledger:',
+    };
+    if (store === 'redis') {
+      redis = await startRedis();
+      redisClient = createClient({ url: redis.url });
+      redisClient.on('error', () => {});
+      await redisClient.connect();
+      const reader = redisStore(redisClient, { prefix: 'ledger:', now: slowClock(clockT0, CLOCK_RATE) });
+      const used = async (scope: ScopeRequest) => (await reader.usage(scope)).used;
+      readLedger = async () => ({
+        byUser: Object.fromEntries(await Promise.all(USERS.map(async (u) => [u.id, await used(SCOPES.user(u.id, u.tier))]))),
+        feature: await used(SCOPES.feature),
+        global: await used(SCOPES.global),
+      });
+    }
+    workers = await startWorkers(processes, { ...env, ...(redis ? { REDIS_URL: redis.url } : {}) });
+    if (store === 'memory') {
+      const { port } = workers[0]!;
+      readLedger = async () => {
+        const reads = await Promise.all(
+          USERS.map((u) => getJson<{ user: number; feature: number; global: number }>(port, `/usage?user=${u.id}&tier=${u.tier}`)),
+        );
+        return {
+          byUser: Object.fromEntries(USERS.map((u, i) => [u.id, reads[i]!.user])),
+          feature: reads[0]!.feature,
+          global: reads[0]!.global,
+        };
+      };
+    }
+
+    const started = performance.now();
+    sent = await sendTraffic({
+      ports: workers.map((w) => w.port),
+      users: USERS,
+      requests,
+      concurrency: 48,
+      seed,
+      disconnectRate: 0.2,
+      maxDisconnectMs: 600,
+    });
+    // Calls left running by clients that hung up end by the time-out at the latest.
+    await upstream.idle();
+    await workersQuiet(workers);
+    console.log(`${name}: ${requests} requests in ${Math.round(performance.now() - started)} ms`);
+  }, 240_000);
+
+  afterAll(async () => {
+    await stopWorkers(workers);
+    await redisClient?.close().catch(() => {});
+    await redis?.close();
+    await upstream?.close();
+  });
+
+  test('the traffic really was chaotic: every behaviour reached the upstream, clients hung up, a user ran out', () => {
+    const staged = new Set(upstream.calls.map((call) => readMarker(call.request)?.behaviour));
+    expect(staged.size).toBe(11);
+    expect(sent.filter((r) => r.abandoned).length).toBeGreaterThan(requests * 0.05);
+    expect(sent.some((r) => r.status === 429)).toBe(true);
+  });
+
+  test('every user, the feature and the TPM window are charged exactly what the upstream records say (0 drift)', async () => {
+    const expected = expectedLedger(upstream.calls);
+    let actual = await readLedger();
+    // A settlement may still be on its way; the ledger must converge to the exact figure.
+    await until(async () => JSON.stringify((actual = await readLedger())) === JSON.stringify(expected), 10_000);
+    expect(actual).toEqual(expected);
+  });
+
+  test('each request reached the provider at most once (one attempt, whatever the client maxRetries)', () => {
+    const attempts = sumBy(upstream.calls, (call) => String(readMarker(call.request)!.id), () => 1);
+    const retried = [...attempts].filter(([, n]) => n > 1).map(([id]) => id);
+    expect(retried).toEqual([]);
+  });
+
+  test("by default a call outlives its client: only our time-out ends an exchange early", () => {
+    const givenUp = upstream.calls.filter((call) => call.outcome === 'client-gone' && call.behaviour.kind !== 'hang');
+    expect(givenUp.map((call) => readMarker(call.request))).toEqual([]);
+  });
+
+  test('every answered request got the documented status and a JSON body', () => {
+    const reached = new Set(upstream.calls.map((call) => readMarker(call.request)!.id));
+    const wrong = sent
+      .filter((r) => !r.abandoned)
+      .map((r) => {
+        const answer = reached.has(r.marker.id) ? documentedAnswer(r.marker) : { status: 429, type: 'user_quota_exceeded' };
+        const body = r.body as { error?: { type?: unknown; message?: unknown } } | undefined;
+        const ok =
+          r.status === answer.status &&
+          /^application\/json/.test(r.contentType ?? '') &&
+          (answer.status === 200 ? body?.error === undefined : body?.error?.type === answer.type && typeof body?.error?.message === 'string');
+        return ok ? undefined : { behaviour: r.marker.behaviour, expected: answer, status: r.status, body: r.body ?? r.rawBody };
+      })
+      .filter((w) => w !== undefined);
+    expect(wrong.slice(0, 5)).toEqual([]);
+  });
+
+  test("the upstream is told the app's user (one stable, non-raw id per user), never the body's `user`", () => {
+    const claimed = upstream.calls.filter((call) => call.bodyUser === 'victim' || call.userId === 'victim');
+    expect(claimed).toHaveLength(0);
+    const idsByUser = new Map<string, Set<string | undefined>>();
+    for (const call of upstream.calls) {
+      const user = readMarker(call.request)!.user;
+      idsByUser.set(user, (idsByUser.get(user) ?? new Set()).add(call.userId));
+    }
+    const identifiers = [...idsByUser].map(([user, ids]) => {
+      const [id] = [...ids];
+      return { user, count: ids.size, defined: typeof id === 'string', raw: id === user };
+    });
+    expect(identifiers).toEqual([...idsByUser.keys()].map((user) => ({ user, count: 1, defined: true, raw: false })));
+    const distinct = new Set([...idsByUser.values()].map((ids) => [...ids][0]));
+    expect(distinct.size).toBe(idsByUser.size);
+  });
+});
+
+describe('a client that hangs up mid-call', () => {
+  let upstream: OfflineUpstream;
+  beforeAll(async () => {
+    upstream = await startOfflineUpstream({ behave: () => ({ kind: 'delay', ms: 800 }), completionTokens: (_r, cap) => cap - 3 });
+  });
+  afterAll(() => upstream.close());
+
+  /** Sends `n` requests of user `user` and hangs up on each once the upstream has it. */
+  async function hangUpMidCall(worker: Worker, user: string, n: number): Promise<UpstreamCall[]> {
+    const before = upstream.calls.length;
+    const aborts = Array.from({ length: n }, () => new AbortController());
+    const requests = aborts.map((abort, i) =>
+      fetch(`http://127.0.0.1:${worker.port}/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user': user },
+        body: JSON.stringify({ messages: [{ role: 'user', content: `question ${i} of ${user}` }] }),
+        signal: abort.signal,
+      }).catch(() => undefined),
+    );
+    expect(await until(() => upstream.calls.length === before + n)).toBe(true);
+    for (const abort of aborts) abort.abort();
+    await Promise.all(requests);
+    const calls = upstream.calls.slice(before);
+    await Promise.all(calls.map((call) => call.ended));
+    await workersQuiet([worker]);
+    return calls;
+  }
+
+  const usedBy = async (worker: Worker, user: string) => (await getJson<{ user: number }>(worker.port, `/usage?user=${user}`)).user;
+
+  test("default ('finish'): the call runs to its end and its real usage is charged", async () => {
+    const [worker] = await startWorkers(1, { STORE: 'memory', UPSTREAM_URL: upstream.baseURL, TIMEOUT_MS: '5000' });
+    try {
+      const calls = await hangUpMidCall(worker!, 'stays', 5);
+      expect(calls.map((call) => call.outcome)).toEqual(Array(5).fill('answered'));
+      const billed = calls.reduce((sum, call) => sum + call.usage!.total_tokens, 0);
+      expect(await usedBy(worker!, 'stays')).toBe(billed);
+    } finally {
+      await stopWorkers([worker!]);
+    }
+  }, 30_000);
+
+  test("onClientGone: 'abort': the call is aborted and the reservation is charged", async () => {
+    const [worker] = await startWorkers(1, { STORE: 'memory', UPSTREAM_URL: upstream.baseURL, TIMEOUT_MS: '5000', ON_CLIENT_GONE: 'abort' });
+    try {
+      const calls = await hangUpMidCall(worker!, 'leaves', 5);
+      expect(calls.map((call) => call.outcome)).toEqual(Array(5).fill('client-gone'));
+      const reserved = calls.reduce((sum, call) => sum + call.promptTokens + call.cap!, 0);
+      expect(await usedBy(worker!, 'leaves')).toBe(reserved);
+    } finally {
+      await stopWorkers([worker!]);
+    }
+  }, 30_000);
+});
+
+describe('one attempt per request, and a refused connection costs nothing', () => {
+  const features = { chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o' } };
+
+  test('run(call) hands the call a signal, a time-out and maxRetries: 0', async () => {
+    let seen: unknown;
+    const t = await startTestApp({
+      budget: { features },
+      chain: (b, client) => [
+        b.featureBudget('chat'),
+        async (req, res) => {
+          const completion = await req.tokenBudget!.run((...args: unknown[]) => {
+            seen = args[1];
+            return client.chat.completions.create(args[0] as never, args[1] as never);
+          });
+          res.json(completion);
+        },
+      ],
+    });
+    try {
+      expect((await request(t.app).post('/chat').send({ messages: [{ role: 'user', content: 'Hi' }] })).status).toBe(200);
+      expect(seen).toMatchObject({ maxRetries: 0, timeout: expect.any(Number), signal: expect.any(AbortSignal) });
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('connection refused (nothing sent) → 502, released, even with the SDK default retries', async () => {
+    const t = await startTestApp({
+      budget: { features },
+      users: true,
+      chain: (b) => [
+        b.featureBudget('chat'),
+        b.userQuota({ user: (req) => req.get('x-test-user'), limits: 1000 }),
+        b.llmHandler({ client: new OpenAI({ apiKey: 'offline', baseURL: refusingUpstream.baseURL }) }),
+      ],
+    });
+    try {
+      const res = await request(t.app).post('/chat').set('x-test-user', 'refused').send({ messages: [{ role: 'user', content: 'Hi' }] });
+      expect(res.status).toBe(502);
+      expect(res.body.error.type).toBe('upstream_error');
+      expect((await t.budget.usage.user('refused')).used).toBe(0);
+    } finally {
+      await t.close();
+    }
+  }, 30_000);
+});
+
+/** An upstream that was started and closed: its port refuses connections. */
+let refusingUpstream: { baseURL: string };
+beforeAll(async () => {
+  const closed = await startOfflineUpstream();
+  await closed.close();
+  refusingUpstream = { baseURL: closed.baseURL };
+});
