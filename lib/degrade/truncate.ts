@@ -1,12 +1,13 @@
-// Truncation: keep system/developer messages and the newest turns that fit the input budget.
+// Truncation: keep system/developer messages and the newest whole turns that fit the input budget.
 import type { ChatMessage } from '../messages';
+import type { Slice, Steps } from '../tokens/slice';
 
 /** How a prompt is counted: what every request costs, and what each message adds. */
 export interface PromptCounter {
   /** Tokens of everything but the messages (reply priming, tool definitions). */
   fixed: number;
   /** Tokens one message adds, exact up to `limit`, or a number above `limit` once past it. */
-  message(message: ChatMessage, limit: number): number;
+  message(message: ChatMessage, limit: number, slice: Slice): Steps<number>;
 }
 
 export interface Truncation {
@@ -19,52 +20,55 @@ export interface Truncation {
 const isPinned = (m: ChatMessage) => m.role === 'system' || m.role === 'developer';
 
 /**
- * Groups the unpinned messages into units that are kept or dropped whole: an assistant
- * message with `tool_calls` and the `tool` results after it are one unit (the API
- * refuses tool results without their call), every other message is a unit of its own.
+ * Groups the unpinned messages into turns, kept or dropped whole: a user message and
+ * every assistant and tool message up to the next user message. An answer is never
+ * kept without its question, nor a tool result without its call (the API refuses
+ * those). Messages before the first user message are a turn of their own.
  */
-function groupUnits(messages: ChatMessage[]): number[][] {
-  const units: number[][] = [];
-  let openToolCall: number[] | undefined;
+function groupTurns(messages: ChatMessage[]): number[][] {
+  const turns: number[][] = [];
   messages.forEach((message, i) => {
     if (isPinned(message)) return;
-    if (message.role === 'tool' && openToolCall) {
-      openToolCall.push(i);
-      return;
-    }
-    const unit = [i];
-    units.push(unit);
-    openToolCall = message.role === 'assistant' && message.tool_calls?.length ? unit : undefined;
+    if (message.role === 'user' || turns.length === 0) turns.push([i]);
+    else turns[turns.length - 1]!.push(i);
   });
-  return units;
+  return turns;
 }
 
 /**
- * Keeps every system/developer message, then whole units from the newest back while
- * they fit in `maxInput`. The units from the newest user message on are required:
- * when they cannot fit, returns undefined (the caller answers 413).
+ * Keeps every system/developer message, then whole turns from the newest back while
+ * they fit in `maxInput`; the newest turn is required: when it cannot fit, returns
+ * undefined (the caller answers 413). Each message is counted once, and only up to
+ * the room that is left.
  */
-export function truncateToFit(messages: ChatMessage[], counter: PromptCounter, maxInput: number): Truncation | undefined {
+export function* truncateToFit(
+  messages: ChatMessage[],
+  counter: PromptCounter,
+  maxInput: number,
+  slice: Slice,
+): Steps<Truncation | undefined> {
   let room = maxInput - counter.fixed;
+  if (room < 0) return undefined;
   const keep = new Array<boolean>(messages.length).fill(false);
   for (const [i, message] of messages.entries()) {
     if (!isPinned(message)) continue;
-    room -= counter.message(message, Math.max(room, 0));
+    room -= yield* counter.message(message, room, slice);
     if (room < 0) return undefined;
     keep[i] = true;
   }
-  const units = groupUnits(messages);
-  const lastUserUnit = units.findLastIndex((unit) => unit.some((i) => messages[i]!.role === 'user'));
-  const firstRequired = lastUserUnit >= 0 ? lastUserUnit : units.length - 1;
-  for (let u = units.length - 1; u >= 0; u--) {
+  const turns = groupTurns(messages);
+  for (let t = turns.length - 1; t >= 0; t--) {
     let cost = 0;
-    for (const i of units[u]!) cost += counter.message(messages[i]!, Math.max(room - cost, 0));
+    for (const i of turns[t]!) {
+      cost += yield* counter.message(messages[i]!, room - cost, slice);
+      if (cost > room) break;
+    }
     if (cost > room) {
-      if (u >= firstRequired) return undefined;
+      if (t === turns.length - 1) return undefined;
       break;
     }
     room -= cost;
-    for (const i of units[u]!) keep[i] = true;
+    for (const i of turns[t]!) keep[i] = true;
   }
   const kept = messages.filter((_, i) => keep[i]);
   return { messages: kept, droppedMessages: messages.length - kept.length, inputTokens: maxInput - room };

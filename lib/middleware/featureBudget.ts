@@ -9,6 +9,7 @@ import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
 import { countPrompt, promptCounter } from '../tokens/prompt';
+import { runSliced, runWhole, WHOLE } from '../tokens/slice';
 import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
 import { readBody, readForwardParams, readMessages, readTools } from '../validate';
 import { answerRefusal, handleAsync } from './respond';
@@ -50,14 +51,15 @@ async function applyStrategy(
   config: BudgetConfig,
 ): Promise<ChatMessage[]> {
   const { tools } = request;
-  const counter = promptCounter(feature.modelInfo, tools, request.forwardParams, Infinity);
+  const counter = await runSliced((slice) => promptCounter(feature.modelInfo, tools, request.forwardParams, Infinity, slice));
   const replaced = await strategy({
     messages,
     inputTokens,
     maxInput: feature.maxInput,
     model: feature.model,
     tools,
-    countTokens: (candidate) => countPrompt(candidate, counter, Infinity),
+    // The app's own call, counted in one go: a strategy that counts a huge prompt holds the event loop.
+    countTokens: (candidate) => runWhole(countPrompt(candidate, counter, Infinity, WHOLE)),
   });
   return readMessages(replaced, config.maxMessages);
 }
@@ -79,7 +81,8 @@ function degradation(strategy: Degradation['strategy'], droppedMessages: number,
 
 /**
  * Counts the prompt and, when it is over `maxInput`, rejects or degrades it.
- * Counting stops as soon as the budget is passed.
+ * Counting stops as soon as the budget is passed, counts each piece of text at
+ * most once, and gives the event loop a turn between slices of a long count.
  */
 async function admitInput(
   messages: ChatMessage[],
@@ -88,24 +91,23 @@ async function admitInput(
   onExceed: FeatureBudgetOptions['onExceed'],
   config: BudgetConfig,
 ): Promise<Admitted> {
-  const counter = promptCounter(feature.modelInfo, request.tools, request.forwardParams, feature.maxInput);
-  const inputTokens = countPrompt(messages, counter, feature.maxInput);
-  if (inputTokens <= feature.maxInput) return { messages, inputTokens, degraded: undefined };
-  if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
+  const { maxInput } = feature;
+  const counter = await runSliced((slice) => promptCounter(feature.modelInfo, request.tools, request.forwardParams, maxInput, slice));
   const countOriginal = () =>
-    countPrompt(messages, promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity), Infinity);
+    runWhole(countPrompt(messages, runWhole(promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, WHOLE)), Infinity, WHOLE));
   if (onExceed === 'truncate') {
-    const kept = truncateToFit(messages, counter, feature.maxInput);
+    // Truncation counts from the newest turn back; a prompt that fits loses nothing.
+    const kept = await runSliced((slice) => truncateToFit(messages, counter, maxInput, slice));
     if (!kept) throw tooLarge(feature, 'The newest user message does not fit even with older turns dropped.');
-    return {
-      messages: kept.messages,
-      inputTokens: kept.inputTokens,
-      degraded: degradation('truncate', kept.droppedMessages, countOriginal),
-    };
+    const degraded = kept.droppedMessages > 0 ? degradation('truncate', kept.droppedMessages, countOriginal) : undefined;
+    return { messages: kept.messages, inputTokens: kept.inputTokens, degraded };
   }
+  const inputTokens = await runSliced((slice) => countPrompt(messages, counter, maxInput, slice));
+  if (inputTokens <= maxInput) return { messages, inputTokens, degraded: undefined };
+  if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
   const replaced = await applyStrategy(onExceed, messages, request, inputTokens, feature, config);
-  const replacedTokens = countPrompt(replaced, counter, feature.maxInput);
-  if (replacedTokens > feature.maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
+  const replacedTokens = await runSliced((slice) => countPrompt(replaced, counter, maxInput, slice));
+  if (replacedTokens > maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
   const droppedMessages = Math.max(0, messages.length - replaced.length);
   return { messages: replaced, inputTokens: replacedTokens, degraded: degradation('custom', droppedMessages, countOriginal) };
 }
@@ -140,6 +142,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
         store: config.store,
         warn: config.warn,
         now: Date.now,
+        calls: config.calls,
       });
       if (scope) context.declare(scope);
       req.tokenBudget = context;

@@ -1,4 +1,5 @@
 // Byte-pair merge of one pre-tokenized piece, exactly as tiktoken, over a rank table that allocates nothing per lookup.
+import type { Slice, Steps } from './slice';
 
 /** The rank of a byte string that is no token; larger than every real rank, so a minimum search skips it. */
 export const NO_RANK = 0x7fffffff;
@@ -339,9 +340,28 @@ export function mergeByHeap(table: RankTable, bytes: Uint8Array, length: number,
   // The scratch of a piece up to 64 KB is kept for the next one; a longer piece's is left to the GC.
   const merge = length <= heapScratch.capacity ? heapScratch : new HeapMerge(length);
   if (length > heapScratch.capacity && length <= 1 << 16) heapScratch = merge;
-  return merge.run(table, bytes, length, out);
+  merge.begin(table, bytes, length);
+  merge.advance(Infinity);
+  return merge.finish(out);
 }
 
+/** Queue pushes and pops between two looks at the clock in `mergeInSteps`: about a millisecond on a long piece (cache misses). */
+const STEPS_PER_CHECK = 1 << 10;
+
+/**
+ * `mergeByHeap` for work cut into slices: yields whenever `slice` is due. It has
+ * scratch of its own (the shared one may serve other counts meanwhile), and
+ * `bytes` must stay untouched until it returns.
+ */
+export function* mergeInSteps(table: RankTable, bytes: Uint8Array, length: number, out: number[] | null, slice: Slice): Steps<number> {
+  const merge = new HeapMerge(length);
+  merge.begin(table, bytes, length);
+  do if (slice.due()) yield;
+  while (!merge.advance(STEPS_PER_CHECK));
+  return merge.finish(out);
+}
+
+/** One merge by heap, resumable: `begin`, `advance` until it says done, `finish`. */
 class HeapMerge {
   readonly next: Int32Array;
   readonly prev: Int32Array;
@@ -351,6 +371,12 @@ class HeapMerge {
   readonly queuedRanks: Int32Array;
   readonly tokens: Int32Array;
   readonly queue: PairQueue;
+  private table!: RankTable;
+  private bytes!: Uint8Array;
+  private length = 0;
+  private parts = 0;
+  /** Pairs before this index have been offered to the queue. */
+  private queued = 0;
 
   constructor(readonly capacity: number) {
     this.next = new Int32Array(capacity);
@@ -361,8 +387,8 @@ class HeapMerge {
     this.queue = new PairQueue(capacity);
   }
 
-  run(table: RankTable, bytes: Uint8Array, length: number, out: number[] | null): number {
-    const { next, prev, pairRanks, queuedRanks, tokens, queue } = this;
+  begin(table: RankTable, bytes: Uint8Array, length: number): void {
+    const { next, prev, pairRanks, queuedRanks, tokens } = this;
     const { byteRanks, bytePairRanks } = table;
     for (let i = 0; i < length; i++) {
       next[i] = i + 1;
@@ -371,11 +397,24 @@ class HeapMerge {
       pairRanks[i] = i + 1 < length ? bytePairRanks[(bytes[i]! << 8) | bytes[i + 1]!]! : NO_RANK;
       queuedRanks[i] = NO_RANK;
     }
-    queue.size = 0;
-    for (let i = 0; i < length; i++) this.enqueueIfLocalMinimum(i, length);
+    this.queue.size = 0;
+    this.table = table;
+    this.bytes = bytes;
+    this.length = length;
+    this.parts = length;
+    this.queued = 0;
+  }
 
-    let parts = length;
+  /** Up to `steps` queue pushes and pops; true once the merge is done. */
+  advance(steps: number): boolean {
+    const { next, prev, pairRanks, tokens, queue, table, bytes, length } = this;
+    // The heap must hold every local minimum before the first pop.
+    while (this.queued < length) {
+      if (steps-- <= 0) return false;
+      this.enqueueIfLocalMinimum(this.queued++, length);
+    }
     while (queue.size > 0) {
+      if (steps-- <= 0) return false;
       const rank = queue.topRank();
       const left = queue.topStart();
       queue.pop();
@@ -386,7 +425,7 @@ class HeapMerge {
       next[left] = after;
       if (after < length) prev[after] = left;
       pairRanks[right] = NO_RANK;
-      parts--;
+      this.parts--;
       pairRanks[left] = after < length ? table.joinedRank(rank, tokens[after]!, bytes, left, next[after]!) : NO_RANK;
       const before = prev[left]!;
       if (before >= 0) pairRanks[before] = table.joinedRank(tokens[before]!, rank, bytes, before, after);
@@ -398,8 +437,15 @@ class HeapMerge {
       this.enqueueIfLocalMinimum(left, length);
       if (after < length) this.enqueueIfLocalMinimum(after, length);
     }
+    return true;
+  }
+
+  /** Appends the tokens to `out` when given; returns how many there are. */
+  finish(out: number[] | null): number {
+    const { next, tokens, length } = this;
     if (out) for (let i = 0; i < length; i = next[i]!) out.push(tokens[i]!);
-    return parts;
+    this.bytes = NO_BYTES; // kept scratch must not pin a long piece's bytes
+    return this.parts;
   }
 
   private enqueueIfLocalMinimum(i: number, length: number): void {
@@ -413,4 +459,5 @@ class HeapMerge {
   }
 }
 
+const NO_BYTES = new Uint8Array(0);
 let heapScratch = new HeapMerge(256);

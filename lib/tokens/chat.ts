@@ -3,6 +3,7 @@ import type { ChatMessage, ToolDefinition } from '../messages';
 import { getEncoder } from './encoder';
 import { countImageTokens } from './images';
 import { requireModel, type ModelInfo } from './models';
+import { runWhole, WHOLE, type Slice, type Steps } from './slice';
 import { toolTokenParts, type TokenPart } from './tools';
 
 /** Every message is framed as `<|start|>{role/name}\n{content}<|end|>\n` (cookbook). */
@@ -37,17 +38,27 @@ export interface ChatCountOptions {
  */
 export function countChatTokens(messages: readonly ChatMessage[], options: ChatCountOptions): number {
   const model = requireModel(options.model);
-  return sumTokens(chatParts(messages, options.tools ?? [], model), model, options.limit);
+  return runWhole(sumTokens(chatParts(messages, options.tools ?? [], model), model, options.limit, WHOLE));
 }
 
 /** Tokens of one message, its framing included; with `limit`, as in `countChatTokens`. */
 export function countMessageTokens(message: ChatMessage, model: ModelInfo, limit?: number): number {
-  return sumTokens(messageParts(message, model), model, limit);
+  return runWhole(messageTokenSteps(message, model, limit, WHOLE));
 }
 
 /** Tokens that `tools` add to a prompt (0 for none); with `limit`, as in `countChatTokens`. */
 export function countToolsTokens(tools: readonly ToolDefinition[], model: ModelInfo, limit?: number): number {
-  return sumTokens(toolTokenParts(tools, model.functionInit), model, limit);
+  return runWhole(toolsTokenSteps(tools, model, limit, WHOLE));
+}
+
+/** `countMessageTokens` as work that yields whenever `slice` is due. */
+export function messageTokenSteps(message: ChatMessage, model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
+  return sumTokens(messageParts(message, model), model, limit, slice);
+}
+
+/** `countToolsTokens` as work that yields whenever `slice` is due. */
+export function toolsTokenSteps(tools: readonly ToolDefinition[], model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
+  return sumTokens(toolTokenParts(tools, model.functionInit), model, limit, slice);
 }
 
 function* chatParts(messages: readonly ChatMessage[], tools: readonly ToolDefinition[], model: ModelInfo): Generator<TokenPart> {
@@ -72,27 +83,32 @@ function* messageParts(message: ChatMessage, model: ModelInfo): Generator<TokenP
   }
   for (const call of message.tool_calls ?? []) {
     yield TOKENS_PER_TOOL_CALL;
+    yield call.id;
     yield call.function.name;
     yield call.function.arguments;
   }
-  // A tool message's `tool_call_id` is not counted: it is a random key (`call_` and
-  // 24 base62 characters) that pairs a result with its call for the API, not text the
-  // model is known to be shown, and as text it would cost 10 to 25 tokens of noise.
-  // The result's framing beyond its role and content is left to TOKENS_PER_TOOL_CALL,
-  // counted once per call on the assistant side.
+  // Call ids pair a result with its call. Whether the model is shown them is not
+  // published; they are counted as text, as long as they are, so that a huge id
+  // (the API does not cap them) cannot ride along for free.
+  if (message.tool_call_id !== undefined) yield message.tool_call_id;
+  // The result's framing beyond its role, id and content is left to
+  // TOKENS_PER_TOOL_CALL, counted once per call on the assistant side.
 }
 
 /** Adds up parts; with a limit, each text is counted only up to what is left of it. */
-function sumTokens(parts: Iterable<TokenPart>, model: ModelInfo, limit: number | undefined): number {
+function* sumTokens(parts: Iterable<TokenPart>, model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
   const encoder = getEncoder(model.encoding);
+  const bound = limit ?? Infinity;
   let total = 0;
   for (const part of parts) {
     if (typeof part === 'number') {
       total += part;
     } else {
-      total += limit === undefined ? encoder.count(part) : encoder.countUpTo(part, limit - total);
+      total += yield* encoder.countUpToSteps(part, bound - total, slice);
+      // Many short texts add up too: look at the clock after each.
+      if (slice.due()) yield;
     }
-    if (limit !== undefined && total > limit) return total;
+    if (total > bound) return total;
   }
   return total;
 }

@@ -1,7 +1,8 @@
 // The tiktoken encodings with bounded time on any input: js-tiktoken's rank data, tiktoken's own pre-tokenizer, our rank table and merge.
-import { NO_RANK, RankTable, bytePairMerge } from './bpe';
+import { NO_RANK, RankTable, bytePairMerge, mergeInSteps } from './bpe';
 import type { EncodingName } from './models';
 import { pieceScanner, type PieceScanner } from './pretokenize';
+import { runWhole, WHOLE, type Slice, type Steps } from './slice';
 
 export interface Encoder {
   readonly name: EncodingName;
@@ -9,6 +10,8 @@ export interface Encoder {
   count(text: string): number;
   /** The exact count when it is at most `limit`, otherwise `limit + 1`, found without counting the rest. */
   countUpTo(text: string, limit: number): number;
+  /** `countUpTo` as work that yields whenever `slice` is due (run it with `runSliced`). */
+  countUpToSteps(text: string, limit: number, slice: Slice): Steps<number>;
 }
 
 /** The shape of `js-tiktoken/ranks/*`; its `pat_str` is not used (see `pretokenize.ts`). */
@@ -55,48 +58,82 @@ class BpeEncoder implements Encoder {
 
   encode(text: string): number[] {
     const tokens: number[] = [];
-    this.walk(text, Infinity, tokens);
+    runWhole(this.walk(text, Infinity, tokens, WHOLE));
     return tokens;
   }
 
   count(text: string): number {
-    return this.walk(text, Infinity, null);
+    return runWhole(this.walk(text, Infinity, null, WHOLE));
   }
 
   countUpTo(text: string, limit: number): number {
+    return runWhole(this.countUpToSteps(text, limit, WHOLE));
+  }
+
+  *countUpToSteps(text: string, limit: number, slice: Slice): Steps<number> {
     // No token is longer than maxTokenBytes and a UTF-16 unit is at least one
     // UTF-8 byte, so a text this long has more than `limit` tokens whatever it says.
     if (text.length > limit * this.ranks.maxTokenBytes) return limit + 1;
-    return this.walk(text, limit, null);
+    return yield* this.walk(text, limit, null, slice);
   }
 
   /**
    * Counts the tokens of `text` piece by piece, appending them to `out` when given;
    * stops with a count above `limit` as soon as one is reached. BPE never merges
-   * across pieces, so the count of a prefix of pieces is exact.
+   * across pieces, so the count of a prefix of pieces is exact. Yields between
+   * pieces, and inside the merge of a long one, whenever `slice` is due.
    */
-  private walk(text: string, limit: number, out: number[] | null): number {
+  private *walk(text: string, limit: number, out: number[] | null, slice: Slice): Steps<number> {
     const { ranks, pieceEnd } = this;
     let count = 0;
+    let work = 0;
     for (let start = 0; count <= limit && start < text.length; ) {
       const end = pieceEnd(text, start);
-      const bytes = end - start <= SCRATCH_BYTES / 3 ? scratch : new Uint8Array(3 * (end - start));
+      const ownBytes = end - start > SCRATCH_BYTES / 3;
+      const bytes = ownBytes ? new Uint8Array(3 * (end - start)) : scratch;
       const length = encodeUtf8(text, start, end, bytes);
+      start = end;
       const whole = ranks.rank(bytes, 0, length);
       if (whole !== NO_RANK) {
         count++;
         out?.push(whole);
+        work += length + WORK_PER_PIECE;
+      } else if (length > LONG_PIECE_BYTES && slice !== WHOLE) {
+        // The shared scratch may serve other counts while this one waits for its turn.
+        count += yield* this.longPiece(ownBytes ? bytes : bytes.slice(0, length), length, limit - count, out, slice);
       } else if (length > limit - count && ranks.minTokens(bytes, length) > limit - count) {
         // A long piece is merged whole or not at all: refuse it on a cheap lower bound.
         return limit + 1;
       } else {
         count += bytePairMerge(ranks, bytes, length, out);
+        work += length * WORK_PER_MERGED_BYTE;
       }
-      start = end;
+      if (work > WORK_PER_CHECK) {
+        work = 0;
+        if (slice.due()) yield;
+      }
     }
     return count > limit ? limit + 1 : count;
   }
+
+  /**
+   * The tokens of one long piece, in slices: its lower bound and its merge each
+   * start a slice of their own. Above `left` tokens, some number above it.
+   */
+  private *longPiece(bytes: Uint8Array, length: number, left: number, out: number[] | null, slice: Slice): Steps<number> {
+    if (slice.due()) yield;
+    if (length > left && this.ranks.minTokens(bytes, length) > left) return left + 1;
+    return yield* mergeInSteps(this.ranks, bytes, length, out, slice);
+  }
 }
+
+// Work between two looks at the clock, in units of about a nanosecond: a few hundred
+// pieces of prose, or a few hundred bytes merged. A piece merges in one go up to
+// LONG_PIECE_BYTES (a few ms at most); a longer one yields inside its merge.
+const WORK_PER_PIECE = 32;
+const WORK_PER_MERGED_BYTE = 64;
+const WORK_PER_CHECK = 1 << 15;
+const LONG_PIECE_BYTES = 4096;
 
 /**
  * UTF-8 of `text[start, end)` into `out`, as TextEncoder writes it (a lone

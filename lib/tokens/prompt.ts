@@ -1,9 +1,10 @@
-// The prompt counter budgets use: fixed costs once, then message by message with an early exit.
+// The prompt counter budgets use: fixed costs once, then message by message with an early exit, in slices of the event loop.
 import type { PromptCounter } from '../degrade/truncate';
 import type { ChatMessage, ToolDefinition } from '../messages';
-import { countMessageTokens, countToolsTokens, REPLY_PRIMING_TOKENS } from './chat';
+import { messageTokenSteps, REPLY_PRIMING_TOKENS, toolsTokenSteps } from './chat';
 import { getEncoder } from './encoder';
 import type { ModelInfo } from './models';
+import type { Slice, Steps } from './slice';
 
 /**
  * Forwarded parameters that reach the model as prompt text: a structured-output
@@ -17,29 +18,30 @@ const PROMPT_PARAMS = ['response_format', 'tool_choice'] as const;
  * fallback encodings work too). The fixed part is counted only up to `limit`, like
  * the messages: a 1 MB tool description is judged, not counted whole.
  */
-export function promptCounter(
+export function* promptCounter(
   model: ModelInfo,
   tools: ToolDefinition[] | undefined,
   params: Record<string, unknown>,
   limit: number,
-): PromptCounter {
+  slice: Slice,
+): Steps<PromptCounter> {
   const encoder = getEncoder(model.encoding);
-  let fixed = REPLY_PRIMING_TOKENS + countToolsTokens(tools ?? [], model, limit);
+  let fixed = REPLY_PRIMING_TOKENS + (yield* toolsTokenSteps(tools ?? [], model, limit, slice));
   for (const name of PROMPT_PARAMS) {
     const value = params[name];
     if (typeof value === 'object' && value !== null && fixed <= limit) {
-      fixed += encoder.countUpTo(JSON.stringify(value), Math.max(0, limit - fixed));
+      fixed += yield* encoder.countUpToSteps(JSON.stringify(value), Math.max(0, limit - fixed), slice);
     }
   }
-  return { fixed, message: (message, messageLimit) => countMessageTokens(message, model, messageLimit) };
+  return { fixed, message: (message, messageLimit, messageSlice) => messageTokenSteps(message, model, messageLimit, messageSlice) };
 }
 
 /** Prompt tokens of `messages`: exact up to `limit`, otherwise a number above it found early. */
-export function countPrompt(messages: readonly ChatMessage[], counter: PromptCounter, limit: number): number {
+export function* countPrompt(messages: readonly ChatMessage[], counter: PromptCounter, limit: number, slice: Slice): Steps<number> {
   let total = counter.fixed;
   for (const message of messages) {
     if (total > limit) return total;
-    total += counter.message(message, limit - total);
+    total += yield* counter.message(message, limit - total, slice);
   }
   return total;
 }

@@ -1,8 +1,11 @@
 // featureBudget + llmHandler end to end: real openai SDK, real HTTP upstream, Express 4 and 5.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import request from 'supertest';
 import { countChatTokens, countTokens } from '../../lib';
 import type { ChatMessage } from '../../lib/types';
 import { EXPRESS, startTestApp, words, type TestApp } from '../helpers/app';
+import { warmEncoders } from '../../lib/tokens/encoder';
+import { HOSTILE_BODIES } from '../tokens/corpus';
 
 describe.each(Object.entries(EXPRESS))('featureBudget on %s', (_name, express) => {
   let t: TestApp;
@@ -106,11 +109,12 @@ describe('truncate', () => {
     expect(sent[1]!.content).toBe('and now?');
   });
 
-  test('keeps a tool call with its results when they fit', async () => {
+  test('keeps a tool call with its results, and the question they answer, when they fit', async () => {
     t = await start('truncate');
     const call = { id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"x"}' } };
     const messages: ChatMessage[] = [
       { role: 'user', content: words(190) },
+      { role: 'user', content: 'look it up' },
       { role: 'assistant', content: null, tool_calls: [call as never] },
       { role: 'tool', tool_call_id: 'call_1', content: 'result' },
       { role: 'user', content: 'thanks' },
@@ -118,7 +122,36 @@ describe('truncate', () => {
     const res = await request(t.app).post('/chat').send({ messages });
     expect(res.status).toBe(200);
     const sent = t.upstream.calls[0]!.request.body.messages as ChatMessage[];
-    expect(sent.map((m) => m.role)).toEqual(['assistant', 'tool', 'user']);
+    expect(sent).toEqual(messages.slice(1));
+  });
+
+  test('keeps whole turns: an answer whose question was dropped goes too', async () => {
+    t = await start('truncate');
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'sys' },
+      { role: 'user', content: `long question ${words(190)}` },
+      { role: 'assistant', content: 'short answer' },
+      { role: 'user', content: 'next question' },
+    ];
+    const res = await request(t.app).post('/chat').send({ messages });
+    expect(res.status).toBe(200);
+    const sent = t.upstream.calls[0]!.request.body.messages as ChatMessage[];
+    expect(sent).toEqual([messages[0], messages[3]]);
+    expect(res.body.degraded).toMatchObject({ strategy: 'truncate', droppedMessages: 2 });
+    expect(res.body.input).toBe(countChatTokens(sent, { model: 'gpt-4o' }));
+  });
+
+  test('a prompt that fits is not degraded, and counts exactly', async () => {
+    t = await start('truncate');
+    const messages: ChatMessage[] = [
+      { role: 'user', content: 'q' },
+      { role: 'assistant', content: 'a' },
+      { role: 'user', content: 'q2' },
+    ];
+    const res = await request(t.app).post('/chat').send({ messages });
+    expect(res.status).toBe(200);
+    expect(res.body.degraded).toBeUndefined();
+    expect(res.body.input).toBe(countChatTokens(messages, { model: 'gpt-4o' }));
   });
 
   test('413 when the newest user message alone cannot fit', async () => {
@@ -230,5 +263,51 @@ describe('messages from the app', () => {
       { role: 'system', content: 'house rules' },
       { role: 'user', content: 'why?' },
     ]);
+  });
+});
+
+describe('the event loop while counting hostile bodies', () => {
+  let t: TestApp;
+  // Building an encoder is start-up work (budget.warmup()), not a request's.
+  beforeAll(() => warmEncoders());
+  afterEach(() => t?.close());
+
+  /** The longest the event loop was held while `work` ran, seen by a histogram and by a 5 ms timer's ticks. */
+  async function loopHeldMs(work: () => Promise<unknown>): Promise<{ histogramMs: number; timerGapMs: number; ticks: number }> {
+    const histogram = monitorEventLoopDelay({ resolution: 5 });
+    let last = performance.now();
+    let timerGapMs = 0;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      timerGapMs = Math.max(timerGapMs, now - last);
+      last = now;
+      ticks++;
+    }, 5);
+    histogram.enable();
+    try {
+      await work();
+    } finally {
+      histogram.disable();
+      clearInterval(timer);
+    }
+    return { histogramMs: histogram.max / 1e6, timerGapMs, ticks };
+  }
+
+  // The target is 50 ms; the margin absorbs GC pauses and a machine shared with other jobs.
+  test.each(HOSTILE_BODIES)('$name: the loop is never held 150 ms', async ({ model, maxInput, onExceed, content }) => {
+    t = await startTestApp({
+      budget: { features: { hostile: { model, maxInput, maxOutput: 1_000, onExceed } } },
+      chain: (b) => [b.featureBudget('hostile'), (req, res) => res.json({ input: req.tokenBudget?.inputTokens })],
+    });
+    const body = { messages: [{ role: 'user', content: content() }] };
+    let status = 0;
+    const held = await loopHeldMs(async () => {
+      status = (await request(t.app).post('/chat').send(body)).status;
+    });
+    expect([200, 413]).toContain(status);
+    expect(held.histogramMs).toBeLessThan(150);
+    expect(held.timerGapMs).toBeLessThan(150);
+    expect(held.ticks).toBeGreaterThan(0);
   });
 });

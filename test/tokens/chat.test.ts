@@ -12,6 +12,7 @@ import { getEncoder } from '../../lib/tokens/encoder';
 import { countImageTokens, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
 import { lookupModel, type ModelInfo } from '../../lib/tokens/models';
 import type { ChatMessage, ToolDefinition } from '../../lib/messages';
+import { randomLetters } from './corpus';
 
 const modelInfo = (model: string): ModelInfo => lookupModel(model)!;
 const o200k = getEncoder('o200k_base');
@@ -172,7 +173,7 @@ describe('countChatTokens: messages (OpenAI cookbook, num_tokens_from_messages)'
     );
   });
 
-  it('counts a tool call as its name, its arguments and a fixed framing; a tool result as its content', () => {
+  it('counts a tool call as its id, name, arguments and a fixed framing; a tool result as its id and content', () => {
     const call: ChatMessage = {
       role: 'assistant',
       content: null,
@@ -181,9 +182,26 @@ describe('countChatTokens: messages (OpenAI cookbook, num_tokens_from_messages)'
     const result: ChatMessage = { role: 'tool', tool_call_id: 'call_abc123', content: '12:00' };
     const info = modelInfo('gpt-4o');
     expect(countMessageTokens(call, info)).toBe(
-      TOKENS_PER_MESSAGE + o200k.count('assistant') + TOKENS_PER_TOOL_CALL + o200k.count('get_time') + o200k.count('{"tz":"UTC"}'),
+      TOKENS_PER_MESSAGE +
+        o200k.count('assistant') +
+        TOKENS_PER_TOOL_CALL +
+        o200k.count('call_abc123') +
+        o200k.count('get_time') +
+        o200k.count('{"tz":"UTC"}'),
     );
-    expect(countMessageTokens(result, info)).toBe(TOKENS_PER_MESSAGE + o200k.count('tool') + o200k.count('12:00'));
+    expect(countMessageTokens(result, info)).toBe(TOKENS_PER_MESSAGE + o200k.count('tool') + o200k.count('12:00') + o200k.count('call_abc123'));
+  });
+
+  it('counts a call id at any length: a 900 KB id is not a few tokens of framing', () => {
+    const id = randomLetters(900_000, 3);
+    const idTokens = o200k.count(id);
+    expect(idTokens).toBeGreaterThan(100_000);
+    const info = modelInfo('gpt-4o');
+    const result: ChatMessage = { role: 'tool', tool_call_id: id, content: 'ok' };
+    expect(countMessageTokens(result, info)).toBe(TOKENS_PER_MESSAGE + o200k.count('tool') + o200k.count('ok') + idTokens);
+    const call: ChatMessage = { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: 'f', arguments: '{}' } }] };
+    expect(countMessageTokens(call, info)).toBeGreaterThan(idTokens);
+    expect(countChatTokens([call, result], { model: 'gpt-4o', limit: 1_000 })).toBeGreaterThan(1_000);
   });
 
   it('refuses a model it cannot count for, with TB_UNKNOWN_MODEL', () => {
@@ -398,7 +416,7 @@ describe('limit and parts', () => {
       { role: 'user', content: big },
       { role: 'user', content: 'never read' },
     ];
-    const countUpTo = jest.spyOn(o200k, 'countUpTo');
+    const countUpTo = jest.spyOn(o200k, 'countUpToSteps');
     const count = jest.spyOn(o200k, 'count');
     try {
       const limit = 50;

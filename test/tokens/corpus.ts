@@ -207,3 +207,27 @@ export function oracleStrings(seed: number, edges: readonly number[]): () => str
     return text;
   };
 }
+
+/** A request body that once held the event loop for hundreds of ms, and the feature it is sent to. */
+export interface HostileBody {
+  name: string;
+  model: string;
+  maxInput: number;
+  onExceed: 'reject' | 'truncate';
+  /** The one user message's content. */
+  content: () => string;
+}
+
+const KB = 1024;
+
+/** One pre-tokenizer piece each, up to the 1 MB body limit, at budgets up to the model's context window. */
+export const HOSTILE_BODIES: HostileBody[] = [
+  { name: '650 KB of spaces and tabs, maxInput 4,000', model: 'gpt-4o', maxInput: 4_000, onExceed: 'reject', content: () => ' \t'.repeat(325 * KB) },
+  { name: '650 KB of spaces and tabs, truncate', model: 'gpt-4o', maxInput: 4_000, onExceed: 'truncate', content: () => ' \t'.repeat(325 * KB) },
+  { name: '650 KB of -*=, maxInput 4,000', model: 'gpt-4o', maxInput: 4_000, onExceed: 'reject', content: () => '-*='.repeat((650 * KB) / 3) },
+  { name: '650 KB of -*=, truncate', model: 'gpt-4o', maxInput: 4_000, onExceed: 'truncate', content: () => '-*='.repeat((650 * KB) / 3) },
+  { name: '1 MB random a–z, maxInput 200,000', model: 'gpt-4.1', maxInput: 200_000, onExceed: 'reject', content: () => randomLetters(1000 * KB, 21) },
+  { name: '1 MB random a–z, truncate at 200,000', model: 'gpt-4.1', maxInput: 200_000, onExceed: 'truncate', content: () => randomLetters(1000 * KB, 22) },
+  { name: '1 MB random a–z, maxInput 1,000,000 (counted whole)', model: 'gpt-4.1', maxInput: 1_000_000, onExceed: 'reject', content: () => randomLetters(1000 * KB, 23) },
+  { name: '1 MB unpunctuated CJK, maxInput 120,000', model: 'gpt-4o', maxInput: 120_000, onExceed: 'reject', content: () => cjkRun(330 * KB, 24) },
+];

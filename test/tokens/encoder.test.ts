@@ -5,6 +5,7 @@ import { TokenBudgetConfigError } from '../../lib/config-error';
 import { RankTable, SCAN_MAX_BYTES, bytePairMerge, mergeByHeap, mergeByScan } from '../../lib/tokens/bpe';
 import { countTokens } from '../../lib/tokens/count';
 import { getEncoder, warmEncoders } from '../../lib/tokens/encoder';
+import { runSliced } from '../../lib/tokens/slice';
 import { requireModel, type EncodingName } from '../../lib/tokens/models';
 import {
   EDGE_CASES,
@@ -161,6 +162,43 @@ describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s', (name) => {
     expect(encoder.countUpTo(cjkRun(300_000, 14), 10_000)).toBe(10_001);
     // An early exit leaves nothing behind for the next call.
     expect(encoder.encode('hello world')).toEqual(expected('hello world'));
+  });
+});
+
+describe('counting in slices of the event loop', () => {
+  const encoder = getEncoder('o200k_base');
+  // A zero-length slice yields at every look at the clock: the most turns the work can take.
+  const sliced = (text: string, limit: number) => runSliced((slice) => encoder.countUpToSteps(text, limit, slice), 0);
+
+  test('gives the same count and verdicts as counting in one go, long pieces included', async () => {
+    const texts = [
+      readmeProse(100_000),
+      `${randomLetters(20_000, 31)} tail ${' \t'.repeat(5_000)}x${cjkRun(3_000, 32)}`,
+      '-*='.repeat(4_000),
+      'a'.repeat(50_000),
+    ];
+    for (const text of texts) {
+      const count = encoder.count(text);
+      for (const limit of [0, 100, count - 1, count, Infinity]) {
+        expect([limit, await sliced(text, limit)]).toEqual([limit, encoder.countUpTo(text, limit)]);
+      }
+    }
+  });
+
+  test('yields the event loop on a long count, and two counts in flight do not mix their pieces', async () => {
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    try {
+      // Pieces of 10,000 letters: long enough to merge in slices, short enough for the shared scratch.
+      const pieces = (seed: number) => Array.from({ length: 12 }, (_, i) => randomLetters(10_000, seed + i)).join(' ');
+      const [first, second, third] = await Promise.all([sliced(pieces(100), Infinity), sliced(pieces(200), Infinity), sliced(cjkRun(60_000, 34), Infinity)]);
+      expect(first).toBe(encoder.count(pieces(100)));
+      expect(second).toBe(encoder.count(pieces(200)));
+      expect(third).toBe(encoder.count(cjkRun(60_000, 34)));
+      expect(turns).toBeGreaterThan(5);
+    } finally {
+      clearInterval(ticker);
+    }
   });
 });
 
