@@ -375,6 +375,8 @@ class HeapMerge {
   private bytes!: Uint8Array;
   private length = 0;
   private parts = 0;
+  /** Parts before this index are set up. */
+  private filled = 0;
   /** Pairs before this index have been offered to the queue. */
   private queued = 0;
 
@@ -388,26 +390,27 @@ class HeapMerge {
   }
 
   begin(table: RankTable, bytes: Uint8Array, length: number): void {
-    const { next, prev, pairRanks, queuedRanks, tokens } = this;
+    this.queue.size = 0;
+    this.table = table;
+    this.bytes = bytes;
+    this.length = length;
+    this.parts = length;
+    this.filled = 0;
+    this.queued = 0;
+  }
+
+  /** Up to `steps` steps (a part set up, a pair queued or popped); true once the merge is done. */
+  advance(steps: number): boolean {
+    const { next, prev, pairRanks, queuedRanks, tokens, queue, table, bytes, length } = this;
     const { byteRanks, bytePairRanks } = table;
-    for (let i = 0; i < length; i++) {
+    for (let i = this.filled; i < length; i = ++this.filled) {
+      if (steps-- <= 0) return false;
       next[i] = i + 1;
       prev[i] = i - 1;
       tokens[i] = byteRanks[bytes[i]!]!;
       pairRanks[i] = i + 1 < length ? bytePairRanks[(bytes[i]! << 8) | bytes[i + 1]!]! : NO_RANK;
       queuedRanks[i] = NO_RANK;
     }
-    this.queue.size = 0;
-    this.table = table;
-    this.bytes = bytes;
-    this.length = length;
-    this.parts = length;
-    this.queued = 0;
-  }
-
-  /** Up to `steps` queue pushes and pops; true once the merge is done. */
-  advance(steps: number): boolean {
-    const { next, prev, pairRanks, tokens, queue, table, bytes, length } = this;
     // The heap must hold every local minimum before the first pop.
     while (this.queued < length) {
       if (steps-- <= 0) return false;

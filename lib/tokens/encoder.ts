@@ -117,12 +117,20 @@ class BpeEncoder implements Encoder {
   }
 
   /**
-   * The tokens of one long piece, in slices: its lower bound and its merge each
-   * start a slice of their own. Above `left` tokens, some number above it.
+   * The tokens of one long piece, in slices; above `left` tokens, some number above
+   * it. The lower bound is taken chunk by chunk: a tiling of the piece cut at a chunk
+   * boundary gains at most one tile there, so the chunks' bounds, less one per cut,
+   * are a bound of the piece (and those of its first chunks, of the piece too).
    */
   private *longPiece(bytes: Uint8Array, length: number, left: number, out: number[] | null, slice: Slice): Steps<number> {
-    if (slice.due()) yield;
-    if (length > left && this.ranks.minTokens(bytes, length) > left) return left + 1;
+    if (length > left) {
+      let bound = 1;
+      for (let from = 0; from < length; from += BOUND_CHUNK_BYTES) {
+        if (slice.due()) yield;
+        bound += this.ranks.minTokens(bytes.subarray(from), Math.min(BOUND_CHUNK_BYTES, length - from)) - 1;
+        if (bound > left) return left + 1;
+      }
+    }
     return yield* mergeInSteps(this.ranks, bytes, length, out, slice);
   }
 }
@@ -134,6 +142,7 @@ const WORK_PER_PIECE = 32;
 const WORK_PER_MERGED_BYTE = 64;
 const WORK_PER_CHECK = 1 << 15;
 const LONG_PIECE_BYTES = 4096;
+const BOUND_CHUNK_BYTES = 1 << 16;
 
 /**
  * UTF-8 of `text[start, end)` into `out`, as TextEncoder writes it (a lone

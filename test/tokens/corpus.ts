@@ -222,9 +222,10 @@ const KB = 1024;
 
 /** One pre-tokenizer piece each, up to the 1 MB body limit, at budgets up to the model's context window. */
 export const HOSTILE_BODIES: HostileBody[] = [
-  { name: '650 KB of spaces and tabs, maxInput 4,000', model: 'gpt-4o', maxInput: 4_000, onExceed: 'reject', content: () => ' \t'.repeat(325 * KB) },
-  { name: '650 KB of spaces and tabs, truncate', model: 'gpt-4o', maxInput: 4_000, onExceed: 'truncate', content: () => ' \t'.repeat(325 * KB) },
-  { name: '650 KB of -*=, maxInput 4,000', model: 'gpt-4o', maxInput: 4_000, onExceed: 'reject', content: () => '-*='.repeat((650 * KB) / 3) },
+  // 400 KB passes the cheap lower bound at 4,000 tokens (o200k: 3,125 and 3,604), so it must be merged.
+  { name: '400 KB of spaces and tabs, maxInput 4,000', model: 'gpt-4o', maxInput: 4_000, onExceed: 'reject', content: () => ' \t'.repeat(200 * KB) },
+  { name: '400 KB of spaces and tabs, truncate', model: 'gpt-4o', maxInput: 4_000, onExceed: 'truncate', content: () => ' \t'.repeat(200 * KB) },
+  { name: '400 KB of -*=, maxInput 4,000', model: 'gpt-4o', maxInput: 4_000, onExceed: 'reject', content: () => '-*='.repeat((400 * KB) / 3) },
   { name: '650 KB of -*=, truncate', model: 'gpt-4o', maxInput: 4_000, onExceed: 'truncate', content: () => '-*='.repeat((650 * KB) / 3) },
   { name: '1 MB random a–z, maxInput 200,000', model: 'gpt-4.1', maxInput: 200_000, onExceed: 'reject', content: () => randomLetters(1000 * KB, 21) },
   { name: '1 MB random a–z, truncate at 200,000', model: 'gpt-4.1', maxInput: 200_000, onExceed: 'truncate', content: () => randomLetters(1000 * KB, 22) },
