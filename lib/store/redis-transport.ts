@@ -132,7 +132,7 @@ export function scriptRunner(redis: RedisClient): ScriptRunner {
       try {
         return integers(await connection.send(['EVALSHA', script.sha1, ...tail], keys[0]));
       } catch (err) {
-        if (!(err instanceof Error && NO_SCRIPT.test(err.message))) throw err;
+        if (!NO_SCRIPT.test(messageOf(err))) throw err;
         // EVAL caches the script on that node, so the next EVALSHA finds it. Sent even
         // when the caller has given up: a late settle still counts, a late reserve takes nothing.
         return integers(await connection.send(['EVAL', script.source, ...tail], keys[0]));
@@ -155,19 +155,24 @@ const TRANSIENT_REPLY = /^(CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|BUSY|READONLY
 
 function asUnavailable(err: unknown): unknown {
   if (err instanceof StoreUnavailableError) return err;
-  if (isErrorReply(err) && !TRANSIENT_REPLY.test(err.message)) return err;
+  if (isErrorReply(err) && !TRANSIENT_REPLY.test(messageOf(err))) return err;
   if (err instanceof TypeError || err instanceof RangeError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new StoreUnavailableError(`Redis could not answer: ${message}`, { cause: err });
+  return new StoreUnavailableError(`Redis could not answer: ${messageOf(err)}`, { cause: err });
+}
+
+/** An error's message, read without `instanceof` (a client's errors may come from another realm). */
+function messageOf(err: unknown): string {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
 }
 
 /**
  * An error the server replied, as opposed to a lost or refused connection: node-redis's
  * `ErrorReply` family (any copy of any version), ioredis's `ReplyError`.
  */
-function isErrorReply(err: unknown): err is Error {
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'ReplyError') return true;
+function isErrorReply(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  if ((err as { name?: unknown }).name === 'ReplyError') return true;
   for (let proto: unknown = Object.getPrototypeOf(err); proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
     if ((proto as { constructor?: { name?: string } }).constructor?.name === 'ErrorReply') return true;
   }
