@@ -1,5 +1,6 @@
 // Options → validated internal config, read once at start-up; mistakes throw TokenBudgetConfigError.
 import { TokenBudgetConfigError } from './config-error';
+import type { CallSettings, ClientGonePolicy } from './context';
 import { memoryStore } from './store/memory';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
@@ -28,6 +29,7 @@ export interface BudgetConfig {
   maxMessages: number;
   errorOptions: ErrorOptions;
   warn: Warn;
+  calls: CallSettings;
 }
 
 /** Feature, quota and key names: they become Redis keys and log fields. */
@@ -66,6 +68,11 @@ export function checkOnExceed(value: unknown, path: string): OnExceed | undefine
     return value as OnExceed | undefined;
   }
   return fail('TB_INVALID_OPTION', `${path} must be 'reject', 'truncate' or a function; got ${JSON.stringify(value)}.`);
+}
+
+export function checkClientGone(value: unknown, path: string): ClientGonePolicy | undefined {
+  if (value === undefined || value === 'finish' || value === 'abort') return value;
+  return fail('TB_INVALID_OPTION', `${path} must be 'finish' or 'abort'; got ${JSON.stringify(value)}.`);
 }
 
 export function checkFunction<T>(value: T | undefined, path: string): T | undefined {
@@ -154,5 +161,10 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
     errorOptions: checkErrorOptions(options, 'options'),
     warn: warnOncePerCode(checkFunction(options.onWarning, 'onWarning')),
+    calls: {
+      callTimeoutMs: options.callTimeoutMs === undefined ? 600_000 : positiveInteger(options.callTimeoutMs, 'callTimeoutMs'),
+      leaseMarginMs: options.leaseMarginMs === undefined ? 60_000 : positiveInteger(options.leaseMarginMs, 'leaseMarginMs'),
+      onClientGone: checkClientGone(options.onClientGone, 'onClientGone') ?? 'finish',
+    },
   };
 }

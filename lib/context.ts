@@ -1,9 +1,12 @@
 // The budget context of one request: what was planned, then reserve → call → settle or release.
+import { createHash } from 'node:crypto';
 import type { ChatMessage, ToolDefinition } from './messages';
 import { BudgetRefusal, quotaRefusal } from './refusal';
 import { StoreUnavailableError } from './store/unavailable';
 import type { Reservation, ScopeRequest, ScopeState, Store } from './store/types';
 import type { ModelInfo } from './tokens/models';
+import { providerRefused } from './upstream';
+import { billedTokens, countReplyTokens, type Usage, usageOf } from './usage';
 import type { Warn } from './warnings';
 
 /** What a degrading strategy did to the messages. */
@@ -13,12 +16,36 @@ export interface Degradation {
   originalTokens: number;
 }
 
-/** Token usage as the chat-completions API reports it. */
-export interface Usage {
-  prompt_tokens?: number;
-  completion_tokens?: number;
-  total_tokens?: number;
+export type { Usage } from './usage';
+
+/**
+ * What a call in flight does when the client goes away: `'finish'` lets it run to
+ * its end (bounded by the time-out) and settles what the provider billed; `'abort'`
+ * stops it and charges the whole reservation (the provider bills the prompt and
+ * what it generated before it noticed).
+ */
+export type ClientGonePolicy = 'finish' | 'abort';
+
+/** Request options `run` hands to the model call, in the openai SDK's shape. */
+export interface CallOptions {
+  /** Aborted when the call's time-out passes (and, with `onClientGone: 'abort'`, when the client leaves). */
+  signal: AbortSignal;
+  /** The call's time-out in ms. */
+  timeout: number;
+  /** Exactly one attempt: each attempt that reaches the provider is billed, and one reservation pays for one. */
+  maxRetries: 0;
 }
+
+/** Per-call options of `run`. */
+export interface RunOptions {
+  /** @default the budget's `callTimeoutMs` */
+  timeoutMs?: number;
+  /** @default the budget's `onClientGone` */
+  onClientGone?: ClientGonePolicy;
+}
+
+/** Why `run` stopped a call before it answered. */
+export type StopReason = 'timeout' | 'client-gone';
 
 /** The parameters `run` passes to the model call. */
 export type CallParams = Record<string, unknown> & {
@@ -46,6 +73,16 @@ export interface BudgetContextInit {
   store: Store;
   warn: Warn;
   now: () => number;
+  calls: CallSettings;
+}
+
+/** How `run` calls the model, from the budget's options. */
+export interface CallSettings {
+  /** Default time-out of a call made by `run`, ms. */
+  callTimeoutMs: number;
+  /** How long past its call's time-out a reservation is held before it is taken for a dead process, ms. */
+  leaseMarginMs: number;
+  onClientGone: ClientGonePolicy;
 }
 
 /**
@@ -71,8 +108,15 @@ export class BudgetContext {
   /** The declared scopes as last seen by the store (after reserve or refusal). */
   scopeStates: ScopeState[] = [];
   state: BudgetState = 'planned';
+  /** Set when `run` stopped the call before it answered: its own time-out, or the client left. */
+  stoppedBy: StopReason | undefined;
 
   private reservation: Reservation | undefined;
+  /** Stops the call `run` is waiting for. */
+  private stopCall: ((reason: StopReason) => void) | undefined;
+  private onClientGone: ClientGonePolicy;
+  private readonly callTimeoutMs: number;
+  private readonly leaseMarginMs: number;
   /** The response is over (`end` ran). */
   private ended = false;
   /** `end` gave the reservation back while a manual call may still be billed (see `settle`). */
@@ -94,6 +138,9 @@ export class BudgetContext {
     this.store = init.store;
     this.warn = init.warn;
     this.now = init.now;
+    this.callTimeoutMs = init.calls.callTimeoutMs;
+    this.leaseMarginMs = init.calls.leaseMarginMs;
+    this.onClientGone = init.calls.onClientGone;
   }
 
   /** Adds a budget; a scope with the same key replaces the earlier one (a route may re-declare). */
@@ -109,9 +156,11 @@ export class BudgetContext {
   /**
    * Takes the reservation for every declared scope at once and returns the output cap.
    * Throws a BudgetRefusal when a scope cannot afford the input plus one output token,
-   * or when the store cannot be reached and a scope fails closed.
+   * or when the store cannot be reached and a scope fails closed. The reservation is
+   * leased for the call's time-out plus the lease margin: if this process dies before
+   * settling it, the store settles it at its input after that.
    */
-  async reserve(): Promise<number> {
+  async reserve(callTimeoutMs = this.callTimeoutMs): Promise<number> {
     if (this.state !== 'planned') throw new Error(`token-budget: reserve() called in state ${this.state}`);
     if (this.scopes.length === 0) {
       this.state = 'reserved';
@@ -121,7 +170,12 @@ export class BudgetContext {
     this.state = 'reserving';
     let result;
     try {
-      result = await this.store.reserve({ scopes: this.scopes, input: this.inputTokens, maxOutput: this.maxOutput });
+      result = await this.store.reserve({
+        scopes: this.scopes,
+        input: this.inputTokens,
+        maxOutput: this.maxOutput,
+        leaseMs: callTimeoutMs + this.leaseMarginMs,
+      });
     } catch (err) {
       this.state = 'refused';
       if (err instanceof StoreUnavailableError) {
@@ -147,35 +201,51 @@ export class BudgetContext {
   }
 
   /**
-   * Moves every reserved counter to what the call really used. After `end` gave a
-   * manual reservation back (the client left mid-call), what the model billed is
-   * still added.
+   * Moves every reserved counter to what the call really used: `usage.total_tokens`,
+   * or without usage, the counted input plus the output counted from `reply` (the
+   * whole completion). After `end` gave a manual reservation back (the client left
+   * mid-call), what the model billed is still added.
    */
-  async settle(usage: Usage | undefined): Promise<void> {
+  async settle(usage: Usage | undefined, reply?: unknown): Promise<void> {
     const reservation = this.reservation;
     if (this.state === 'released' && this.releasedAtEnd && reservation) {
       this.state = 'settled';
-      const given = { ...reservation, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
-      await this.store.settle(given, this.actualTokens(usage, reservation));
+      const given = { ...reservation, input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
+      await this.store.settle(given, this.actualTokens(usage, reply));
       return;
     }
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    if (!reservation) return;
-    const actual = this.actualTokens(usage, reservation);
-    await this.store.settle(reservation, actual);
-    // What the headers report: the budgets after the call, not while it was reserved.
-    this.scopeStates = this.scopeStates.map((state, i) => {
-      const used = Math.max(0, state.used + actual - (reservation.parts[i]?.amount ?? actual));
-      return { ...state, used, remaining: Math.max(0, state.limit - used) };
-    });
+    if (this.reservation) await this.settleAt(this.reservation, this.actualTokens(usage, reply));
+  }
+
+  /**
+   * Charges the whole reservation: the call was sent and no usable answer came back
+   * (abandoned, cut off, garbled), so the provider billed up to that much.
+   */
+  async charge(): Promise<void> {
+    if (this.state !== 'reserved' && this.state !== 'calling') return;
+    this.state = 'settled';
+    if (this.reservation) await this.settleAt(this.reservation, this.reservation.input + this.reservation.outputCap);
   }
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */
   async release(): Promise<void> {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'released';
-    if (this.reservation) await this.store.release(this.reservation);
+    if (this.reservation) await this.settleAt(this.reservation, 0);
+  }
+
+  /** Settles the reservation at `actualTokens` and moves the scope states the headers report to match. */
+  private async settleAt(reservation: Reservation, actualTokens: number): Promise<void> {
+    await this.store.settle(reservation, actualTokens);
+    const taken = new Map(reservation.parts.map((part) => [part.scope.key, part.amount]));
+    this.scopeStates = this.scopeStates.map((state) => {
+      const amount = taken.get(state.key);
+      if (amount === undefined) return state;
+      const used = Math.max(0, state.used + actualTokens - amount);
+      return { ...state, used, remaining: Math.max(0, state.limit - used) };
+    });
   }
 
   /** The parameters for the model call: the feature's model, the (degraded) messages, the cap. */
@@ -184,25 +254,54 @@ export class BudgetContext {
     const params: CallParams = { ...this.forwardParams, model: this.model, messages: this.messages };
     if (this.tools) params.tools = this.tools;
     params[this.modelInfo.outputParam] = this.outputCap;
+    const user = this.scopes.find((scope) => scope.kind === 'user');
+    // The provider's abuse reports name the app's user, hashed; never an id the client chose.
+    if (user) params.safety_identifier = createHash('sha256').update(user.key).digest('base64url').slice(0, 32);
     return params;
   }
 
   /**
-   * Reserves, calls the model with the computed parameters, then settles with the
-   * result's `usage` — or releases if the call throws.
+   * Reserves, calls the model once with the computed parameters and request options
+   * (`signal`, `timeout`, `maxRetries: 0`), then settles what the call cost:
+   * - an answer: its `usage`, or the counted input plus its counted output;
+   * - the provider refused it (an HTTP error status, a refused connection): released;
+   * - it was sent and no usable answer came back (time-out, cut off, garbled, aborted
+   *   because the client left): the whole reservation is charged.
+   * A call that throws before returning a promise sent nothing and is released.
    */
-  async run<T>(call: (params: CallParams) => Promise<T> | T): Promise<T> {
-    await this.reserve();
-    let result: T;
+  async run<T>(call: (params: CallParams, options: CallOptions) => PromiseLike<T> | T, options: RunOptions = {}): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
+    if (options.onClientGone) this.onClientGone = options.onClientGone;
+    await this.reserve(timeoutMs);
     this.state = 'calling';
+    const abort = new AbortController();
+    this.stopCall = (reason) => {
+      this.stoppedBy ??= reason;
+      abort.abort();
+    };
+    const timer = setTimeout(() => this.stopCall?.('timeout'), timeoutMs);
     try {
-      result = await call(this.callParams());
-    } catch (err) {
-      await this.release();
-      throw err;
+      let pending: PromiseLike<T> | T;
+      try {
+        pending = call(this.callParams(), { signal: abort.signal, timeout: timeoutMs, maxRetries: 0 });
+      } catch (err) {
+        await this.release();
+        throw err;
+      }
+      let result: T;
+      try {
+        result = await pending;
+      } catch (err) {
+        if (this.stoppedBy === undefined && providerRefused(err)) await this.release();
+        else await this.charge();
+        throw err;
+      }
+      await this.settle(usageOf(result), result);
+      return result;
+    } finally {
+      clearTimeout(timer);
+      this.stopCall = undefined;
     }
-    await this.settle(usageOf(result));
-    return result;
   }
 
   /**
@@ -211,10 +310,11 @@ export class BudgetContext {
    * served (`served`: a success status) — a refused or failed request is no
    * misconfiguration. A call still in flight (the client went away) is left to
    * `run`, which settles what the model billed even if it answers after the
-   * disconnect, or releases if the call was aborted.
+   * disconnect; with `onClientGone: 'abort'` it is stopped and charged.
    */
   async end(served: boolean): Promise<void> {
     this.ended = true;
+    if (this.state === 'calling' && this.onClientGone === 'abort') this.stopCall?.('client-gone');
     if (this.state === 'reserved') {
       this.releasedAtEnd = true;
       await this.release();
@@ -227,21 +327,15 @@ export class BudgetContext {
     }
   }
 
-  private actualTokens(usage: Usage | undefined, reservation: Reservation): number {
-    const total = usage?.total_tokens ?? (usage?.prompt_tokens ?? NaN) + (usage?.completion_tokens ?? NaN);
-    if (Number.isFinite(total) && total >= 0) return Math.round(total);
+  private actualTokens(usage: Usage | undefined, reply: unknown): number {
+    const billed = billedTokens(usage);
+    if (billed !== undefined) return billed;
     this.warn(
       'TB_NO_USAGE',
-      `A call of feature "${this.feature}" returned no usage; it was settled at the reserved amount.`,
+      `A call of feature "${this.feature}" returned no usage; it was settled at the counted input plus the reply's output counted here.`,
     );
-    return reservation.input + reservation.outputCap;
+    const output = countReplyTokens(reply, this.modelInfo.encoding);
+    // A reply that is not a chat completion cannot be counted: what was reserved was billed at most.
+    return this.inputTokens + (output ?? this.outputCap ?? 0);
   }
-}
-
-function usageOf(result: unknown): Usage | undefined {
-  if (typeof result === 'object' && result !== null && 'usage' in result) {
-    const usage = (result as { usage: unknown }).usage;
-    if (typeof usage === 'object' && usage !== null) return usage as Usage;
-  }
-  return undefined;
 }

@@ -1,6 +1,6 @@
 // Public options of token-budget; every option carries its default in its doc comment.
 import type { NextFunction, Request, Response } from 'express';
-import type { HttpError } from 'http-errors';
+import type { CallOptions, ClientGonePolicy } from './context';
 import type { ChatMessage, ToolDefinition } from './messages';
 import type { Store, UnavailablePolicy } from './store/types';
 import type { EncodingName } from './tokens/models';
@@ -10,22 +10,30 @@ export type { Store, UnavailablePolicy } from './store/types';
 export type { EncodingName } from './tokens/models';
 export type { FeatureFlags } from './flags/cache';
 export type { ModelPrice } from './pricing/prices';
+export type { RefusalType, RefusalDetails } from './refusal';
 
-/** What an error response handler receives: an http-errors object with a JSON `body`. */
-export type BudgetHttpError = HttpError & {
+/**
+ * What an error response handler receives: an http-errors error (`createError.isHttpError`
+ * is true for it) with a JSON `body`. Thrown as a `BudgetRefusal`.
+ */
+export interface BudgetHttpError extends Error {
+  status: number;
+  statusCode: number;
+  /** Always true: every message is written for the client. */
+  expose: boolean;
   /** The `error.type` of the response body, e.g. `user_quota_exceeded`. */
   type: string;
   /** The JSON body that would be sent. */
   body: { error: ErrorBody };
   /** Headers that go with it (`Retry-After`, `RateLimit`, `RateLimit-Policy`). */
-  headers?: Record<string, string>;
-};
+  headers: Record<string, string>;
+}
 
 /** The `error` object of every JSON error this package sends. */
 export interface ErrorBody {
   type: string;
   message: string;
-  /** Which budget refused: `feature`, `user`, `global`, or absent. */
+  /** Which budget refused or lacked a principal: `feature`, `global`, or a quota's name (`user`, `team`, …); absent otherwise. */
   scope?: string;
   limit?: number;
   remaining?: number;
@@ -154,6 +162,26 @@ export interface TokenBudgetOptions extends ErrorOptions {
    * @default console.warn, once per code
    */
   onWarning?: (warning: BudgetWarning) => void;
+  /**
+   * Time-out of one model call made by `llmHandler` or `req.tokenBudget.run()`, ms;
+   * past it the call is aborted, charged its reservation, and answered 504.
+   * @default 600000 (the openai SDK's own 10 minutes)
+   */
+  callTimeoutMs?: number;
+  /**
+   * How long past its call's time-out a reservation is held before the store takes it
+   * for a process that died mid-call and settles it at its input (the output part is
+   * given back). A crash holds at most `callTimeoutMs + leaseMarginMs` of phantom tokens.
+   * @default 60000
+   */
+  leaseMarginMs?: number;
+  /**
+   * A call in flight when the client disconnects: `'finish'` lets it run to its end
+   * (bounded by the time-out) and counts what the provider billed; `'abort'` stops it
+   * and charges its whole reservation (the provider bills what it received and generated).
+   * @default 'finish'
+   */
+  onClientGone?: ClientGonePolicy;
 }
 
 /** Options of `budget.featureBudget(name, options)`. */
@@ -167,13 +195,14 @@ export interface FeatureBudgetOptions extends ErrorOptions {
 /** A period of a user quota, in the quota's time zone. */
 export type QuotaPeriod = 'hour' | 'day' | 'week' | 'month';
 
-/** Options of `budget.userQuota(options)`. */
-export interface UserQuotaOptions extends ErrorOptions {
-  /** The user's id, from the app (e.g. `req => req.user?.id`), never from a client header. Required. */
-  user: (req: Request) => string | number | undefined | null;
+/** An id of a quota's principal; a number and its decimal string (`1`, `'1'`) share one counter. */
+export type PrincipalId = string | number;
+
+/** What every quota (the user's, a team's, …) is configured with. */
+export interface QuotaLimitOptions extends ErrorOptions {
   /**
-   * The user's tier, a key of `limits`.
-   * @default req => 'default' (use with `limits: { default: n }` or a number)
+   * The principal's tier, a key of `limits`.
+   * @default none: every principal gets `defaultTier`
    */
   tier?: (req: Request) => string | undefined | null;
   /** Tokens per period, per tier (e.g. `{ free: 10_000, pro: 100_000, enterprise: 1_000_000 }`), or one number for everyone. Required. */
@@ -184,8 +213,9 @@ export interface UserQuotaOptions extends ErrorOptions {
    */
   defaultTier?: string;
   /**
-   * A request with no user: `'reject'` answers 401 `user_required`; a tier name counts
-   * every anonymous request in one shared `anonymous` budget of that tier.
+   * A request with no principal (the id is `undefined`, `null` or `''`): `'reject'`
+   * answers 401 `user_required` (user quota) or 403 `principal_required` (other quotas);
+   * a tier name counts every such request in one shared anonymous budget of that tier.
    * @default 'reject'
    */
   anonymous?: 'reject' | { tier: string };
@@ -195,6 +225,31 @@ export interface UserQuotaOptions extends ErrorOptions {
   timeZone?: string;
   /** @default the budget's `onStoreUnavailable` */
   onStoreUnavailable?: UnavailablePolicy;
+}
+
+/** Options of `budget.userQuota(options)`: the quota named `user`. */
+export interface UserQuotaOptions extends QuotaLimitOptions {
+  /** The user's id, from the app (e.g. `req => req.user?.id`), never from a client header. Required. */
+  user: (req: Request) => PrincipalId | undefined | null;
+}
+
+/** Options of `budget.quota(options)`: a token quota per principal — team, organisation, API key, tenant. */
+export interface QuotaOptions extends QuotaLimitOptions {
+  /**
+   * The quota's name: its own key space, its name in the RateLimit headers and in
+   * `error.scope`. 1–64 letters, digits, `_`, `.`, `-`; not `feature` or `global`.
+   * `'user'` is the user quota (`budget.userQuota`). Every mount of one name must give
+   * the same limits, defaultTier, anonymous, period and timeZone. Required.
+   */
+  name: string;
+  /** The principal's id, from the app (e.g. `req => req.user?.teamId`), never from a client header. Required. */
+  key: (req: Request) => PrincipalId | undefined | null;
+}
+
+/** Options of `budget.usageHandler(options)`. */
+export interface UsageHandlerOptions {
+  /** The quota reported, by name; it must have been created before. @default 'user' */
+  quota?: string;
 }
 
 /** Options of `budget.globalTpm(options)`. */
@@ -207,7 +262,7 @@ export interface GlobalTpmOptions extends ErrorOptions {
   onStoreUnavailable?: UnavailablePolicy;
 }
 
-/** What `budget.usage.user(id)` and `budget.usageHandler()` report. */
+/** What `budget.usage.user(id)`, `budget.usage.quota(name, id)` and `budget.usageHandler()` report. */
 export interface UserUsage {
   used: number;
   limit: number;
@@ -224,7 +279,7 @@ export interface ChatCompletionsClient {
   chat: {
     completions: {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      create(body: any, options?: { signal?: AbortSignal; timeout?: number }): PromiseLike<unknown>;
+      create(body: any, options?: CallOptions): PromiseLike<unknown>;
     };
   };
 }
@@ -239,10 +294,14 @@ export interface LlmHandlerOptions extends ErrorOptions {
    */
   respond?: (completion: unknown, req: Request) => unknown;
   /**
-   * Time-out of one upstream call in ms (the SDK's `timeout` request option); past it: 504.
-   * @default the client's own (openai: 10 minutes)
+   * Time-out of one upstream call in ms (also the SDK's `timeout` request option); past
+   * it the call is aborted, charged its reservation, and answered 504. The client's own
+   * `maxRetries` is overridden: one request makes exactly one attempt.
+   * @default the budget's `callTimeoutMs` (600000)
    */
   timeoutMs?: number;
+  /** @default the budget's `onClientGone` ('finish') */
+  onClientGone?: ClientGonePolicy;
 }
 
 /** Options of `budget.featureFlag(name, options)`. */

@@ -40,6 +40,25 @@ function retryAfterSeconds(headers: unknown): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(1, Math.ceil((date - Date.now()) / 1000));
 }
 
+/** Error codes of a connection that was never made: nothing reached the provider. */
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether the provider did not bill a failed call: it answered with an HTTP error
+ * status (4xx, 429, 5xx), or the connection was never made. Anything else (a time-out,
+ * a reset, a garbled body, an abort) happened after the request was sent.
+ */
+export function providerRefused(err: unknown): boolean {
+  const status = (err as UpstreamErrorLike | null | undefined)?.status;
+  if (typeof status === 'number' && status >= 400) return true;
+  let cause: unknown = err;
+  for (let depth = 0; depth < 8 && typeof cause === 'object' && cause !== null; depth++) {
+    if (NEVER_CONNECTED.has(String((cause as { code?: unknown }).code))) return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /**
  * Maps an error thrown by the model call. The upstream's own message is never passed
  * on: it can quote request details or part of an API key.

@@ -163,7 +163,8 @@ const isBoolean: ParamCheck = (v) => typeof v === 'boolean';
 
 /**
  * Body parameters forwarded to the model, each with its check. Anything else — a
- * client-chosen `model`, `max_tokens`, `n` (which multiplies output) — is dropped.
+ * client-chosen `model`, `max_tokens`, `n` (which multiplies output), a `user` or
+ * `safety_identifier` naming someone else — is dropped.
  */
 const FORWARDED: Record<string, ParamCheck> = {
   temperature: isNumberIn(0, 2),
@@ -174,7 +175,6 @@ const FORWARDED: Record<string, ParamCheck> = {
   top_logprobs: (v) => Number.isInteger(v) && isNumberIn(0, 20)(v),
   logprobs: isBoolean,
   parallel_tool_calls: isBoolean,
-  user: (v) => typeof v === 'string' && v.length <= 256,
   reasoning_effort: (v) => typeof v === 'string' && v.length <= 16,
   stop: (v) =>
     typeof v === 'string' || (Array.isArray(v) && v.length <= 4 && v.every((s) => typeof s === 'string')),

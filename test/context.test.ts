@@ -1,5 +1,5 @@
 // The budget context without HTTP: a response that ends mid-call leaves settlement to run().
-import { BudgetContext } from '../lib/context';
+import { BudgetContext, type CallSettings } from '../lib/context';
 import { memoryStore } from '../lib';
 import { featureScopeKey } from '../lib/store/keys';
 import type { ScopeRequest } from '../lib/store/types';
@@ -13,7 +13,7 @@ const scope: ScopeRequest = {
   window: { kind: 'fixed', periodAt: () => ({ id: 'p', startMs: 0, endMs: 8.64e15 }) },
 };
 
-function context(store = memoryStore()) {
+function context(store = memoryStore(), calls: Partial<CallSettings> = {}) {
   const ctx = new BudgetContext({
     feature: 'chat',
     model: 'gpt-4o',
@@ -27,6 +27,7 @@ function context(store = memoryStore()) {
     store,
     warn: () => {},
     now: Date.now,
+    calls: { callTimeoutMs: 60_000, leaseMarginMs: 1000, onClientGone: 'finish', ...calls },
   });
   ctx.declare(scope);
   return { ctx, store };
@@ -82,4 +83,124 @@ test('a reservation that completes after the response ended is given back', asyn
   await ctx.end(false);
   await expect(reserving).rejects.toThrow(/response ended/);
   expect((await store.usage(scope)).used).toBe(0);
+});
+
+describe('run settles what the call cost', () => {
+  /** An error as the openai SDK throws for an HTTP answer. */
+  const statusError = (status: number) => Object.assign(new Error(`status ${status}`), { status });
+
+  it('hands the call one attempt, a signal and the time-out', async () => {
+    const { ctx } = context(memoryStore(), { callTimeoutMs: 12_345 });
+    let seen: unknown;
+    await ctx.run((_params, options) => {
+      seen = options;
+      return { usage: { total_tokens: 1 } };
+    });
+    expect(seen).toEqual({ signal: expect.any(AbortSignal), timeout: 12_345, maxRetries: 0 });
+  });
+
+  it.each([400, 401, 429, 500, 503])('releases a call the provider refused with status %i', async (status) => {
+    const { ctx, store } = context();
+    await expect(ctx.run(async () => Promise.reject(statusError(status)))).rejects.toThrow();
+    expect((await store.usage(scope)).used).toBe(0);
+    expect(ctx.state).toBe('released');
+  });
+
+  it('releases a call whose connection was refused: nothing was sent', async () => {
+    const { ctx, store } = context();
+    const refused = Object.assign(new Error('Connection error.'), { cause: Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNREFUSED' } }) });
+    await expect(ctx.run(async () => Promise.reject(refused))).rejects.toThrow();
+    expect((await store.usage(scope)).used).toBe(0);
+  });
+
+  it('releases a call that threw before returning a promise', async () => {
+    const { ctx, store } = context();
+    await expect(
+      ctx.run(() => {
+        throw new TypeError('bad params');
+      }),
+    ).rejects.toThrow('bad params');
+    expect((await store.usage(scope)).used).toBe(0);
+  });
+
+  it.each([
+    ['a garbled body', new SyntaxError('Unexpected token')],
+    ['a reset connection', Object.assign(new Error('terminated'), { cause: { code: 'ECONNRESET' } })],
+    ['a status-less SDK error', Object.assign(new Error('Connection error.'), { status: undefined })],
+  ])('charges the whole reservation for %s after the request was sent', async (_what, error) => {
+    const { ctx, store } = context();
+    await expect(ctx.run(async () => Promise.reject(error))).rejects.toBe(error);
+    expect((await store.usage(scope)).used).toBe(60);
+    expect(ctx.state).toBe('settled');
+  });
+
+  it('stops a call past its time-out, charges it and says why', async () => {
+    const { ctx, store } = context(memoryStore(), { callTimeoutMs: 30 });
+    let aborted = false;
+    const call = ctx.run(
+      (_params, { signal }) =>
+        new Promise((_resolve, reject) => {
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(new Error('aborted'));
+          });
+        }),
+    );
+    await expect(call).rejects.toThrow('aborted');
+    expect([aborted, ctx.stoppedBy]).toEqual([true, 'timeout']);
+    expect((await store.usage(scope)).used).toBe(60);
+  });
+
+  it("with onClientGone 'abort', stops the call when the response ends and charges it", async () => {
+    const { ctx, store } = context(memoryStore(), { onClientGone: 'abort' });
+    const call = ctx.run(
+      (_params, { signal }) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
+    );
+    await new Promise((r) => setImmediate(r));
+    await ctx.end(true);
+    await expect(call).rejects.toThrow('aborted');
+    expect(ctx.stoppedBy).toBe('client-gone');
+    expect((await store.usage(scope)).used).toBe(60);
+  });
+
+  it('settles a reply without usage at the counted input plus its counted output', async () => {
+    const warn = jest.fn();
+    const store = memoryStore();
+    const { ctx } = context(store);
+    (ctx as unknown as { warn: typeof warn }).warn = warn;
+    const reply = {
+      choices: [
+        { message: { role: 'assistant', content: 'ok ok ok', tool_calls: [{ id: 'c', type: 'function', function: { name: 'ok', arguments: 'ok ok' } }] } },
+      ],
+    };
+    await ctx.run(async () => reply);
+    // 10 counted input + "ok ok ok" (3) + "ok" (1) + "ok ok" (2).
+    expect((await store.usage(scope)).used).toBe(16);
+    expect(warn).toHaveBeenCalledWith('TB_NO_USAGE', expect.any(String));
+  });
+
+  it('charges the reservation for a result that is not a chat completion and has no usage', async () => {
+    const { ctx, store } = context();
+    await ctx.run(async () => 'plain text');
+    expect((await store.usage(scope)).used).toBe(60);
+  });
+
+  it('reports the budgets after a release, not while reserved', async () => {
+    const { ctx } = context();
+    await expect(ctx.run(async () => Promise.reject(statusError(500)))).rejects.toThrow();
+    expect(ctx.scopeStates).toMatchObject([{ key: scope.key, used: 0, remaining: 1000 }]);
+  });
+
+  it("names the app's user to the provider hashed, and nobody when no user quota was declared", async () => {
+    const user: ScopeRequest = { ...scope, kind: 'user', key: 'u:{u=alice}:day' };
+    const { ctx } = context();
+    ctx.declare(user);
+    await ctx.reserve();
+    const id = ctx.callParams().safety_identifier;
+    expect(id).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(String(id)).not.toContain('alice');
+    const anonymous = context().ctx;
+    await anonymous.reserve();
+    expect(anonymous.callParams()).not.toHaveProperty('safety_identifier');
+  });
 });

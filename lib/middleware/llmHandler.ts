@@ -1,12 +1,22 @@
-// llmHandler: the final step — reserve, call the model with the computed limits, settle or release.
+// llmHandler: the final step — reserve, call the model once with the computed limits, settle what it cost.
 import type { Request, RequestHandler } from 'express';
-import { checkErrorOptions, checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
+import type { BudgetContext } from '../context';
+import { checkClientGone, checkErrorOptions, checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
 import { BudgetRefusal } from '../refusal';
 import { upstreamRefusal } from '../upstream';
 import type { LlmHandlerOptions } from '../types';
 import { answerRefusal, contextHeaders, handleAsync, requireContext } from './respond';
 
-/** Builds `budget.llmHandler({ client, respond })`. */
+/** What the client is told when `run` threw: a budget's refusal, or the upstream's failure in our own words. */
+function failureRefusal(err: unknown, context: BudgetContext): unknown {
+  if (err instanceof BudgetRefusal) return err;
+  // Thrown before any call was made: a bug, for the app's error handler.
+  if (context.state !== 'settled' && context.state !== 'released') return err;
+  if (context.stoppedBy === 'timeout') return new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.');
+  return upstreamRefusal(err) ?? new BudgetRefusal('upstream_error', 'The model provider sent an answer that could not be read.');
+}
+
+/** Builds `budget.llmHandler({ client, respond, timeoutMs, onClientGone })`. */
 export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOptions): RequestHandler {
   const create = options?.client?.chat?.completions?.create;
   if (typeof create !== 'function') {
@@ -14,39 +24,24 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   }
   const respond = checkFunction(options.respond, 'llmHandler.respond');
   const timeoutMs = options.timeoutMs === undefined ? undefined : positiveInteger(options.timeoutMs, 'llmHandler.timeoutMs');
+  const onClientGone = checkClientGone(options.onClientGone, 'llmHandler.onClientGone');
   const errorOptions = checkErrorOptions(options, 'llmHandler', config.errorOptions);
   const completions = options.client.chat.completions;
 
   return handleAsync(async (req: Request, res, next) => {
     const context = requireContext(req, 'llmHandler');
-    // One signal for both ends: a client that goes away, and our own deadline. We
-    // keep the reason ourselves because SDK error classes differ across versions.
-    const abort = new AbortController();
-    let reason: 'client-gone' | 'timeout' | undefined;
-    const stop = (why: typeof reason) => {
-      reason ??= why;
-      abort.abort();
-    };
+    let clientGone = false;
     res.once('close', () => {
-      if (!res.writableEnded) stop('client-gone');
+      clientGone = !res.writableEnded;
     });
-    // The deadline is the upstream's: it starts once the reservation is taken.
-    let timer: NodeJS.Timeout | undefined;
     let completion: unknown;
     try {
-      completion = await context.run((params) => {
-        if (timeoutMs !== undefined) timer = setTimeout(() => stop('timeout'), timeoutMs);
-        return completions.create(params, { signal: abort.signal });
-      });
+      completion = await context.run((params, callOptions) => completions.create(params, callOptions), { timeoutMs, onClientGone });
     } catch (err) {
-      if (reason === 'client-gone') return;
-      const refusal =
-        reason === 'timeout' ? new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.') : upstreamRefusal(err);
-      return answerRefusal(refusal ?? err, req, res, next, errorOptions);
-    } finally {
-      clearTimeout(timer);
+      if (clientGone) return;
+      return answerRefusal(failureRefusal(err, context), req, res, next, errorOptions);
     }
-    if (reason === 'client-gone') return;
+    if (clientGone) return;
     res.set(contextHeaders(context));
     res.json(respond ? await respond(completion, req) : completion);
   });

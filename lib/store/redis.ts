@@ -1,10 +1,7 @@
 // redisStore: budgets shared by many processes in Redis or Redis Cluster, one Lua script per slot.
-import {
-  type NodeRedis,
-  hashTagOf,
-  onConnectionError,
-  scriptRunner,
-} from './redis-transport';
+import type { FlagChannel } from '../flags/channel';
+import { redisFlagChannel } from '../flags/redis';
+import { type NodeRedis, hashTagOf, onConnectionError, redisConnection, scriptRunner } from './redis-transport';
 import { withinDeadline } from './deadline';
 import { leaseKeyOf, leaseMember, newLeaseId } from './leases';
 import { ADD_SCRIPT, GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
@@ -56,7 +53,7 @@ interface SlotOutcome {
  * (`createCluster`), using Redis's clock. The client is the caller's: the store
  * never connects or closes it.
  */
-export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): Store {
+export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): Store & { flagChannel(): FlagChannel } {
   const prefix = options.prefix ?? 'tb:';
   const timeoutMs = options.timeoutMs ?? 1000;
   const onError = errorReporter(options.onError);
@@ -282,6 +279,8 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
       const slot = await call((deadlineMs) => runPlanned(USAGE_SCRIPT, request, [0], deadlineMs));
       return scopeState(scope, slot.plans[0]!, slot.values[0]!, slot.nowMs);
     },
+
+    flagChannel: () => redisFlagChannel(redisConnection(redis), prefix),
 
     async close(): Promise<void> {
       stopListening();

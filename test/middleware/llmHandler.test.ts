@@ -1,7 +1,7 @@
-// llmHandler and run(): upstream failures release everything, usage is settled, limits are enforced.
+// llmHandler and run(): refused calls are released, sent ones charged, usage is settled, limits are enforced.
 import http from 'node:http';
 import request from 'supertest';
-import { memoryStore } from '../../lib';
+import { countChatTokens, memoryStore } from '../../lib';
 import { featureScopeKey } from '../../lib/store/keys';
 import { periodAt } from '../../lib/store/periods';
 import type { ScopeRequest } from '../../lib/store/types';
@@ -22,6 +22,10 @@ let t: TestApp;
 afterEach(() => t?.close());
 
 const dailyUsed = async () => (await t.budget.store.usage(dailyScope)).used;
+
+/** What a call sent upstream reserved: its prompt as counted, plus the output cap it carried. */
+const reservationOf = (body: Record<string, unknown>) =>
+  countChatTokens(body.messages as never, { model: 'gpt-4o' }) + Number(body.max_tokens);
 
 /** Waits until `done` holds (a wait, not a timed assertion: Jest's time-out is the limit). */
 async function until(done: () => boolean | Promise<boolean>): Promise<void> {
@@ -53,7 +57,8 @@ describe('upstream failures release the reservation and answer clearly', () => {
     const res = await request(t.app).post('/chat').send(hi);
     expect(res.status).toBe(504);
     expect(res.body.error.type).toBe('upstream_timeout');
-    expect(await dailyUsed()).toBe(0);
+    // The provider got the prompt and may have generated up to the cap: the reservation is charged.
+    expect(await dailyUsed()).toBe(reservationOf(t.upstream.calls[0]!.request.body));
   });
 
   test('the upstream time-out does not include a slow reservation', async () => {
@@ -181,8 +186,8 @@ describe('settlement', () => {
   });
 });
 
-test('a client that disconnects aborts the upstream call and releases', async () => {
-  t = await startTestApp({ budget: { features }, upstream: { behave: () => ({ kind: 'delay', ms: 1500 }) } });
+/** Starts a POST /chat from a raw client, and hangs up once the upstream has the call. */
+async function hangUpMidCall(): Promise<http.Server> {
   const server = t.app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const { port } = server.address() as { port: number };
@@ -192,7 +197,29 @@ test('a client that disconnects aborts the upstream call and releases', async ()
   await until(() => t.upstream.calls.length === 1);
   expect(await dailyUsed()).toBeGreaterThan(0);
   req.destroy();
-  await until(async () => (await dailyUsed()) === 0);
-  expect(await dailyUsed()).toBe(0);
+  return server;
+}
+
+test('a client that hangs up does not stop the call: what the provider billed is counted', async () => {
+  t = await startTestApp({ budget: { features }, upstream: { behave: () => ({ kind: 'delay', ms: 500 }) } });
+  const server = await hangUpMidCall();
+  await until(() => t.upstream.billedTokens() > 0);
+  await until(async () => (await dailyUsed()) === t.upstream.billedTokens());
+  expect(await dailyUsed()).toBe(t.upstream.calls[0]!.usage!.total_tokens);
+  server.close();
+});
+
+test("onClientGone 'abort' stops the call when the client hangs up and charges its reservation", async () => {
+  t = await startTestApp({
+    budget: { features, onClientGone: 'abort' },
+    upstream: { behave: () => ({ kind: 'delay', ms: 600 }) },
+  });
+  const server = await hangUpMidCall();
+  const reserved = await dailyUsed();
+  expect(reserved).toBe(reservationOf(t.upstream.calls[0]!.request.body));
+  // Past the upstream's delay: an aborted call was never answered, so the charge stands.
+  await new Promise((r) => setTimeout(r, 900));
+  expect(await dailyUsed()).toBe(reserved);
+  expect(t.upstream.billedTokens()).toBe(0);
   server.close();
 });
