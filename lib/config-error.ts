@@ -7,6 +7,7 @@ export type ConfigErrorCode =
   | 'TB_INVALID_OPTION'
   | 'TB_INVALID_LIMIT'
   | 'TB_OUTPUT_OVER_MODEL_LIMIT'
+  | 'TB_OVER_CONTEXT'
   | 'TB_UNPRICED_MODEL';
 
 /** A mistake in the options given to token-budget, reported when they are read. */

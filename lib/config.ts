@@ -116,6 +116,12 @@ function readFeature(
       `${path}.maxOutput is ${maxOutput}, but ${options.model} produces at most ${modelInfo.maxOutputTokens} output tokens.`,
     );
   }
+  if (modelInfo.contextWindow !== undefined && maxInput + maxOutput > modelInfo.contextWindow) {
+    fail(
+      'TB_OVER_CONTEXT',
+      `${path}: maxInput ${maxInput} + maxOutput ${maxOutput} is more than the ${modelInfo.contextWindow}-token context window of ${options.model}; the API would refuse such a call.`,
+    );
+  }
   return {
     name,
     maxInput,

@@ -104,3 +104,60 @@ describe('error delivery', () => {
     expect(res.body).toEqual({ mine: 'input_too_large', expose: true });
   });
 });
+
+describe('the model table: context windows, snapshots, lookalikes', () => {
+  const feature = (model: string, maxInput: number, maxOutput: number) => () =>
+    createTokenBudget({ features: { chat: { model, maxInput, maxOutput } } });
+
+  test.each([
+    ['gpt-4', 8_000, 8_192, 8_192],
+    ['gpt-3.5-turbo', 20_000, 100, 16_385],
+    ['gpt-4o', 120_000, 16_384, 128_000],
+    ['o1-preview', 100_000, 32_768, 128_000],
+    ['gpt-5-chat-latest', 120_000, 10_000, 128_000],
+    ['gpt-3.5-turbo-0301', 4_000, 100, 4_096],
+  ])('%s with maxInput %i + maxOutput %i is refused at start-up (context %i): TB_OVER_CONTEXT', (model, maxInput, maxOutput, context) => {
+    const err = configError(feature(model, maxInput, maxOutput));
+    expect(err.code).toBe('TB_OVER_CONTEXT');
+    expect(err.message).toContain(`${context}-token context window of ${model}`);
+  });
+
+  test('a feature that fills the context window exactly is accepted', () => {
+    expect(() => feature('gpt-4', 4_096, 4_096)()).not.toThrow();
+    expect(() => feature('gpt-4.1', 1_047_576 - 32_768, 32_768)()).not.toThrow();
+    expect(() => feature('gpt-5', 272_000, 128_000)()).not.toThrow();
+  });
+
+  test.each([
+    ['gpt-4o-2024-05-13', 4_096],
+    ['gpt-4o-2024-08-06', 16_384],
+    ['o1-preview-2024-09-12', 32_768],
+    ['o1-mini', 65_536],
+    ['gpt-5-chat-latest', 16_384],
+    ['gpt-5.1-chat-latest', 16_384],
+    ['gpt-4-1106-vision-preview', 4_096],
+  ])('the snapshot %s resolves to its own output limit (%i)', (model, output) => {
+    expect(() => feature(model, 1_000, output)()).not.toThrow();
+    expect(configError(feature(model, 1_000, output + 1)).code).toBe('TB_OUTPUT_OVER_MODEL_LIMIT');
+  });
+
+  test.each(['gpt-4.1x', 'gpt-4.7', 'gpt-4o.5', 'gpt-5.x', 'o3x'])('%s only looks like a family: unknown', (model) => {
+    expect(configError(feature(model, 100, 10)).code).toBe('TB_UNKNOWN_MODEL');
+    expect(() => countTokens('hi', model)).toThrow(TokenBudgetConfigError);
+  });
+
+  test('gpt-3.5-turbo-0301 follows its own framing: 4 per message, and a name replaces the role (−1)', () => {
+    const messages = [
+      { role: 'system' as const, content: 'Be brief.' },
+      { role: 'user' as const, name: 'ann', content: 'Hello there' },
+    ];
+    const text = (s: string) => countTokens(s, 'gpt-3.5-turbo');
+    const texts = text('system') + text('Be brief.') + text('user') + text('ann') + text('Hello there');
+    expect(countChatTokens(messages, { model: 'gpt-3.5-turbo-0301' })).toBe(2 * 4 - 1 + texts + 3);
+    expect(countChatTokens(messages, { model: 'gpt-3.5-turbo-0613' })).toBe(2 * 3 + 1 + texts + 3);
+  });
+
+  test.each([Number.NaN, -1, '10', null])('countChatTokens refuses a limit of %p', (limit) => {
+    expect(() => countChatTokens([{ role: 'user', content: 'hi' }], { model: 'gpt-4o', limit: limit as never })).toThrow(/limit must be a number ≥ 0/);
+  });
+});

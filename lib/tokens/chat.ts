@@ -6,10 +6,7 @@ import { requireModel, type ModelInfo } from './models';
 import { runWhole, WHOLE, type Slice, type Steps } from './slice';
 import { toolTokenParts, type TokenPart } from './tools';
 
-/** Every message is framed as `<|start|>{role/name}\n{content}<|end|>\n` (cookbook). */
-export const TOKENS_PER_MESSAGE = 3;
-/** A message with a `name` costs one more token than its text (cookbook). */
-export const TOKENS_PER_NAME = 1;
+export { TOKENS_PER_MESSAGE, TOKENS_PER_NAME } from './models';
 /** Every reply is primed with `<|start|>assistant<|message|>` (cookbook). */
 export const REPLY_PRIMING_TOKENS = 3;
 /**
@@ -24,7 +21,7 @@ export const TOKENS_PER_TOOL_CALL = 10;
 export interface ChatCountOptions {
   model: string;
   tools?: ToolDefinition[];
-  /** Stop counting once the total passes it; the result is then some number above it. */
+  /** Stop counting once the total passes it (a number ≥ 0); the result is then some number above it. */
   limit?: number;
 }
 
@@ -38,7 +35,11 @@ export interface ChatCountOptions {
  */
 export function countChatTokens(messages: readonly ChatMessage[], options: ChatCountOptions): number {
   const model = requireModel(options.model);
-  return runWhole(sumTokens(chatParts(messages, options.tools ?? [], model), model, options.limit, WHOLE));
+  const { limit } = options;
+  if (limit !== undefined && !(typeof limit === 'number' && limit >= 0)) {
+    throw new TypeError(`countChatTokens: limit must be a number ≥ 0 (or left out); got ${String(limit)}.`);
+  }
+  return runWhole(sumTokens(chatParts(messages, options.tools ?? [], model), model, limit, WHOLE));
 }
 
 /** Tokens of one message, its framing included; with `limit`, as in `countChatTokens`. */
@@ -69,7 +70,9 @@ function* chatParts(messages: readonly ChatMessage[], tools: readonly ToolDefini
 }
 
 function* messageParts(message: ChatMessage, model: ModelInfo): Generator<TokenPart> {
-  yield TOKENS_PER_MESSAGE;
+  // The name's framing is folded in here: it can be −1 (gpt-3.5-turbo-0301), and a
+  // running total must never drop back under a limit it has passed.
+  yield model.tokensPerMessage + (message.name === undefined ? 0 : model.tokensPerName);
   yield message.role;
   const { content } = message;
   if (typeof content === 'string') {
@@ -77,10 +80,7 @@ function* messageParts(message: ChatMessage, model: ModelInfo): Generator<TokenP
   } else if (content) {
     for (const part of content) yield part.type === 'text' ? part.text : countImageTokens(part.image_url, model.image);
   }
-  if (message.name !== undefined) {
-    yield TOKENS_PER_NAME;
-    yield message.name;
-  }
+  if (message.name !== undefined) yield message.name;
   for (const call of message.tool_calls ?? []) {
     yield TOKENS_PER_TOOL_CALL;
     yield call.id;

@@ -1,6 +1,82 @@
-// Prompt tokens of an image part: the documented tile and patch formulas, sizes read from data-URL headers.
+// Prompt tokens of an image part: each family's documented rule (one table), sizes read from data-URL headers.
 import type { ImagePart } from '../messages';
-import type { ImageCost } from './models';
+
+/** How a model family counts an image: 512-px tiles, or 32-px patches times a multiplier. */
+export type ImageCost = { kind: 'tile'; base: number; perTile: number } | { kind: 'patch'; multiplier: number };
+
+interface ImageRule {
+  families: readonly string[];
+  cost: ImageCost;
+  /** Where the figures come from, and when they were read. */
+  source: string;
+}
+
+const VISION_GUIDE = "OpenAI vision guide, 'Calculating costs' (platform.openai.com/docs/guides/images-vision)";
+// API measurements of a 128×64 image (low / high) on each model, 2025: community.openai.com/t/1262691.
+const MEASURED = 'API-measured 128×64 image, community.openai.com/t/1262691 (2025)';
+
+/**
+ * Every family's image rule, with where its figures come from and when. Where the
+ * API was measured to bill less than the guide says (gpt-5-mini ×1.20, gpt-5-nano
+ * ×1.5, community.openai.com/t/1344040), the guide's figure is kept: a reservation
+ * may err high and is settled against the real usage, never low.
+ */
+export const IMAGE_RULES: readonly ImageRule[] = [
+  {
+    families: ['gpt-4o', 'gpt-4o-2024-05-13', 'chatgpt-4o-latest', 'gpt-4.1', 'gpt-4.5'],
+    cost: { kind: 'tile', base: 85, perTile: 170 },
+    source: `${VISION_GUIDE}, tile table, 2025; ${MEASURED}: 85 / 255 on gpt-4o, gpt-4.1, gpt-4.5`,
+  },
+  {
+    families: ['gpt-4-turbo', 'gpt-4-1106-preview', 'gpt-4-0125-preview', 'gpt-4-vision-preview', 'gpt-4-1106-vision-preview'],
+    cost: { kind: 'tile', base: 85, perTile: 170 },
+    source: `OpenAI vision guide for gpt-4-vision-preview, 2023-11 (DevDay); ${MEASURED}: gpt-4-turbo-2024-04-09 as gpt-4o`,
+  },
+  {
+    families: ['gpt-4o-mini'],
+    cost: { kind: 'tile', base: 2_833, perTile: 5_667 },
+    source: `${VISION_GUIDE}, tile table, 2024-07 (gpt-4o-mini release) to 2025; ${MEASURED}: 2,833 / 8,500`,
+  },
+  {
+    families: ['o1', 'o1-pro', 'o3', 'o3-pro'],
+    cost: { kind: 'tile', base: 75, perTile: 150 },
+    source: `${VISION_GUIDE}, tile table (o1, o1-pro, o3), 2025; ${MEASURED}: o3 75 / 225 (o1 was billed less: 22 / 44)`,
+  },
+  {
+    families: ['gpt-5', 'gpt-5-chat-latest'],
+    cost: { kind: 'tile', base: 70, perTile: 140 },
+    source: `${VISION_GUIDE}, tile table (gpt-5, gpt-5-chat-latest), 2025-08 (gpt-5 release)`,
+  },
+  {
+    families: ['gpt-4.1-mini', 'gpt-5-mini'],
+    cost: { kind: 'patch', multiplier: 1.62 },
+    source: `${VISION_GUIDE}, patch multipliers, quoted 2025-08 on community.openai.com/t/1344040; ${MEASURED}: gpt-4.1-mini 13`,
+  },
+  {
+    families: ['gpt-4.1-nano', 'gpt-5-nano'],
+    cost: { kind: 'patch', multiplier: 2.46 },
+    source: `${VISION_GUIDE}, patch multipliers, quoted 2025-08 on community.openai.com/t/1344040; ${MEASURED}: gpt-4.1-nano 20`,
+  },
+  {
+    families: ['o4-mini'],
+    cost: { kind: 'patch', multiplier: 1.72 },
+    source: `${VISION_GUIDE}, patch multipliers, 2025; ${MEASURED}: 14`,
+  },
+];
+
+/**
+ * Text-only families (gpt-3.5, gpt-4, o1-mini, o1-preview, o3-mini) and unknown
+ * models: the API refuses their image parts; one is counted by the gpt-4o rule, so
+ * that a prompt is never taken as cheaper than it would be on a vision model.
+ */
+const TEXT_ONLY_IMAGES: ImageCost = IMAGE_RULES[0]!.cost;
+
+const RULE_OF_FAMILY = new Map(IMAGE_RULES.flatMap((rule) => rule.families.map((family) => [family, rule.cost] as const)));
+
+/** The image rule of a model family (see IMAGE_RULES). */
+export function imageRuleOf(family: string): ImageCost {
+  return RULE_OF_FAMILY.get(family) ?? TEXT_ONLY_IMAGES;
+}
 
 export interface ImageSize {
   width: number;
@@ -30,7 +106,7 @@ export function countImageTokens(image: ImagePart['image_url'], cost: ImageCost)
   const size = imageSizeFromUrl(image.url);
   if (cost.kind === 'patch') {
     // Patch models have no `detail: 'low'` rate documented: counted at full size.
-    const patches = size ? Math.min(patchCount(size), MAX_PATCHES) : MAX_PATCHES;
+    const patches = size ? patchCount(size) : MAX_PATCHES;
     // Multipliers have a few decimals: scaling to integers keeps 100 × 1.62 at 162, not 163.
     return Math.ceil((patches * Math.round(cost.multiplier * 1e6)) / 1e6);
   }
@@ -51,10 +127,23 @@ export function tileCount({ width, height }: ImageSize): number {
 // not a pixel; a real fraction is rounded up, so that a tile is never missed.
 const tilesAlong = (side: number) => Math.ceil(Math.ceil(side - 1e-6) / TILE_PX);
 
-/** 32-px patches covering an image, before the per-model cap. */
+/**
+ * 32-px patches of an image, as the guide computes them: those covering it; over
+ * 1,536, those covering it once scaled down to fit 1,536 patches, the scale then
+ * lowered until one side is a whole number of patches.
+ */
 export function patchCount({ width, height }: ImageSize): number {
-  return Math.ceil(width / PATCH_PX) * Math.ceil(height / PATCH_PX);
+  const patches = Math.ceil(width / PATCH_PX) * Math.ceil(height / PATCH_PX);
+  if (patches <= MAX_PATCHES) return patches;
+  let scale = Math.sqrt((PATCH_PX * PATCH_PX * MAX_PATCHES) / (width * height));
+  const across = (width * scale) / PATCH_PX;
+  const down = (height * scale) / PATCH_PX;
+  scale *= Math.min(Math.floor(across) / across, Math.floor(down) / down);
+  return Math.min(MAX_PATCHES, patchesAlong(width * scale) * patchesAlong(height * scale));
 }
+
+// As tilesAlong: float noise (32.00000000001 patches) is not a patch.
+const patchesAlong = (side: number) => Math.ceil(side / PATCH_PX - 1e-6);
 
 /**
  * The pixel size stated in the header of a base64 data URL (PNG, JPEG, GIF, WebP),

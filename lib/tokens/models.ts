@@ -1,20 +1,24 @@
-// Model name → what counting and calling need to know about it (encoding, output limit, family).
+// Model name → what counting and calling need to know about it (encoding, context window, output limit, framing, images).
 import { TokenBudgetConfigError } from '../config-error';
+import { imageRuleOf, type ImageCost } from './images';
 
 /** The BPE encodings that current OpenAI chat models use. */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 
-/** Image token accounting of a model family (see `images.ts`). */
-export type ImageCost =
-  | { kind: 'tile'; base: number; perTile: number }
-  | { kind: 'patch'; multiplier: number };
+export type { ImageCost } from './images';
 
 export interface ModelInfo {
   /** The family this name resolved to, e.g. `gpt-4o` for `gpt-4o-2024-08-06`. */
   family: string;
   encoding: EncodingName;
+  /** Most tokens of prompt and completion together, or `undefined` when not known. */
+  contextWindow: number | undefined;
   /** Largest completion the model can produce, or `undefined` when not known. */
   maxOutputTokens: number | undefined;
+  /** Framing of every message besides its texts (cookbook `tokens_per_message`). */
+  tokensPerMessage: number;
+  /** What a `name` adds besides its text (cookbook `tokens_per_name`; −1 where the name replaces the role). */
+  tokensPerName: number;
   /** Tokens the API adds per function definition (OpenAI cookbook `func_init`). */
   functionInit: number;
   /** The request parameter that caps output: reasoning models reject `max_tokens`. */
@@ -22,52 +26,79 @@ export interface ModelInfo {
   image: ImageCost;
 }
 
-const GPT4O_IMAGES: ImageCost = { kind: 'tile', base: 85, perTile: 170 };
-const O_SERIES_IMAGES: ImageCost = { kind: 'tile', base: 75, perTile: 150 };
+/** Every message is framed as `<|start|>{role/name}\n{content}<|end|>\n` (cookbook). */
+export const TOKENS_PER_MESSAGE = 3;
+/** A message with a `name` costs one more token than its text (cookbook). */
+export const TOKENS_PER_NAME = 1;
 
-type FamilyRow = Omit<ModelInfo, 'family'>;
+type FamilyRow = Omit<ModelInfo, 'family' | 'image'>;
 
-const row = (
-  encoding: EncodingName,
-  maxOutputTokens: number,
-  outputParam: ModelInfo['outputParam'] = 'max_tokens',
-  image: ImageCost = GPT4O_IMAGES,
-): FamilyRow => ({
+interface RowOptions {
+  /** The model refuses `max_tokens` (reasoning models); every chat model takes `max_completion_tokens`. */
+  maxCompletionTokens?: boolean;
+  /** gpt-3.5-turbo-0301's framing: 4 per message, and a name replaces the role (−1). */
+  framing0301?: boolean;
+}
+
+const row = (encoding: EncodingName, contextWindow: number, maxOutputTokens: number, options: RowOptions = {}): FamilyRow => ({
   encoding,
+  contextWindow,
   maxOutputTokens,
+  tokensPerMessage: options.framing0301 ? 4 : TOKENS_PER_MESSAGE,
+  tokensPerName: options.framing0301 ? -1 : TOKENS_PER_NAME,
   functionInit: encoding === 'cl100k_base' ? 10 : 7,
-  outputParam,
-  image,
+  outputParam: options.maxCompletionTokens ? 'max_completion_tokens' : 'max_tokens',
 });
 
-// Longest matching family wins; a family matches a name equal to it or followed
-// by '-' or '.', so dated snapshots (`gpt-4o-2024-08-06`) and point releases
-// (`gpt-5.1`) resolve without listing each one.
+const reasoning = { maxCompletionTokens: true };
+
+// Context window / max output from OpenAI's model pages. A name resolves to the
+// longest family it starts with, followed by nothing or by '-' (a dated snapshot
+// `gpt-4o-2024-08-06`, a variant); a snapshot whose limits differ has a row of its own.
 const FAMILIES: Record<string, FamilyRow> = {
-  'gpt-3.5-turbo': row('cl100k_base', 4_096),
-  'gpt-35-turbo': row('cl100k_base', 4_096),
-  'gpt-4': row('cl100k_base', 8_192),
-  'gpt-4-32k': row('cl100k_base', 32_768),
-  'gpt-4-turbo': row('cl100k_base', 4_096),
-  'gpt-4-1106-preview': row('cl100k_base', 4_096),
-  'gpt-4-0125-preview': row('cl100k_base', 4_096),
-  'gpt-4-vision-preview': row('cl100k_base', 4_096),
-  'gpt-4o': row('o200k_base', 16_384),
-  'chatgpt-4o-latest': row('o200k_base', 16_384),
-  'gpt-4o-mini': row('o200k_base', 16_384, 'max_tokens', { kind: 'tile', base: 2_833, perTile: 5_667 }),
-  'gpt-4.1': row('o200k_base', 32_768),
-  'gpt-4.1-mini': row('o200k_base', 32_768, 'max_tokens', { kind: 'patch', multiplier: 1.62 }),
-  'gpt-4.1-nano': row('o200k_base', 32_768, 'max_tokens', { kind: 'patch', multiplier: 2.46 }),
-  'gpt-4.5': row('o200k_base', 16_384),
-  o1: row('o200k_base', 100_000, 'max_completion_tokens', O_SERIES_IMAGES),
-  'o1-mini': row('o200k_base', 65_536, 'max_completion_tokens', O_SERIES_IMAGES),
-  'o1-pro': row('o200k_base', 100_000, 'max_completion_tokens', O_SERIES_IMAGES),
-  o3: row('o200k_base', 100_000, 'max_completion_tokens', O_SERIES_IMAGES),
-  'o3-mini': row('o200k_base', 100_000, 'max_completion_tokens', O_SERIES_IMAGES),
-  'o3-pro': row('o200k_base', 100_000, 'max_completion_tokens', O_SERIES_IMAGES),
-  'o4-mini': row('o200k_base', 100_000, 'max_completion_tokens', { kind: 'patch', multiplier: 1.72 }),
-  'gpt-5': row('o200k_base', 128_000, 'max_completion_tokens', { kind: 'tile', base: 70, perTile: 140 }),
+  'gpt-3.5-turbo': row('cl100k_base', 16_385, 4_096),
+  'gpt-3.5-turbo-0301': row('cl100k_base', 4_096, 4_096, { framing0301: true }),
+  'gpt-3.5-turbo-0613': row('cl100k_base', 4_096, 4_096),
+  'gpt-3.5-turbo-16k': row('cl100k_base', 16_385, 4_096),
+  'gpt-35-turbo': row('cl100k_base', 16_385, 4_096), // Azure's spelling
+  'gpt-35-turbo-0301': row('cl100k_base', 4_096, 4_096, { framing0301: true }),
+  'gpt-35-turbo-0613': row('cl100k_base', 4_096, 4_096),
+  'gpt-35-turbo-16k': row('cl100k_base', 16_385, 4_096),
+  'gpt-4': row('cl100k_base', 8_192, 8_192),
+  'gpt-4-32k': row('cl100k_base', 32_768, 32_768),
+  'gpt-4-turbo': row('cl100k_base', 128_000, 4_096),
+  'gpt-4-1106-preview': row('cl100k_base', 128_000, 4_096),
+  'gpt-4-0125-preview': row('cl100k_base', 128_000, 4_096),
+  'gpt-4-vision-preview': row('cl100k_base', 128_000, 4_096),
+  'gpt-4-1106-vision-preview': row('cl100k_base', 128_000, 4_096),
+  'gpt-4o': row('o200k_base', 128_000, 16_384),
+  'gpt-4o-2024-05-13': row('o200k_base', 128_000, 4_096),
+  'chatgpt-4o-latest': row('o200k_base', 128_000, 16_384),
+  'gpt-4o-mini': row('o200k_base', 128_000, 16_384),
+  'gpt-4.1': row('o200k_base', 1_047_576, 32_768),
+  'gpt-4.1-mini': row('o200k_base', 1_047_576, 32_768),
+  'gpt-4.1-nano': row('o200k_base', 1_047_576, 32_768),
+  'gpt-4.5': row('o200k_base', 128_000, 16_384),
+  o1: row('o200k_base', 200_000, 100_000, reasoning),
+  'o1-preview': row('o200k_base', 128_000, 32_768, reasoning),
+  'o1-mini': row('o200k_base', 128_000, 65_536, reasoning),
+  'o1-pro': row('o200k_base', 200_000, 100_000, reasoning),
+  o3: row('o200k_base', 200_000, 100_000, reasoning),
+  'o3-mini': row('o200k_base', 200_000, 100_000, reasoning),
+  'o3-pro': row('o200k_base', 200_000, 100_000, reasoning),
+  'o4-mini': row('o200k_base', 200_000, 100_000, reasoning),
+  'gpt-5': row('o200k_base', 400_000, 128_000, reasoning),
+  'gpt-5-mini': row('o200k_base', 400_000, 128_000, reasoning),
+  'gpt-5-nano': row('o200k_base', 400_000, 128_000, reasoning),
+  'gpt-5-chat-latest': row('o200k_base', 128_000, 16_384, reasoning),
 };
+
+/**
+ * Families whose point releases (`gpt-5.1`, `gpt-5.2-chat-latest`) share their rows:
+ * the release number is dropped before the lookup. Any other `.` after a family
+ * (`gpt-4.7`, `gpt-4.1x`) makes an unknown name, not a lookalike's.
+ */
+const POINT_RELEASES = /^(gpt-5)\.\d+(?=$|-)/;
 
 const FAMILY_NAMES = Object.keys(FAMILIES).sort((a, b) => b.length - a.length);
 
@@ -76,10 +107,10 @@ const FAMILY_NAMES = Object.keys(FAMILIES).sort((a, b) => b.length - a.length);
  * family matches. Fine-tuned names (`ft:gpt-4o-mini:org::id`) resolve to their base.
  */
 export function lookupModel(model: string): ModelInfo | undefined {
-  const name = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model;
+  const name = (model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model).replace(POINT_RELEASES, '$1');
   for (const family of FAMILY_NAMES) {
-    if (name === family || (name.startsWith(family) && '-.'.includes(name[family.length]!))) {
-      return { family, ...FAMILIES[family]! };
+    if (name === family || (name.startsWith(family) && name[family.length] === '-')) {
+      return { family, ...FAMILIES[family]!, image: imageRuleOf(family) };
     }
   }
   return undefined;
@@ -97,5 +128,8 @@ export function requireModel(model: string): ModelInfo {
 
 /** The facts used for a model no family matches, when a fallback encoding is configured. */
 export function fallbackModel(model: string, encoding: EncodingName): ModelInfo {
-  return { ...row(encoding, 0), family: model, maxOutputTokens: undefined };
+  return { ...row(encoding, 0, 0), family: model, contextWindow: undefined, maxOutputTokens: undefined, image: imageRuleOf(model) };
 }
+
+/** Every family name, longest first (for tests and docs). */
+export const MODEL_FAMILIES: readonly string[] = FAMILY_NAMES;

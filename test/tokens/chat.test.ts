@@ -9,8 +9,8 @@ import {
   TOKENS_PER_TOOL_CALL,
 } from '../../lib/tokens/chat';
 import { getEncoder } from '../../lib/tokens/encoder';
-import { countImageTokens, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
-import { lookupModel, type ModelInfo } from '../../lib/tokens/models';
+import { countImageTokens, IMAGE_RULES, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
+import { lookupModel, MODEL_FAMILIES, type ModelInfo } from '../../lib/tokens/models';
 import type { ChatMessage, ToolDefinition } from '../../lib/messages';
 import { randomLetters } from './corpus';
 
@@ -313,8 +313,63 @@ describe('image parts', () => {
     const mini = modelInfo('gpt-4.1-mini').image; // × 1.62
     expect(countImageTokens({ url: dataUrl('image/png', png(1024, 1024)) }, mini)).toBe(1659); // 1024 × 1.62 = 1658.88
     expect(countImageTokens({ url: dataUrl('image/png', png(320, 320)) }, mini)).toBe(162); // 100 × 1.62, not 163
-    expect(patchCount({ width: 2048, height: 1024 })).toBe(64 * 32);
-    expect(countImageTokens({ url: dataUrl('image/png', png(2048, 1024)) }, mini)).toBe(2489); // 1536 × 1.62 = 2488.32
+    // 64 × 32 patches is over 1536: scaled to 1728×864, 54 × 27 patches.
+    expect(patchCount({ width: 2048, height: 1024 })).toBe(1458);
+    expect(countImageTokens({ url: dataUrl('image/png', png(2048, 1024)) }, mini)).toBe(2362); // 1458 × 1.62 = 2361.96
+    // The guide's own example: 1800×2400 is scaled to 1056×1408, 33 × 44 patches.
+    expect(patchCount({ width: 1800, height: 2400 })).toBe(1452);
+  });
+
+  // Sizes, and their tiles (fit in 2048², short side to 768, 512-px tiles) and patches (32 px, over 1536 scaled down).
+  const SIZES = [
+    { size: [100, 100], tiles: 1, patches: 16 },
+    { size: [512, 512], tiles: 1, patches: 256 },
+    { size: [1024, 1024], tiles: 4, patches: 1024 },
+    { size: [1800, 2400], tiles: 4, patches: 1452 },
+    { size: [2048, 4096], tiles: 6, patches: 1458 },
+  ] as const;
+  // Every family of IMAGE_RULES, and text-only ones, with the rule the vision guide gives it.
+  const FAMILY_RULES: Array<[string, { base: number; perTile: number } | { multiplier: number }]> = [
+    ['gpt-4o', { base: 85, perTile: 170 }],
+    ['gpt-4o-2024-05-13', { base: 85, perTile: 170 }],
+    ['gpt-4.1', { base: 85, perTile: 170 }],
+    ['gpt-4.5-preview', { base: 85, perTile: 170 }],
+    ['gpt-4-turbo', { base: 85, perTile: 170 }],
+    ['gpt-4-1106-vision-preview', { base: 85, perTile: 170 }],
+    ['gpt-4', { base: 85, perTile: 170 }], // text-only: counted as gpt-4o
+    ['gpt-4o-mini', { base: 2833, perTile: 5667 }],
+    ['o1', { base: 75, perTile: 150 }],
+    ['o3', { base: 75, perTile: 150 }],
+    ['gpt-5', { base: 70, perTile: 140 }],
+    ['gpt-5.1', { base: 70, perTile: 140 }],
+    ['gpt-5-chat-latest', { base: 70, perTile: 140 }],
+    ['gpt-4.1-mini', { multiplier: 1.62 }],
+    ['gpt-5-mini', { multiplier: 1.62 }],
+    ['gpt-4.1-nano', { multiplier: 2.46 }],
+    ['gpt-5-nano', { multiplier: 2.46 }],
+    ['o4-mini', { multiplier: 1.72 }],
+  ];
+
+  it.each(FAMILY_RULES)('%s: each size by its rule', (model, rule) => {
+    for (const { size, tiles, patches } of SIZES) {
+      const url = dataUrl('image/png', png(size[0], size[1]));
+      // Patches × multiplier, in integer arithmetic so that 1024 × 1.62 is 1658.88 → 1659 exactly.
+      const expected =
+        'multiplier' in rule ? Math.ceil((patches * Math.round(rule.multiplier * 100)) / 100) : rule.base + tiles * rule.perTile;
+      expect([model, size, countImageTokens({ url }, modelInfo(model).image)]).toEqual([model, size, expected]);
+    }
+  });
+
+  it('counts a 1024×1024 image on gpt-5-mini and gpt-5-nano as patch models (1,659 and 2,520), not at gpt-5\'s tile rate (630)', () => {
+    const url = dataUrl('image/png', png(1024, 1024));
+    expect(countImageTokens({ url }, modelInfo('gpt-5-mini').image)).toBe(1659);
+    expect(countImageTokens({ url }, modelInfo('gpt-5-nano').image)).toBe(2520);
+    expect(countImageTokens({ url }, modelInfo('gpt-5').image)).toBe(630);
+  });
+
+  it('has a source with a year beside every rule, and a rule for every family', () => {
+    for (const rule of IMAGE_RULES) expect(rule.source).toMatch(/20\d\d/);
+    for (const family of MODEL_FAMILIES) expect(lookupModel(family)!.image).toBeDefined();
   });
 
   it('counts an image of unknown size at the most the formula can give', () => {
