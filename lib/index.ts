@@ -4,10 +4,24 @@ import './middleware/request';
 export { createTokenBudget, type TokenBudget } from './budget';
 export { TokenBudgetConfigError, type ConfigErrorCode } from './config-error';
 export type { BudgetContext, Degradation, Usage, CallParams } from './context';
-export { memoryStore } from './store/memory';
-export { redisStore } from './store/redis';
+export { memoryStore, type MemoryStore, type MemoryStoreOptions } from './store/memory';
+export { redisStore, type RedisStoreOptions } from './store/redis';
+export type { IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisClient } from './store/redis-transport';
 export { StoreUnavailableError } from './store/unavailable';
-export type { Reservation, ReserveRequest, ReserveResult, ScopeRequest, ScopeState } from './store/types';
+// For people writing their own store.
+export type {
+  CountedElsewhere,
+  FixedWindow,
+  Period,
+  Reservation,
+  ReservedPart,
+  ReserveRequest,
+  ReserveResult,
+  ScopeKind,
+  ScopeRequest,
+  ScopeState,
+  SlidingWindow,
+} from './store/types';
 export { countTokens } from './tokens/count';
 export { countChatTokens } from './tokens/chat';
 export type * from './types';
