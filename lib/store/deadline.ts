@@ -3,8 +3,8 @@ import { StoreUnavailableError } from './unavailable';
 
 /** A timer that fires later than this was held up by the event loop, not by the store. */
 const LAG_TOLERANCE_MS = 20;
-/** However busy the process, a call is given up after this many deadlines. */
-const MAX_DEADLINES = 4;
+/** However busy the process, a call is given up once it was blocked this many deadlines in all. */
+const MAX_BLOCKED_DEADLINES = 4;
 
 /**
  * Waits for `work` no longer than `timeoutMs` of the store's time. node-redis leaves
@@ -18,17 +18,17 @@ export function withinDeadline<T>(timeoutMs: number, work: Promise<T>): Promise<
   return new Promise<T>((resolve, reject) => {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
-    const startedAt = performance.now();
-    let dueAt = startedAt + timeoutMs;
+    let dueAt = performance.now() + timeoutMs;
+    let blockedMs = 0;
 
     const giveUpOrWait = () => {
       const late = performance.now() - dueAt;
       // setImmediate runs after the poll phase: a reply already received settles `work` first.
       setImmediate(() => {
         if (done) return;
-        const extended = performance.now() + late;
-        if (late > LAG_TOLERANCE_MS && extended - startedAt <= timeoutMs * MAX_DEADLINES) {
-          dueAt = extended;
+        if (late > LAG_TOLERANCE_MS && blockedMs + late <= timeoutMs * MAX_BLOCKED_DEADLINES) {
+          blockedMs += late;
+          dueAt = performance.now() + late;
           timer = setTimeout(giveUpOrWait, late);
           return;
         }

@@ -73,11 +73,13 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
     return reply;
   };
 
-  /** A store call bounded by `timeoutMs`; `deadlineMs` is the moment it gives up, on this process's clock. */
-  const call = async <T>(work: (deadlineMs: number) => Promise<T>): Promise<T> => {
+  /** A store call bounded by `timeoutMs`; `work` can ask whether the caller has given up on it. */
+  const call = async <T>(work: (gaveUp: () => boolean) => Promise<T>): Promise<T> => {
+    let gaveUp = false;
     try {
-      return await withinDeadline(timeoutMs, work(Date.now() + timeoutMs));
+      return await withinDeadline(timeoutMs, work(() => gaveUp));
     } catch (err) {
+      gaveUp = true;
       if (err instanceof StoreUnavailableError) reportOutage(err);
       throw err;
     }
@@ -85,14 +87,16 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
 
   /**
    * Runs a window-planning script over scopes of one slot. Windows are planned on
-   * the best estimate of Redis's time; if Redis's time falls outside them (or past
-   * the deadline), the script does nothing and the call is planned again, once.
+   * the best estimate of Redis's time, and the script is told to do nothing past
+   * `timeoutMs` from now; if Redis's time falls outside the windows or past that (a
+   * stalled server, or this process too busy to write the command in time), the call
+   * is planned again, twice at most, unless the caller has given up.
    */
   const runPlanned = async (
     script: LuaScript,
     request: ReserveRequest,
     scopeIndexes: number[],
-    deadlineMs: number,
+    gaveUp: () => boolean,
     leaseId = '',
   ): Promise<SlotOutcome> => {
     for (let attempt = 1; ; attempt++) {
@@ -100,7 +104,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
       const plans = scopeIndexes.map((i) => planWindow(request.scopes[i]!, estimatedNowMs, prefix));
       const args = [
         clock.scriptArgument(estimatedNowMs),
-        String(estimatedNowMs + deadlineMs - Date.now()),
+        String(estimatedNowMs + timeoutMs),
         String(request.input),
         String(request.maxOutput),
         leaseId,
@@ -122,8 +126,8 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
       const [status, nowMs, detail, ...counters] = await run(script, keys, args);
       clock.learn(nowMs!);
       if (status === REPLAN) {
-        // Past the deadline the caller has its answer already; otherwise one more try.
-        if (attempt === 2 || Date.now() >= deadlineMs) throw new StoreUnavailableError('Redis time kept leaving the windows planned for it');
+        // A caller that gave up has its answer already; otherwise try again.
+        if (attempt === 3 || gaveUp()) throw new StoreUnavailableError('Redis time kept leaving the windows planned for it');
         continue;
       }
       // The script used Redis's time (sliding buckets are renamed to it): so do the plans it answers for.
@@ -203,7 +207,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
    */
   const reserveSlot = (request: ReserveRequest, leaseId: string, group: number[]): Promise<SlotOutcome> => {
     let reply: Promise<SlotOutcome> | undefined;
-    return call((deadlineMs) => (reply = runPlanned(RESERVE_SCRIPT, request, group, deadlineMs, leaseId))).catch((err: unknown) => {
+    return call((gaveUp) => (reply = runPlanned(RESERVE_SCRIPT, request, group, gaveUp, leaseId))).catch((err: unknown) => {
       reply?.then(
         (late) => (late.status === GRANTED ? rollBack(request, leaseId, [late]) : undefined),
         () => {},
@@ -276,7 +280,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const request: ReserveRequest = { scopes: [scope], input: 0, maxOutput: 0 };
-      const slot = await call((deadlineMs) => runPlanned(USAGE_SCRIPT, request, [0], deadlineMs));
+      const slot = await call((gaveUp) => runPlanned(USAGE_SCRIPT, request, [0], gaveUp));
       return scopeState(scope, slot.plans[0]!, slot.values[0]!, slot.nowMs);
     },
 

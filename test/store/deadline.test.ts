@@ -1,0 +1,68 @@
+// Store deadlines measure the store: a process too busy to read a prompt reply is not told Redis is down.
+import { createClient } from 'redis';
+import { redisStore } from '../../lib';
+import { withinDeadline } from '../../lib/store/deadline';
+import { userScopeKey } from '../../lib/store/keys';
+import { StoreUnavailableError } from '../../lib/store/unavailable';
+import { scope } from './contract';
+import { type RedisServer, startRedis } from '../helpers/redis';
+
+/** Holds the event loop, as a burst of synchronous work in the app would. */
+function blockFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+describe('withinDeadline', () => {
+  it('takes a reply that came back while the loop was blocked past the deadline', async () => {
+    let answer!: (value: string) => void;
+    const reply = new Promise<string>((resolve) => (answer = resolve));
+    const bounded = withinDeadline(100, reply);
+    // The reply arrives (as socket data would) during a 300 ms block that spans the deadline.
+    setTimeout(() => answer('ok'), 50);
+    await new Promise((r) => setTimeout(r, 10));
+    blockFor(300);
+    await expect(bounded).resolves.toBe('ok');
+  });
+
+  it('still gives up on a store that does not answer', async () => {
+    const startedAt = Date.now();
+    await expect(withinDeadline(100, new Promise(() => {}))).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - startedAt).toBeLessThan(1000);
+  });
+
+  it('does not charge the store for time the loop was blocked, up to four deadlines', async () => {
+    let answer!: (value: string) => void;
+    const bounded = withinDeadline(100, new Promise<string>((resolve) => (answer = resolve)));
+    blockFor(250); // the timer fires 150 ms late: the store has had 100 ms, not 250
+    setTimeout(() => answer('late but fine'), 60);
+    await expect(bounded).resolves.toBe('late but fine');
+  });
+});
+
+describe('redisStore under a busy event loop', () => {
+  let server: RedisServer;
+  let client: ReturnType<typeof createClient>;
+  beforeAll(async () => {
+    server = await startRedis();
+    client = createClient({ url: server.url });
+    client.on('error', () => {});
+    await client.connect();
+  });
+  afterAll(async () => {
+    client.destroy();
+    await server.close();
+  });
+
+  it('answers a reservation whose reply waited behind 1.5 deadlines of synchronous work', async () => {
+    const store = redisStore(client, { timeoutMs: 200, onError: () => {}, prefix: 'busy:' });
+    const user = scope(userScopeKey('busy', 'day'), 1000);
+    await store.usage(user); // loads the script
+    for (let round = 0; round < 5; round++) {
+      const reserving = store.reserve({ scopes: [user], input: 9, maxOutput: 1 });
+      blockFor(300);
+      await expect(reserving).resolves.toMatchObject({ ok: true });
+    }
+    expect((await store.usage(user)).used).toBe(50);
+  });
+});
