@@ -1,10 +1,10 @@
 // featureBudget: counts the input, degrades or rejects it, and puts the budget context on req.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { checkErrorOptions, checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
+import { checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
 import { BudgetContext, type Degradation } from '../context';
 import { truncateToFit } from '../degrade/truncate';
 import type { ChatMessage, ToolDefinition } from '../messages';
-import { BudgetRefusal } from '../refusal';
+import { BudgetRefusal, internalError } from '../refusal';
 import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
@@ -12,7 +12,7 @@ import { countPrompt, promptCounter } from '../tokens/prompt';
 import { runSliced, runWhole, WHOLE } from '../tokens/slice';
 import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
 import { readBody, readForwardParams, readMessages, readTools } from '../validate';
-import { answerRefusal, handleAsync } from './respond';
+import { answerRefusal, handleAsync, readErrorOptions } from './respond';
 
 /** The parts of a request besides its messages that count as prompt. */
 interface CountedRequest {
@@ -52,16 +52,31 @@ async function applyStrategy(
 ): Promise<ChatMessage[]> {
   const { tools } = request;
   const counter = await runSliced((slice) => promptCounter(feature.modelInfo, tools, request.forwardParams, Infinity, slice));
-  const replaced = await strategy({
-    messages,
-    inputTokens,
-    maxInput: feature.maxInput,
-    model: feature.model,
-    tools,
-    // The app's own call, counted in one go: a strategy that counts a huge prompt holds the event loop.
-    countTokens: (candidate) => runWhole(countPrompt(candidate, counter, Infinity, WHOLE)),
-  });
-  return readMessages(replaced, config.maxMessages);
+  // What the app's own strategy does wrong is a 500 on the server's side, not the client's 400.
+  const failed = (what: string, err: unknown) =>
+    internalError(
+      'TB_STRATEGY_FAILED',
+      `featureBudget("${feature.name}"): the onExceed strategy ${what}: ${err instanceof Error ? err.message : String(err)}; the request was answered 500 internal_error.`,
+    );
+  let replaced: unknown;
+  try {
+    replaced = await strategy({
+      messages,
+      inputTokens,
+      maxInput: feature.maxInput,
+      model: feature.model,
+      tools,
+      // The app's own call, counted in one go: a strategy that counts a huge prompt holds the event loop.
+      countTokens: (candidate) => runWhole(countPrompt(candidate, counter, Infinity, WHOLE)),
+    });
+  } catch (err) {
+    throw failed('threw', err);
+  }
+  try {
+    return readMessages(replaced, config.maxMessages);
+  } catch (err) {
+    throw failed('returned invalid messages', err);
+  }
 }
 
 /**
@@ -112,6 +127,20 @@ async function admitInput(
   return { messages: replaced, inputTokens: replacedTokens, degraded: degradation('custom', droppedMessages, countOriginal) };
 }
 
+/**
+ * `req.body`; a JSON body that was never parsed (no `express.json()` before this
+ * middleware) is the app's mistake, not the client's: 500, warned once.
+ */
+function parsedBody(req: Request): unknown {
+  if (req.body === undefined && req.is('json')) {
+    throw internalError(
+      'TB_NO_BODY_PARSER',
+      "featureBudget received a JSON body that no parser has read (req.body is undefined); mount express.json() before it, e.g. app.use(express.json({ limit: '1mb' })).",
+    );
+  }
+  return req.body;
+}
+
 /** Builds `budget.featureBudget(name, options)`. */
 export function createFeatureBudget(config: BudgetConfig, name: string, options: FeatureBudgetOptions = {}): RequestHandler {
   const feature = config.features.get(name);
@@ -120,13 +149,13 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
   }
   const onExceed = checkOnExceed(options.onExceed, `featureBudget("${name}").onExceed`) ?? feature.onExceed;
   const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;
-  const errorOptions = checkErrorOptions(options, `featureBudget("${name}")`, config.errorOptions);
+  const errorOptions = readErrorOptions(config, options, `featureBudget("${name}")`);
   const scope = dailyScope(feature);
 
   return handleAsync(async (req: Request, res: Response, next: NextFunction) => {
     try {
       // An app that builds messages itself may route bodiless requests here.
-      const body = messagesSource && (req.body === undefined || req.body === null) ? {} : readBody(req.body);
+      const body = messagesSource && (req.body === undefined || req.body === null) ? {} : readBody(parsedBody(req));
       const messages = readMessages(messagesSource ? await messagesSource(req) : body.messages, config.maxMessages);
       const tools = readTools(body.tools);
       const forwardParams = readForwardParams(body);

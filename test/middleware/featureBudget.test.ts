@@ -1,9 +1,9 @@
 // featureBudget + llmHandler end to end: real openai SDK, real HTTP upstream, Express 4 and 5.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import request from 'supertest';
-import { countChatTokens, countTokens } from '../../lib';
+import { countChatTokens, countTokens, createTokenBudget } from '../../lib';
 import type { ChatMessage } from '../../lib/types';
-import { EXPRESS, startTestApp, words, type TestApp } from '../helpers/app';
+import { EXPRESS, FEATURES, startTestApp, words, type TestApp } from '../helpers/app';
 import { warmEncoders } from '../../lib/tokens/encoder';
 import { HOSTILE_BODIES } from '../tokens/corpus';
 
@@ -309,5 +309,60 @@ describe('the event loop while counting hostile bodies', () => {
     expect(held.histogramMs).toBeLessThan(150);
     expect(held.timerGapMs).toBeLessThan(150);
     expect(held.ticks).toBeGreaterThan(0);
+  });
+});
+
+describe('the app’s own mistakes are 500s on the server’s side, warned once', () => {
+  const appWith = (express: (typeof EXPRESS)[keyof typeof EXPRESS], budget: ReturnType<typeof createTokenBudget>, parseJson: boolean, name = 'chat') => {
+    const app = express();
+    if (parseJson) app.use(express.json());
+    app.post('/chat', budget.featureBudget(name), (req, res) => {
+      res.json({ input: req.tokenBudget?.inputTokens });
+    });
+    app.use(budget.errorHandler());
+    return app;
+  };
+
+  test.each(Object.entries(EXPRESS))('no express.json() on %s: a JSON body is 500 internal_error + TB_NO_BODY_PARSER once; other types stay 400', async (_name, express) => {
+    const warnings: string[] = [];
+    const budget = createTokenBudget({ features: FEATURES, onWarning: ({ code }) => warnings.push(code) });
+    const app = appWith(express, budget, false);
+    for (let i = 0; i < 2; i++) {
+      const res = await request(app).post('/chat').send({ messages: [{ role: 'user', content: 'Hi' }] });
+      expect(res.status).toBe(500);
+      expect(res.body.error.type).toBe('internal_error');
+      expect(JSON.stringify(res.body)).not.toMatch(/express\.json/); // the fix is for the server's log, not the client
+    }
+    expect(warnings).toEqual(['TB_NO_BODY_PARSER']);
+    const text = await request(app).post('/chat').set('content-type', 'text/plain').send('hello');
+    expect(text.status).toBe(400);
+    expect(text.body.error.type).toBe('invalid_request');
+    // With the parser mounted, the same JSON is served.
+    expect((await request(appWith(express, budget, true)).post('/chat').send({ messages: [{ role: 'user', content: 'Hi' }] })).status).toBe(200);
+  });
+
+  test.each([
+    ['throws', () => {
+      throw new Error('summarizer down');
+    }],
+    ['rejects', async () => Promise.reject(new Error('summarizer down'))],
+    ['returns no messages', () => 'not messages' as never],
+    ['returns a message with an unknown role', () => [{ role: 'wizard', content: 'x' }] as never],
+  ])('an onExceed strategy that %s: 500 internal_error + TB_STRATEGY_FAILED once, never a 400', async (_what, strategy) => {
+    const warnings: Array<[string, string]> = [];
+    const budget = createTokenBudget({
+      features: { chat: { ...FEATURES.chat!, onExceed: strategy } },
+      onWarning: ({ code, message }) => warnings.push([code, message]),
+    });
+    const app = appWith(EXPRESS['Express 5'], budget, true);
+    for (let i = 0; i < 2; i++) {
+      const res = await request(app).post('/chat').send({ messages: [{ role: 'user', content: words(300) }] });
+      expect(res.status).toBe(500);
+      expect(res.body.error.type).toBe('internal_error');
+    }
+    expect(warnings.map(([code]) => code)).toEqual(['TB_STRATEGY_FAILED']);
+    expect(warnings[0]![1]).toMatch(/featureBudget\("chat"\): the onExceed strategy/);
+    // A prompt under budget never calls the strategy.
+    expect((await request(app).post('/chat').send({ messages: [{ role: 'user', content: 'Hi' }] })).status).toBe(200);
   });
 });
