@@ -1,6 +1,6 @@
 // The budget context of one request: what was planned, then reserve → call → settle or release.
 import { createHash } from 'node:crypto';
-import type { ChatMessage, ToolDefinition } from './messages';
+import type { ChatMessage, ContentPart, TextPart, ToolCall, ToolDefinition } from './messages';
 import { BudgetRefusal, quotaRefusal } from './refusal';
 import { StoreUnavailableError } from './store/unavailable';
 import type { Reservation, ScopeRequest, ScopeState, Store } from './store/types';
@@ -47,11 +47,32 @@ export interface RunOptions {
 /** Why `run` stopped a call before it answered. */
 export type StopReason = 'timeout' | 'client-gone';
 
-/** The parameters `run` passes to the model call. */
-export type CallParams = Record<string, unknown> & {
+/** Text-only content, as system, developer and tool messages take it. */
+type TextContent = string | TextPart[];
+
+/**
+ * One message as `run` passes it, in the shape the openai SDK's message union takes
+ * (a discriminated union, so that `client.chat.completions.create(params)` type-checks).
+ */
+export type CallMessage =
+  | { role: 'system' | 'developer'; content: TextContent; name?: string }
+  | { role: 'user'; content: string | ContentPart[]; name?: string }
+  | { role: 'assistant'; content: TextContent | null; name?: string; tool_calls?: ToolCall[] }
+  | { role: 'tool'; content: TextContent; tool_call_id: string };
+
+/** The parameters `run` passes to the model call: the SDK's non-streaming chat-completions body. */
+export interface CallParams {
   model: string;
-  messages: ChatMessage[];
-};
+  messages: CallMessage[];
+  tools?: ToolDefinition[];
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  /** The app's user, hashed, when a user quota was declared. */
+  safety_identifier?: string;
+  stream?: false;
+  /** The forwarded body parameters (temperature, stop, …). */
+  [param: string]: unknown;
+}
 
 /**
  * `reserving`: the store is being asked (a second reserve is refused, not doubled);
@@ -251,7 +272,8 @@ export class BudgetContext {
   /** The parameters for the model call: the feature's model, the (degraded) messages, the cap. */
   callParams(): CallParams {
     if (this.outputCap === undefined) throw new Error('token-budget: callParams() before reserve()');
-    const params: CallParams = { ...this.forwardParams, model: this.model, messages: this.messages };
+    // Validated messages keep to each role's shape (validate.ts): the union holds at run time.
+    const params: CallParams = { ...this.forwardParams, model: this.model, messages: this.messages as CallMessage[] };
     if (this.tools) params.tools = this.tools;
     params[this.modelInfo.outputParam] = this.outputCap;
     const user = this.scopes.find((scope) => scope.kind === 'user');

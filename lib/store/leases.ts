@@ -1,6 +1,5 @@
 // Reservation leases: what every store keeps beside a scope so that a reservation whose process died is taken back.
 import { randomBytes } from 'node:crypto';
-import type { ReservedPart } from './types';
 
 /** A fresh lease id: 96 random bits, so that two processes never name the same lease. */
 export function newLeaseId(): string {
@@ -10,12 +9,4 @@ export function newLeaseId(): string {
 /** The key of a scope's leases (same hash tag as its counters, so one cluster slot holds both). */
 export function leaseKeyOf(scopeKey: string, prefix = ''): string {
   return `${prefix}${scopeKey}:leases`;
-}
-
-/**
- * One lease as Redis keeps it, a sorted-set member scored by its expiry: everything
- * needed to settle it at its input is in the member, `id|amount|input|windowKey`.
- */
-export function leaseMember(leaseId: string, part: ReservedPart, input: number): string {
-  return `${leaseId}|${part.amount}|${input}|${part.windowKey}`;
 }

@@ -22,8 +22,6 @@ export type { NodeRedisClient, NodeRedisCluster } from './clients/node-redis';
  * connects or closes it.
  */
 export type RedisClient = NodeRedisClient | NodeRedisCluster | IoRedisClient;
-/** @deprecated The former name of {@link RedisClient}. */
-export type NodeRedis = RedisClient;
 
 /** Any supported client, behind one small interface. */
 export interface RedisConnection {

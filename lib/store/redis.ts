@@ -1,9 +1,9 @@
 // redisStore: budgets shared by many processes in Redis or Redis Cluster, one Lua script per slot.
 import type { FlagChannel } from '../flags/channel';
 import { redisFlagChannel } from '../flags/redis';
-import { type NodeRedis, hashTagOf, onConnectionError, redisConnection, scriptRunner } from './redis-transport';
+import { type RedisClient, hashTagOf, onConnectionError, redisConnection, scriptRunner } from './redis-transport';
 import { withinDeadline } from './deadline';
-import { leaseKeyOf, leaseMember, newLeaseId } from './leases';
+import { leaseKeyOf, newLeaseId } from './leases';
 import { ADD_SCRIPT, GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
 import {
   type CountedElsewhere,
@@ -19,8 +19,6 @@ import {
 import { errorReporter } from './report';
 import { StoreUnavailableError } from './unavailable';
 import { type WindowPlan, assertTokenCount, grantedResult, planWindow, refusedResult, scopeState } from './windows';
-
-export type { NodeRedis, NodeRedisClient, NodeRedisCluster } from './redis-transport';
 
 export interface RedisStoreOptions {
   /** Prepended to every key. Default `'tb:'`. */
@@ -49,11 +47,11 @@ interface SlotOutcome {
 }
 
 /**
- * Counts budgets in Redis through a node-redis 6 client (`createClient`) or cluster
- * (`createCluster`), using Redis's clock. The client is the caller's: the store
- * never connects or closes it.
+ * Counts budgets in Redis through the app's own client — node-redis 4, 5 or 6
+ * (`createClient`, `createCluster`) or ioredis 5 or 6 (`new Redis()`, `new Redis.Cluster()`)
+ * — using Redis's clock. The client is the caller's: the store never connects or closes it.
  */
-export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): Store & { flagChannel(): FlagChannel } {
+export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}): Store & { flagChannel(): FlagChannel } {
   const prefix = options.prefix ?? 'tb:';
   const timeoutMs = options.timeoutMs ?? 1000;
   const onError = errorReporter(options.onError);
@@ -173,12 +171,7 @@ export function redisStore(redis: NodeRedis, options: RedisStoreOptions = {}): S
         run(
           SETTLE_SCRIPT,
           [...slotParts.map((p) => p.windowKey), ...slotParts.map((p) => leaseKeyOf(p.scope.key, prefix))],
-          [
-            String(actualTokens),
-            String(input),
-            ...slotParts.map((p) => leaseMember(leaseId, p, input)),
-            ...slotParts.map((p) => String(p.amount)),
-          ],
+          [String(actualTokens), String(input), leaseId, ...slotParts.map((p) => String(p.amount))],
         ),
     );
 

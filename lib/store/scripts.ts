@@ -145,16 +145,18 @@ return reply
  * Settles reserved parts: ends each part's lease and moves its counter by what the
  * call used minus what the part took — its amount while the lease was held, only the
  * input once a lease was taken for a dead process. Never below zero; a counter that
- * has expired stays gone.
- * KEYS: n counters, then their n lease sets. ARGV: actualTokens, input, the n lease
- * members, the n amounts.
+ * has expired stays gone. The lease member is named here from KEYS, as the reserve
+ * script named it, so that a client's own key prefix is in both.
+ * KEYS: n counters, then their n lease sets. ARGV: actualTokens, input, leaseId, the n amounts.
  */
 export const SETTLE_SCRIPT = luaScript(`
 local n = #KEYS / 2
 local actual, input = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, n do
+  local amount = tonumber(ARGV[3 + i])
+  local member = ARGV[3] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', input) .. '|' .. KEYS[i]
   local taken = input
-  if redis.call('ZREM', KEYS[n + i], ARGV[2 + i]) == 1 then taken = tonumber(ARGV[2 + n + i]) end
+  if redis.call('ZREM', KEYS[n + i], member) == 1 then taken = amount end
   local raw = redis.call('GET', KEYS[i])
   if raw then
     local value = tonumber(raw) + actual - taken
