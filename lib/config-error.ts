@@ -8,7 +8,8 @@ export type ConfigErrorCode =
   | 'TB_INVALID_LIMIT'
   | 'TB_OUTPUT_OVER_MODEL_LIMIT'
   | 'TB_OVER_CONTEXT'
-  | 'TB_UNPRICED_MODEL';
+  | 'TB_UNPRICED_MODEL'
+  | 'TB_DUPLICATE_QUOTA';
 
 /** A mistake in the options given to token-budget, reported when they are read. */
 export class TokenBudgetConfigError extends Error {

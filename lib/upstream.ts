@@ -64,6 +64,7 @@ export function providerRefused(err: unknown): boolean {
  * on: it can quote request details or part of an API key.
  */
 export function upstreamRefusal(err: unknown): BudgetRefusal | undefined {
+  if (err instanceof BudgetRefusal) return err;
   const { status, headers } = (err ?? {}) as UpstreamErrorLike;
   const classes = errorClasses(err);
   if (classes.has('APIConnectionTimeoutError')) {

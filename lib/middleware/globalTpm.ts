@@ -1,10 +1,10 @@
 // globalTpm: declares the tokens-per-minute limit shared by every user and process.
 import type { RequestHandler } from 'express';
-import { checkErrorOptions, checkName, checkPolicy, positiveInteger, type BudgetConfig } from '../config';
+import { checkName, checkPolicy, positiveInteger, type BudgetConfig } from '../config';
 import { globalScopeKey } from '../store/keys';
 import type { ScopeRequest } from '../store/types';
 import type { GlobalTpmOptions } from '../types';
-import { answerRefusal, requireContext } from './respond';
+import { answerRefusal, readErrorOptions, requireContext } from './respond';
 
 /** One-second buckets: over any 60 s the admitted tokens stay within the limit, and at least 60/61 of it is usable. */
 const MINUTE = { kind: 'sliding', windowMs: 60_000, bucketMs: 1_000 } as const;
@@ -19,7 +19,7 @@ export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions)
     onUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, config.onStoreUnavailable),
     window: MINUTE,
   };
-  const errorOptions = checkErrorOptions(options, path, config.errorOptions);
+  const errorOptions = readErrorOptions(config, options, path);
   return (req, res, next) => {
     try {
       requireContext(req, 'globalTpm').declare(scope);

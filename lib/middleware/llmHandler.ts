@@ -1,11 +1,11 @@
 // llmHandler: the final step — reserve, call the model once with the computed limits, settle what it cost.
 import type { Request, RequestHandler } from 'express';
 import type { BudgetContext } from '../context';
-import { checkClientGone, checkErrorOptions, checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
+import { checkClientGone, checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
 import { BudgetRefusal } from '../refusal';
 import { upstreamRefusal } from '../upstream';
 import type { LlmHandlerOptions } from '../types';
-import { answerRefusal, contextHeaders, handleAsync, requireContext } from './respond';
+import { answerRefusal, contextHeaders, handleAsync, readErrorOptions, requireContext } from './respond';
 
 /** What the client is told when `run` threw: a budget's refusal, or the upstream's failure in our own words. */
 function failureRefusal(err: unknown, context: BudgetContext): unknown {
@@ -25,7 +25,7 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   const respond = checkFunction(options.respond, 'llmHandler.respond');
   const timeoutMs = options.timeoutMs === undefined ? undefined : positiveInteger(options.timeoutMs, 'llmHandler.timeoutMs');
   const onClientGone = checkClientGone(options.onClientGone, 'llmHandler.onClientGone');
-  const errorOptions = checkErrorOptions(options, 'llmHandler', config.errorOptions);
+  const errorOptions = readErrorOptions(config, options, 'llmHandler');
   const completions = options.client.chat.completions;
 
   return handleAsync(async (req: Request, res, next) => {

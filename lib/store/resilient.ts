@@ -130,6 +130,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   /** What a fail-open scope looks like while nothing counts it. */
   const uncounted = (scope: ScopeRequest): ScopeState => ({
     kind: scope.kind,
+    ...(scope.name === undefined ? {} : { name: scope.name }),
     key: scope.key,
     limit: scope.limit,
     used: 0,

@@ -65,6 +65,7 @@ export function scopeState(
   const used = sumOf(values);
   return {
     kind: scope.kind,
+    ...(scope.name === undefined ? {} : { name: scope.name }),
     key: scope.key,
     limit: scope.limit,
     used,
