@@ -1,6 +1,7 @@
 // The tiktoken encodings with bounded time on any input: js-tiktoken's rank data, tiktoken's own pre-tokenizer, our rank table and merge.
 import { NO_RANK, RankTable, bytePairMerge, mergeInSteps } from './bpe';
 import type { EncodingName } from './models';
+import { CACHED_PIECE_BYTES, countOf, PieceCache, rankOf } from './piece-cache';
 import { pieceScanner, type PieceScanner } from './pretokenize';
 import { runWhole, WHOLE, type Slice, type Steps } from './slice';
 
@@ -47,6 +48,7 @@ class BpeEncoder implements Encoder {
   // Special tokens are never looked for: in user text `<|endoftext|>` is ordinary
   // text, as tiktoken's `encode_ordinary` treats it.
   private readonly pieceEnd: PieceScanner;
+  private readonly cache = new PieceCache();
 
   constructor(
     readonly name: EncodingName,
@@ -84,36 +86,75 @@ class BpeEncoder implements Encoder {
    * pieces, and inside the merge of a long one, whenever `slice` is due.
    */
   private *walk(text: string, limit: number, out: number[] | null, slice: Slice): Steps<number> {
-    const { ranks, pieceEnd } = this;
-    let count = 0;
+    const walk: Walk = { text, limit, out, slice, start: 0, count: 0, longPiece: NO_BYTES, longLength: 0 };
+    for (;;) {
+      const stop = this.walkSome(walk);
+      if (stop === Stop.Done) break;
+      if (stop === Stop.Due) {
+        yield;
+      } else {
+        walk.count += yield* this.longPiece(walk.longPiece, walk.longLength, limit - walk.count, out, slice);
+        walk.longPiece = NO_BYTES;
+      }
+    }
+    return walk.count > limit ? limit + 1 : walk.count;
+  }
+
+  /**
+   * The walk's hot loop, a plain function (a generator's loop runs slower): goes on
+   * until the text or the limit ends, `slice` is due, or a long piece is to be merged
+   * in slices, and says which.
+   */
+  private walkSome(walk: Walk): Stop {
+    const { ranks, pieceEnd, cache } = this;
+    const { text, limit, out, slice } = walk;
+    let { start, count } = walk;
     let work = 0;
-    for (let start = 0; count <= limit && start < text.length; ) {
+    let stop = Stop.Done;
+    while (count <= limit && start < text.length) {
       const end = pieceEnd(text, start);
       const ownBytes = end - start > SCRATCH_BYTES / 3;
       const bytes = ownBytes ? new Uint8Array(3 * (end - start)) : scratch;
       const length = encodeUtf8(text, start, end, bytes);
       start = end;
-      const whole = ranks.rank(bytes, 0, length);
-      if (whole !== NO_RANK) {
+      const short = length <= CACHED_PIECE_BYTES;
+      const cached = short ? cache.find(bytes, length) : 0;
+      const whole = cached !== 0 ? rankOf(cached) : ranks.rank(bytes, 0, length);
+      if (whole >= 0 && whole !== NO_RANK) {
         count++;
         out?.push(whole);
+        if (short && cached === 0) cache.remember(length, whole, 1);
+        work += length + WORK_PER_PIECE;
+      } else if (cached !== 0 && out === null) {
+        count += countOf(cached);
         work += length + WORK_PER_PIECE;
       } else if (length > LONG_PIECE_BYTES && slice !== WHOLE) {
         // The shared scratch may serve other counts while this one waits for its turn.
-        count += yield* this.longPiece(ownBytes ? bytes : bytes.slice(0, length), length, limit - count, out, slice);
+        walk.longPiece = ownBytes ? bytes : bytes.slice(0, length);
+        walk.longLength = length;
+        stop = Stop.LongPiece;
+        break;
       } else if (length > limit - count && ranks.minTokens(bytes, length) > limit - count) {
         // A long piece is merged whole or not at all: refuse it on a cheap lower bound.
-        return limit + 1;
+        count = limit + 1;
+        break;
       } else {
-        count += bytePairMerge(ranks, bytes, length, out);
+        const tokens = bytePairMerge(ranks, bytes, length, out);
+        if (short) cache.remember(length, -1, tokens);
+        count += tokens;
         work += length * WORK_PER_MERGED_BYTE;
       }
       if (work > WORK_PER_CHECK) {
         work = 0;
-        if (slice.due()) yield;
+        if (slice.due()) {
+          stop = Stop.Due;
+          break;
+        }
       }
     }
-    return count > limit ? limit + 1 : count;
+    walk.start = start;
+    walk.count = count;
+    return stop;
   }
 
   /**
@@ -134,6 +175,28 @@ class BpeEncoder implements Encoder {
     return yield* mergeInSteps(this.ranks, bytes, length, out, slice);
   }
 }
+
+/** A walk through a text, between two calls of `walkSome`. */
+interface Walk {
+  readonly text: string;
+  readonly limit: number;
+  readonly out: number[] | null;
+  readonly slice: Slice;
+  start: number;
+  count: number;
+  /** A long piece `walkSome` stopped at, to be merged in slices. */
+  longPiece: Uint8Array;
+  longLength: number;
+}
+
+/** Why `walkSome` returned. */
+const enum Stop {
+  Done,
+  Due,
+  LongPiece,
+}
+
+const NO_BYTES = new Uint8Array(0);
 
 // Work between two looks at the clock, in units of about a nanosecond: a few hundred
 // pieces of prose, or a few hundred bytes merged. A piece merges in one go up to

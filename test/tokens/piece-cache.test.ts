@@ -1,0 +1,42 @@
+// The short-piece cache: found only for the very bytes remembered, and what it remembers is what counting finds.
+import { CACHED_PIECE_BYTES, countOf, PieceCache, rankOf } from '../../lib/tokens/piece-cache';
+import { get_encoding } from 'tiktoken';
+import { getEncoder } from '../../lib/tokens/encoder';
+import { seededRandom } from './corpus';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+describe('PieceCache', () => {
+  test('finds a piece only by its exact bytes and length, up to CACHED_PIECE_BYTES', () => {
+    const cache = new PieceCache();
+    const pieces = ['a', 'ab', ' the', ' hello', 'αβγδ', ' something', 'x'.repeat(CACHED_PIECE_BYTES), '\0', '\0\0', 'a\0'];
+    pieces.forEach((piece, i) => {
+      const b = bytes(piece);
+      expect(cache.find(b, b.length)).toBe(0);
+      cache.remember(b.length, i % 2 ? -1 : 1000 + i, 1 + (i % 7));
+    });
+    pieces.forEach((piece, i) => {
+      const b = bytes(piece);
+      const entry = cache.find(b, b.length);
+      expect([piece, rankOf(entry), countOf(entry)]).toEqual([piece, i % 2 ? -1 : 1000 + i, 1 + (i % 7)]);
+    });
+    // Same length, other bytes; a prefix; the same bytes with a NUL more.
+    for (const other of [' thf', ' hellp', 'αβγε', ' th', '\0\0\0']) expect(cache.find(bytes(other), bytes(other).length)).toBe(0);
+  });
+
+  test('counting the same random pieces again and again (cache warm) gives tiktoken\'s tokens every time', () => {
+    const encoder = getEncoder('cl100k_base');
+    const oracle = get_encoding('cl100k_base');
+    const random = seededRandom(5);
+    const words = Array.from({ length: 3_000 }, () =>
+      String.fromCharCode(...Array.from({ length: 1 + Math.floor(random() * 11) }, () => 97 + Math.floor(random() * 26))),
+    );
+    const text = words.join(' ');
+    const expected = Array.from(oracle.encode_ordinary(text));
+    oracle.free();
+    for (let i = 0; i < 3; i++) {
+      expect(encoder.count(text)).toBe(expected.length);
+      expect(encoder.encode(text)).toEqual(expected);
+    }
+  });
+});
