@@ -1,6 +1,6 @@
 // createTokenBudget: reads the options once and hands out the middlewares that share them.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { fail, readConfig } from './config';
+import { readConfig } from './config';
 import { createFlagCache, type FeatureFlags, type FlagCache } from './flags/cache';
 import { flagChannelOf } from './flags/channel';
 import { createErrorHandler } from './middleware/errorHandler';
@@ -8,8 +8,9 @@ import { createFeatureBudget } from './middleware/featureBudget';
 import { createFeatureFlag } from './middleware/featureFlag';
 import { createGlobalTpm } from './middleware/globalTpm';
 import { createLlmHandler } from './middleware/llmHandler';
-import { createUsageHandler, toUserUsage } from './middleware/usageHandler';
-import { createUserQuota, readUserQuota, userScope, type UserQuotaConfig } from './middleware/userQuota';
+import { createQuota, findQuota, readQuota, registerQuota, usageScope, type QuotaConfig } from './middleware/quota';
+import { createUsageHandler, toUsage } from './middleware/usageHandler';
+import { readUserQuota } from './middleware/userQuota';
 import type { Store } from './store/types';
 import { warmEncoders } from './tokens/encoder';
 import type {
@@ -17,7 +18,10 @@ import type {
   FeatureFlagOptions,
   GlobalTpmOptions,
   LlmHandlerOptions,
+  PrincipalId,
+  QuotaOptions,
   TokenBudgetOptions,
+  UsageHandlerOptions,
   UserQuotaOptions,
   UserUsage,
 } from './types';
@@ -29,19 +33,23 @@ export interface TokenBudget {
   readonly flags: FeatureFlags;
   /** Counts the input of feature `name`, degrades or rejects it, caps the output, declares its daily budget. */
   featureBudget(name: string, options?: FeatureBudgetOptions): RequestHandler;
-  /** Declares the requesting user's quota for the current period. */
+  /** Declares the requesting user's quota for the current period: the quota named `user`. */
   userQuota(options: UserQuotaOptions): RequestHandler;
+  /** Declares the quota `options.name` (team, organisation, API key, …) of the request's principal for the current period. */
+  quota(options: QuotaOptions): RequestHandler;
   /** Declares a tokens-per-minute limit shared by all users and processes. */
   globalTpm(options: GlobalTpmOptions): RequestHandler;
   /** Reserves every declared budget, calls the model with the computed limits, settles with the real usage. */
   llmHandler(options: LlmHandlerOptions): RequestHandler;
-  /** GET handler answering `{ used, limit, remaining, resetAt }` for the requesting user (first userQuota's config). */
-  usageHandler(): RequestHandler;
-  /** Error middleware turning malformed or oversized JSON bodies into this package's JSON errors. */
+  /** GET handler answering `{ used, limit, remaining, resetAt }` of the requester's quota (default: the user quota). */
+  usageHandler(options?: UsageHandlerOptions): RequestHandler;
+  /** Error middleware answering refusals thrown through run(), model-client errors and bad bodies as this package's JSON errors. */
   errorHandler(): ErrorRequestHandler;
   usage: {
-    /** What user `id` has used and has left this period (first userQuota's config; tier default: its defaultTier). */
-    user(id: string, tier?: string): Promise<UserUsage>;
+    /** What user `id` has used and has left this period (tier default: the quota's defaultTier). */
+    user(id: PrincipalId, tier?: string): Promise<UserUsage>;
+    /** What principal `id` of quota `name` has used and has left this period (tier default: the quota's defaultTier). */
+    quota(name: string, id: PrincipalId, tier?: string): Promise<UserUsage>;
   };
   /** Builds the encoders of every configured model now, so the first request does not pay for it (~1 s). */
   warmup(): void;
@@ -55,9 +63,13 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
   let flagCache: FlagCache | undefined;
   // Made on first use, so that only apps with flags open the store's subscription.
   const flags = () => (flagCache ??= createFlagCache({ channel: flagChannelOf(options.store), onError: options.onStoreError }));
-  let firstQuota: UserQuotaConfig | undefined;
-  const requireQuota = (what: string): UserQuotaConfig =>
-    firstQuota ?? fail('TB_INVALID_OPTION', `${what} needs a budget.userQuota(...) to be created first.`);
+  const quotas = new Map<string, QuotaConfig>();
+  const mountQuota = (quota: QuotaConfig): RequestHandler => {
+    registerQuota(quotas, quota);
+    return createQuota(quota);
+  };
+  const readUsage = async (name: string, id: PrincipalId, tier: string | undefined, what: string): Promise<UserUsage> =>
+    toUsage(await config.store.usage(usageScope(findQuota(quotas, name, what), id, tier)));
 
   return {
     featureFlag: (name, flagOptions) => createFeatureFlag(config, flags(), name, flagOptions),
@@ -68,20 +80,18 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
       close: async () => flagCache?.close(),
     },
     featureBudget: (name, featureOptions) => createFeatureBudget(config, name, featureOptions),
-    userQuota(quotaOptions) {
-      const quota = readUserQuota(config, quotaOptions);
-      firstQuota ??= quota;
-      return createUserQuota(quota);
-    },
+    userQuota: (quotaOptions) => mountQuota(readUserQuota(config, quotaOptions)),
+    quota: (quotaOptions) => mountQuota(readQuota(config, quotaOptions)),
     globalTpm: (tpmOptions) => createGlobalTpm(config, tpmOptions),
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),
-    usageHandler: () => createUsageHandler(config.store, requireQuota('usageHandler()')),
-    errorHandler: () => createErrorHandler(config.errorOptions),
+    usageHandler(handlerOptions) {
+      const name = handlerOptions?.quota ?? 'user';
+      return createUsageHandler(config.store, findQuota(quotas, name, `usageHandler({ quota: '${name}' })`));
+    },
+    errorHandler: () => createErrorHandler(config),
     usage: {
-      async user(id, tier) {
-        const quota = requireQuota('usage.user()');
-        return toUserUsage(await config.store.usage(userScope(quota, String(id), tier)));
-      },
+      user: (id, tier) => readUsage('user', id, tier, 'usage.user()'),
+      quota: (name, id, tier) => readUsage(name, id, tier, `usage.quota('${name}')`),
     },
     warmup() {
       warmEncoders([...new Set([...config.features.values()].map((f) => f.modelInfo.encoding))]);

@@ -1,48 +1,99 @@
-// Why a request is not served: the core's refusals, mapped to HTTP only in http/errors.ts.
+// Why a request is not served: BudgetRefusal, an http-errors-compatible error with this package's JSON body.
 import type { ScopeKind, ScopeState } from './store/types';
+import type { BudgetHttpError, ErrorBody } from './types';
+
+/** HTTP status of each `error.type`: the refusal carries it, so any http-errors-aware handler answers it right. */
+const STATUS = {
+  invalid_request: 400,
+  user_required: 401,
+  principal_required: 403,
+  input_too_large: 413,
+  feature_quota_exceeded: 429,
+  user_quota_exceeded: 429,
+  quota_exceeded: 429,
+  global_rate_limited: 429,
+  internal_error: 500,
+  upstream_error: 502,
+  budget_unavailable: 503,
+  feature_disabled: 503,
+  spend_cap_reached: 503,
+  upstream_rate_limited: 503,
+  upstream_timeout: 504,
+} as const;
 
 /** The `error.type` values this package answers with. */
-export type RefusalType =
-  | 'invalid_request'
-  | 'input_too_large'
-  | 'feature_quota_exceeded'
-  | 'user_quota_exceeded'
-  | 'user_required'
-  | 'global_rate_limited'
-  | 'budget_unavailable'
-  | 'upstream_rate_limited'
-  | 'upstream_error'
-  | 'upstream_timeout';
+export type RefusalType = keyof typeof STATUS;
 
 export interface RefusalDetails {
   /** The budget that refused, with its figures (only the requester's own). */
   scope?: ScopeState;
+  /** The quota named in `error.scope` when there is no scope state (a missing principal). */
+  scopeName?: string;
   /** Seconds after which a retry may succeed, when known. */
   retryAfterSeconds?: number;
+  /** Told once to the budget's `onWarning` by whoever answers the refusal; never to the client. */
+  warning?: { code: string; message: string };
 }
 
-/** A request the budgets (or the upstream) will not serve, and why. */
-export class BudgetRefusal extends Error {
+/**
+ * A request the budgets (or the upstream) will not serve, and why. It is an
+ * http-errors error (`status`, `statusCode`, `expose`, `headers`), so Express's
+ * default handler answers with its status and headers, and `budget.errorHandler()`
+ * or an app's own handler can send `body` as JSON.
+ */
+export class BudgetRefusal extends Error implements BudgetHttpError {
   readonly type: RefusalType;
   readonly details: RefusalDetails;
+  readonly status: number;
+  readonly statusCode: number;
+  /** Every message is written for the client: none quotes upstream text, keys or other users' figures. */
+  readonly expose = true;
+  /** `Retry-After` when known; the request's `RateLimit` headers are added when it is answered. */
+  readonly headers: Record<string, string>;
+  readonly body: { error: ErrorBody };
 
   constructor(type: RefusalType, message: string, details: RefusalDetails = {}) {
     super(message);
     this.name = 'BudgetRefusal';
     this.type = type;
     this.details = details;
+    this.status = this.statusCode = STATUS[type];
+    this.headers = details.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(details.retryAfterSeconds) };
+    this.body = { error: errorBody(type, message, details) };
   }
 }
 
-const QUOTA_REFUSALS: Record<ScopeKind, { type: RefusalType; message: string }> = {
-  feature: { type: 'feature_quota_exceeded', message: "This feature's daily token budget is used up." },
-  user: { type: 'user_quota_exceeded', message: 'Your token quota for this period is used up.' },
-  global: { type: 'global_rate_limited', message: 'The service is at its tokens-per-minute limit; retry shortly.' },
+function errorBody(type: RefusalType, message: string, { scope, scopeName }: RefusalDetails): ErrorBody {
+  const body: ErrorBody = { type, message };
+  if (!scope) {
+    if (scopeName !== undefined) body.scope = scopeName;
+    return body;
+  }
+  body.scope = scope.name ?? scope.kind;
+  body.limit = scope.limit;
+  body.remaining = scope.remaining;
+  body.reset_at = new Date(scope.resetAtMs).toISOString();
+  return body;
+}
+
+const QUOTA_REFUSALS: Record<ScopeKind, { type: RefusalType; message: (name: string) => string }> = {
+  feature: { type: 'feature_quota_exceeded', message: () => "This feature's daily token budget is used up." },
+  user: { type: 'user_quota_exceeded', message: () => 'Your token quota for this period is used up.' },
+  quota: { type: 'quota_exceeded', message: (name) => `The ${name} token quota for this period is used up.` },
+  global: { type: 'global_rate_limited', message: () => 'The service is at its tokens-per-minute limit; retry shortly.' },
+  spend: { type: 'spend_cap_reached', message: () => 'The spending cap for this period is reached; retry after it resets.' },
 };
 
 /** The refusal for a scope that cannot afford the request. */
 export function quotaRefusal(scope: ScopeState, nowMs: number): BudgetRefusal {
   const { type, message } = QUOTA_REFUSALS[scope.kind];
   const retryAfterSeconds = Math.max(1, Math.ceil((scope.resetAtMs - nowMs) / 1000));
-  return new BudgetRefusal(type, message, { scope, retryAfterSeconds });
+  return new BudgetRefusal(type, message(scope.name ?? scope.kind), { scope, retryAfterSeconds });
+}
+
+/** The answer to a request the app's own setup cannot serve; `code` and `message` go to the server's log only. */
+export function internalError(code: string, message: string): BudgetRefusal {
+  return new BudgetRefusal('internal_error', 'This request cannot be served because of a server configuration error.', {
+    warning: { code, message },
+  });
 }

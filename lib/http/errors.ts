@@ -1,52 +1,58 @@
-// Refusals as http-errors objects with a JSON body, and how a middleware answers with one.
+// How a refusal is answered: `next(err)`, the app's onReject (guarded), or the JSON body with its status and headers.
 import type { NextFunction, Request, Response } from 'express';
-import createError from 'http-errors';
-import { BudgetRefusal, type RefusalType } from '../refusal';
-import type { BudgetHttpError, ErrorBody, ErrorOptions } from '../types';
+import { internalError, type BudgetRefusal } from '../refusal';
+import type { ErrorOptions } from '../types';
+import type { Warn } from '../warnings';
 
-const STATUS: Record<RefusalType, number> = {
-  invalid_request: 400,
-  user_required: 401,
-  input_too_large: 413,
-  feature_quota_exceeded: 429,
-  user_quota_exceeded: 429,
-  global_rate_limited: 429,
-  budget_unavailable: 503,
-  upstream_rate_limited: 503,
-  upstream_error: 502,
-  upstream_timeout: 504,
-};
-
-/** The http-errors object for a refusal; `extraHeaders` are the RateLimit headers of the request. */
-export function toHttpError(refusal: BudgetRefusal, extraHeaders: Record<string, string> = {}): BudgetHttpError {
-  const { scope, retryAfterSeconds } = refusal.details;
-  const body: ErrorBody = { type: refusal.type, message: refusal.message };
-  if (scope) {
-    body.scope = scope.kind;
-    body.limit = scope.limit;
-    body.remaining = scope.remaining;
-    body.reset_at = new Date(scope.resetAtMs).toISOString();
-  }
-  const headers: Record<string, string> = { ...extraHeaders };
-  if (retryAfterSeconds !== undefined) headers['Retry-After'] = String(retryAfterSeconds);
-  return createError(STATUS[refusal.type], refusal.message, {
-    type: refusal.type,
-    body: { error: body },
-    headers,
-    expose: true,
-  }) as BudgetHttpError;
+/** How a middleware answers, as read once from its options; `warn` is the budget's. */
+export interface AnswerOptions extends ErrorOptions {
+  warn?: Warn;
 }
 
-/** Answers with the error as the middleware's options ask: `next(err)`, `onReject`, or the JSON body. */
+/** Answers with the refusal as the middleware's options ask: `next(err)`, `onReject`, or the JSON body. */
 export function sendError(
-  error: BudgetHttpError,
+  refusal: BudgetRefusal,
   req: Request,
   res: Response,
   next: NextFunction,
-  options: ErrorOptions,
+  options: AnswerOptions,
 ): void {
-  if (options.errors === 'next') return next(error);
-  if (options.onReject) return options.onReject(error, req, res, next);
-  if (res.headersSent) return;
-  res.status(error.status).set(error.headers ?? {}).json(error.body);
+  reportWarning(refusal, options.warn);
+  if (options.errors === 'next') return next(refusal);
+  if (options.onReject) return callOnReject(options.onReject, refusal, req, res, next, options.warn);
+  sendJson(refusal, res, next);
+}
+
+function reportWarning(refusal: BudgetRefusal, warn: Warn | undefined): void {
+  const warning = refusal.details.warning;
+  if (warning) warn?.(warning.code, warning.message);
+}
+
+/** The JSON answer; a response already under way cannot take it, and Express then ends the connection. */
+function sendJson(refusal: BudgetRefusal, res: Response, next: NextFunction): void {
+  if (res.headersSent) return next(refusal);
+  res.status(refusal.status).set(refusal.headers).json(refusal.body);
+}
+
+/** A bug in the app's own onReject (thrown, or a rejected promise) is a 500 JSON, never an HTML page or a crash. */
+function callOnReject(
+  onReject: NonNullable<ErrorOptions['onReject']>,
+  refusal: BudgetRefusal,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  warn: Warn | undefined,
+): void {
+  const failed = (err: unknown): void => {
+    const detail = err instanceof Error ? err.message : String(err);
+    const answer = internalError('TB_ON_REJECT_FAILED', `onReject failed while answering ${refusal.type} (${detail}); the request was answered 500 internal_error.`);
+    reportWarning(answer, warn);
+    sendJson(answer, res, next);
+  };
+  try {
+    const result: unknown = onReject(refusal, req, res, next);
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') Promise.resolve(result).catch(failed);
+  } catch (err) {
+    failed(err);
+  }
 }

@@ -1,25 +1,62 @@
-// IETF RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers) for user and global budgets.
+// IETF RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers) for quota and global budgets.
+import type { ServerResponse } from 'node:http';
 import type { ScopeRequest, ScopeState } from '../store/types';
 
-/** Headers for the user and global scopes among `scopes` (paired by index with `states`). */
-export function rateLimitHeaders(scopes: ScopeRequest[], states: ScopeState[], nowMs: number): Record<string, string> {
+/** The declared scopes of a request and what the store last said of them (a BudgetContext fits). */
+export interface RateLimitSource {
+  readonly scopes: readonly ScopeRequest[];
+  readonly scopeStates: readonly ScopeState[];
+}
+
+/**
+ * One policy per quota (named after it: `"user"`, `"team"`, …) and per global limit;
+ * a scope is paired with its state by key, so a store that reports fewer states
+ * (an outage policy) never shifts one scope's figures onto another.
+ */
+export function rateLimitHeaders(scopes: readonly ScopeRequest[], states: readonly ScopeState[], nowMs: number): Record<string, string> {
   const policies: string[] = [];
   const limits: string[] = [];
-  scopes.forEach((scope, i) => {
-    const state = states[i];
-    if (!state || scope.kind === 'feature') return;
+  for (const scope of scopes) {
+    const state = scope.kind === 'feature' ? undefined : states.find((s) => s.key === scope.key);
+    if (!state) continue;
     const windowSeconds =
-      scope.window.kind === 'sliding'
-        ? Math.round(scope.window.windowMs / 1000)
-        : periodSeconds(scope.window.periodAt(nowMs));
-    const resetSeconds = Math.max(0, Math.ceil((state.resetAtMs - nowMs) / 1000));
-    policies.push(`"${scope.kind}";q=${state.limit};w=${windowSeconds}`);
-    limits.push(`"${scope.kind}";r=${state.remaining};t=${resetSeconds}`);
-  });
+      scope.window.kind === 'sliding' ? Math.round(scope.window.windowMs / 1000) : periodSeconds(scope.window.periodAt(nowMs));
+    // A sliding window keeps one bucket more than it spans: its reset may lie up to a bucket past the window.
+    const resetSeconds = Math.min(windowSeconds, Math.max(0, Math.ceil((state.resetAtMs - nowMs) / 1000)));
+    const name = scope.name ?? scope.kind;
+    policies.push(`"${name}";q=${state.limit};w=${windowSeconds}`);
+    limits.push(`"${name}";r=${state.remaining};t=${resetSeconds}`);
+  }
   if (policies.length === 0) return {};
   return { 'RateLimit-Policy': policies.join(', '), RateLimit: limits.join(', ') };
 }
 
 function periodSeconds(period: { startMs: number; endMs: number }): number {
   return Math.round((period.endMs - period.startMs) / 1000);
+}
+
+const SOURCE = Symbol('token-budget.rateLimitSource');
+type HookedResponse = ServerResponse & { [SOURCE]?: RateLimitSource };
+
+/**
+ * Sets the RateLimit headers of `source` just before `res` writes its head — however
+ * the response is made: llmHandler, a custom handler around `run()`, a refusal, an
+ * app's error handler. Headers the app set itself are kept. Calling it again on the
+ * same response only changes the source.
+ */
+export function setRateLimitHeadersOnWrite(res: ServerResponse, source: RateLimitSource): void {
+  const hooked = res as HookedResponse;
+  const alreadyWrapped = hooked[SOURCE] !== undefined;
+  hooked[SOURCE] = source;
+  if (alreadyWrapped) return;
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: HookedResponse, ...args: unknown[]) {
+    const current = this[SOURCE];
+    if (current && !this.headersSent) {
+      for (const [name, value] of Object.entries(rateLimitHeaders(current.scopes, current.scopeStates, Date.now()))) {
+        if (!this.hasHeader(name)) this.setHeader(name, value);
+      }
+    }
+    return writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
+  } as ServerResponse['writeHead'];
 }

@@ -1,26 +1,66 @@
-// errorHandler: body-parser failures (malformed or oversized JSON) as this package's JSON errors.
+// errorHandler: refusals thrown through run(), model-client errors and body-parser failures, as this package's JSON errors.
 import type { ErrorRequestHandler } from 'express';
-import { sendError, toHttpError } from '../http/errors';
+import type { BudgetConfig } from '../config';
+import type { BudgetContext } from '../context';
 import { BudgetRefusal, type RefusalType } from '../refusal';
-import type { ErrorOptions } from '../types';
+import { upstreamRefusal } from '../upstream';
+import { answerRefusal } from './respond';
 
 /** body-parser's error `type` → what the client is told. */
-const BODY_ERRORS: Record<string, [RefusalType, string]> = {
-  'entity.parse.failed': ['invalid_request', 'The request body is not valid JSON.'],
-  'entity.too.large': ['input_too_large', 'The request body is larger than this server accepts.'],
-  'encoding.unsupported': ['invalid_request', 'The request body has an unsupported encoding.'],
-  'charset.unsupported': ['invalid_request', 'The request body has an unsupported charset.'],
-};
+const BODY_ERRORS = new Map<string, [RefusalType, string]>([
+  ['entity.parse.failed', ['invalid_request', 'The request body is not valid JSON.']],
+  ['entity.too.large', ['input_too_large', 'The request body is larger than this server accepts.']],
+  ['encoding.unsupported', ['invalid_request', 'The request body has an unsupported encoding.']],
+  ['charset.unsupported', ['invalid_request', 'The request body has an unsupported charset.']],
+  ['request.size.invalid', ['invalid_request', 'The request body does not match its Content-Length.']],
+  ['request.aborted', ['invalid_request', 'The request body was not sent completely.']],
+]);
+
+/**
+ * A body whose stream failed: body-parser passes a decompression error (gzip that is
+ * not gzip) on as the zlib error itself, with status 400, an `errno` and no `type`.
+ */
+function isUnreadableBody(err: { status?: unknown; type?: unknown; errno?: unknown }): boolean {
+  return err.status === 400 && err.type === undefined && typeof err.errno === 'number';
+}
+
+/**
+ * An error of the model's SDK: openai's `APIError` and its subclasses (status errors,
+ * connection errors, time-outs). The class name, not `instanceof`, keeps openai optional.
+ */
+function isModelClientError(err: object): boolean {
+  for (let proto = Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
+    if ((proto as { constructor?: { name?: unknown } }).constructor?.name === 'APIError') return true;
+  }
+  return false;
+}
+
+/** What llmHandler answers for the same failure of its call; `context` tells a time-out of run() from other aborts. */
+function modelClientRefusal(err: object, context: BudgetContext | undefined): BudgetRefusal {
+  if (context?.stoppedBy === 'timeout') return new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.');
+  return upstreamRefusal(err) ?? new BudgetRefusal('upstream_error', 'The model provider sent an answer that could not be read.');
+}
+
+function refusalOf(err: unknown, context: BudgetContext | undefined): BudgetRefusal | undefined {
+  if (err instanceof BudgetRefusal) return err;
+  if (typeof err !== 'object' || err === null) return undefined;
+  if (isModelClientError(err)) return modelClientRefusal(err, context);
+  const known = BODY_ERRORS.get(String((err as { type?: unknown }).type));
+  if (known) return new BudgetRefusal(...known);
+  if (isUnreadableBody(err)) return new BudgetRefusal('invalid_request', 'The request body could not be read; check its Content-Encoding.');
+  return undefined;
+}
 
 /**
  * Mount after the routes: express.json() rejects bad bodies before any budget runs,
- * and Express would answer them with an HTML page.
+ * a custom handler's run() throws refusals and SDK errors, and Express would answer
+ * them all with an HTML page. Anything else goes on to the app's own error handlers.
  */
-export function createErrorHandler(errorOptions: ErrorOptions): ErrorRequestHandler {
+export function createErrorHandler(config: BudgetConfig): ErrorRequestHandler {
+  const options = { ...config.errorOptions, errors: 'respond', warn: config.warn } as const;
   return (err, req, res, next) => {
-    const known = BODY_ERRORS[String((err as { type?: unknown } | null)?.type)];
-    if (!known) return next(err);
-    const refusal = new BudgetRefusal(known[0], known[1]);
-    sendError(toHttpError(refusal), req, res, next, { ...errorOptions, errors: 'respond' });
+    const refusal = refusalOf(err, req.tokenBudget);
+    if (!refusal) return next(err);
+    answerRefusal(refusal, req, res, next, options);
   };
 }

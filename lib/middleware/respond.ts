@@ -1,10 +1,16 @@
 // How middlewares answer: refusals become JSON errors, async failures reach next() on Express 4 and 5.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { checkErrorOptions, type BudgetConfig } from '../config';
 import type { BudgetContext } from '../context';
-import { sendError, toHttpError } from '../http/errors';
+import { sendError, type AnswerOptions } from '../http/errors';
 import { rateLimitHeaders } from '../http/headers';
-import { BudgetRefusal } from '../refusal';
+import { BudgetRefusal, internalError } from '../refusal';
 import type { ErrorOptions } from '../types';
+
+/** A middleware's `errors` and `onReject` (inherited from the budget's), with the budget's `warn`. */
+export function readErrorOptions(config: BudgetConfig, options: ErrorOptions, path: string): AnswerOptions {
+  return { ...checkErrorOptions(options, path, config.errorOptions), warn: config.warn };
+}
 
 /** Express 4 ignores a rejected promise from a middleware: pass it to next() ourselves. */
 export function handleAsync(
@@ -15,22 +21,27 @@ export function handleAsync(
   };
 }
 
-/** The RateLimit headers of the user and global budgets the context has seen. */
+/** The RateLimit headers of the quota and global budgets the context has seen. */
 export function contextHeaders(context: BudgetContext | undefined): Record<string, string> {
   if (!context || context.scopeStates.length === 0) return {};
   return rateLimitHeaders(context.scopes, context.scopeStates, Date.now());
 }
 
-/** Answers a BudgetRefusal as configured; anything else is a bug and goes to next(err). */
-export function answerRefusal(err: unknown, req: Request, res: Response, next: NextFunction, options: ErrorOptions): void {
+/** Answers a BudgetRefusal as configured, with the request's RateLimit headers; anything else goes to next(err). */
+export function answerRefusal(err: unknown, req: Request, res: Response, next: NextFunction, options: AnswerOptions): void {
   if (!(err instanceof BudgetRefusal)) return next(err);
-  sendError(toHttpError(err, contextHeaders(req.tokenBudget)), req, res, next, options);
+  // The refusal belongs to this request alone: its headers can take the request's figures.
+  Object.assign(err.headers, contextHeaders(req.tokenBudget));
+  sendError(err, req, res, next, options);
 }
 
-/** The context a declaring middleware needs, or a clear error naming the missing step. */
+/** The context a declaring middleware needs; without it the route is mis-assembled: 500 internal_error, warned once. */
 export function requireContext(req: Request, middleware: string): BudgetContext {
   if (!req.tokenBudget) {
-    throw new Error(`token-budget: ${middleware} needs budget.featureBudget(name) earlier in the route's chain.`);
+    throw internalError(
+      'TB_NO_FEATURE_BUDGET',
+      `${middleware} ran without budget.featureBudget(name) earlier in the route's chain; mount featureBudget first.`,
+    );
   }
   return req.tokenBudget;
 }

@@ -23,13 +23,26 @@ export function featureScopeKey(featureName: string): string {
 }
 
 /**
- * Key of one user's quota for one kind of period, e.g. `u:{u=alice}:day`. The user
- * id alone is the hash tag, so all of a user's periods live in one cluster slot.
+ * Key of one principal's quota for one kind of period. The principal alone is the
+ * hash tag, so all its periods live in one cluster slot. The user quota keeps its
+ * historical keys: `u:{u=alice}:day`, and `a:{anonymous}:day` for no user. Any other
+ * quota: `q:{team:i=acme}:day`, and `q:{team}:day` for no principal. Names never hold
+ * `:` or `=`, ids are readable (`u=`/`i=`) or hashed (`h=`), and only the anonymous
+ * budget has no `:` in braces: no two (name, id) pairs share a key.
  */
+export function quotaScopeKey(quotaName: string, id: string | undefined, periodName: string): string {
+  if (quotaName === 'user') {
+    if (id === undefined) return `a:{anonymous}:${periodName}`;
+    return `u:{${READABLE_NAME.test(id) ? `u=${id}` : safeName(id)}}:${safeName(periodName)}`;
+  }
+  const name = safeName(quotaName);
+  if (id === undefined) return `q:{${name}}:${safeName(periodName)}`;
+  return `q:{${name}:${READABLE_NAME.test(id) ? `i=${id}` : safeName(id)}}:${safeName(periodName)}`;
+}
+
+/** Key of one user's quota, e.g. `u:{u=alice}:day`. */
 export function userScopeKey(userId: string, periodName: string): string {
-  // `u=` marks a readable id; safeName's `h=` marks a hashed one.
-  const id = READABLE_NAME.test(userId) ? `u=${userId}` : safeName(userId);
-  return `u:{${id}}:${safeName(periodName)}`;
+  return quotaScopeKey('user', userId, periodName);
 }
 
 /** Key of a process-wide budget such as the global tokens-per-minute, e.g. `g:{tpm}`. */
