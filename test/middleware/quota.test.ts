@@ -1,7 +1,7 @@
 // Named quotas (team, API key, …) over HTTP: own key spaces, names in headers and errors, usage, duplicate definitions.
 import fc from 'fast-check';
 import request from 'supertest';
-import { countChatTokens, createTokenBudget, TokenBudgetConfigError } from '../../lib';
+import { countChatTokens, createTokenBudget, StoreUnavailableError, TokenBudgetConfigError, type Store } from '../../lib';
 import { quotaScopeKey, userScopeKey } from '../../lib/store/keys';
 import type { BudgetWarning, QuotaOptions } from '../../lib/types';
 import { FEATURES, startTestApp, words, type TestApp } from '../helpers/app';
@@ -153,6 +153,90 @@ test('usageHandler({ quota }) reports the requester’s team; the default is the
   const noTeam = await request(t.app).get('/usage/team').set('x-test-user', 'gail');
   expect(noTeam.status).toBe(403);
   expect(noTeam.body.error.type).toBe('principal_required');
+});
+
+describe('each quota option reaches the budget', () => {
+  function optionApp(team: Partial<QuotaOptions>, budget: Partial<Parameters<typeof createTokenBudget>[0]> = {}) {
+    return startTestApp({
+      budget: { features, ...budget },
+      upstream: { completionTokens: (_r, cap) => cap },
+      chain: (b, client) => [
+        b.featureBudget('chat'),
+        b.quota({ name: 'team', key: teamOf, tier: (req) => req.get('x-test-tier'), limits: { small: 200, large: 600 }, ...team }),
+        b.llmHandler({ client }),
+      ],
+    });
+  }
+  const call = (team: string, tokens: number, tier?: string) => {
+    const req = request(t.app).post('/chat').set('x-test-team', team);
+    return (tier === undefined ? req : req.set('x-test-tier', tier)).send(promptOf(tokens));
+  };
+
+  test('tier picks the limit; defaultTier serves an unknown or missing tier (default: the smallest)', async () => {
+    t = await optionApp({});
+    await call('a', 100, 'large').expect(200);
+    await call('b', 100, 'huge').expect(200);
+    await call('c', 100).expect(200);
+    expect(t.upstream.calls.map((c) => c.request.body.max_tokens)).toEqual([500, 100, 100]);
+    await t.close();
+    t = await optionApp({ defaultTier: 'large' });
+    await call('d', 100, 'huge').expect(200);
+    await call('e', 100, 'small').expect(200);
+    expect(t.upstream.calls.map((c) => c.request.body.max_tokens)).toEqual([500, 100]);
+  });
+
+  test('period and timeZone set the window, its reset and its headers', async () => {
+    // Read before and after the request, so that a boundary passed meanwhile cannot fail the test.
+    const around = async (next: () => Date, send: () => Promise<request.Response>) => {
+      const before = next().toISOString();
+      const res = await send();
+      return { res, expected: [before, next().toISOString()] };
+    };
+    const nextHour = () => {
+      const d = new Date();
+      d.setUTCMinutes(60, 0, 0);
+      return d;
+    };
+    // Tokyo has no DST: its midnight is 15:00 UTC.
+    const nextTokyoMidnight = () => {
+      const d = new Date();
+      d.setUTCHours(15, 0, 0, 0);
+      if (d.getTime() <= Date.now()) d.setUTCDate(d.getUTCDate() + 1);
+      return d;
+    };
+    t = await optionApp({ period: 'hour' });
+    await call('h', 100).expect(200);
+    const hourly = await around(nextHour, () => call('h', 10));
+    expect(hourly.res.status).toBe(429);
+    expect(hourly.expected).toContain(hourly.res.body.error.reset_at);
+    expect(hourly.res.headers['ratelimit-policy']).toBe('"team";q=200;w=3600');
+    await t.close();
+    t = await optionApp({ timeZone: 'Asia/Tokyo' });
+    await call('z', 100).expect(200);
+    const tokyo = await around(nextTokyoMidnight, () => call('z', 10));
+    expect(tokyo.expected).toContain(tokyo.res.body.error.reset_at);
+    expect(tokyo.res.headers['ratelimit-policy']).toBe('"team";q=200;w=86400');
+  });
+
+  test("onStoreUnavailable overrides the budget's policy while the store is down", async () => {
+    const down = new StoreUnavailableError('down for the test');
+    const deadStore: Store = {
+      reserve: () => Promise.reject(down),
+      settle: () => Promise.reject(down),
+      release: () => Promise.reject(down),
+      usage: () => Promise.reject(down),
+    };
+    t = await optionApp({}, { store: deadStore, onStoreUnavailable: 'fallback' });
+    await call('f', 10).expect(200);
+    await t.close();
+    t = await optionApp({ onStoreUnavailable: 'fail-closed' }, { store: deadStore, onStoreUnavailable: 'fallback' });
+    const closed = await call('f', 10);
+    expect(closed.status).toBe(503);
+    expect(closed.body.error.type).toBe('budget_unavailable');
+    await t.close();
+    t = await optionApp({ onStoreUnavailable: 'fallback' }, { store: deadStore, onStoreUnavailable: 'fail-closed' });
+    await call('f', 10).expect(200);
+  });
 });
 
 describe('configuration mistakes are caught when the routes are built', () => {
