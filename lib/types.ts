@@ -2,6 +2,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { CallOptions, ClientGonePolicy } from './context';
 import type { ChatMessage, ToolDefinition } from './messages';
+import type { ModelPrice } from './pricing/prices';
 import type { Store, UnavailablePolicy } from './store/types';
 import type { EncodingName } from './tokens/models';
 
@@ -182,6 +183,18 @@ export interface TokenBudgetOptions extends ErrorOptions {
    * @default 'finish'
    */
   onClientGone?: ClientGonePolicy;
+  /**
+   * Prices (USD per 1M tokens) that replace or add rows of the published table, used
+   * when a `costMeter` tracks spend; dated snapshots and `ft:` names price as their row.
+   * @default none: the published table (lib/pricing/table.ts)
+   */
+  prices?: Record<string, ModelPrice>;
+  /**
+   * The price of a model no row matches. Without it, a `costMeter` refuses to start
+   * when a configured model has no price (TB_UNPRICED_MODEL) — never a silent $0.
+   * @default undefined
+   */
+  fallbackPrice?: ModelPrice;
 }
 
 /** Options of `budget.featureBudget(name, options)`. */
@@ -311,4 +324,127 @@ export interface FeatureFlagOptions extends ErrorOptions {
    * @default true
    */
   default?: boolean;
+}
+
+/** An alert of `budget.costMeter`: a window's spend crossed a threshold, or an hour spiked. */
+export interface SpendAlert {
+  /** `threshold`: `hourlyAlertUsd` / `dailyAlertUsd` crossed; `spike`: the hour passed `spike.factor` × its baseline. */
+  kind: 'threshold' | 'spike';
+  window: 'hour' | 'day';
+  /** The threshold crossed, USD. */
+  thresholdUsd: number;
+  /** The window's settled spend right after the call that crossed it, USD. */
+  spentUsd: number;
+  /** The feature whose spend it is, for a meter with `per: 'feature'`. */
+  feature?: string;
+  /** When it was detected, ISO 8601. */
+  at: string;
+  /** Start of the window (hour or day), ISO 8601. */
+  windowStart: string;
+  /** The meter's `name`. */
+  meter: string;
+  /** Spikes only: the average hourly spend of the 24 hours before, USD. */
+  baselineUsd?: number;
+}
+
+/** Where `costMeter` POSTs its alerts (JSON, in the background: never delaying or failing a request). */
+export interface AlertWebhookOptions {
+  /** An http(s) URL. Required. */
+  url: string;
+  /**
+   * Time-out of one attempt, ms.
+   * @default 5000
+   */
+  timeoutMs?: number;
+  /**
+   * Attempts after the first when one fails (network error, time-out, 408, 429, 5xx); the
+   * last failure is reported through the budget's `onWarning` (`TB_ALERT_WEBHOOK_FAILED`).
+   * @default 3
+   */
+  retries?: number;
+  /**
+   * Wait before the first retry, ms; doubled before each next one.
+   * @default 500
+   */
+  backoffMs?: number;
+  /**
+   * Headers sent with each POST (e.g. `authorization`).
+   * @default {}
+   */
+  headers?: Record<string, string>;
+}
+
+/** `costMeter({ spike })`: one alert per hour whose spend jumps above its recent average. */
+export interface SpikeOptions {
+  /** An hour is a spike once its spend passes `factor` × the average hourly spend of the 24 hours before it. Required. */
+  factor: number;
+  /**
+   * The least spend that counts as a spike, USD (so a quiet service is not paged for cents).
+   * @default 1
+   */
+  minUsd?: number;
+}
+
+/** Options of `budget.costMeter(options)`. Amounts are USD; spend is counted in integer nano-USD. */
+export interface CostMeterOptions extends ErrorOptions {
+  /**
+   * Alert once when an hour's spend reaches each of these amounts.
+   * @default none
+   */
+  hourlyAlertUsd?: number | number[];
+  /**
+   * Alert once when a day's spend reaches each of these amounts.
+   * @default none
+   */
+  dailyAlertUsd?: number | number[];
+  /**
+   * Hard cap of an hour's spend: a request whose worst case (input + output cap at the
+   * model's prices) does not fit is refused 503 `spend_cap_reached` with `Retry-After`
+   * to the hour's end, and the output cap sent upstream is what the money left can pay for.
+   * @default none (tracked, never refused)
+   */
+  hourlyCapUsd?: number;
+  /**
+   * Hard cap of a day's spend, as `hourlyCapUsd`.
+   * @default none
+   */
+  dailyCapUsd?: number;
+  /** @default none (no spike alerts) */
+  spike?: SpikeOptions;
+  /**
+   * Called with each alert, after the request's call is settled; a throw or rejection
+   * is reported through `onWarning` (`TB_ALERT_CALLBACK_FAILED`).
+   * @default none
+   */
+  onAlert?: (alert: SpendAlert) => void | Promise<void>;
+  /**
+   * Receives each alert as a JSON POST: a URL, or options.
+   * @default none
+   */
+  webhook?: string | AlertWebhookOptions;
+  /**
+   * `'global'`: one spend across all features; `'feature'`: each feature its own spend,
+   * caps and alerts (alerts name the feature).
+   * @default 'global'
+   */
+  per?: 'global' | 'feature';
+  /**
+   * The meter's name: meters of one name share their spend (and must be mounted with the
+   * same caps, alerts, per and timeZone); 1–64 letters, digits, `_`, `.`, `-`.
+   * @default 'spend'
+   */
+  name?: string;
+  /**
+   * IANA time zone of the hour and day windows.
+   * @default 'UTC'
+   */
+  timeZone?: string;
+  /**
+   * Response header carrying the request's cost in USD (`0.000123450`); `true` names it
+   * `X-Token-Budget-Cost-USD`.
+   * @default false
+   */
+  costHeader?: boolean | string;
+  /** @default the budget's `onStoreUnavailable` */
+  onStoreUnavailable?: UnavailablePolicy;
 }
