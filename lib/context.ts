@@ -3,10 +3,11 @@ import { createHash } from 'node:crypto';
 import type { ChatMessage, ContentPart, TextPart, ToolCall, ToolDefinition } from './messages';
 import { BudgetRefusal, quotaRefusal } from './refusal';
 import { StoreUnavailableError } from './store/unavailable';
-import type { Reservation, ScopeRequest, ScopeState, Store } from './store/types';
+import type { CallUsage, Reservation, ScopeRequest, ScopeState, SettleReport, Store } from './store/types';
 import type { ModelInfo } from './tokens/models';
 import { providerRefused } from './upstream';
-import { billedTokens, countReplyTokens, type Usage, usageOf } from './usage';
+import { amountOf } from './store/amounts';
+import { billedUsage, countReplyTokens, type Usage, usageOf } from './usage';
 import type { Warn } from './warnings';
 
 /** What a degrading strategy did to the messages. */
@@ -42,6 +43,17 @@ export interface RunOptions {
   timeoutMs?: number;
   /** @default the budget's `onClientGone` */
   onClientGone?: ClientGonePolicy;
+}
+
+/** A call as it was settled, for listeners such as the cost meter. */
+export interface SettledCall {
+  feature: string;
+  model: string;
+  /** What was charged: the real usage, the counted reply, or the whole reservation. */
+  usage: CallUsage;
+  /** The settled spend of the scopes that track it, before and after this call. */
+  report: SettleReport;
+  context: BudgetContext;
 }
 
 /** Why `run` stopped a call before it answered. */
@@ -133,6 +145,7 @@ export class BudgetContext {
   stoppedBy: StopReason | undefined;
 
   private reservation: Reservation | undefined;
+  private readonly settledListeners: ((call: SettledCall) => void)[] = [];
   /** Stops the call `run` is waiting for. */
   private stopCall: ((reason: StopReason) => void) | undefined;
   private onClientGone: ClientGonePolicy;
@@ -232,12 +245,12 @@ export class BudgetContext {
     if (this.state === 'released' && this.releasedAtEnd && reservation) {
       this.state = 'settled';
       const given = { ...reservation, input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
-      await this.store.settle(given, this.actualTokens(usage, reply));
+      await this.settleAt(given, this.actualUsage(usage, reply));
       return;
     }
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    if (this.reservation) await this.settleAt(this.reservation, this.actualTokens(usage, reply));
+    if (this.reservation) await this.settleAt(this.reservation, this.actualUsage(usage, reply));
   }
 
   /**
@@ -247,26 +260,43 @@ export class BudgetContext {
   async charge(): Promise<void> {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    if (this.reservation) await this.settleAt(this.reservation, this.reservation.input + this.reservation.outputCap);
+    const reservation = this.reservation;
+    if (reservation) await this.settleAt(reservation, { input: reservation.input, cachedInput: 0, output: reservation.outputCap });
   }
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */
   async release(): Promise<void> {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'released';
-    if (this.reservation) await this.settleAt(this.reservation, 0);
+    if (this.reservation) await this.settleAt(this.reservation, { input: 0, cachedInput: 0, output: 0 });
   }
 
-  /** Settles the reservation at `actualTokens` and moves the scope states the headers report to match. */
-  private async settleAt(reservation: Reservation, actualTokens: number): Promise<void> {
-    await this.store.settle(reservation, actualTokens);
-    const taken = new Map(reservation.parts.map((part) => [part.scope.key, part.amount]));
+  /** Calls `listener` once the call is settled or charged (not when it is released: it cost nothing). */
+  afterSettle(listener: (call: SettledCall) => void): void {
+    this.settledListeners.push(listener);
+  }
+
+  /**
+   * Settles the reservation at `usage`, moves the scope states the headers report to
+   * match, and tells the listeners what a call that cost something cost.
+   */
+  private async settleAt(reservation: Reservation, usage: CallUsage): Promise<void> {
+    const report = await this.store.settle(reservation, usage);
+    const moved = new Map(reservation.parts.map((part) => [part.scope.key, amountOf(part.scope, usage) - part.amount]));
     this.scopeStates = this.scopeStates.map((state) => {
-      const amount = taken.get(state.key);
-      if (amount === undefined) return state;
-      const used = Math.max(0, state.used + actualTokens - amount);
+      const delta = moved.get(state.key);
+      if (delta === undefined) return state;
+      const used = Math.max(0, state.used + delta);
       return { ...state, used, remaining: Math.max(0, state.limit - used) };
     });
+    if (usage.input + usage.output === 0) return;
+    for (const listener of this.settledListeners) {
+      try {
+        listener({ feature: this.feature, model: this.model, usage, report, context: this });
+      } catch (err) {
+        this.warn('TB_LISTENER_FAILED', `A listener of settled calls threw: ${String(err)}`);
+      }
+    }
   }
 
   /** The parameters for the model call: the feature's model, the (degraded) messages, the cap. */
@@ -349,15 +379,15 @@ export class BudgetContext {
     }
   }
 
-  private actualTokens(usage: Usage | undefined, reply: unknown): number {
-    const billed = billedTokens(usage);
-    if (billed !== undefined) return billed;
+  private actualUsage(usage: Usage | undefined, reply: unknown): CallUsage {
+    const billed = billedUsage(usage, this.inputTokens);
+    if (billed) return billed;
     this.warn(
       'TB_NO_USAGE',
       `A call of feature "${this.feature}" returned no usage; it was settled at the counted input plus the reply's output counted here.`,
     );
-    const output = countReplyTokens(reply, this.modelInfo.encoding);
     // A reply that is not a chat completion cannot be counted: what was reserved was billed at most.
-    return this.inputTokens + (output ?? this.outputCap ?? 0);
+    const output = countReplyTokens(reply, this.modelInfo.encoding) ?? this.outputCap ?? 0;
+    return { input: this.inputTokens, cachedInput: 0, output };
   }
 }

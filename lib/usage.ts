@@ -1,4 +1,5 @@
 // What a model call billed: the usage it reported, or its reply counted when it reported none.
+import type { CallUsage } from './store/types';
 import { getEncoder } from './tokens/encoder';
 import type { EncodingName } from './tokens/models';
 
@@ -24,11 +25,20 @@ export function usageOf(result: unknown): Usage | undefined {
   return undefined;
 }
 
-/** The tokens `usage` says were billed, or undefined when it says nothing usable. */
-export function billedTokens(usage: Usage | undefined): number | undefined {
-  if (isCount(usage?.total_tokens)) return Math.round(usage.total_tokens);
+/**
+ * What `usage` says was billed, split for prices, or undefined when it says nothing
+ * usable. A usage with a total alone is split at the counted input.
+ */
+export function billedUsage(usage: Usage | undefined, countedInput: number): CallUsage | undefined {
   if (isCount(usage?.prompt_tokens) && isCount(usage?.completion_tokens)) {
-    return Math.round(usage.prompt_tokens + usage.completion_tokens);
+    const input = Math.round(usage.prompt_tokens);
+    const cached = usage.prompt_tokens_details?.cached_tokens;
+    return { input, cachedInput: isCount(cached) ? Math.min(input, Math.round(cached)) : 0, output: Math.round(usage.completion_tokens) };
+  }
+  if (isCount(usage?.total_tokens)) {
+    const total = Math.round(usage.total_tokens);
+    const input = Math.min(total, countedInput);
+    return { input, cachedInput: 0, output: total - input };
   }
   return undefined;
 }

@@ -53,6 +53,17 @@ export class ExpiringCounters {
     if (counter) counter.value = Math.max(0, counter.value + delta);
   }
 
+  /**
+   * Adds to the counter `key`, created to expire with the live counter `companion`;
+   * returns its value before and after, or undefined when `companion` is gone.
+   */
+  addAlongside(key: string, amount: number, companion: string, nowMs: number): [number, number] | undefined {
+    const beside = this.live(companion, nowMs);
+    if (!beside) return undefined;
+    const before = this.get(key, nowMs) ?? 0;
+    return [before, this.add(key, amount, beside.group.expiresAtMs, nowMs)];
+  }
+
   /** Whether some counter has expired and waits to be swept. */
   hasExpired(nowMs: number): boolean {
     return this.expiries.length > 0 && this.expiries[0]! <= nowMs;

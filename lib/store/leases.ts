@@ -6,6 +6,11 @@ export function newLeaseId(): string {
   return randomBytes(12).toString('base64url');
 }
 
+/** The key of a window's settled amount (reservations excluded), beside its counter. */
+export function spentKeyOf(windowKey: string): string {
+  return `${windowKey}:spent`;
+}
+
 /** The key of a scope's leases (same hash tag as its counters, so one cluster slot holds both). */
 export function leaseKeyOf(scopeKey: string, prefix = ''): string {
   return `${prefix}${scopeKey}:leases`;

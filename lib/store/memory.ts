@@ -1,7 +1,9 @@
 // memoryStore: the embedded store for one process, with the same semantics as the Redis store.
 import { ExpiringCounters } from './expiring-counters';
-import { newLeaseId } from './leases';
+import { affordableOutput, amountOf, callUsageOf, inputAmountOf, reservedAmountOf } from './amounts';
+import { newLeaseId, spentKeyOf } from './leases';
 import {
+  type CallUsage,
   type CountedElsewhere,
   DEFAULT_LEASE_MS,
   type ReserveRequest,
@@ -9,6 +11,8 @@ import {
   type Reservation,
   type ScopeRequest,
   type ScopeState,
+  type SettleReport,
+  type SpendMove,
   type Store,
 } from './types';
 import { assertTokenCount, grantedResult, planWindow, refusedResult, scopeState, sumOf } from './windows';
@@ -35,6 +39,7 @@ export interface MemoryStore extends Store {
    */
   seed(scope: ScopeRequest, used: number): void;
   add(counts: readonly CountedElsewhere[]): Promise<void>;
+  spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;
   /** Forgets every expired window now (a timer also does it every `sweepIntervalMs`); returns how many. */
   sweep(): number;
   /** Window counters held, including expired ones not yet swept. */
@@ -95,13 +100,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     return { plan, values: plan.keys.map((key) => counters.get(key, nowMs) ?? 0) };
   };
 
-  const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
-    assertTokenCount(actualTokens, 'actualTokens');
+  const settle = async (reservation: Reservation, actual: number | CallUsage): Promise<SettleReport> => {
+    const usage = callUsageOf(actual, reservation.parts.map((part) => part.scope));
     const nowMs = now();
+    const spent: SpendMove[] = [];
     for (const part of reservation.parts) {
-      const taken = endLease(part.scope.key, reservation.leaseId) ? part.amount : reservation.input;
-      counters.moveExisting(part.windowKey, actualTokens - taken, nowMs);
+      const used = amountOf(part.scope, usage);
+      assertTokenCount(used, 'the settled amount');
+      const taken = endLease(part.scope.key, reservation.leaseId) ? part.amount : inputAmountOf(part.scope, reservation.input);
+      counters.moveExisting(part.windowKey, used - taken, nowMs);
+      if (!part.scope.tracksSpend) continue;
+      const move = counters.addAlongside(spentKeyOf(part.windowKey), used, part.windowKey, nowMs);
+      if (move) spent.push({ scope: part.scope, before: move[0], after: move[1] });
     }
+    return { spent };
   };
 
   return {
@@ -115,24 +127,26 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const values = reads.map((r) => r.values);
       let outputCap = request.maxOutput;
       for (const [i, scope] of request.scopes.entries()) {
-        const affordable = scope.limit - sumOf(values[i]!) - request.input;
+        const affordable = affordableOutput(scope, sumOf(values[i]!), request.input);
         if (affordable < 1) return refusedResult(request, plans, values, nowMs, i);
         outputCap = Math.min(outputCap, affordable);
       }
-      const amount = request.input + outputCap;
+      const amounts = request.scopes.map((scope) => reservedAmountOf(scope, request.input, outputCap));
       const leaseId = newLeaseId();
       const expiresAtMs = nowMs + (request.leaseMs ?? DEFAULT_LEASE_MS);
       for (const [i, plan] of plans.entries()) {
         const last = plan.keys.length - 1;
         const windowKey = plan.keys[last]!;
+        const amount = amounts[i]!;
         values[i]![last] = counters.add(windowKey, amount, plan.expiresAtMs, nowMs);
-        const scopeKey = request.scopes[i]!.key;
+        const scope = request.scopes[i]!;
+        const scopeKey = scope.key;
         let held = leases.get(scopeKey);
         if (!held) leases.set(scopeKey, (held = { byId: new Map(), nextExpiryMs: Infinity }));
-        held.byId.set(leaseId, { windowKey, amount, input: request.input, expiresAtMs });
+        held.byId.set(leaseId, { windowKey, amount, input: inputAmountOf(scope, request.input), expiresAtMs });
         held.nextExpiryMs = Math.min(held.nextExpiryMs, expiresAtMs);
       }
-      return grantedResult(request, plans, values, nowMs, outputCap, plans.map(() => amount), leaseId);
+      return grantedResult(request, plans, values, nowMs, outputCap, amounts, leaseId);
     },
 
     settle,
@@ -156,6 +170,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
         if (amount >= 0) counters.add(windowKey, amount, plan.expiresAtMs, nowMs);
         else counters.moveExisting(windowKey, amount, nowMs);
       }
+    },
+
+    async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {
+      const nowMs = now();
+      return atMs.map((at) => {
+        const plan = planWindow(scope, at);
+        return counters.get(spentKeyOf(plan.keys[plan.keys.length - 1]!), nowMs) ?? 0;
+      });
     },
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {

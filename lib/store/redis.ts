@@ -3,9 +3,21 @@ import type { FlagChannel } from '../flags/channel';
 import { redisFlagChannel } from '../flags/redis';
 import { type RedisClient, hashTagOf, onConnectionError, redisConnection, scriptRunner } from './redis-transport';
 import { withinDeadline } from './deadline';
-import { leaseKeyOf, newLeaseId } from './leases';
-import { ADD_SCRIPT, GRANTED, type LuaScript, REFUSED, REPLAN, RESERVE_SCRIPT, SETTLE_SCRIPT, USAGE_SCRIPT } from './scripts';
+import { amountOf, callUsageOf, inputAmountOf, outputWeightOf, reservedAmountOf } from './amounts';
+import { leaseKeyOf, newLeaseId, spentKeyOf } from './leases';
 import {
+  ADD_SCRIPT,
+  GRANTED,
+  type LuaScript,
+  READ_SCRIPT,
+  REFUSED,
+  REPLAN,
+  RESERVE_SCRIPT,
+  SETTLE_SCRIPT,
+  USAGE_SCRIPT,
+} from './scripts';
+import {
+  type CallUsage,
   type CountedElsewhere,
   DEFAULT_LEASE_MS,
   type ReserveRequest,
@@ -14,6 +26,7 @@ import {
   type ReservedPart,
   type ScopeRequest,
   type ScopeState,
+  type SettleReport,
   type Store,
 } from './types';
 import { errorReporter } from './report';
@@ -109,14 +122,16 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
         String(request.leaseMs ?? DEFAULT_LEASE_MS),
       ];
       for (const [j, plan] of plans.entries()) {
-        const { limit } = request.scopes[scopeIndexes[j]!]!;
+        const scope = request.scopes[scopeIndexes[j]!]!;
         args.push(
-          String(limit),
+          String(scope.limit),
           String(plan.keys.length),
           String(plan.validFromMs),
           String(plan.validToMs),
           String(plan.expiresAtMs),
           String(plan.bucketMs),
+          String(inputAmountOf(scope, request.input)),
+          String(outputWeightOf(scope)),
         );
       }
       const keys = plans.flatMap((plan) => (plan.bucketMs > 0 ? [plan.keys[plan.keys.length - 1]!] : plan.keys));
@@ -162,18 +177,29 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
   const perSlot = <T>(items: T[], keyOf: (item: T) => string, runSlot: (slotItems: T[]) => Promise<unknown>) =>
     call(() => Promise.all(slotGroups(items.map(keyOf)).map((group) => runSlot(group.map((i) => items[i]!)))));
 
-  /** Settles `parts` of the reservation `leaseId` at `actualTokens`, ending their leases. */
-  const settleParts = (parts: ReservedPart[], leaseId: string, input: number, actualTokens: number) =>
-    perSlot(
+  /** Settles `parts` of the reservation `leaseId` at `usage`, ending their leases; reports tracked spend. */
+  const settleParts = async (parts: ReservedPart[], leaseId: string, input: number, usage: CallUsage): Promise<SettleReport> => {
+    const report: SettleReport = { spent: [] };
+    await perSlot(
       parts,
       (part) => part.windowKey,
-      (slotParts) =>
-        run(
-          SETTLE_SCRIPT,
-          [...slotParts.map((p) => p.windowKey), ...slotParts.map((p) => leaseKeyOf(p.scope.key, prefix))],
-          [String(actualTokens), String(input), leaseId, ...slotParts.map((p) => String(p.amount))],
-        ),
+      async (slotParts) => {
+        const args = [leaseId];
+        for (const part of slotParts) {
+          const used = amountOf(part.scope, usage);
+          assertTokenCount(used, 'the settled amount');
+          args.push(String(part.amount), String(inputAmountOf(part.scope, input)), String(used), part.scope.tracksSpend ? '1' : '0');
+        }
+        const keys = [...slotParts.map((p) => p.windowKey), ...slotParts.map((p) => leaseKeyOf(p.scope.key, prefix))];
+        const moves = await run(SETTLE_SCRIPT, keys, args);
+        slotParts.forEach((part, i) => {
+          const [before, after] = [moves[2 * i]!, moves[2 * i + 1]!];
+          if (part.scope.tracksSpend && after >= 0) report.spent.push({ scope: part.scope, before, after });
+        });
+      },
     );
+    return report;
+  };
 
   /** Cluster only: gives back what the slots that granted took when another slot refused or failed. */
   const rollBack = async (request: ReserveRequest, leaseId: string, granted: SlotOutcome[]) => {
@@ -181,12 +207,12 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       slot.plans.map((plan, j) => ({
         scope: request.scopes[slot.scopeIndexes[j]!]!,
         windowKey: plan.keys[plan.keys.length - 1]!,
-        amount: request.input + slot.detail,
+        amount: reservedAmountOf(request.scopes[slot.scopeIndexes[j]!]!, request.input, slot.detail),
       })),
     );
     if (parts.length === 0) return;
     try {
-      await settleParts(parts, leaseId, request.input, 0);
+      await settleParts(parts, leaseId, request.input, callUsageOf(0, []));
     } catch (err) {
       onError(new StoreUnavailableError('A reservation granted by one cluster slot could not be rolled back after another slot refused or failed; its lease gives it back later', { cause: err }));
     }
@@ -209,9 +235,10 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
     });
   };
 
-  const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
-    assertTokenCount(actualTokens, 'actualTokens');
-    if (reservation.parts.length > 0) await settleParts(reservation.parts, reservation.leaseId, reservation.input, actualTokens);
+  const settle = async (reservation: Reservation, actual: number | CallUsage): Promise<SettleReport> => {
+    const usage = callUsageOf(actual, reservation.parts.map((part) => part.scope));
+    if (reservation.parts.length === 0) return { spent: [] };
+    return settleParts(reservation.parts, reservation.leaseId, reservation.input, usage);
   };
 
   return {
@@ -237,7 +264,7 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
         slot.scopeIndexes.forEach((requestIndex, j) => {
           plans[requestIndex] = slot.plans[j]!;
           values[requestIndex] = slot.values[j]!;
-          amounts[requestIndex] = slot.status === GRANTED ? request.input + slot.detail : 0;
+          amounts[requestIndex] = slot.status === GRANTED ? reservedAmountOf(scopes[requestIndex]!, request.input, slot.detail) : 0;
         });
       }
       const nowMs = outcomes[0]?.nowMs ?? clock.estimate();
@@ -269,6 +296,15 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
             [nowArgument, ...slot.flatMap(({ count, plan }) => [String(count.amount), String(plan.expiresAtMs)])],
           ),
       );
+    },
+
+    async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {
+      if (atMs.length === 0) return [];
+      const keys = atMs.map((at) => {
+        const plan = planWindow(scope, at, prefix);
+        return spentKeyOf(plan.keys[plan.keys.length - 1]!);
+      });
+      return call(() => run(READ_SCRIPT, keys, []));
     },
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {

@@ -1,7 +1,9 @@
 // resilientStore: applies each scope's onUnavailable policy while the primary store cannot be reached.
+import { amountOf, callUsageOf } from './amounts';
 import { type MemoryStore, memoryStore } from './memory';
 import { errorReporter } from './report';
 import type {
+  CallUsage,
   CountedElsewhere,
   ReserveRequest,
   ReserveResult,
@@ -9,6 +11,7 @@ import type {
   ReservedPart,
   ScopeRequest,
   ScopeState,
+  SettleReport,
   Store,
 } from './types';
 import { StoreUnavailableError } from './unavailable';
@@ -155,26 +158,31 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   };
 
   /** Settles the parts one store took; a failure is reported, never thrown. */
-  const settleIn = async (store: Store, reservation: Reservation, parts: ReservedPart[], actualTokens: number) => {
-    if (parts.length === 0) return;
+  const settleIn = async (store: Store, reservation: Reservation, parts: ReservedPart[], usage: CallUsage): Promise<SettleReport> => {
+    if (parts.length === 0) return { spent: [] };
     try {
-      await store.settle({ ...reservation, parts }, actualTokens);
+      const report = await store.settle({ ...reservation, parts }, usage);
       for (const part of parts) {
-        if (store === fallback) noteFallbackCount(part.windowKey, part.scope, actualTokens - part.amount);
-        else settleLastSeen(part.scope.key, actualTokens - part.amount);
+        const delta = amountOf(part.scope, usage) - part.amount;
+        if (store === fallback) noteFallbackCount(part.windowKey, part.scope, delta);
+        else settleLastSeen(part.scope.key, delta);
       }
+      return report;
     } catch (err) {
       if (store === primary && err instanceof StoreUnavailableError) noteFailure(err);
       onError(err instanceof Error ? err : new Error(String(err)));
+      return { spent: [] };
     }
   };
 
-  const settle = async (reservation: Reservation, actualTokens: number): Promise<void> => {
+  const settle = async (reservation: Reservation, actual: number | CallUsage): Promise<SettleReport> => {
+    const usage = callUsageOf(actual, reservation.parts.map((part) => part.scope));
     // Tried even while cooling down: only the primary can give back what it holds.
-    await Promise.all([
-      settleIn(primary, reservation, reservation.parts.filter((part) => !part.fallback), actualTokens),
-      settleIn(fallback, reservation, reservation.parts.filter((part) => part.fallback), actualTokens),
+    const reports = await Promise.all([
+      settleIn(primary, reservation, reservation.parts.filter((part) => !part.fallback), usage),
+      settleIn(fallback, reservation, reservation.parts.filter((part) => part.fallback), usage),
     ]);
+    return { spent: reports.flatMap((report) => report.spent) };
   };
 
   return {
@@ -188,6 +196,11 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     settle,
 
     release: (reservation: Reservation) => settle(reservation, 0),
+
+    async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {
+      const spent = primary.spentAt ? await viaPrimary(() => primary.spentAt!(scope, atMs)) : SKIPPED;
+      return spent === SKIPPED ? fallback.spentAt(scope, atMs) : spent;
+    },
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const state = await viaPrimary(() => primary.usage(scope));

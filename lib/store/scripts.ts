@@ -22,7 +22,8 @@ export const REPLAN = 2;
  *   KEYS: every fixed scope's counter; for a sliding scope, only its current bucket
  *         (the script names the others from it); then each scope's lease set.
  *   ARGV: nowMs ('' = Redis TIME), deadlineMs, input, maxOutput, leaseId, leaseMs,
- *         then per scope: limit, counter count, validFromMs, validToMs, expiresAtMs, bucketMs.
+ *         then per scope: limit, counter count, validFromMs, validToMs, expiresAtMs, bucketMs,
+ *         inputAmount (what the input takes: tokens, or nano-USD), outputWeight (per output token).
  * A fixed window (bucketMs 0) planned for another period is not touched: REPLAN.
  * A sliding window's buckets are named by index, and the window moves on while a
  * request waits in a busy queue; so the script names them again at its own time
@@ -39,11 +40,11 @@ if not now then
 end
 -- Run after the caller gave up (a stalled server, a long queue): take nothing.
 if now > tonumber(ARGV[2]) then return {${REPLAN}, now} end
-local scopeCount = (#ARGV - 6) / 6
+local scopeCount = (#ARGV - 6) / 8
 local counterKeys, expiresAt = {}, {}
 local k, nextKey = 0, 1
 for s = 0, scopeCount - 1 do
-  local a = 6 + s * 6
+  local a = 6 + s * 8
   local count, bucketMs = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 6])
   expiresAt[s + 1] = tonumber(ARGV[a + 5])
   if bucketMs > 0 then
@@ -98,10 +99,18 @@ local input = tonumber(ARGV[3])
 local outputCap = tonumber(ARGV[4])
 local refused = 0
 for s = 0, scopeCount - 1 do
-  local a = 6 + s * 6
+  local a = 6 + s * 8
   local used = 0
 ${READ_COUNTERS}
-  local affordable = tonumber(ARGV[a + 1]) - used - input
+  local left = tonumber(ARGV[a + 1]) - used - tonumber(ARGV[a + 7])
+  local weight = tonumber(ARGV[a + 8])
+  local affordable
+  -- Free output (a zero price) is affordable while the input is.
+  if weight == 0 then
+    if left >= 0 then affordable = outputCap else affordable = -1 end
+  else
+    affordable = math.floor(left / weight)
+  end
   if affordable < 1 and refused == 0 then refused = s + 1 end
   if affordable < outputCap then outputCap = affordable end
 end
@@ -112,14 +121,15 @@ else
   reply = {${GRANTED}, now, outputCap}
   local last = 0
   local leaseMs = tonumber(ARGV[6])
-  local amount = input + outputCap
   for s = 0, scopeCount - 1 do
-    local a = 6 + s * 6
+    local a = 6 + s * 8
+    local inputAmount = tonumber(ARGV[a + 7])
+    local amount = inputAmount + math.ceil(outputCap * tonumber(ARGV[a + 8]))
     last = last + tonumber(ARGV[a + 2])
     values[last] = redis.call('INCRBY', counterKeys[last], amount)
     -- The expiry is set once, when the counter is created, and never pushed forward.
     if not existed[last] then redis.call('PEXPIRE', counterKeys[last], expiresAt[s + 1] - now) end
-    local member = ARGV[5] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', input) .. '|' .. counterKeys[last]
+    local member = ARGV[5] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', inputAmount) .. '|' .. counterKeys[last]
     redis.call('ZADD', leaseKeys[s + 1], now + leaseMs, member)
     -- The lease set outlives its longest lease.
     if redis.call('PTTL', leaseKeys[s + 1]) < leaseMs + 60000 then redis.call('PEXPIRE', leaseKeys[s + 1], leaseMs + 60000) end
@@ -132,7 +142,7 @@ return reply
 /** Reads the counters of scopes without changing anything. */
 export const USAGE_SCRIPT = luaScript(`${PLANNED_WINDOWS_PROLOGUE}
 for s = 0, scopeCount - 1 do
-  local a = 6 + s * 6
+  local a = 6 + s * 8
   local used = 0
 ${READ_COUNTERS}
 end
@@ -144,27 +154,46 @@ return reply
 /**
  * Settles reserved parts: ends each part's lease and moves its counter by what the
  * call used minus what the part took — its amount while the lease was held, only the
- * input once a lease was taken for a dead process. Never below zero; a counter that
- * has expired stays gone. The lease member is named here from KEYS, as the reserve
- * script named it, so that a client's own key prefix is in both.
- * KEYS: n counters, then their n lease sets. ARGV: actualTokens, input, leaseId, the n amounts.
+ * input's amount once a lease was taken for a dead process. Never below zero; a
+ * counter that has expired stays gone. The lease member is named here from KEYS, as
+ * the reserve script named it, so that a client's own key prefix is in both. A part
+ * that tracks spend also adds what was used to its window's settled counter (which
+ * expires with the window) and reports it before and after; -1, -1 otherwise.
+ * KEYS: n counters, then their n lease sets.
+ * ARGV: leaseId, then per part: amount, inputAmount, used, tracksSpend (1 or 0).
  */
 export const SETTLE_SCRIPT = luaScript(`
 local n = #KEYS / 2
-local actual, input = tonumber(ARGV[1]), tonumber(ARGV[2])
+local reply = {}
 for i = 1, n do
-  local amount = tonumber(ARGV[3 + i])
-  local member = ARGV[3] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', input) .. '|' .. KEYS[i]
-  local taken = input
+  local a = 1 + (i - 1) * 4
+  local amount, inputAmount, used = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local member = ARGV[1] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', inputAmount) .. '|' .. KEYS[i]
+  local taken = inputAmount
   if redis.call('ZREM', KEYS[n + i], member) == 1 then taken = amount end
+  local before, after = -1, -1
   local raw = redis.call('GET', KEYS[i])
   if raw then
-    local value = tonumber(raw) + actual - taken
+    local value = tonumber(raw) + used - taken
     if value < 0 then value = 0 end
     redis.call('SET', KEYS[i], value, 'KEEPTTL')
+    if ARGV[a + 4] == '1' then
+      local spentKey = KEYS[i] .. ':spent'
+      after = redis.call('INCRBY', spentKey, used)
+      before = after - used
+      -- Created now: it expires with its window's counter.
+      if redis.call('PTTL', spentKey) < 0 then redis.call('PEXPIRE', spentKey, math.max(1, redis.call('PTTL', KEYS[i]))) end
+    end
   end
+  reply[#reply + 1] = before
+  reply[#reply + 1] = after
 end
-return 0
+return reply
+`);
+
+/** Reads counters (missing ones as 0). KEYS: the counters. */
+export const READ_SCRIPT = luaScript(`
+return redis.call('MGET', unpack(KEYS))
 `);
 
 /**

@@ -2,9 +2,10 @@
 
 /**
  * Which budget a scope is; decides the error a refusal becomes. `user` is the quota
- * named `user`; `quota` is any other named quota (team, organisation, API key, …).
+ * named `user`; `quota` is any other named quota (team, organisation, API key, …);
+ * `spend` counts money (a costMeter's windows).
  */
-export type ScopeKind = 'feature' | 'user' | 'global' | 'quota';
+export type ScopeKind = 'feature' | 'user' | 'global' | 'quota' | 'spend';
 
 /** A calendar period (day, hour, week, month in a time zone) that contains an instant. */
 export interface Period {
@@ -52,9 +53,47 @@ export interface ScopeRequest {
    * braces is the Redis Cluster hash tag: every key of one scope lives in one slot.
    */
   key: string;
-  /** Tokens the scope admits per window; a positive integer. */
+  /** Tokens (money scopes: nano-USD) the scope admits per window; a positive integer. */
   limit: number;
   window: FixedWindow | SlidingWindow;
+  /**
+   * Makes this a money scope: what one token costs in nano-USD (prompt tokens, the
+   * cached ones among them, output tokens). Every amount of the scope is then money,
+   * rounded up to whole nano-USD, and the output cap granted is what its money can pay for.
+   * @default undefined — the scope counts tokens
+   */
+  weights?: TokenWeights;
+  /**
+   * Also keeps the window's settled amount — what calls really used, reservations
+   * excluded — in a second counter, reported by `settle` before and after each call.
+   */
+  tracksSpend?: boolean;
+}
+
+/** Nano-USD per token of a money scope. */
+export interface TokenWeights {
+  input: number;
+  cachedInput: number;
+  output: number;
+}
+
+/** What a call used, split the way prices need it: `cachedInput` is part of `input`. */
+export interface CallUsage {
+  input: number;
+  cachedInput: number;
+  output: number;
+}
+
+/** A scope's settled amount before and after one settlement (scopes that track spend). */
+export interface SpendMove {
+  scope: ScopeRequest;
+  before: number;
+  after: number;
+}
+
+/** What a settlement reports. */
+export interface SettleReport {
+  spent: SpendMove[];
 }
 
 /** What a scope looks like at the moment of a reservation or a usage read. */
@@ -134,13 +173,18 @@ export interface Store {
    */
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   /**
-   * Moves every reserved counter by `actualTokens - amount` (never below zero) and
-   * ends the lease; if the lease had already been taken (settled at `input`), by
-   * `actualTokens - input`. A counter whose window has since expired is left alone.
+   * Moves every reserved counter by what the call used minus the part's `amount`
+   * (never below zero) and ends the lease; if the lease had already been taken
+   * (settled at its input), by what it used minus the input's amount. A counter whose
+   * window has since expired is left alone. `actual` is a `CallUsage`, or a token
+   * count where no scope is a money scope (0 for any). Reports the spend of the
+   * scopes that track it.
    */
-  settle(reservation: Reservation, actualTokens: number): Promise<void>;
+  settle(reservation: Reservation, actual: number | CallUsage): Promise<SettleReport>;
   /** Gives the whole reservation back: `settle(reservation, 0)`. */
-  release(reservation: Reservation): Promise<void>;
+  release(reservation: Reservation): Promise<SettleReport>;
+  /** The settled amount of a scope that tracks spend, in the windows containing each instant (0 where none). */
+  spentAt?(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;
   /**
    * Adds `amount` (negative: takes away, never below zero) to each scope's window at
    * `atMs`, creating the counter if needed; a window that has expired is left alone.

@@ -1,4 +1,5 @@
 // Window arithmetic shared by every store: which counters a scope reads at an instant, and what they mean.
+import { reservedAmountOf } from './amounts';
 import type { ReserveRequest, ReserveResult, ScopeRequest, ScopeState } from './types';
 
 /**
@@ -98,7 +99,7 @@ export function refusedResult(
 ): ReserveResult {
   const scopes = request.scopes.map((scope, i) => {
     if (i !== refusedIndex) return scopeState(scope, plans[i]!, values[i]!, nowMs);
-    const tokensToFree = sumOf(values[i]!) + request.input + 1 - scope.limit;
+    const tokensToFree = sumOf(values[i]!) + reservedAmountOf(scope, request.input, 1) - scope.limit;
     return scopeState(scope, plans[i]!, values[i]!, nowMs, tokensToFree);
   });
   return { ok: false, refused: scopes[refusedIndex]!, scopes };

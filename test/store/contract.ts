@@ -442,4 +442,77 @@ export function storeContract(backend: () => ContractBackend): void {
       }
     });
   });
+
+  describe('money scopes', () => {
+    // 2 nano-USD a prompt token, 1 a cached one, 10 an output token; a 1,000 nano-USD cap.
+    const weights = { input: 2, cachedInput: 1, output: 10 };
+    const wallet = (key = 'wallet', limit = 1000): ScopeRequest => ({
+      ...scope(featureScopeKey(key), limit, utcDay, 'spend'),
+      weights,
+      tracksSpend: true,
+    });
+
+    it('grants the output the money left can pay for, and refuses when the input alone does not fit', async () => {
+      const money = wallet();
+      const tokens = scope(userScopeKey('payer', 'day'), 10_000);
+      const reservation = granted(await store.reserve({ scopes: [tokens, money], input: 100, maxOutput: 500 }));
+      // 200 for the prompt, 800 left: 80 output tokens.
+      expect(reservation.outputCap).toBe(80);
+      // A cluster reserves each slot on its own: the token scope's slot granted all 500 (settle corrects it).
+      expect(reservation.parts.map((p) => p.amount)).toEqual([backend().clustered ? 600 : 180, 1000]);
+      const refused = await store.reserve({ scopes: [money], input: 1, maxOutput: 1 });
+      expect(refused.ok).toBe(false);
+      if (!refused.ok) expect(refused.refused).toMatchObject({ kind: 'spend', used: 1000, remaining: 0 });
+    });
+
+    it('settles each scope in its own unit and reports the settled spend before and after', async () => {
+      const money = wallet();
+      const tokens = scope(userScopeKey('payer2', 'day'), 10_000);
+      const reservation = granted(await store.reserve({ scopes: [tokens, money], input: 100, maxOutput: 50 }));
+      const report = await store.settle(reservation, { input: 100, cachedInput: 40, output: 30 });
+      // 60 × 2 + 40 × 1 + 30 × 10 nano-USD; 130 tokens.
+      expect([await used(tokens), await used(money)]).toEqual([130, 460]);
+      expect(report.spent).toEqual([{ scope: money, before: 0, after: 460 }]);
+      const second = granted(await store.reserve({ scopes: [money], input: 10, maxOutput: 5 }));
+      expect((await store.settle(second, { input: 10, cachedInput: 0, output: 5 })).spent).toEqual([{ scope: money, before: 460, after: 530 }]);
+      expect(await store.spentAt!(money, [NOON, NOON - DAY])).toEqual([530, 0]);
+    });
+
+    it('keeps in-flight reservations out of the settled spend', async () => {
+      const money = wallet('inflight', 100_000);
+      granted(await store.reserve({ scopes: [money], input: 100, maxOutput: 100 }));
+      const settled = granted(await store.reserve({ scopes: [money], input: 10, maxOutput: 10 }));
+      await store.settle(settled, { input: 10, cachedInput: 0, output: 10 });
+      expect(await store.spentAt!(money, [NOON])).toEqual([120]);
+      expect(await used(money)).toBe(1200 + 120);
+    });
+
+    it('settles a dead call of a money scope at its input', async () => {
+      const money = wallet('dead');
+      granted(await store.reserve({ scopes: [money], input: 100, maxOutput: 10, leaseMs: 1000 }));
+      clock.advance(1000);
+      granted(await store.reserve({ scopes: [money], input: 1, maxOutput: 1, leaseMs: 1000 }));
+      expect(await used(money)).toBe(200 + 12);
+    });
+
+    it('reports each crossing of a settled threshold to exactly one of many concurrent settlements', async () => {
+      const money = wallet('crowd', 10_000_000);
+      const reservations = await Promise.all(
+        Array.from({ length: 100 }, async () => granted(await store.reserve({ scopes: [money], input: 5, maxOutput: 1 }))),
+      );
+      const reports = await Promise.all(reservations.map((r) => store.settle(r, { input: 5, cachedInput: 0, output: 1 })));
+      const moves = reports.flatMap((report) => report.spent);
+      expect(moves).toHaveLength(100);
+      // 20 nano-USD each: the 505 threshold is crossed by exactly one settlement.
+      expect(moves.filter((m) => m.before < 505 && m.after >= 505)).toHaveLength(1);
+      expect(Math.max(...moves.map((m) => m.after))).toBe(2000);
+    });
+
+    it('refuses a token count for a reservation that holds money', async () => {
+      const reservation = granted(await store.reserve({ scopes: [wallet('count')], input: 1, maxOutput: 1 }));
+      await expect(store.settle(reservation, 5)).rejects.toThrow(RangeError);
+      await store.release(reservation);
+      expect(await used(wallet('count'))).toBe(0);
+    });
+  });
 }
