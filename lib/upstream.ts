@@ -1,4 +1,5 @@
 // Failures of the model call (openai SDK errors, duck-typed) as refusals that never leak upstream text.
+import type { StopReason } from './context';
 import { BudgetRefusal } from './refusal';
 
 interface UpstreamErrorLike {
@@ -38,6 +39,20 @@ function retryAfterSeconds(headers: unknown): number | undefined {
   if (Number.isFinite(seconds) && seconds >= 0) return Math.max(1, Math.ceil(seconds));
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(1, Math.ceil((date - Date.now()) / 1000));
+}
+
+/**
+ * An error of the model's SDK: openai's `APIError` and its subclasses (status errors,
+ * connection errors, time-outs). The class name, not `instanceof`, keeps openai optional.
+ */
+export function isModelClientError(err: unknown): boolean {
+  return errorClasses(err).has('APIError');
+}
+
+/** What the client is told of a model call that failed: `stoppedBy` says when `run` stopped it itself. */
+export function callFailureRefusal(err: unknown, stoppedBy: StopReason | undefined): BudgetRefusal {
+  if (stoppedBy === 'timeout') return new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.');
+  return upstreamRefusal(err) ?? new BudgetRefusal('upstream_error', 'The model provider sent an answer that could not be read.');
 }
 
 /** Error codes of a connection that was never made: nothing reached the provider. */

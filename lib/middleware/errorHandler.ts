@@ -3,7 +3,7 @@ import type { ErrorRequestHandler } from 'express';
 import type { BudgetConfig } from '../config';
 import type { BudgetContext } from '../context';
 import { BudgetRefusal, type RefusalType } from '../refusal';
-import { upstreamRefusal } from '../upstream';
+import { callFailureRefusal, isModelClientError } from '../upstream';
 import { answerRefusal } from './respond';
 
 /** body-parser's error `type` → what the client is told. */
@@ -24,27 +24,10 @@ function isUnreadableBody(err: { status?: unknown; type?: unknown; errno?: unkno
   return err.status === 400 && err.type === undefined && typeof err.errno === 'number';
 }
 
-/**
- * An error of the model's SDK: openai's `APIError` and its subclasses (status errors,
- * connection errors, time-outs). The class name, not `instanceof`, keeps openai optional.
- */
-function isModelClientError(err: object): boolean {
-  for (let proto = Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
-    if ((proto as { constructor?: { name?: unknown } }).constructor?.name === 'APIError') return true;
-  }
-  return false;
-}
-
-/** What llmHandler answers for the same failure of its call; `context` tells a time-out of run() from other aborts. */
-function modelClientRefusal(err: object, context: BudgetContext | undefined): BudgetRefusal {
-  if (context?.stoppedBy === 'timeout') return new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.');
-  return upstreamRefusal(err) ?? new BudgetRefusal('upstream_error', 'The model provider sent an answer that could not be read.');
-}
-
 function refusalOf(err: unknown, context: BudgetContext | undefined): BudgetRefusal | undefined {
   if (err instanceof BudgetRefusal) return err;
   if (typeof err !== 'object' || err === null) return undefined;
-  if (isModelClientError(err)) return modelClientRefusal(err, context);
+  if (isModelClientError(err)) return callFailureRefusal(err, context?.stoppedBy);
   const known = BODY_ERRORS.get(String((err as { type?: unknown }).type));
   if (known) return new BudgetRefusal(...known);
   if (isUnreadableBody(err)) return new BudgetRefusal('invalid_request', 'The request body could not be read; check its Content-Encoding.');

@@ -3,7 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import type { BudgetContext } from '../context';
 import { checkClientGone, checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
 import { BudgetRefusal } from '../refusal';
-import { upstreamRefusal } from '../upstream';
+import { callFailureRefusal } from '../upstream';
 import type { LlmHandlerOptions } from '../types';
 import { answerRefusal, contextHeaders, handleAsync, readErrorOptions, requireContext } from './respond';
 
@@ -12,8 +12,7 @@ function failureRefusal(err: unknown, context: BudgetContext): unknown {
   if (err instanceof BudgetRefusal) return err;
   // Thrown before any call was made: a bug, for the app's error handler.
   if (context.state !== 'settled' && context.state !== 'released') return err;
-  if (context.stoppedBy === 'timeout') return new BudgetRefusal('upstream_timeout', 'The model provider did not answer in time.');
-  return upstreamRefusal(err) ?? new BudgetRefusal('upstream_error', 'The model provider sent an answer that could not be read.');
+  return callFailureRefusal(err, context.stoppedBy);
 }
 
 /** Builds `budget.llmHandler({ client, respond, timeoutMs, onClientGone })`. */
