@@ -63,14 +63,21 @@ async function main(): Promise<void> {
   app.get('/budget', budget.usageHandler());
   app.use(budget.errorHandler());
 
-  const server = app.listen(Number(process.env.PORT ?? 3000), () => {
-    const { port } = server.address() as AddressInfo;
-    console.log(`token-budget example on http://localhost:${port}`);
+  const port = Number(process.env.PORT ?? 3000);
+  // Express 5 hands a listening error to this callback (the server emits no unhandled 'error').
+  const server = app.listen(port, (err?: NodeJS.ErrnoException) => {
+    if (err?.code === 'EADDRINUSE') {
+      console.error(`Port ${port} is already in use: start with another, e.g. PORT=3001 npm start`);
+      process.exit(1);
+    }
+    if (err) throw err;
+    const { port: listening } = server.address() as AddressInfo;
+    console.log(`token-budget example on http://localhost:${listening}`);
     console.log(
-      `  curl -s localhost:${port}/chat -H 'authorization: Bearer demo-free' -H 'content-type: application/json' ` +
+      `  curl -s localhost:${listening}/chat -H 'authorization: Bearer demo-free' -H 'content-type: application/json' ` +
         `-d '{"messages":[{"role":"user","content":"Hello!"}]}'`,
     );
-    console.log(`  curl -s localhost:${port}/budget -H 'authorization: Bearer demo-free'`);
+    console.log(`  curl -s localhost:${listening}/budget -H 'authorization: Bearer demo-free'`);
   });
 }
 

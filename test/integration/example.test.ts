@@ -52,3 +52,15 @@ test('refuses a request without a user, and malformed JSON, with JSON errors', a
   expect(malformed.status).toBe(400);
   expect(((await malformed.json()) as { error: { type: string } }).error.type).toBe('invalid_request');
 });
+
+test('says which port is taken and how to pick another, and exits 1', async () => {
+  const port = new URL(base).port;
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: port };
+  delete env.OPENAI_API_KEY;
+  const second = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '../../examples/server.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  second.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));
+  expect(code).toBe(1);
+  expect(stderr).toContain(`Port ${port} is already in use: start with another, e.g. PORT=3001 npm start`);
+}, 60_000);
