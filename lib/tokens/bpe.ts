@@ -374,7 +374,6 @@ class HeapMerge {
   private table!: RankTable;
   private bytes!: Uint8Array;
   private length = 0;
-  private parts = 0;
   /** Parts before this index are set up. */
   private filled = 0;
   /** Pairs before this index have been offered to the queue. */
@@ -394,7 +393,6 @@ class HeapMerge {
     this.table = table;
     this.bytes = bytes;
     this.length = length;
-    this.parts = length;
     this.filled = 0;
     this.queued = 0;
   }
@@ -403,18 +401,28 @@ class HeapMerge {
   advance(steps: number): boolean {
     const { next, prev, pairRanks, queuedRanks, tokens, queue, table, bytes, length } = this;
     const { byteRanks, bytePairRanks } = table;
-    for (let i = this.filled; i < length; i = ++this.filled) {
-      if (steps-- <= 0) return false;
-      next[i] = i + 1;
-      prev[i] = i - 1;
-      tokens[i] = byteRanks[bytes[i]!]!;
-      pairRanks[i] = i + 1 < length ? bytePairRanks[(bytes[i]! << 8) | bytes[i + 1]!]! : NO_RANK;
-      queuedRanks[i] = NO_RANK;
+    if (this.filled < length) {
+      const from = this.filled;
+      const to = Math.min(length, from + steps);
+      for (let i = from; i < to; i++) {
+        next[i] = i + 1;
+        prev[i] = i - 1;
+        tokens[i] = byteRanks[bytes[i]!]!;
+        pairRanks[i] = i + 1 < length ? bytePairRanks[(bytes[i]! << 8) | bytes[i + 1]!]! : NO_RANK;
+        queuedRanks[i] = NO_RANK;
+      }
+      this.filled = to;
+      steps -= to - from;
+      if (to < length) return false;
     }
     // The heap must hold every local minimum before the first pop.
-    while (this.queued < length) {
-      if (steps-- <= 0) return false;
-      this.enqueueIfLocalMinimum(this.queued++, length);
+    if (this.queued < length) {
+      const from = this.queued;
+      const to = Math.min(length, from + Math.max(steps, 0));
+      for (let i = from; i < to; i++) this.enqueueIfLocalMinimum(i, length);
+      this.queued = to;
+      steps -= to - from;
+      if (to < length) return false;
     }
     while (queue.size > 0) {
       if (steps-- <= 0) return false;
@@ -428,7 +436,6 @@ class HeapMerge {
       next[left] = after;
       if (after < length) prev[after] = left;
       pairRanks[right] = NO_RANK;
-      this.parts--;
       pairRanks[left] = after < length ? table.joinedRank(rank, tokens[after]!, bytes, left, next[after]!) : NO_RANK;
       const before = prev[left]!;
       if (before >= 0) pairRanks[before] = table.joinedRank(tokens[before]!, rank, bytes, before, after);
@@ -446,9 +453,13 @@ class HeapMerge {
   /** Appends the tokens to `out` when given; returns how many there are. */
   finish(out: number[] | null): number {
     const { next, tokens, length } = this;
-    if (out) for (let i = 0; i < length; i = next[i]!) out.push(tokens[i]!);
+    let parts = 0;
+    for (let i = 0; i < length; i = next[i]!) {
+      parts++;
+      out?.push(tokens[i]!);
+    }
     this.bytes = NO_BYTES; // kept scratch must not pin a long piece's bytes
-    return this.parts;
+    return parts;
   }
 
   private enqueueIfLocalMinimum(i: number, length: number): void {
