@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { readConfig } from './config';
 import { createFlagCache, type FeatureFlags, type FlagCache } from './flags/cache';
 import { flagChannelOf } from './flags/channel';
+import { createCostMeter, readCostMeter, registerMeter, type MeterRegistry } from './middleware/costMeter';
 import { createErrorHandler } from './middleware/errorHandler';
 import { createFeatureBudget } from './middleware/featureBudget';
 import { createFeatureFlag } from './middleware/featureFlag';
@@ -11,9 +12,11 @@ import { createLlmHandler } from './middleware/llmHandler';
 import { createQuota, findQuota, readQuota, registerQuota, usageScope, type QuotaConfig } from './middleware/quota';
 import { createUsageHandler, toUsage } from './middleware/usageHandler';
 import { readUserQuota } from './middleware/userQuota';
+import { readPrices, type PriceList } from './pricing/prices';
 import type { Store } from './store/types';
 import { warmEncoders } from './tokens/encoder';
 import type {
+  CostMeterOptions,
   FeatureBudgetOptions,
   FeatureFlagOptions,
   GlobalTpmOptions,
@@ -39,6 +42,11 @@ export interface TokenBudget {
   quota(options: QuotaOptions): RequestHandler;
   /** Declares a tokens-per-minute limit shared by all users and processes. */
   globalTpm(options: GlobalTpmOptions): RequestHandler;
+  /**
+   * Declares the spend of this hour and day (global or per feature) in nano-USD at the model's
+   * prices, with optional hard caps; alerts once per threshold and window, and on spikes.
+   */
+  costMeter(options?: CostMeterOptions): RequestHandler;
   /** Reserves every declared budget, calls the model with the computed limits, settles with the real usage. */
   llmHandler(options: LlmHandlerOptions): RequestHandler;
   /** GET handler answering `{ used, limit, remaining, resetAt }` of the requester's quota (default: the user quota). */
@@ -64,6 +72,8 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
   // Made on first use, so that only apps with flags open the store's subscription.
   const flags = () => (flagCache ??= createFlagCache({ channel: flagChannelOf(options.store), onError: options.onStoreError }));
   const quotas = new Map<string, QuotaConfig>();
+  const meters: MeterRegistry = new Map();
+  let prices: PriceList | undefined;
   const mountQuota = (quota: QuotaConfig): RequestHandler => {
     registerQuota(quotas, quota);
     return createQuota(quota);
@@ -83,6 +93,12 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
     userQuota: (quotaOptions) => mountQuota(readUserQuota(config, quotaOptions)),
     quota: (quotaOptions) => mountQuota(readQuota(config, quotaOptions)),
     globalTpm: (tpmOptions) => createGlobalTpm(config, tpmOptions),
+    costMeter(meterOptions) {
+      const meter = readCostMeter(config, meterOptions);
+      // Prices are read only by apps that track money.
+      prices ??= readPrices(options.prices, options.fallbackPrice);
+      return createCostMeter(config, prices, meter, registerMeter(meters, meter));
+    },
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),
     usageHandler(handlerOptions) {
       const name = handlerOptions?.quota ?? 'user';
