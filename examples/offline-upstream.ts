@@ -198,7 +198,12 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       completion_tokens: call.completionTokens,
       total_tokens: call.promptTokens + call.completionTokens,
     };
-    const reply = completionBody(`chatcmpl-offline-${calls.length}`, body.model, message, toolCall ? 'tool_calls' : generated >= cap ? 'length' : 'stop');
+    const reply = completionBody(
+      `chatcmpl-offline-${calls.length}`,
+      body.model,
+      message,
+      toolCall ? 'tool_calls' : generated >= cap ? 'length' : 'stop',
+    );
     const text = JSON.stringify(behaviour.kind === 'no-usage' ? reply : { ...reply, usage: call.usage });
 
     if (behaviour.kind === 'garbled') {
@@ -233,7 +238,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
     calls,
     billedTokens: () => calls.reduce((sum, c) => sum + (c.usage?.total_tokens ?? 0), 0),
     idle: async () => {
-      for (let seen = 0; seen < calls.length; ) {
+      for (let seen = 0; seen < calls.length;) {
         const pending = calls.slice(seen);
         seen = calls.length;
         await Promise.all(pending.map((call) => call.ended));

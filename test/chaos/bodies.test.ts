@@ -23,9 +23,20 @@ const SEED = 20_260_611;
 const LOOP_BOUND_MS = 200;
 /** Every `error.type` the README documents. */
 const DOCUMENTED_TYPES = new Set([
-  'invalid_request', 'user_required', 'principal_required', 'input_too_large', 'feature_quota_exceeded', 'user_quota_exceeded',
-  'quota_exceeded', 'global_rate_limited', 'spend_cap_reached', 'feature_disabled', 'budget_unavailable',
-  'upstream_rate_limited', 'upstream_error', 'upstream_timeout',
+  'invalid_request',
+  'user_required',
+  'principal_required',
+  'input_too_large',
+  'feature_quota_exceeded',
+  'user_quota_exceeded',
+  'quota_exceeded',
+  'global_rate_limited',
+  'spend_cap_reached',
+  'feature_disabled',
+  'budget_unavailable',
+  'upstream_rate_limited',
+  'upstream_error',
+  'upstream_timeout',
 ]);
 const ERROR_KEYS = new Set(['type', 'message', 'scope', 'limit', 'remaining', 'reset_at']);
 
@@ -79,7 +90,11 @@ interface Answer {
 /** The answer, or undefined when the connection failed before one arrived. */
 async function send(port: number, request: HostileRequest): Promise<Answer | undefined> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}${request.route}`, { method: 'POST', headers: request.headers, body: request.body });
+    const res = await fetch(`http://127.0.0.1:${port}${request.route}`, {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body,
+    });
     return { status: res.status, contentType: res.headers.get('content-type'), text: await res.text() };
   } catch {
     return undefined;
@@ -167,7 +182,8 @@ async function sendAll(requests: readonly HostileRequest[], served: Served[] = [
         const answer = await send(app.port, request);
         served.push({ label: `${store} ${request.label}`, route: request.route, startedAt, endedAt: performance.now() });
         const breach = contractBreach(answer);
-        if (breach) breaches.push({ store, label: request.label, route: request.route, breach, text: answer?.text.slice(0, 200) ?? '' });
+        if (breach)
+          breaches.push({ store, label: request.label, route: request.route, breach, text: answer?.text.slice(0, 200) ?? '' });
       }
     }
   };
@@ -198,7 +214,9 @@ test(`${BODIES} property-based bodies: 0 5xx, 0 crashes, JSON refusals of the do
     stalls.push(...recorder.stalls);
   }
   const maxMs = maxNs / 1e6;
-  console.log(`${BODIES} bodies × 2 stores: event loop delay p99 ${(p99Ns / 1e6).toFixed(1)} ms (worst chunk), max ${maxMs.toFixed(1)} ms`);
+  console.log(
+    `${BODIES} bodies × 2 stores: event loop delay p99 ${(p99Ns / 1e6).toFixed(1)} ms (worst chunk), max ${maxMs.toFixed(1)} ms`,
+  );
   // The longest stalls, with the requests being served meanwhile: where to look when the bound is broken.
   const worst = stalls.sort((a, b) => b.toMs - b.fromMs - (a.toMs - a.fromMs)).slice(0, 3);
   for (const stall of worst) {
@@ -223,28 +241,50 @@ describe('the worst single pieces of issue 6 hold the event loop only briefly', 
     ['330,000 CJK characters', () => '字'.repeat(330_000)],
     ['900 KB of digits', () => '1234567890'.repeat(90_000)],
   ];
-  test.each(cases.flatMap(([name, text]) => ROUTES.map((route) => [name, route, text] as const)))('%s on %s', async (_name, route, text) => {
-    const body = JSON.stringify({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: text() }] });
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    for (const app of Object.values(apps)) {
-      const answer = await send(app.port, { route, headers: { 'content-type': 'application/json', 'x-user-json': encodeUserId('alice') }, body, label: '' });
-      expect(contractBreach(answer)).toBeUndefined();
-    }
-    loop.disable();
-    expect(loop.max / 1e6).toBeLessThan(LOOP_BOUND_MS);
-  });
+  test.each(cases.flatMap(([name, text]) => ROUTES.map((route) => [name, route, text] as const)))(
+    '%s on %s',
+    async (_name, route, text) => {
+      const body = JSON.stringify({
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: text() },
+        ],
+      });
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      for (const app of Object.values(apps)) {
+        const answer = await send(app.port, {
+          route,
+          headers: { 'content-type': 'application/json', 'x-user-json': encodeUserId('alice') },
+          body,
+          label: '',
+        });
+        expect(contractBreach(answer)).toBeUndefined();
+      }
+      loop.disable();
+      expect(loop.max / 1e6).toBeLessThan(LOOP_BOUND_MS);
+    },
+  );
 
   test('a 900 KB tool-call id is counted (413), not waved through', async () => {
     const body = JSON.stringify({
       messages: [
         { role: 'user', content: 'Look it up.' },
-        { role: 'assistant', content: null, tool_calls: [{ id: letters(900_000), type: 'function', function: { name: 'lookup', arguments: '{}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: letters(900_000), type: 'function', function: { name: 'lookup', arguments: '{}' } }],
+        },
         { role: 'user', content: 'And?' },
       ],
     });
     for (const app of Object.values(apps)) {
-      const answer = await send(app.port, { route: '/chat', headers: { 'content-type': 'application/json', 'x-user-json': encodeUserId('alice') }, body, label: '' });
+      const answer = await send(app.port, {
+        route: '/chat',
+        headers: { 'content-type': 'application/json', 'x-user-json': encodeUserId('alice') },
+        body,
+        label: '',
+      });
       expect(answer?.status).toBe(413);
     }
   });
@@ -252,11 +292,48 @@ describe('the worst single pieces of issue 6 hold the event loop only briefly', 
 
 describe('hostile user ids never share a counter (a number and its decimal string are one id)', () => {
   const explicit: Array<string | number> = [
-    'alice', 'Alice', 'alice ', ' alice', 'u=alice', 'h=alice', 'a:b', 'a', 'b', 'a:{b}', '{a}:b', '{a}', 'a}:{b', 'a\nb', 'a\r\nb',
-    'a\u0000b', '\ud800', '\udc00', '\ufffd', '\ud83d\ude00', 'e\u0301', '\u00e9', 'x'.repeat(10_000), `${'x'.repeat(9_999)}y`,
-    1, '1', '01', 1.5, '1.5', -1, '-1', 'anonymous', 'a:{anonymous}:day', 'chat', 'tpm', 'f:{chat}', 'g:{tpm}',
+    'alice',
+    'Alice',
+    'alice ',
+    ' alice',
+    'u=alice',
+    'h=alice',
+    'a:b',
+    'a',
+    'b',
+    'a:{b}',
+    '{a}:b',
+    '{a}',
+    'a}:{b',
+    'a\nb',
+    'a\r\nb',
+    'a\u0000b',
+    '\ud800',
+    '\udc00',
+    '\ufffd',
+    '\ud83d\ude00',
+    'e\u0301',
+    '\u00e9',
+    'x'.repeat(10_000),
+    `${'x'.repeat(9_999)}y`,
+    1,
+    '1',
+    '01',
+    1.5,
+    '1.5',
+    -1,
+    '-1',
+    'anonymous',
+    'a:{anonymous}:day',
+    'chat',
+    'tpm',
+    'f:{chat}',
+    'g:{tpm}',
   ];
-  const generated = fc.sample(fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }), fc.integer()), { seed: SEED, numRuns: 200 });
+  const generated = fc.sample(fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }), fc.integer()), {
+    seed: SEED,
+    numRuns: 200,
+  });
   const ids = [...new Set([...explicit, ...generated])];
   /** Ids that must share a counter: a number and its decimal string. */
   const counterOf = (id: string | number) => String(id);
@@ -265,7 +342,8 @@ describe('hostile user ids never share a counter (a number and its decimal strin
     const app = apps[store]!;
     // Counters start where earlier tests left them (the fuzzed bodies use a few of these ids too).
     const totals = new Map<string, number>();
-    for (const id of ids) if (!totals.has(counterOf(id))) totals.set(counterOf(id), (await app.budget.usage.user(counterOf(id))).used);
+    for (const id of ids)
+      if (!totals.has(counterOf(id))) totals.set(counterOf(id), (await app.budget.usage.user(counterOf(id))).used);
     for (const id of ids) {
       const answer = await send(app.port, {
         route: '/chat',

@@ -56,7 +56,11 @@ test(`SIGKILL with ${IN_FLIGHT} calls in flight: held for callTimeoutMs + leaseM
   const [doomed, survivor] = workers as [Worker, Worker];
   const store = redisStore(client, { prefix: 'crash:' });
   const used = async (scope: ScopeRequest) => (await store.usage(scope)).used;
-  const counters = async () => ({ user: await used(SCOPES.user('crash')), feature: await used(SCOPES.feature), global: await used(SCOPES.global) });
+  const counters = async () => ({
+    user: await used(SCOPES.user('crash')),
+    feature: await used(SCOPES.feature),
+    global: await used(SCOPES.global),
+  });
   const all = (n: number) => ({ user: n, feature: n, global: n });
 
   const sentAt = Date.now();

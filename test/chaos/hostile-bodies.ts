@@ -17,11 +17,33 @@ export const ROUTES = ['/chat', '/trunc', '/big'] as const;
 export const BODY_LIMIT = 1024 * 1024;
 
 /** Characters and runs that tokenizers handle badly, and what the early exits could miss. */
-const PIECES = [' ', '\t', ' \t', '\n', '-*=', '=', 'a', 'ab', '1', '9 ', '.,', '字', '😀', '\u0301', '\ud800', 'é', '<|endoftext|>'];
+const PIECES = [
+  ' ',
+  '\t',
+  ' \t',
+  '\n',
+  '-*=',
+  '=',
+  'a',
+  'ab',
+  '1',
+  '9 ',
+  '.,',
+  '字',
+  '😀',
+  '\u0301',
+  '\ud800',
+  'é',
+  '<|endoftext|>',
+];
 
 /** A long run of one piece, or random letters: from a few KB up to just under the body limit. */
 const bigText = fc
-  .record({ piece: fc.constantFrom(...PIECES, 'random-letters'), bytes: fc.integer({ min: 4_000, max: 980_000 }), seed: fc.integer() })
+  .record({
+    piece: fc.constantFrom(...PIECES, 'random-letters'),
+    bytes: fc.integer({ min: 4_000, max: 980_000 }),
+    seed: fc.integer(),
+  })
   .map(({ piece, bytes, seed }) => {
     if (piece === 'random-letters') {
       const random = seededRandom(seed);
@@ -38,9 +60,15 @@ const part = fc.oneof(
   fc.record({ type: fc.constant('text'), text: anyText }),
   fc.record({
     type: fc.constant('image_url'),
-    image_url: fc.record({ url: fc.oneof(fc.webUrl(), fc.string()), detail: fc.oneof(fc.constantFrom('low', 'high', 'auto'), fc.string()) }, { requiredKeys: [] }),
+    image_url: fc.record(
+      { url: fc.oneof(fc.webUrl(), fc.string()), detail: fc.oneof(fc.constantFrom('low', 'high', 'auto'), fc.string()) },
+      { requiredKeys: [] },
+    ),
   }),
-  fc.record({ type: fc.oneof(fc.string(), fc.constantFrom('input_audio', 'file', 'refusal')), text: fc.jsonValue() }, { requiredKeys: [] }),
+  fc.record(
+    { type: fc.oneof(fc.string(), fc.constantFrom('input_audio', 'file', 'refusal')), text: fc.jsonValue() },
+    { requiredKeys: [] },
+  ),
   fc.jsonValue({ maxDepth: 3 }),
 );
 
@@ -48,15 +76,26 @@ const toolCall = fc.record(
   {
     id: fc.oneof(fc.string(), fc.integer()),
     type: fc.oneof(fc.constant('function'), fc.string()),
-    function: fc.record({ name: fc.oneof(fc.string(), fc.jsonValue()), arguments: fc.oneof(fc.string(), fc.json(), fc.jsonValue()) }, { requiredKeys: [] }),
+    function: fc.record(
+      { name: fc.oneof(fc.string(), fc.jsonValue()), arguments: fc.oneof(fc.string(), fc.json(), fc.jsonValue()) },
+      { requiredKeys: [] },
+    ),
   },
   { requiredKeys: [] },
 );
 
 const message = fc.record(
   {
-    role: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('system', 'developer', 'user', 'assistant', 'tool') }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) }),
-    content: fc.oneof({ weight: 6, arbitrary: anyText }, fc.array(part, { maxLength: 5 }), fc.constant(null), fc.jsonValue({ maxDepth: 2 })),
+    role: fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom('system', 'developer', 'user', 'assistant', 'tool') },
+      { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) },
+    ),
+    content: fc.oneof(
+      { weight: 6, arbitrary: anyText },
+      fc.array(part, { maxLength: 5 }),
+      fc.constant(null),
+      fc.jsonValue({ maxDepth: 2 }),
+    ),
     name: fc.oneof(fc.string(), fc.jsonValue({ maxDepth: 1 })),
     tool_calls: fc.oneof(fc.array(toolCall, { maxLength: 3 }), fc.jsonValue({ maxDepth: 2 })),
     tool_call_id: fc.oneof(fc.string(), fc.integer()),
@@ -78,31 +117,81 @@ const tool = fc.oneof(
 
 /** Parameters a client may try to set, with any value. */
 const PARAMS = [
-  'model', 'max_tokens', 'max_completion_tokens', 'n', 'stream', 'stream_options', 'temperature', 'top_p', 'user',
-  'safety_identifier', 'seed', 'stop', 'logit_bias', 'logprobs', 'top_logprobs', 'tool_choice', 'response_format',
-  'parallel_tool_calls', 'reasoning_effort', 'frequency_penalty', 'presence_penalty', '__proto__', 'constructor',
+  'model',
+  'max_tokens',
+  'max_completion_tokens',
+  'n',
+  'stream',
+  'stream_options',
+  'temperature',
+  'top_p',
+  'user',
+  'safety_identifier',
+  'seed',
+  'stop',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'tool_choice',
+  'response_format',
+  'parallel_tool_calls',
+  'reasoning_effort',
+  'frequency_penalty',
+  'presence_penalty',
+  '__proto__',
+  'constructor',
 ];
-const params = fc.dictionary(fc.oneof(fc.constantFrom(...PARAMS), fc.string()), fc.oneof(fc.jsonValue({ maxDepth: 3 }), anyText), { maxKeys: 4 });
+const params = fc.dictionary(
+  fc.oneof(fc.constantFrom(...PARAMS), fc.string()),
+  fc.oneof(fc.jsonValue({ maxDepth: 3 }), anyText),
+  { maxKeys: 4 },
+);
 
 /** One huge piece where a tokenizer or a counter could stall: a message, a tool-call id, name or arguments, a tool result. */
 const bigBody = fc
-  .record({ text: bigText, where: fc.constantFrom('content', 'system', 'tool-call-id', 'tool-name', 'tool-arguments', 'tool-result', 'part') })
+  .record({
+    text: bigText,
+    where: fc.constantFrom('content', 'system', 'tool-call-id', 'tool-name', 'tool-arguments', 'tool-result', 'part'),
+  })
   .map(({ text, where }) => {
-    const call = (patch: Record<string, string>) => ({ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{}' }, ...patch });
+    const call = (patch: Record<string, string>) => ({
+      id: 'call_1',
+      type: 'function',
+      function: { name: 'lookup', arguments: '{}' },
+      ...patch,
+    });
     const asked = { role: 'user', content: 'Look it up.' };
     switch (where) {
       case 'content':
         return { messages: [{ role: 'user', content: text }] };
       case 'system':
-        return { messages: [{ role: 'system', content: text }, { role: 'user', content: 'Hi' }] };
+        return {
+          messages: [
+            { role: 'system', content: text },
+            { role: 'user', content: 'Hi' },
+          ],
+        };
       case 'part':
         return { messages: [{ role: 'user', content: [{ type: 'text', text }] }] };
       case 'tool-result':
-        return { messages: [asked, { role: 'assistant', content: null, tool_calls: [call({})] }, { role: 'tool', tool_call_id: 'call_1', content: text }] };
+        return {
+          messages: [
+            asked,
+            { role: 'assistant', content: null, tool_calls: [call({})] },
+            { role: 'tool', tool_call_id: 'call_1', content: text },
+          ],
+        };
       default: {
         const patched =
-          where === 'tool-call-id' ? call({ id: text }) : { ...call({}), function: where === 'tool-name' ? { name: text, arguments: '{}' } : { name: 'lookup', arguments: text } };
-        return { messages: [asked, { role: 'assistant', content: null, tool_calls: [patched] }, { role: 'user', content: 'And?' }] };
+          where === 'tool-call-id'
+            ? call({ id: text })
+            : {
+                ...call({}),
+                function: where === 'tool-name' ? { name: text, arguments: '{}' } : { name: 'lookup', arguments: text },
+              };
+        return {
+          messages: [asked, { role: 'assistant', content: null, tool_calls: [patched] }, { role: 'user', content: 'And?' }],
+        };
       }
     }
   });
@@ -110,7 +199,10 @@ const bigBody = fc
 const chatBody = fc
   .record(
     {
-      messages: fc.oneof({ weight: 8, arbitrary: fc.array(message, { minLength: 1, maxLength: 6 }) }, fc.jsonValue({ maxDepth: 2 })),
+      messages: fc.oneof(
+        { weight: 8, arbitrary: fc.array(message, { minLength: 1, maxLength: 6 }) },
+        fc.jsonValue({ maxDepth: 2 }),
+      ),
       tools: fc.oneof(fc.array(tool, { maxLength: 3 }), fc.jsonValue({ maxDepth: 2 })),
       extra: params,
     },
@@ -123,9 +215,17 @@ const rawBody = fc.oneof(
   fc.record({ kind: fc.constant('not-json' as const), text: fc.string({ unit: 'binary', maxLength: 300 }) }),
   fc.record({ kind: fc.constant('cut-json' as const), text: fc.json({ maxDepth: 4 }) }),
   fc.record({ kind: fc.constant('deep' as const), depth: fc.integer({ min: 1_000, max: 200_000 }) }),
-  fc.record({ kind: fc.constant('encoding' as const), encoding: fc.constantFrom('gzip', 'deflate', 'br', 'x-unknown', 'gzip, gzip'), bytes: fc.uint8Array({ maxLength: 200 }) }),
+  fc.record({
+    kind: fc.constant('encoding' as const),
+    encoding: fc.constantFrom('gzip', 'deflate', 'br', 'x-unknown', 'gzip, gzip'),
+    bytes: fc.uint8Array({ maxLength: 200 }),
+  }),
   fc.record({ kind: fc.constant('valid-gzip' as const), text: fc.json({ maxDepth: 3 }) }),
-  fc.record({ kind: fc.constant('charset' as const), charset: fc.constantFrom('latin1', 'utf-16', 'ebcdic', 'utf-8', 'x'), text: fc.json({ maxDepth: 2 }) }),
+  fc.record({
+    kind: fc.constant('charset' as const),
+    charset: fc.constantFrom('latin1', 'utf-16', 'ebcdic', 'utf-8', 'x'),
+    text: fc.json({ maxDepth: 2 }),
+  }),
   fc.record({ kind: fc.constant('oversized' as const), bytes: fc.integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT + 100_000 }) }),
 );
 
@@ -145,9 +245,17 @@ function rawRequest(raw: Raw): Pick<HostileRequest, 'headers' | 'body' | 'label'
     case 'valid-gzip':
       return { headers: { ...json, 'content-encoding': 'gzip' }, body: gzipSync(raw.text), label: 'gzip JSON' };
     case 'charset':
-      return { headers: { 'content-type': `application/json; charset=${raw.charset}` }, body: raw.text, label: `charset ${raw.charset}` };
+      return {
+        headers: { 'content-type': `application/json; charset=${raw.charset}` },
+        body: raw.text,
+        label: `charset ${raw.charset}`,
+      };
     case 'oversized':
-      return { headers: json, body: JSON.stringify({ messages: [{ role: 'user', content: 'a'.repeat(raw.bytes) }] }), label: 'over the limit' };
+      return {
+        headers: json,
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'a'.repeat(raw.bytes) }] }),
+        label: 'over the limit',
+      };
   }
 }
 
@@ -170,7 +278,12 @@ export const hostileRequest: fc.Arbitrary<HostileRequest> = fc
       return { route, headers: { ...raw.headers, ...userHeader }, body: raw.body, label: raw.label };
     }
     const text = JSON.stringify(body.json);
-    return { route, headers: { 'content-type': 'application/json', ...userHeader }, body: text, label: `JSON of ${text.length} chars` };
+    return {
+      route,
+      headers: { 'content-type': 'application/json', ...userHeader },
+      body: text,
+      label: `JSON of ${text.length} chars`,
+    };
   });
 
 /** The test app's sign-in: the user id travels as base64url JSON, so that any string or number can be an id. */

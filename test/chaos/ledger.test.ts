@@ -93,7 +93,9 @@ describe.each([
       const { port } = workers[0]!;
       readLedger = async () => {
         const reads = await Promise.all(
-          USERS.map((u) => getJson<{ user: number; feature: number; global: number }>(port, `/usage?user=${u.id}&tier=${u.tier}`)),
+          USERS.map((u) =>
+            getJson<{ user: number; feature: number; global: number }>(port, `/usage?user=${u.id}&tier=${u.tier}`),
+          ),
         );
         return {
           byUser: Object.fromEntries(USERS.map((u, i) => [u.id, reads[i]!.user])),
@@ -145,12 +147,16 @@ describe.each([
   });
 
   test('each request reached the provider at most once (one attempt, whatever the client maxRetries)', () => {
-    const attempts = sumBy(upstream.calls, (call) => String(readMarker(call.request)!.id), () => 1);
+    const attempts = sumBy(
+      upstream.calls,
+      (call) => String(readMarker(call.request)!.id),
+      () => 1,
+    );
     const retried = [...attempts].filter(([, n]) => n > 1).map(([id]) => id);
     expect(retried).toEqual([]);
   });
 
-  test("by default a call outlives its client: only our time-out ends an exchange early", () => {
+  test('by default a call outlives its client: only our time-out ends an exchange early', () => {
     const givenUp = upstream.calls.filter((call) => call.outcome === 'client-gone' && call.behaviour.kind !== 'hang');
     expect(givenUp.map((call) => readMarker(call.request))).toEqual([]);
   });
@@ -165,7 +171,9 @@ describe.each([
         const ok =
           r.status === answer.status &&
           /^application\/json/.test(r.contentType ?? '') &&
-          (answer.status === 200 ? body?.error === undefined : body?.error?.type === answer.type && typeof body?.error?.message === 'string');
+          (answer.status === 200
+            ? body?.error === undefined
+            : body?.error?.type === answer.type && typeof body?.error?.message === 'string');
         return ok ? undefined : { behaviour: r.marker.behaviour, expected: answer, status: r.status, body: r.body ?? r.rawBody };
       })
       .filter((w) => w !== undefined);
@@ -218,7 +226,8 @@ describe('a client that hangs up mid-call', () => {
     return calls;
   }
 
-  const usedBy = async (worker: Worker, user: string) => (await getJson<{ user: number }>(worker.port, `/usage?user=${user}`)).user;
+  const usedBy = async (worker: Worker, user: string) =>
+    (await getJson<{ user: number }>(worker.port, `/usage?user=${user}`)).user;
 
   test("default ('finish'): the call runs to its end and its real usage is charged", async () => {
     const [worker] = await startWorkers(1, { STORE: 'memory', UPSTREAM_URL: upstream.baseURL, TIMEOUT_MS: '5000' });
@@ -233,7 +242,12 @@ describe('a client that hangs up mid-call', () => {
   }, 30_000);
 
   test("onClientGone: 'abort': the call is aborted and the reservation is charged", async () => {
-    const [worker] = await startWorkers(1, { STORE: 'memory', UPSTREAM_URL: upstream.baseURL, TIMEOUT_MS: '5000', ON_CLIENT_GONE: 'abort' });
+    const [worker] = await startWorkers(1, {
+      STORE: 'memory',
+      UPSTREAM_URL: upstream.baseURL,
+      TIMEOUT_MS: '5000',
+      ON_CLIENT_GONE: 'abort',
+    });
     try {
       const calls = await hangUpMidCall(worker!, 'leaves', 5);
       expect(calls.map((call) => call.outcome)).toEqual(Array(5).fill('client-gone'));
@@ -264,7 +278,13 @@ describe('one attempt per request, and a refused connection costs nothing', () =
       ],
     });
     try {
-      expect((await request(t.app).post('/chat').send({ messages: [{ role: 'user', content: 'Hi' }] })).status).toBe(200);
+      expect(
+        (
+          await request(t.app)
+            .post('/chat')
+            .send({ messages: [{ role: 'user', content: 'Hi' }] })
+        ).status,
+      ).toBe(200);
       expect(seen).toMatchObject({ maxRetries: 0, timeout: expect.any(Number), signal: expect.any(AbortSignal) });
     } finally {
       await t.close();
@@ -282,7 +302,10 @@ describe('one attempt per request, and a refused connection costs nothing', () =
       ],
     });
     try {
-      const res = await request(t.app).post('/chat').set('x-test-user', 'refused').send({ messages: [{ role: 'user', content: 'Hi' }] });
+      const res = await request(t.app)
+        .post('/chat')
+        .set('x-test-user', 'refused')
+        .send({ messages: [{ role: 'user', content: 'Hi' }] });
       expect(res.status).toBe(502);
       expect(res.body.error.type).toBe('upstream_error');
       expect((await t.budget.usage.user('refused')).used).toBe(0);

@@ -152,17 +152,26 @@ describe.each([
     await upstream.idle();
     await workersQuiet(Object.values(apps));
     const served = new Map<string, number>();
-    for (const policy of POLICIES) for (const s of await getJson<Array<{ id: string; ms: number }>>(apps[policy].port, '/served')) served.set(s.id, s.ms);
+    for (const policy of POLICIES)
+      for (const s of await getJson<Array<{ id: string; ms: number }>>(apps[policy].port, '/served')) served.set(s.id, s.ms);
     for (const e of exchanges) e.servedMs = served.get(String(e.id));
   }, 60_000);
 
   const during = () => exchanges.filter((e) => e.startedAt > outageAt + STORE_TIMEOUT_MS + 100 && e.endedAt < recoveredAt);
-  const byPolicy = (list: Exchange[], policy: Policy, user = steady) => list.filter((e) => e.policy === policy && e.user === user);
+  const byPolicy = (list: Exchange[], policy: Policy, user = steady) =>
+    list.filter((e) => e.policy === policy && e.user === user);
 
   test('no process crashed; every answer is JSON and 200, 429, or the documented 503 of fail-closed', () => {
-    for (const app of Object.values(apps)) expect({ exitCode: app.child.exitCode, signal: app.child.signalCode }).toEqual({ exitCode: null, signal: null });
+    for (const app of Object.values(apps))
+      expect({ exitCode: app.child.exitCode, signal: app.child.signalCode }).toEqual({ exitCode: null, signal: null });
     const undocumented = exchanges.filter(
-      (e) => !e.json || !(e.status === 200 || e.status === 429 || (e.status === 503 && e.policy === 'fail-closed' && e.type === 'budget_unavailable')),
+      (e) =>
+        !e.json ||
+        !(
+          e.status === 200 ||
+          e.status === 429 ||
+          (e.status === 503 && e.policy === 'fail-closed' && e.type === 'budget_unavailable')
+        ),
     );
     expect(undocumented).toEqual([]);
     expect(during().length).toBeGreaterThan(50);
@@ -178,7 +187,14 @@ describe.each([
     );
     const late = exchanges
       .filter((e) => waited(e) > STORE_TIMEOUT_MS + 100)
-      .map((e) => ({ policy: e.policy, user: e.user, status: e.status, servedMs: waited(e), clientMs: clientSide(e), startedAfterOutageMs: Math.round(e.startedAt - outageAt) }));
+      .map((e) => ({
+        policy: e.policy,
+        user: e.user,
+        status: e.status,
+        servedMs: waited(e),
+        clientMs: clientSide(e),
+        startedAfterOutageMs: Math.round(e.startedAt - outageAt),
+      }));
     expect(late).toEqual([]);
   });
 
@@ -207,7 +223,9 @@ describe.each([
     expect(afterwards.filter((e) => e.status !== 200)).toEqual([]);
     const firstServed = exchanges.find((e) => e.policy === 'fail-closed' && e.startedAt > recoveredAt && e.status === 200);
     expect(firstServed).toBeDefined();
-    console.log(`Redis ${suffix}: fail-closed served again ${Math.round(firstServed!.startedAt - recoveredAt)} ms after recovery`);
+    console.log(
+      `Redis ${suffix}: fail-closed served again ${Math.round(firstServed!.startedAt - recoveredAt)} ms after recovery`,
+    );
   });
 
   test('what the fallback counted is in Redis after recovery', async () => {

@@ -70,11 +70,21 @@ test(`${RUNS} runs in a row: the store holds exactly the upstream's bill, never 
     const statuses = await storm(run, user);
     await upstream.idle();
     await workersQuiet(workers);
-    const billed = upstream.calls.filter((call) => runOf(call.request) === run).reduce((sum, call) => sum + call.usage!.total_tokens, 0);
+    const billed = upstream.calls
+      .filter((call) => runOf(call.request) === run)
+      .reduce((sum, call) => sum + call.usage!.total_tokens, 0);
     const read = async () => (await store.usage(SCOPES.user(user))).used;
     let stored = await read();
     await until(async () => (stored = await read()) === billed, 5_000);
-    results.push({ run, billed, stored, statuses: [...statuses].sort().map(([s, n]) => `${s}×${n}`).join(' ') });
+    results.push({
+      run,
+      billed,
+      stored,
+      statuses: [...statuses]
+        .sort()
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' '),
+    });
   }
   console.log(results.map((r) => `run ${r.run}: billed ${r.billed}, stored ${r.stored}, ${r.statuses}`).join('\n'));
   const wrong = results.filter((r) => r.stored !== r.billed || r.billed > USER_LIMIT || !/^200×\d+ 429×\d+$/.test(r.statuses));

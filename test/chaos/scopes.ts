@@ -41,7 +41,13 @@ export function chaosScopes(limits: Record<string, number>) {
   const smallest = Math.min(...Object.values(limits));
   return {
     limits,
-    feature: { kind: 'feature', key: featureScopeKey('chat'), limit: 1e12, onUnavailable: 'fail-closed', window: DAY } as ScopeRequest,
+    feature: {
+      kind: 'feature',
+      key: featureScopeKey('chat'),
+      limit: 1e12,
+      onUnavailable: 'fail-closed',
+      window: DAY,
+    } as ScopeRequest,
     global: {
       kind: 'global',
       key: globalScopeKey('tpm'),
