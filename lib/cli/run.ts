@@ -1,0 +1,80 @@
+// The `token-budget` command: picks the command, checks its line, connects within the deadline, prints, and returns the exit code.
+import { COMMON_HELP, positiveOption, readLine } from './args';
+import type { Command } from './command';
+import { CliFailure, UsageError } from './errors';
+import { flagsCommand } from './flags';
+import { openRedis, type Load } from './redis-client';
+import { spendCommand } from './spend';
+import { cliStore } from './store';
+import { usageCommand } from './usage';
+
+const COMMANDS: Record<string, Command> = { flags: flagsCommand, usage: usageCommand, spend: spendCommand };
+
+export const ROOT_HELP = `Usage: token-budget <command> [arguments] [options]
+
+For operators in an incident: switch features off and read budgets in the Redis
+your app's redisStore uses, without a deploy.
+
+Commands:
+  flags list|get|set NAME on|off   kill switches of budget.featureFlag()
+  usage user ID [--tier T]         what a user has used this period (usage quota NAME ID for other quotas)
+  spend [--feature F]              what this hour and today have cost (budget.costMeter())
+
+Run token-budget <command> --help for a command's arguments.
+
+${COMMON_HELP}
+
+Exit status: 0 done, 1 Redis unreachable or no Redis client installed, 2 bad arguments.`;
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+  /** How client packages are loaded (tests give one that finds none). */
+  load?: Load;
+}
+
+/** Runs one command line (without `node` and the script); resolves with the exit code, never rejects. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const name = argv[0];
+  const command = name === undefined || name.startsWith('-') ? undefined : COMMANDS[name];
+  try {
+    if (!command) {
+      const line = readLine(argv);
+      if (line.values.help && line.positionals.length === 0) {
+        io.out(ROOT_HELP);
+        return 0;
+      }
+      throw new UsageError(name === undefined || name.startsWith('-') ? 'A command is missing.' : `Unknown command ${JSON.stringify(name)}.`);
+    }
+    const line = readLine(argv, command.options);
+    if (line.values.help) {
+      io.out(command.help);
+      return 0;
+    }
+    command.check(line);
+    const url = (line.values.redis as string | undefined) ?? io.env.REDIS_URL;
+    if (!url) throw new UsageError('No Redis given: pass --redis redis://host:port or set REDIS_URL.');
+    const timeoutMs = positiveOption(line.values.timeout, 'timeout') ?? 3000;
+    const prefix = (line.values.prefix as string | undefined) ?? 'tb:';
+    const redis = await openRedis(url, timeoutMs, line.values.client as string | undefined, io.load);
+    try {
+      const output = await command.run({ ...line, redis, store: cliStore(redis.client, prefix, timeoutMs), prefix, timeoutMs });
+      io.out(line.values.json ? JSON.stringify(output.json, null, 2) : output.text);
+      return 0;
+    } finally {
+      await redis.close();
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`token-budget: ${err.message}\nRun token-budget ${command ? `${name} ` : ''}--help for usage.`);
+      return err.exitCode;
+    }
+    if (err instanceof CliFailure) {
+      io.err(`token-budget: ${err.message}`);
+      return err.exitCode;
+    }
+    io.err(`token-budget: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  }
+}
