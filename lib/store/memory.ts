@@ -38,7 +38,11 @@ export interface MemoryStore extends Store {
    * already: how an outage fallback starts from what the primary store last said.
    */
   seed(scope: ScopeRequest, used: number): void;
-  add(counts: readonly CountedElsewhere[]): Promise<void>;
+  /** Whether the scope's current window has a counter here. */
+  counts(scope: ScopeRequest): boolean;
+  /** Forgets every counter and lease (a fallback, once the primary store has taken its counts back). */
+  reset(): void;
+  add(counts: readonly CountedElsewhere[], batchId?: string): Promise<void>;
   spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;
   /** Forgets every expired window now (a timer also does it every `sweepIntervalMs`); returns how many. */
   sweep(): number;
@@ -60,6 +64,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const counters = new ExpiringCounters();
   /** Leases by scope key, then lease id; `nextExpiryMs` is the earliest expiry among them. */
   const leases = new Map<string, { byId: Map<string, Lease>; nextExpiryMs: number }>();
+  /** Ids of the last hand-backs added, so that one retried is added once. */
+  const appliedBatches = new Set<string>();
 
   /** Settles at its input every lease of `scope` that outlived its process (a scan only when one has). */
   const reclaimExpired = (scope: ScopeRequest, nowMs: number) => {
@@ -161,7 +167,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       if (used > 0 && counters.get(windowKey, nowMs) === undefined) counters.add(windowKey, used, plan.expiresAtMs, nowMs);
     },
 
-    async add(counts: readonly CountedElsewhere[]): Promise<void> {
+    counts(scope: ScopeRequest): boolean {
+      const nowMs = now();
+      const plan = planWindow(scope, nowMs);
+      return counters.get(plan.keys[plan.keys.length - 1]!, nowMs) !== undefined;
+    },
+
+    reset(): void {
+      counters.clear();
+      leases.clear();
+      appliedBatches.clear();
+    },
+
+    async add(counts: readonly CountedElsewhere[], batchId?: string): Promise<void> {
+      if (batchId !== undefined) {
+        if (appliedBatches.has(batchId)) return;
+        appliedBatches.add(batchId);
+        if (appliedBatches.size > 1000) appliedBatches.delete(appliedBatches.values().next().value!);
+      }
       const nowMs = now();
       for (const { scope, atMs, amount } of counts) {
         const plan = planWindow(scope, atMs);

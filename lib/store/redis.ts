@@ -283,7 +283,7 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
 
     release: (reservation: Reservation) => settle(reservation, 0),
 
-    async add(counts: readonly CountedElsewhere[]): Promise<void> {
+    async add(counts: readonly CountedElsewhere[], batchId = newLeaseId()): Promise<void> {
       const planned = counts.map((count) => ({ count, plan: planWindow(count.scope, count.atMs, prefix) }));
       const nowArgument = clock.scriptArgument(clock.estimate());
       await perSlot(
@@ -293,7 +293,7 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
           run(
             ADD_SCRIPT,
             slot.map(({ plan }) => plan.keys[plan.keys.length - 1]!),
-            [nowArgument, ...slot.flatMap(({ count, plan }) => [String(count.amount), String(plan.expiresAtMs)])],
+            [nowArgument, batchId, ...slot.flatMap(({ count, plan }) => [String(count.amount), String(plan.expiresAtMs)])],
           ),
       );
     },

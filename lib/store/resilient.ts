@@ -1,5 +1,6 @@
 // resilientStore: applies each scope's onUnavailable policy while the primary store cannot be reached.
 import { amountOf, callUsageOf } from './amounts';
+import { newLeaseId } from './leases';
 import { type MemoryStore, memoryStore } from './memory';
 import { errorReporter } from './report';
 import type {
@@ -61,39 +62,58 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const seen = lastSeen.get(scopeKey);
     if (seen) seen.state = { ...seen.state, used: Math.max(0, seen.state.used + delta) };
   };
-  /** Starts the fallback's count of `scope` from the primary's, if that is still of the current window. */
-  const seedFromLastSeen = (scope: ScopeRequest) => {
+  /**
+   * Starts the fallback's count of `scope` from the primary's last word, and says
+   * whether the fallback may count it at all: a fixed window (a quota period) this
+   * process has not seen the primary count is unknown, and a fresh quota would let
+   * every process spend it again. A sliding window is seeded while its last word is recent.
+   */
+  const startFromLastSeen = (scope: ScopeRequest): boolean => {
     const seen = lastSeen.get(scope.key);
-    if (!seen) return;
     const nowMs = Date.now();
-    const current =
-      scope.window.kind === 'fixed' ? nowMs < seen.state.resetAtMs : nowMs - seen.atMs < scope.window.windowMs;
-    if (current) fallback.seed(scope, seen.state.used);
+    if (scope.window.kind === 'sliding') {
+      if (seen && nowMs - seen.atMs < scope.window.windowMs) fallback.seed(scope, seen.state.used);
+      return true;
+    }
+    if (fallback.counts(scope)) return true;
+    if (!seen || nowMs >= seen.state.resetAtMs) return false;
+    fallback.seed(scope, seen.state.used);
+    return true;
   };
 
   /** What the fallback counted, by its window counter, until the primary takes it back. */
   const countedInFallback = new Map<string, CountedElsewhere>();
-  const noteFallbackCount = (windowKey: string, scope: ScopeRequest, amount: number, atMs = Date.now()) => {
+  const noteFallbackCount = (windowKey: string, scope: ScopeRequest, amount: number) => {
     const counted = countedInFallback.get(windowKey);
     if (counted) counted.amount += amount;
-    else countedInFallback.set(windowKey, { scope, atMs, amount });
+    else countedInFallback.set(windowKey, { scope, atMs: Date.now(), amount });
   };
-  let handingBack = false;
-  /** Adds what the fallback counted to the primary; kept for the next try if that fails. */
-  const handBack = async () => {
-    if (handingBack || countedInFallback.size === 0 || !primary.add) return;
-    handingBack = true;
-    const taken = [...countedInFallback];
-    countedInFallback.clear();
-    try {
-      await primary.add(taken.map(([, counted]) => counted));
-    } catch (err) {
-      for (const [windowKey, { scope, amount, atMs }] of taken) noteFallbackCount(windowKey, scope, amount, atMs);
-      if (err instanceof StoreUnavailableError) noteFailure(err);
-      onError(err instanceof Error ? err : new Error(String(err)));
-    } finally {
-      handingBack = false;
+  /** A hand-back the primary may or may not have applied (its reply was lost): retried under its id, so it lands once. */
+  let unconfirmed: { id: string; counts: CountedElsewhere[] } | undefined;
+  let handing: Promise<void> | undefined;
+  const handBackAll = async (): Promise<void> => {
+    while (unconfirmed || countedInFallback.size > 0) {
+      if (!unconfirmed) {
+        unconfirmed = { id: newLeaseId(), counts: [...countedInFallback.values()] };
+        countedInFallback.clear();
+      }
+      await primary.add!(unconfirmed.counts, unconfirmed.id);
+      unconfirmed = undefined;
     }
+    // The primary has it all: the next outage starts again from the primary's word.
+    fallback.reset();
+  };
+  /**
+   * Adds what the fallback counted to the primary before the primary is used again,
+   * so that the first reservations after an outage see it; one hand-back at a time.
+   * Rejects (StoreUnavailableError) while the primary cannot take it.
+   */
+  const handBack = (): Promise<void> => {
+    if (!primary.add || (!unconfirmed && countedInFallback.size === 0)) return Promise.resolve();
+    handing ??= handBackAll().finally(() => {
+      handing = undefined;
+    });
+    return handing;
   };
 
   /** 0 while the primary is healthy; otherwise when it may be probed again. */
@@ -114,9 +134,9 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     if (probe && (probing || Date.now() < retryAtMs)) return SKIPPED;
     if (probe) probing = true;
     try {
+      await handBack();
       const value = await call();
       retryAtMs = 0;
-      await handBack();
       return value;
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
@@ -145,7 +165,12 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const closed = request.scopes.find((scope) => scope.onUnavailable === 'fail-closed');
     if (closed) throw unavailable(closed);
     const counted = request.scopes.filter((scope) => scope.onUnavailable === 'fallback');
-    for (const scope of counted) seedFromLastSeen(scope);
+    const unknown = counted.find((scope) => !startFromLastSeen(scope));
+    if (unknown) {
+      throw new StoreUnavailableError(`The budget store is unreachable and this process has not seen scope ${unknown.key} this period`, {
+        cause: lastFailure,
+      });
+    }
     const result = await fallback.reserve({ ...request, scopes: counted });
     const countedStates = new Map(counted.map((scope, i) => [scope, result.scopes[i]!]));
     const scopes = request.scopes.map((scope) => countedStates.get(scope) ?? uncounted(scope));

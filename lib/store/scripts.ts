@@ -200,7 +200,9 @@ return redis.call('MGET', unpack(KEYS))
  * Adds counts taken elsewhere (a fallback during an outage) to counters, creating
  * them with their window's expiry; a negative count never goes below zero, and a
  * window that has ended is left alone.
- * KEYS: counters. ARGV: nowMs ('' = Redis TIME), then per counter amount and expiresAtMs.
+ * A batch is added once: a marker beside its first counter (same slot) remembers it
+ * for an hour, so that a retry after a lost reply adds nothing.
+ * KEYS: counters. ARGV: nowMs ('' = Redis TIME), batchId, then per counter amount and expiresAtMs.
  */
 export const ADD_SCRIPT = luaScript(`
 local now = tonumber(ARGV[1])
@@ -208,8 +210,9 @@ if not now then
   local time = redis.call('TIME')
   now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
+if not redis.call('SET', KEYS[1] .. ':added:' .. ARGV[2], '1', 'NX', 'PX', 3600000) then return 0 end
 for i = 1, #KEYS do
-  local amount, expiresAt = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local amount, expiresAt = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
   if expiresAt > now then
     local raw = redis.call('GET', KEYS[i])
     if raw then

@@ -188,9 +188,10 @@ export interface Store {
   /**
    * Adds `amount` (negative: takes away, never below zero) to each scope's window at
    * `atMs`, creating the counter if needed; a window that has expired is left alone.
-   * How counts taken elsewhere (a fallback during an outage) are carried back.
+   * How counts taken elsewhere (a fallback during an outage) are carried back. A
+   * `batchId` already added (a retry after a lost reply) adds nothing.
    */
-  add?(counts: readonly CountedElsewhere[]): Promise<void>;
+  add?(counts: readonly CountedElsewhere[], batchId?: string): Promise<void>;
   /** Reads a scope's state without changing it. */
   usage(scope: ScopeRequest): Promise<ScopeState>;
   /** Stops timers and forgets state the store owns; never closes a client it was given. */

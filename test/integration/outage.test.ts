@@ -71,7 +71,11 @@ async function expectCountedInRedis(user: string): Promise<void> {
   }
 }
 
+/** The fallback starts from what Redis last said of a user: the app reads the user's usage before the outage. */
+const seenByFallback = (user: string) => apps.fallback!.budget.usage.user(user);
+
 test('Redis killed: fail-closed 503, fail-open admits, fallback enforces in memory; then recovery', async () => {
+  await seenByFallback('killed');
   await redis.kill();
   await expectPolicies('killed');
   await redis.restart();
@@ -79,6 +83,7 @@ test('Redis killed: fail-closed 503, fail-open admits, fallback enforces in memo
 }, 30_000);
 
 test('Redis stalled (SIGSTOP): the same within the deadline, then recovery on SIGCONT', async () => {
+  await seenByFallback('stalled');
   redis.stop();
   try {
     await expectPolicies('stalled');

@@ -443,6 +443,13 @@ export function storeContract(backend: () => ContractBackend): void {
     });
   });
 
+  it('adds a batch once, however often it is retried', async () => {
+    const user = scope(userScopeKey('retried', 'day'), 10_000);
+    for (let attempt = 0; attempt < 3; attempt++) await store.add!([{ scope: user, atMs: NOON, amount: 70 }], 'batch-1');
+    await store.add!([{ scope: user, atMs: NOON, amount: 5 }], 'batch-2');
+    expect(await used(user)).toBe(75);
+  });
+
   describe('money scopes', () => {
     // 2 nano-USD a prompt token, 1 a cached one, 10 an output token; a 1,000 nano-USD cap.
     const weights = { input: 2, cachedInput: 1, output: 10 };

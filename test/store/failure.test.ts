@@ -168,6 +168,7 @@ describe('redisStore on one node, when Redis breaks', () => {
 
     it('falls back: counts the scope in memory with the same limit, skipping fail-open scopes', async () => {
       const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      await store.usage(withPolicy(user, 'fallback'));
       await whileStopped(async () => {
         const scopes = [withPolicy(global, 'fail-open'), withPolicy(user, 'fallback')];
         const first = granted(await store.reserve({ scopes, input: 50, maxOutput: 10 }));
@@ -188,6 +189,7 @@ describe('redisStore on one node, when Redis breaks', () => {
     it('leaves the primary alone while cooling down: one deadline per outage, not one per request', async () => {
       const reserve = jest.spyOn(primary, 'reserve');
       const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      await store.usage(withPolicy(user, 'fallback'));
       await whileStopped(async () => {
         for (let i = 0; i < 3; i++) granted(await store.reserve(tenTokens(withPolicy(user, 'fallback'))));
       });
@@ -196,25 +198,38 @@ describe('redisStore on one node, when Redis breaks', () => {
       expect(onError.mock.calls[0]![0]).toBeInstanceOf(StoreUnavailableError);
     });
 
-    it('goes back to Redis after SIGCONT; settles each part in the store that took it', async () => {
+    it('goes back to Redis after SIGCONT with what the fallback counted; a call settled later still lands in Redis', async () => {
       const store = resilientStore(primary, { fallback, cooldownMs: 100, onError });
       const fallbackUser = withPolicy(user, 'fallback');
+      await store.usage(fallbackUser);
       server.stop();
       const duringOutage = await store.reserve(tenTokens(fallbackUser)).finally(() => server.cont());
       expect((await fallback.usage(user)).used).toBe(10);
-      await eventually(async () => (await store.reserve(tenTokens(fallbackUser))).ok && (await primary.usage(user)).used > 0);
-      const inRedis = (await primary.usage(user)).used;
+      await eventually(async () => {
+        await store.usage(fallbackUser);
+        return (await primary.usage(user)).used === 10;
+      });
+      // Handed back, then forgotten: the next outage starts from Redis's word again.
+      expect((await fallback.usage(user)).used).toBe(0);
       granted(await store.reserve(tenTokens(fallbackUser)));
-      expect((await primary.usage(user)).used).toBe(inRedis + 10);
-      const inFallback = (await fallback.usage(user)).used;
+      expect((await primary.usage(user)).used).toBe(20);
       await store.settle(granted(duringOutage), 4);
-      expect((await fallback.usage(user)).used).toBe(inFallback - 6);
-      expect((await primary.usage(user)).used).toBe(inRedis + 10);
+      await store.usage(fallbackUser);
+      expect((await primary.usage(user)).used).toBe(14);
+    });
+
+    it('refuses a scope this process never saw during the outage instead of granting it a fresh quota', async () => {
+      const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
+      await whileStopped(async () => {
+        await expectUnavailableInTime(store.reserve(tenTokens(withPolicy(scope(userScopeKey('stranger', 'day'), 100), 'fallback'))));
+        await expect(store.reserve(tenTokens(withPolicy(scope(userScopeKey('stranger', 'day'), 100), 'fallback')))).rejects.toThrow(/has not seen/);
+      });
     });
 
     it('goes back to Redis after a restart', async () => {
       const store = resilientStore(primary, { fallback, cooldownMs: 100, onError });
       const fallbackUser = withPolicy(user, 'fallback');
+      await store.usage(fallbackUser);
       await server.kill();
       granted(await store.reserve(tenTokens(fallbackUser)));
       expect((await fallback.usage(user)).used).toBe(10);
@@ -320,6 +335,7 @@ describe('resilientStore with a scripted primary', () => {
     };
     const store = resilientStore(primary, { fallback, cooldownMs: 0, onError: () => {} });
     const user = withPolicy(scope(userScopeKey('probe', 'day'), 1000), 'fallback');
+    await store.usage(user);
     granted(await store.reserve(tenTokens(user)));
     const probe = store.reserve(tenTokens(user));
     const others = await Promise.all([store.reserve(tenTokens(user)), store.reserve(tenTokens(user))]);
