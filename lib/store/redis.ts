@@ -2,7 +2,7 @@
 import type { FlagChannel } from '../flags/channel';
 import { redisFlagChannel } from '../flags/redis';
 import { type RedisClient, hashTagOf, onConnectionError, redisConnection, scriptRunner } from './redis-transport';
-import { withinDeadline } from './deadline';
+import { longestWaitMs, withinDeadline } from './deadline';
 import { amountOf, callUsageOf, inputAmountOf, outputWeightOf, reservedAmountOf } from './amounts';
 import { leaseKeyOf, newLeaseId, spentKeyOf } from './leases';
 import {
@@ -78,8 +78,11 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
   };
   const stopListening = onConnectionError(redis, reportOutage);
 
+  /** When Redis last answered any call of this store (`performance.now()`): a store that answers is alive. */
+  let lastAnswerAt = -Infinity;
   const run = async (script: LuaScript, keys: string[], args: string[]) => {
     const reply = await runner.run(script, keys, args);
+    lastAnswerAt = performance.now();
     inOutage = false;
     return reply;
   };
@@ -88,7 +91,7 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
   const call = async <T>(work: (gaveUp: () => boolean) => Promise<T>): Promise<T> => {
     let gaveUp = false;
     try {
-      return await withinDeadline(timeoutMs, work(() => gaveUp));
+      return await withinDeadline(timeoutMs, work(() => gaveUp), () => lastAnswerAt);
     } catch (err) {
       gaveUp = true;
       if (err instanceof StoreUnavailableError) reportOutage(err);
@@ -98,10 +101,10 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
 
   /**
    * Runs a window-planning script over scopes of one slot. Windows are planned on
-   * the best estimate of Redis's time, and the script is told to do nothing past
-   * `timeoutMs` from now; if Redis's time falls outside the windows or past that (a
-   * stalled server, or this process too busy to write the command in time), the call
-   * is planned again, twice at most, unless the caller has given up.
+   * the best estimate of Redis's time, and the script is told to do nothing past the
+   * longest time the caller may wait; if Redis's time falls outside the windows or past
+   * that, the call is planned again, twice at most, unless the caller has given up. A
+   * grant the caller no longer waits for is given back when it arrives (reserveSlot).
    */
   const runPlanned = async (
     script: LuaScript,
@@ -115,7 +118,7 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       const plans = scopeIndexes.map((i) => planWindow(request.scopes[i]!, estimatedNowMs, prefix));
       const args = [
         clock.scriptArgument(estimatedNowMs),
-        String(estimatedNowMs + timeoutMs),
+        String(estimatedNowMs + longestWaitMs(timeoutMs)),
         String(request.input),
         String(request.maxOutput),
         leaseId,
