@@ -95,7 +95,7 @@ type Outcome = Timing | 'timed out' | 'crashed';
  */
 function time(count: Count, text: string, limit: number | undefined): Timing {
   const times: number[] = [];
-  let answer: number | boolean = 0;
+  let answer: number | boolean;
   const started = performance.now();
   do {
     const cpu = process.cpuUsage();

