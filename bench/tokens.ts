@@ -185,13 +185,22 @@ async function main(): Promise<void> {
   const key = (library: Library, index: number) => `${library}:${index}`;
   for (const library of LIBRARIES) {
     for (const [index, c] of CASES.entries()) {
-      const timings = await runChild<Timing[]>({ kind: 'cases', library, cases: [index] }, c.hostile ? HOSTILE_TIMEOUT_MS : 120_000);
+      const timings = await runChild<Timing[]>(
+        { kind: 'cases', library, cases: [index] },
+        c.hostile ? HOSTILE_TIMEOUT_MS : 120_000,
+      );
       outcomes.set(key(library, index), typeof timings === 'string' ? timings : timings[0]!);
     }
   }
 
   const rows = [
-    ['case', ...LIBRARIES.map((library) => `${library} ms`), 'ours vs js-tiktoken', 'ours vs tiktoken', 'gpt-tokenizer vs js-tiktoken'],
+    [
+      'case',
+      ...LIBRARIES.map((library) => `${library} ms`),
+      'ours vs js-tiktoken',
+      'ours vs tiktoken',
+      'gpt-tokenizer vs js-tiktoken',
+    ],
   ];
   CASES.forEach((c, index) => {
     const [ours, jsTiktoken, gpt, wasm] = LIBRARIES.map((library) => outcomes.get(key(library, index))!);
@@ -245,6 +254,8 @@ function printTable(rows: string[][]): void {
   const line = (row: string[]) =>
     `| ${row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join(' | ')} |`;
   console.log(line(rows[0]!));
-  console.log(`|${widths.map((width, column) => (column === 0 ? `:${'-'.repeat(width + 1)}` : `${'-'.repeat(width + 1)}:`)).join('|')}|`);
+  console.log(
+    `|${widths.map((width, column) => (column === 0 ? `:${'-'.repeat(width + 1)}` : `${'-'.repeat(width + 1)}:`)).join('|')}|`,
+  );
   for (const row of rows.slice(1)) console.log(line(row));
 }

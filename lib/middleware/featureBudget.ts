@@ -107,9 +107,18 @@ async function admitInput(
   config: BudgetConfig,
 ): Promise<Admitted> {
   const { maxInput } = feature;
-  const counter = await runSliced((slice) => promptCounter(feature.modelInfo, request.tools, request.forwardParams, maxInput, slice));
+  const counter = await runSliced((slice) =>
+    promptCounter(feature.modelInfo, request.tools, request.forwardParams, maxInput, slice),
+  );
   const countOriginal = () =>
-    runWhole(countPrompt(messages, runWhole(promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, WHOLE)), Infinity, WHOLE));
+    runWhole(
+      countPrompt(
+        messages,
+        runWhole(promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, WHOLE)),
+        Infinity,
+        WHOLE,
+      ),
+    );
   if (onExceed === 'truncate') {
     // Truncation counts from the newest turn back; a prompt that fits loses nothing.
     const kept = await runSliced((slice) => truncateToFit(messages, counter, maxInput, slice));
@@ -176,7 +185,9 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       if (scope) context.declare(scope);
       req.tokenBudget = context;
       res.once('close', () => {
-        context.end(res.statusCode < 400).catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
+        context
+          .end(res.statusCode < 400)
+          .catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
       });
     } catch (err) {
       return answerRefusal(err, req, res, next, errorOptions);

@@ -83,7 +83,7 @@ export class RankTable {
     let length = 0;
     lines.forEach((line, i) => {
       let rank = firstRanks[i]!;
-      for (let start = line.indexOf(' ', line.indexOf(' ') + 1) + 1; start > 0; ) {
+      for (let start = line.indexOf(' ', line.indexOf(' ') + 1) + 1; start > 0;) {
         const space = line.indexOf(' ', start);
         const end = space < 0 ? line.length : space;
         spans[2 * rank] = length;
@@ -208,9 +208,7 @@ export const SCAN_MAX_BYTES = 40;
  * the tokens' ranks to `out` when given; returns how many tokens there are.
  */
 export function bytePairMerge(table: RankTable, bytes: Uint8Array, length: number, out: number[] | null): number {
-  return length <= SCAN_MAX_BYTES
-    ? mergeByScan(table, bytes, length, out)
-    : mergeByHeap(table, bytes, length, out);
+  return length <= SCAN_MAX_BYTES ? mergeByScan(table, bytes, length, out) : mergeByHeap(table, bytes, length, out);
 }
 
 // Scratch of the scan path, reused so a short piece allocates nothing.
@@ -256,9 +254,7 @@ export function mergeByScan(table: RankTable, bytes: Uint8Array, length: number,
     }
     starts[parts] = length;
     pairRanks[best] =
-      best + 1 < parts
-        ? table.joinedRank(bestRank, tokens[best + 1]!, bytes, starts[best]!, starts[best + 2]!)
-        : NO_RANK;
+      best + 1 < parts ? table.joinedRank(bestRank, tokens[best + 1]!, bytes, starts[best]!, starts[best + 2]!) : NO_RANK;
     if (best > 0) {
       pairRanks[best - 1] = table.joinedRank(tokens[best - 1]!, bestRank, bytes, starts[best - 1]!, starts[best + 1]!);
     }
@@ -353,7 +349,13 @@ const STEPS_PER_CHECK = 1 << 10;
  * scratch of its own (the shared one may serve other counts meanwhile), and
  * `bytes` must stay untouched until it returns.
  */
-export function* mergeInSteps(table: RankTable, bytes: Uint8Array, length: number, out: number[] | null, slice: Slice): Steps<number> {
+export function* mergeInSteps(
+  table: RankTable,
+  bytes: Uint8Array,
+  length: number,
+  out: number[] | null,
+  slice: Slice,
+): Steps<number> {
   const merge = new HeapMerge(length);
   merge.begin(table, bytes, length);
   do if (slice.due()) yield;

@@ -53,12 +53,22 @@ export function countToolsTokens(tools: readonly ToolDefinition[], model: ModelI
 }
 
 /** `countMessageTokens` as work that yields whenever `slice` is due. */
-export function messageTokenSteps(message: ChatMessage, model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
+export function messageTokenSteps(
+  message: ChatMessage,
+  model: ModelInfo,
+  limit: number | undefined,
+  slice: Slice,
+): Steps<number> {
   return sumTokens(messageParts(message, model), model, limit, slice);
 }
 
 /** `countToolsTokens` as work that yields whenever `slice` is due. */
-export function toolsTokenSteps(tools: readonly ToolDefinition[], model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
+export function toolsTokenSteps(
+  tools: readonly ToolDefinition[],
+  model: ModelInfo,
+  limit: number | undefined,
+  slice: Slice,
+): Steps<number> {
   return sumTokens(toolTokenParts(tools, model.functionInit), model, limit, slice);
 }
 

@@ -128,7 +128,13 @@ export function requireModel(model: string): ModelInfo {
 
 /** The facts used for a model no family matches, when a fallback encoding is configured. */
 export function fallbackModel(model: string, encoding: EncodingName): ModelInfo {
-  return { ...row(encoding, 0, 0), family: model, contextWindow: undefined, maxOutputTokens: undefined, image: imageRuleOf(model) };
+  return {
+    ...row(encoding, 0, 0),
+    family: model,
+    contextWindow: undefined,
+    maxOutputTokens: undefined,
+    image: imageRuleOf(model),
+  };
 }
 
 /** Every family name, longest first (for tests and docs). */

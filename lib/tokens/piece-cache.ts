@@ -43,7 +43,11 @@ export class PieceCache {
     this.slot = slot;
     const { slots } = this;
     const entry = slots[slot + 3]!;
-    return entry !== 0 && (entry & 0xf) === length && slots[slot] === first && slots[slot + 1] === second && slots[slot + 2] === third
+    return entry !== 0 &&
+      (entry & 0xf) === length &&
+      slots[slot] === first &&
+      slots[slot + 1] === second &&
+      slots[slot + 2] === third
       ? entry
       : 0;
   }

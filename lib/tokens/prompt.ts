@@ -33,11 +33,19 @@ export function* promptCounter(
       fixed += yield* encoder.countUpToSteps(JSON.stringify(value), Math.max(0, limit - fixed), slice);
     }
   }
-  return { fixed, message: (message, messageLimit, messageSlice) => messageTokenSteps(message, model, messageLimit, messageSlice) };
+  return {
+    fixed,
+    message: (message, messageLimit, messageSlice) => messageTokenSteps(message, model, messageLimit, messageSlice),
+  };
 }
 
 /** Prompt tokens of `messages`: exact up to `limit`, otherwise a number above it found early. */
-export function* countPrompt(messages: readonly ChatMessage[], counter: PromptCounter, limit: number, slice: Slice): Steps<number> {
+export function* countPrompt(
+  messages: readonly ChatMessage[],
+  counter: PromptCounter,
+  limit: number,
+  slice: Slice,
+): Steps<number> {
   let total = counter.fixed;
   for (const message of messages) {
     if (total > limit) return total;

@@ -189,7 +189,9 @@ describe('countChatTokens: messages (OpenAI cookbook, num_tokens_from_messages)'
         o200k.count('get_time') +
         o200k.count('{"tz":"UTC"}'),
     );
-    expect(countMessageTokens(result, info)).toBe(TOKENS_PER_MESSAGE + o200k.count('tool') + o200k.count('12:00') + o200k.count('call_abc123'));
+    expect(countMessageTokens(result, info)).toBe(
+      TOKENS_PER_MESSAGE + o200k.count('tool') + o200k.count('12:00') + o200k.count('call_abc123'),
+    );
   });
 
   it('counts a call id at any length: a 900 KB id is not a few tokens of framing', () => {
@@ -199,7 +201,11 @@ describe('countChatTokens: messages (OpenAI cookbook, num_tokens_from_messages)'
     const info = modelInfo('gpt-4o');
     const result: ChatMessage = { role: 'tool', tool_call_id: id, content: 'ok' };
     expect(countMessageTokens(result, info)).toBe(TOKENS_PER_MESSAGE + o200k.count('tool') + o200k.count('ok') + idTokens);
-    const call: ChatMessage = { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: 'f', arguments: '{}' } }] };
+    const call: ChatMessage = {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id, type: 'function', function: { name: 'f', arguments: '{}' } }],
+    };
     expect(countMessageTokens(call, info)).toBeGreaterThan(idTokens);
     expect(countChatTokens([call, result], { model: 'gpt-4o', limit: 1_000 })).toBeGreaterThan(1_000);
   });
@@ -360,7 +366,7 @@ describe('image parts', () => {
     }
   });
 
-  it('counts a 1024×1024 image on gpt-5-mini and gpt-5-nano as patch models (1,659 and 2,520), not at gpt-5\'s tile rate (630)', () => {
+  it("counts a 1024×1024 image on gpt-5-mini and gpt-5-nano as patch models (1,659 and 2,520), not at gpt-5's tile rate (630)", () => {
     const url = dataUrl('image/png', png(1024, 1024));
     expect(countImageTokens({ url }, modelInfo('gpt-5-mini').image)).toBe(1659);
     expect(countImageTokens({ url }, modelInfo('gpt-5-nano').image)).toBe(2520);
@@ -447,7 +453,9 @@ describe('limit and parts', () => {
   it('adds up exactly: priming + tools + each message', () => {
     const info = modelInfo('gpt-4o');
     const parts =
-      REPLY_PRIMING_TOKENS + countToolsTokens(tools, info) + conversation.reduce((sum, m) => sum + countMessageTokens(m, info), 0);
+      REPLY_PRIMING_TOKENS +
+      countToolsTokens(tools, info) +
+      conversation.reduce((sum, m) => sum + countMessageTokens(m, info), 0);
     expect(countChatTokens(conversation, { model: 'gpt-4o', tools })).toBe(parts);
   });
 

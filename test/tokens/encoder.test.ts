@@ -191,7 +191,11 @@ describe('counting in slices of the event loop', () => {
     try {
       // Pieces of 10,000 letters: long enough to merge in slices, short enough for the shared scratch.
       const pieces = (seed: number) => Array.from({ length: 12 }, (_, i) => randomLetters(10_000, seed + i)).join(' ');
-      const [first, second, third] = await Promise.all([sliced(pieces(100), Infinity), sliced(pieces(200), Infinity), sliced(cjkRun(60_000, 34), Infinity)]);
+      const [first, second, third] = await Promise.all([
+        sliced(pieces(100), Infinity),
+        sliced(pieces(200), Infinity),
+        sliced(cjkRun(60_000, 34), Infinity),
+      ]);
       expect(first).toBe(encoder.count(pieces(100)));
       expect(second).toBe(encoder.count(pieces(200)));
       expect(third).toBe(encoder.count(cjkRun(60_000, 34)));

@@ -27,12 +27,13 @@ describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s against tiktoken'
     expect(encoder.encode('a\u0085 \u0085b')).toEqual(expected('a\u0085 \u0085b'));
   });
 
-  test("a case-insensitive contraction matches ſ as s: \" I'ſ\"", () => {
+  test('a case-insensitive contraction matches ſ as s: " I\'ſ"', () => {
     if (name === 'o200k_base') expect(encoder.count(" I'\u017f")).toBe(2);
-    for (const text of [" I'\u017f", "it'\u017f it'\u017fT '\u017f'\u017f", "'\u212a 'K"]) expect(encoder.encode(text)).toEqual(expected(text));
+    for (const text of [" I'\u017f", "it'\u017f it'\u017fT '\u017f'\u017f", "'\u212a 'K"])
+      expect(encoder.encode(text)).toEqual(expected(text));
   });
 
-  test('letters are those of Unicode 16 (tiktoken\'s), not of Node\'s ICU', () => {
+  test("letters are those of Unicode 16 (tiktoken's), not of Node's ICU", () => {
     for (const code of [0x10d50, 0x16100, 0x10940, 0x16ea0, 0x323b0]) {
       const text = `${String.fromCodePoint(code)}'ll`;
       expect([code, encoder.encode(text)]).toEqual([code, expected(text)]);
@@ -48,7 +49,8 @@ describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s against tiktoken'
       const text = next();
       const tokens = expected(text);
       const ours = encoder.encode(text);
-      let same = ours.length === tokens.length && ours.every((token, at) => token === tokens[at]) && encoder.count(text) === tokens.length;
+      let same =
+        ours.length === tokens.length && ours.every((token, at) => token === tokens[at]) && encoder.count(text) === tokens.length;
       for (const limit of [tokens.length - 1, tokens.length, Math.floor(random() * (tokens.length + 2))]) {
         if (limit < 0) continue;
         verdicts++;

@@ -21,10 +21,11 @@ describe('PieceCache', () => {
       expect([piece, rankOf(entry), countOf(entry)]).toEqual([piece, i % 2 ? -1 : 1000 + i, 1 + (i % 7)]);
     });
     // Same length, other bytes; a prefix; the same bytes with a NUL more.
-    for (const other of [' thf', ' hellp', 'αβγε', ' th', '\0\0\0']) expect(cache.find(bytes(other), bytes(other).length)).toBe(0);
+    for (const other of [' thf', ' hellp', 'αβγε', ' th', '\0\0\0'])
+      expect(cache.find(bytes(other), bytes(other).length)).toBe(0);
   });
 
-  test('counting the same random pieces again and again (cache warm) gives tiktoken\'s tokens every time', () => {
+  test("counting the same random pieces again and again (cache warm) gives tiktoken's tokens every time", () => {
     const encoder = getEncoder('cl100k_base');
     const oracle = get_encoding('cl100k_base');
     const random = seededRandom(5);
