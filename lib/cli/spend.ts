@@ -53,7 +53,7 @@ ${COMMON_HELP}`,
     const title = `${feature === undefined ? 'all features' : `feature ${feature}`}, meter ${meter} (${timeZone})`;
     const text = [
       title,
-      ...rows.map((row) => `  ${row.label.padEnd(9)}  ${row.period.padEnd(17)}  $${formatUsd(row.spentNanos)} spent, $${formatUsd(row.inFlightNanos)} held by calls in flight`),
+      ...rows.map((row) => `  ${row.label.padEnd(9)}  ${row.period.padEnd(19)}  $${formatUsd(row.spentNanos)} spent, $${formatUsd(row.inFlightNanos)} held by calls in flight`),
     ].join('\n');
     const json = {
       meter,

@@ -1,10 +1,8 @@
 // The alert sinks against a local HTTP server: JSON POST, retries with backoff, time-out, failures told to warn, never waited for.
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createAlertSender } from '../../lib/alerts/sinks';
 import { deliver, readWebhook } from '../../lib/alerts/webhook';
 import type { SpendAlert } from '../../lib/types';
+import { startReceiver } from './receiver';
 
 const ALERT: SpendAlert = {
   kind: 'threshold',
@@ -16,44 +14,7 @@ const ALERT: SpendAlert = {
   meter: 'spend',
 };
 
-interface Received {
-  body: unknown;
-  headers: http.IncomingHttpHeaders;
-  res: http.ServerResponse;
-}
-
-/** A webhook receiver: `answer` decides per POST (status, or 'hang' to hold it). */
-async function receiver(answer: (n: number) => number | 'hang') {
-  const received: Received[] = [];
-  const waiting: (() => void)[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push({ body: JSON.parse(Buffer.concat(chunks).toString('utf8')), headers: req.headers, res });
-      waiting.splice(0).forEach((wake) => wake());
-      const status = answer(received.length);
-      if (status !== 'hang') res.writeHead(status).end();
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hooks/SECRET-TOKEN`,
-    received,
-    async count(n: number) {
-      while (received.length < n) await new Promise<void>((resolve) => waiting.push(resolve));
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-type Receiver = Awaited<ReturnType<typeof receiver>>;
+type Receiver = Awaited<ReturnType<typeof startReceiver>>;
 let hook: Receiver | undefined;
 afterEach(async () => hook?.close());
 
@@ -61,7 +22,7 @@ const config = (url: string, extra: object = {}) => readWebhook({ url, backoffMs
 
 describe('deliver', () => {
   it('POSTs the alert as JSON with the configured headers', async () => {
-    hook = await receiver(() => 204);
+    hook = await startReceiver(() => 204);
     const delivery = await deliver(config(hook.url, { headers: { authorization: 'Bearer t' } }), ALERT);
     expect(delivery).toEqual({ ok: true, attempts: 1 });
     expect(hook.received[0]!.body).toEqual(ALERT);
@@ -71,25 +32,25 @@ describe('deliver', () => {
 
   it('tries again after 5xx and 429, and stops at the first success', async () => {
     const statuses = [500, 429, 503, 200];
-    hook = await receiver((n) => statuses[n - 1]!);
+    hook = await startReceiver((n) => statuses[n - 1]!);
     expect(await deliver(config(hook.url), ALERT)).toEqual({ ok: true, attempts: 4 });
     expect(hook.received).toHaveLength(4);
   });
 
   it('gives an attempt up after its time-out and tries again', async () => {
-    hook = await receiver((n) => (n === 1 ? 'hang' : 200));
+    hook = await startReceiver((n) => (n === 1 ? 'hang' : 200));
     expect(await deliver(config(hook.url, { timeoutMs: 200 }), ALERT)).toEqual({ ok: true, attempts: 2 });
   });
 
   it('stops after 1 + retries attempts, or at once when the receiver refuses the alert (4xx)', async () => {
-    hook = await receiver((n) => (n <= 3 ? 502 : 400));
+    hook = await startReceiver((n) => (n <= 3 ? 502 : 400));
     expect(await deliver(config(hook.url, { retries: 2 }), ALERT)).toEqual({ ok: false, attempts: 3, reason: 'HTTP 502' });
     expect(await deliver(config(hook.url, { retries: 2 }), ALERT)).toEqual({ ok: false, attempts: 1, reason: 'HTTP 400' });
     expect(hook.received).toHaveLength(4);
   });
 
   it('retries a refused connection', async () => {
-    hook = await receiver(() => 200);
+    hook = await startReceiver(() => 200);
     const { url } = hook;
     await hook.close();
     hook = undefined;
@@ -122,7 +83,7 @@ describe('readWebhook', () => {
 
 describe('createAlertSender', () => {
   it('returns before the webhook has even been reached, and reports a final failure with the origin only', async () => {
-    hook = await receiver(() => 500);
+    hook = await startReceiver(() => 500);
     const warnings: string[] = [];
     const failed = new Promise<void>((resolve) => {
       const send = createAlertSender({ onAlert: undefined, webhook: config(hook!.url, { retries: 1 }) }, (code, message) => {
