@@ -8,7 +8,7 @@ import { chaosScopes } from './scopes';
 
 const PROCESSES = 4;
 const REQUESTS = 1_000;
-const RUNS = 20;
+const RUNS = Number(process.env.CHAOS_RUNS ?? 20);
 const USER_LIMIT = 10_000;
 const SCOPES = chaosScopes({ default: USER_LIMIT });
 
@@ -36,6 +36,8 @@ beforeAll(async () => {
     UPSTREAM_URL: upstream.baseURL,
     MAX_OUTPUT: '20',
     USER_LIMITS: JSON.stringify({ default: USER_LIMIT }),
+    // An app's client as the README advises: an idle time-out well above a busy moment's silence.
+    SOCKET_TIMEOUT_MS: '5000',
   });
 }, 60_000);
 

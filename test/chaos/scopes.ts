@@ -11,6 +11,8 @@ export interface ChaosEnv {
   PREFIX?: string;
   /** redisStore's deadline, ms (default: the store's). */
   STORE_TIMEOUT_MS?: string;
+  SOCKET_TIMEOUT_MS?: string;
+  LOG_STORE_ERRORS?: string;
   /** onStoreUnavailable (default: the budget's, 'fallback'). */
   POLICY?: string;
   UPSTREAM_URL?: string;
