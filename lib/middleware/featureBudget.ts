@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
 import { BudgetContext, type Degradation } from '../context';
 import { truncateToFit } from '../degrade/truncate';
+import { setRateLimitHeadersOnWrite } from '../http/headers';
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { BudgetRefusal, internalError } from '../refusal';
 import { featureScopeKey } from '../store/keys';
@@ -184,6 +185,8 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       });
       if (scope) context.declare(scope);
       req.tokenBudget = context;
+      // Whatever answers — llmHandler, a handler using run(), a refusal — reports the budgets as settled by then.
+      setRateLimitHeadersOnWrite(res, context);
       res.once('close', () => {
         context
           .end(res.statusCode < 400)

@@ -5,7 +5,7 @@ import { checkClientGone, checkFunction, fail, positiveInteger, type BudgetConfi
 import { BudgetRefusal } from '../refusal';
 import { callFailureRefusal } from '../upstream';
 import type { LlmHandlerOptions } from '../types';
-import { answerRefusal, contextHeaders, handleAsync, readErrorOptions, requireContext } from './respond';
+import { answerRefusal, handleAsync, readErrorOptions, requireContext } from './respond';
 
 /** What the client is told when `run` threw: a budget's refusal, or the upstream's failure in our own words. */
 function failureRefusal(err: unknown, context: BudgetContext): unknown {
@@ -41,7 +41,6 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
       return answerRefusal(failureRefusal(err, context), req, res, next, errorOptions);
     }
     if (clientGone) return;
-    res.set(contextHeaders(context));
     res.json(respond ? await respond(completion, req) : completion);
   });
 }

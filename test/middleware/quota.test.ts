@@ -226,15 +226,15 @@ describe('each quota option reaches the budget', () => {
       release: () => Promise.reject(down),
       usage: () => Promise.reject(down),
     };
-    t = await optionApp({}, { store: deadStore, onStoreUnavailable: 'fallback' });
+    t = await optionApp({}, { store: deadStore, onStoreUnavailable: 'fail-open' });
     await call('f', 10).expect(200);
     await t.close();
-    t = await optionApp({ onStoreUnavailable: 'fail-closed' }, { store: deadStore, onStoreUnavailable: 'fallback' });
+    t = await optionApp({ onStoreUnavailable: 'fail-closed' }, { store: deadStore, onStoreUnavailable: 'fail-open' });
     const closed = await call('f', 10);
     expect(closed.status).toBe(503);
     expect(closed.body.error.type).toBe('budget_unavailable');
     await t.close();
-    t = await optionApp({ onStoreUnavailable: 'fallback' }, { store: deadStore, onStoreUnavailable: 'fail-closed' });
+    t = await optionApp({ onStoreUnavailable: 'fail-open' }, { store: deadStore, onStoreUnavailable: 'fail-closed' });
     await call('f', 10).expect(200);
   });
 });
