@@ -128,21 +128,29 @@ describe('settlement', () => {
     expect(await dailyUsed()).toBe(t.upstream.billedTokens());
   });
 
-  test('a custom handler using run() reserves, calls and settles the same way', async () => {
+  test('a custom handler using run() reserves, calls and settles the same way, with RateLimit headers', async () => {
     t = await startTestApp({
       budget: { features },
+      users: true,
       chain: (b, client) => [
         b.featureBudget('chat'),
+        b.userQuota({ user: (req) => (req as { user?: { id: string } }).user?.id, limits: 5000 }),
         async (req, res) => {
-          const completion = await req.tokenBudget!.run((params) => client.chat.completions.create(params as never));
-          res.json({ text: (completion as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content });
+          const completion = await req.tokenBudget!.run((params, options) => client.chat.completions.create(params, options));
+          res.json({ text: completion.choices[0]!.message.content });
         },
       ],
     });
-    const res = await request(t.app).post('/chat').send(hi);
+    const res = await request(t.app).post('/chat').set('x-test-user', 'runner').send(hi);
     expect(res.status).toBe(200);
     expect(res.body.text).toMatch(/^ok/);
     expect(await dailyUsed()).toBe(t.upstream.billedTokens());
+    // The headers report the quota after the call was settled.
+    expect(res.headers['ratelimit-policy']).toBe('"user";q=5000;w=86400');
+    expect(res.headers.ratelimit).toMatch(new RegExp(`^"user";r=${5000 - t.upstream.billedTokens()};t=\\d+$`));
+    // One attempt, and the user named to the provider by a hash, never by the id.
+    expect(t.upstream.calls).toHaveLength(1);
+    expect(t.upstream.calls[0]!.request.body.safety_identifier).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   test('a chain that never reserves leaves nothing reserved and warns once', async () => {
