@@ -65,6 +65,16 @@ test("spend is settled at the model's prices into this hour and today, and the c
   expect((await app.budget.store.usage(meterScope('hour'))).used).toBe(billed);
 });
 
+test('timeZone: hours and days of the given zone, in keys of their own', async () => {
+  const app = await meteredApp({ timeZone: 'Asia/Kolkata' });
+  expect((await chat(app.app)).status).toBe(200);
+  const now = Date.now();
+  const billed = billedNanos(app.upstream.calls);
+  expect(await app.budget.store.spentAt!(meterScope('day', { timeZone: 'Asia/Kolkata' }), [now])).toEqual([billed]);
+  expect((await app.budget.store.usage(meterScope('day', { timeZone: 'Asia/Kolkata' }))).resetAtMs).toBe(periodAt(now, 'day', 'Asia/Kolkata').endMs);
+  expect(await app.budget.store.spentAt!(meterScope('day'), [now])).toEqual([0]);
+});
+
 test('no cost header unless asked; a custom header name', async () => {
   let app = await meteredApp({});
   expect((await chat(app.app)).headers['x-token-budget-cost-usd']).toBeUndefined();
