@@ -35,7 +35,11 @@ interface Outcome {
 
 /** The turn's user message: the next page of a log the bot pastes in, about 600 tokens. */
 function logPage(session: number, turn: number): string {
-  const lines = Array.from({ length: 40 }, (_, i) => `03:${String(turn).padStart(2, '0')}:${String(i).padStart(2, '0')} worker-${session} retry job ${4800 + i} after timeout`);
+  const lines = Array.from(
+    { length: 40 },
+    (_, i) =>
+      `03:${String(turn).padStart(2, '0')}:${String(i).padStart(2, '0')} worker-${session} retry job ${4800 + i} after timeout`,
+  );
   return `Here is the next part of the log, what went wrong?\n${lines.join('\n')}`;
 }
 
@@ -53,7 +57,11 @@ async function openStore(): Promise<{ store: Store | undefined; label: string; c
   await redis.connect();
   // A prefix of its own per run: this hour's spend of an earlier run does not carry over.
   const prefix = `demo:${Date.now()}:`;
-  return { store: redisStore(redis, { prefix }), label: `Redis ${url} (prefix ${prefix})`, close: async () => void (await redis.quit()) };
+  return {
+    store: redisStore(redis, { prefix }),
+    label: `Redis ${url} (prefix ${prefix})`,
+    close: async () => void (await redis.quit()),
+  };
 }
 
 async function main(): Promise<void> {
@@ -63,7 +71,10 @@ async function main(): Promise<void> {
 
   // The app with budgets: truncate long histories, a daily quota per user, spend alerts and an hourly cap.
   const alerts: SpendAlert[] = [];
-  const budget = createTokenBudget({ ...(store ? { store } : {}), features: { chat: { maxInput: BUDGETS.maxInput, maxOutput: BUDGETS.maxOutput, model: MODEL } } });
+  const budget = createTokenBudget({
+    ...(store ? { store } : {}),
+    features: { chat: { maxInput: BUDGETS.maxInput, maxOutput: BUDGETS.maxOutput, model: MODEL } },
+  });
   const app = express();
   app.use(express.json({ limit: '2mb' }));
   app.post(
@@ -80,7 +91,11 @@ async function main(): Promise<void> {
     budget.llmHandler({
       client: direct,
       // The demo shows what the budgets did to each request.
-      respond: (completion, req) => ({ completion, dropped: req.tokenBudget?.degraded?.droppedMessages ?? 0, outputCap: req.tokenBudget?.outputCap }),
+      respond: (completion, req) => ({
+        completion,
+        dropped: req.tokenBudget?.degraded?.droppedMessages ?? 0,
+        outputCap: req.tokenBudget?.outputCap,
+      }),
     }),
   );
   const server = app.listen(0, '127.0.0.1');
@@ -95,7 +110,11 @@ async function main(): Promise<void> {
   };
 
   const withBudgets = async (history: ChatMessage[], user: string): Promise<Outcome> => {
-    const res = await fetch(appUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-demo-user': user }, body: JSON.stringify({ messages: history }) });
+    const res = await fetch(appUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-demo-user': user },
+      body: JSON.stringify({ messages: history }),
+    });
     const body = (await res.json()) as {
       completion?: { usage: { prompt_tokens: number; completion_tokens: number } };
       dropped?: number;
@@ -111,16 +130,27 @@ async function main(): Promise<void> {
     if (body.outputCap! < BUDGETS.maxOutput) notes.push(`output capped at ${body.outputCap} by the money left`);
     const { usage } = body.completion;
     const cost = Math.round(Number(res.headers.get('x-token-budget-cost-usd')) * 1e9);
-    return { status: res.status, promptTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, costNanos: cost, notes };
+    return {
+      status: res.status,
+      promptTokens: usage.prompt_tokens,
+      outputTokens: usage.completion_tokens,
+      costNanos: cost,
+      notes,
+    };
   };
 
-  console.log(`Runaway demo: ${SESSIONS} sessions × ${TURNS} turns of a client that resends its whole history (${MODEL}, offline upstream, ${label}).`);
+  console.log(
+    `Runaway demo: ${SESSIONS} sessions × ${TURNS} turns of a client that resends its whole history (${MODEL}, offline upstream, ${label}).`,
+  );
   console.log(
     `Budgets: featureBudget maxInput ${BUDGETS.maxInput} (truncate), maxOutput ${BUDGETS.maxOutput}; userQuota ${BUDGETS.userTokensPerDay.toLocaleString('en-US')} tokens/day; ` +
       `costMeter hourlyAlertUsd ${BUDGETS.hourlyAlertUsd}, spike ×${BUDGETS.spike.factor} (min $${BUDGETS.spike.minUsd}), hourlyCapUsd ${BUDGETS.hourlyCapUsd}.\n`,
   );
-  const columns = (cells: (string | number)[]) => cells.map((cell, i) => (i === 0 ? String(cell).padEnd(6) : pad(cell, WIDTHS[i]!))).join(' ');
-  console.log(`  ${' '.repeat(6)} ${'─── without budgets ───'.padStart(24)} ${'─────────── with budgets ──────────'.padStart(31)}`);
+  const columns = (cells: (string | number)[]) =>
+    cells.map((cell, i) => (i === 0 ? String(cell).padEnd(6) : pad(cell, WIDTHS[i]!))).join(' ');
+  console.log(
+    `  ${' '.repeat(6)} ${'─── without budgets ───'.padStart(24)} ${'─────────── with budgets ──────────'.padStart(31)}`,
+  );
   console.log(`  ${columns(['turn', 'prompt', 'output', 'cost', 'status', 'prompt', 'output', 'cost'])}   what the budgets did`);
   const totals = { without: { calls: 0, prompt: 0, output: 0, cost: 0 }, with: { calls: 0, prompt: 0, output: 0, cost: 0 } };
   const add = (total: (typeof totals)['with'], outcome: Outcome) => {
@@ -134,7 +164,9 @@ async function main(): Promise<void> {
   let repeated: { note: string; turns: number; costNanos: number } | undefined;
   const flushRepeated = () => {
     if (repeated && repeated.turns > 0) {
-      console.log(`  ${'…'.padEnd(6)} ${repeated.turns} more turns the same way (without budgets they cost ${usd(repeated.costNanos)}; with budgets $0)`);
+      console.log(
+        `  ${'…'.padEnd(6)} ${repeated.turns} more turns the same way (without budgets they cost ${usd(repeated.costNanos)}; with budgets $0)`,
+      );
     }
     repeated = undefined;
   };
@@ -156,11 +188,13 @@ async function main(): Promise<void> {
       add(totals.with, b);
       // Spike checks read the previous hours in the background: let them land before printing.
       await new Promise((resolve) => setTimeout(resolve, 5));
-      const raised = alerts.splice(0).map((alert) =>
-        alert.kind === 'spike'
-          ? `ALERT spike: this hour passed $${alert.thresholdUsd} (${BUDGETS.spike.factor}× the $${alert.baselineUsd} hourly average of the day before, at least $${BUDGETS.spike.minUsd})`
-          : `ALERT: ${alert.window}ly spend passed $${alert.thresholdUsd} (now $${alert.spentUsd.toFixed(4)})`,
-      );
+      const raised = alerts
+        .splice(0)
+        .map((alert) =>
+          alert.kind === 'spike'
+            ? `ALERT spike: this hour passed $${alert.thresholdUsd} (${BUDGETS.spike.factor}× the $${alert.baselineUsd} hourly average of the day before, at least $${BUDGETS.spike.minUsd})`
+            : `ALERT: ${alert.window}ly spend passed $${alert.thresholdUsd} (now $${alert.spentUsd.toFixed(4)})`,
+        );
       const note = [...b.notes, ...raised].join('; ');
       if (b.status !== 200 && raised.length === 0 && repeated?.note === note) {
         repeated.turns += 1;
@@ -170,13 +204,23 @@ async function main(): Promise<void> {
       flushRepeated();
       if (b.status !== 200) repeated = { note, turns: 0, costNanos: 0 };
       const served = b.status === 200;
-      const cells = [`${session}.${turn}`, a.promptTokens, a.outputTokens, usd(a.costNanos), b.status, served ? b.promptTokens : '–', served ? b.outputTokens : '–', served ? usd(b.costNanos) : '–'];
+      const cells = [
+        `${session}.${turn}`,
+        a.promptTokens,
+        a.outputTokens,
+        usd(a.costNanos),
+        b.status,
+        served ? b.promptTokens : '–',
+        served ? b.outputTokens : '–',
+        served ? usd(b.costNanos) : '–',
+      ];
       console.log(`  ${columns(cells)}   ${note}`);
     }
     flushRepeated();
   }
 
-  const line = (name: string, without: string, withB: string) => console.log(`  ${name.padEnd(22)}${pad(without, 16)}${pad(withB, 16)}`);
+  const line = (name: string, without: string, withB: string) =>
+    console.log(`  ${name.padEnd(22)}${pad(without, 16)}${pad(withB, 16)}`);
   console.log(`\nThe two bills (${MODEL} at $${price.input / 1e9}/$${price.output / 1e9} per 1M input/output tokens):`);
   line('', 'without budgets', 'with budgets');
   line('requests sent', String(SESSIONS * TURNS), String(SESSIONS * TURNS));
@@ -185,7 +229,9 @@ async function main(): Promise<void> {
   line('output tokens billed', totals.without.output.toLocaleString('en-US'), totals.with.output.toLocaleString('en-US'));
   line('bill', usd(totals.without.cost), usd(totals.with.cost));
   console.log(`\nWithout budgets each request costs more than the last (the history grows), and nothing stops it.`);
-  console.log(`With them: long histories are truncated to ${BUDGETS.maxInput} tokens, each user stops at its daily quota, the alerts fire once`);
+  console.log(
+    `With them: long histories are truncated to ${BUDGETS.maxInput} tokens, each user stops at its daily quota, the alerts fire once`,
+  );
   console.log(`each in the first hour, and no hour can cost more than the $${BUDGETS.hourlyCapUsd} cap.`);
 
   server.close();

@@ -9,7 +9,8 @@ export function usdToNanos(usd: unknown, path: string): number {
     fail('TB_INVALID_OPTION', `${path} must be a positive amount of USD; got ${JSON.stringify(usd)}.`);
   }
   const nanos = Math.round(usd * NANOS_PER_USD);
-  if (!Number.isSafeInteger(nanos)) fail('TB_INVALID_OPTION', `${path} is more than ${Number.MAX_SAFE_INTEGER / NANOS_PER_USD} USD.`);
+  if (!Number.isSafeInteger(nanos))
+    fail('TB_INVALID_OPTION', `${path} is more than ${Number.MAX_SAFE_INTEGER / NANOS_PER_USD} USD.`);
   return Math.max(1, nanos);
 }
 

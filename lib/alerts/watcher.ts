@@ -71,7 +71,10 @@ export function createSpendWatcher(options: SpendWatcherOptions) {
         spikes.thresholdFor(watched.scope, period).then(
           ({ thresholdNanos, baselineNanos }) => {
             if (crossedThresholds([thresholdNanos], move.before, move.after).length === 0) return;
-            send({ ...alert(watched, 'spike', thresholdNanos, move, nowMs, period.startMs), baselineUsd: nanosToUsd(baselineNanos) });
+            send({
+              ...alert(watched, 'spike', thresholdNanos, move, nowMs, period.startMs),
+              baselineUsd: nanosToUsd(baselineNanos),
+            });
           },
           (err: unknown) =>
             warn(

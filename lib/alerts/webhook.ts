@@ -20,7 +20,8 @@ const MAX_RETRIES = 10;
 export function readWebhook(option: string | AlertWebhookOptions | undefined, path: string): WebhookConfig | undefined {
   if (option === undefined) return undefined;
   const options: AlertWebhookOptions = typeof option === 'string' ? { url: option } : option;
-  if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', `${path} must be a URL or { url, timeoutMs, retries, backoffMs, headers }.`);
+  if (typeof options !== 'object' || options === null)
+    fail('TB_INVALID_OPTION', `${path} must be a URL or { url, timeoutMs, retries, backoffMs, headers }.`);
   let url: URL | undefined;
   try {
     url = new URL(options.url);
@@ -70,7 +71,10 @@ async function attempt(config: WebhookConfig, body: string): Promise<{ reason: s
     return { reason: `HTTP ${res.status}`, retry: retryable(res.status) };
   } catch (err) {
     const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-    return { reason: timedOut ? `no answer within ${config.timeoutMs} ms` : `network error (${(err as Error).message})`, retry: true };
+    return {
+      reason: timedOut ? `no answer within ${config.timeoutMs} ms` : `network error (${(err as Error).message})`,
+      retry: true,
+    };
   }
 }
 

@@ -30,7 +30,12 @@ export interface ParsedLine {
 /** Reads `args` against the common options and `options`; a mistake is a UsageError. */
 export function readLine(args: string[], options: OptionSpecs = {}): ParsedLine {
   try {
-    const { values, positionals } = parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: values as ParsedLine['values'], positionals };
   } catch (err) {
     throw new UsageError((err as Error).message);

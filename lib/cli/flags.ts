@@ -24,13 +24,26 @@ featureFlag's default (on unless the app says otherwise).
 ${COMMON_HELP}`,
 
   check({ positionals: [, action, name, state, ...rest] }) {
-    if (action === 'list') return noMore([name, state, ...rest].filter((word) => word !== undefined), USAGE);
+    if (action === 'list')
+      return noMore(
+        [name, state, ...rest].filter((word) => word !== undefined),
+        USAGE,
+      );
     if (action !== 'get' && action !== 'set') {
-      throw new UsageError(action === undefined ? `flags needs list, get or set; usage: ${USAGE}.` : `Unknown flags action ${JSON.stringify(action)}; usage: ${USAGE}.`);
+      throw new UsageError(
+        action === undefined
+          ? `flags needs list, get or set; usage: ${USAGE}.`
+          : `Unknown flags action ${JSON.stringify(action)}; usage: ${USAGE}.`,
+      );
     }
     cliName(name, 'The flag name');
-    if (action === 'get') return noMore([state, ...rest].filter((word) => word !== undefined), USAGE);
-    if (state !== 'on' && state !== 'off') throw new UsageError(`flags set ${name} needs on or off; got ${state === undefined ? 'nothing' : JSON.stringify(state)}.`);
+    if (action === 'get')
+      return noMore(
+        [state, ...rest].filter((word) => word !== undefined),
+        USAGE,
+      );
+    if (state !== 'on' && state !== 'off')
+      throw new UsageError(`flags set ${name} needs on or off; got ${state === undefined ? 'nothing' : JSON.stringify(state)}.`);
     noMore(rest, USAGE);
   },
 
@@ -50,6 +63,9 @@ ${COMMON_HELP}`,
     const sorted = [...flags].sort(([a], [b]) => (a < b ? -1 : 1));
     if (sorted.length === 0) return { text: 'No flag has been set: every featureFlag uses its default.', json: {} };
     const width = Math.max(...sorted.map(([flag]) => flag.length));
-    return { text: sorted.map(([flag, on]) => `${flag.padEnd(width)}  ${on ? 'on' : 'off'}`).join('\n'), json: Object.fromEntries(sorted) };
+    return {
+      text: sorted.map(([flag, on]) => `${flag.padEnd(width)}  ${on ? 'on' : 'off'}`).join('\n'),
+      json: Object.fromEntries(sorted),
+    };
   },
 };

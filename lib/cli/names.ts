@@ -16,7 +16,8 @@ export function cliName(value: string | undefined, what: string): string {
 /** `--time-zone`, an IANA zone; UTC when not given. */
 export function cliTimeZone(value: string | boolean | undefined): string {
   if (value === undefined) return 'UTC';
-  if (typeof value !== 'string' || !validateTimeZone(value)) throw new UsageError(`--time-zone must be an IANA time zone such as Europe/Paris; got ${JSON.stringify(value)}.`);
+  if (typeof value !== 'string' || !validateTimeZone(value))
+    throw new UsageError(`--time-zone must be an IANA time zone such as Europe/Paris; got ${JSON.stringify(value)}.`);
   return value;
 }
 

@@ -26,7 +26,7 @@ type IoRedisModule = new (url: string, options: object) => RedisClient & { conne
 /** Beside the CLI's own package first (an app's node_modules), then from the working directory. */
 export function defaultLoad(name: ClientName): unknown {
   try {
-    return require(name);
+    return createRequire(__filename)(name);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
     return createRequire(join(process.cwd(), 'package.json'))(name);
@@ -65,7 +65,12 @@ export function redactUrl(url: string): string {
  * Connects to `url` with the first client package found, giving up after `timeoutMs`
  * (no reconnecting: an operator wants an answer, not a wait).
  */
-export async function openRedis(url: string, timeoutMs: number, prefer: string | undefined, load: Load = defaultLoad): Promise<OpenedRedis> {
+export async function openRedis(
+  url: string,
+  timeoutMs: number,
+  prefer: string | undefined,
+  load: Load = defaultLoad,
+): Promise<OpenedRedis> {
   try {
     new URL(url);
   } catch {
@@ -76,14 +81,22 @@ export async function openRedis(url: string, timeoutMs: number, prefer: string |
   let close: () => Promise<void>;
   let connect: () => Promise<unknown>;
   if (name === 'redis') {
-    const made = (module as NodeRedisModule).createClient({ url, socket: { connectTimeout: timeoutMs, reconnectStrategy: false } });
+    const made = (module as NodeRedisModule).createClient({
+      url,
+      socket: { connectTimeout: timeoutMs, reconnectStrategy: false },
+    });
     client = made;
     connect = () => made.connect();
     // node-redis 5/6 `destroy()`; node-redis 4 only has `disconnect()`.
     close = async () => (made.destroy ? made.destroy() : void (await made.disconnect().catch(() => {})));
   } else {
     const IoRedis = ((module as { default?: IoRedisModule }).default ?? module) as IoRedisModule;
-    const made = new IoRedis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    const made = new IoRedis(url, {
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => null,
+    });
     client = made;
     connect = () => made.connect();
     close = async () => made.disconnect();
@@ -94,7 +107,9 @@ export async function openRedis(url: string, timeoutMs: number, prefer: string |
     await withinDeadline(timeoutMs, connect());
   } catch (err) {
     await close().catch(() => {});
-    throw new CliFailure(`Cannot reach Redis at ${redactUrl(url)} within ${timeoutMs} ms (${withoutCode((err as Error).message)}).`);
+    throw new CliFailure(
+      `Cannot reach Redis at ${redactUrl(url)} within ${timeoutMs} ms (${withoutCode((err as Error).message)}).`,
+    );
   }
   return { client, name, close };
 }

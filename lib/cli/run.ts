@@ -45,7 +45,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.out(ROOT_HELP);
         return 0;
       }
-      throw new UsageError(name === undefined || name.startsWith('-') ? 'A command is missing.' : `Unknown command ${JSON.stringify(name)}.`);
+      throw new UsageError(
+        name === undefined || name.startsWith('-') ? 'A command is missing.' : `Unknown command ${JSON.stringify(name)}.`,
+      );
     }
     const line = readLine(argv, command.options);
     if (line.values.help) {

@@ -15,7 +15,11 @@ const WINDOWS: { window: SpendWindow; label: string }[] = [
 function readMeter({ positionals, values }: ParsedLine) {
   noMore(positionals.slice(1), USAGE);
   const feature = values.feature === undefined ? undefined : cliName(values.feature as string, '--feature');
-  return { meter: cliName((values.meter as string | undefined) ?? 'spend', '--meter'), feature, timeZone: cliTimeZone(values['time-zone']) };
+  return {
+    meter: cliName((values.meter as string | undefined) ?? 'spend', '--meter'),
+    feature,
+    timeZone: cliTimeZone(values['time-zone']),
+  };
 }
 
 export const spendCommand: Command = {
@@ -44,16 +48,37 @@ ${COMMON_HELP}`,
     const nowMs = Date.now();
     const rows = await Promise.all(
       WINDOWS.map(async ({ window, label }) => {
-        const scope = spendScope({ meter, feature, window, timeZone, limit: NO_CAP, weights: { input: 0, cachedInput: 0, output: 0 }, onUnavailable: 'fail-closed' });
-        const [[spent = 0], state] = await Promise.all([fromStore(session.store.spentAt!(scope, [nowMs])), fromStore(session.store.usage(scope))]);
+        const scope = spendScope({
+          meter,
+          feature,
+          window,
+          timeZone,
+          limit: NO_CAP,
+          weights: { input: 0, cachedInput: 0, output: 0 },
+          onUnavailable: 'fail-closed',
+        });
+        const [[spent = 0], state] = await Promise.all([
+          fromStore(session.store.spentAt!(scope, [nowMs])),
+          fromStore(session.store.usage(scope)),
+        ]);
         const period = scope.window.periodAt(nowMs);
-        return { window, label, period: period.id, spentNanos: spent, inFlightNanos: Math.max(0, state.used - spent), resetAt: new Date(period.endMs).toISOString() };
+        return {
+          window,
+          label,
+          period: period.id,
+          spentNanos: spent,
+          inFlightNanos: Math.max(0, state.used - spent),
+          resetAt: new Date(period.endMs).toISOString(),
+        };
       }),
     );
     const title = `${feature === undefined ? 'all features' : `feature ${feature}`}, meter ${meter} (${timeZone})`;
     const text = [
       title,
-      ...rows.map((row) => `  ${row.label.padEnd(9)}  ${row.period.padEnd(19)}  $${formatUsd(row.spentNanos)} spent, $${formatUsd(row.inFlightNanos)} held by calls in flight`),
+      ...rows.map(
+        (row) =>
+          `  ${row.label.padEnd(9)}  ${row.period.padEnd(19)}  $${formatUsd(row.spentNanos)} spent, $${formatUsd(row.inFlightNanos)} held by calls in flight`,
+      ),
     ].join('\n');
     const json = {
       meter,

@@ -8,7 +8,8 @@ import { UsageError } from './errors';
 import { cliName, cliTimeZone, noMore } from './names';
 import { fromStore } from './store';
 
-const USAGE = 'token-budget usage user ID | usage quota NAME ID [--tier T --limits T=N,… | --limit N] [--period P] [--time-zone Z]';
+const USAGE =
+  'token-budget usage user ID | usage quota NAME ID [--tier T --limits T=N,… | --limit N] [--period P] [--time-zone Z]';
 const PERIODS: CalendarPeriod[] = ['hour', 'day', 'week', 'month'];
 
 /** The quota's name and the principal's id from the line. */
@@ -26,7 +27,11 @@ function principal([, kind, ...rest]: string[]): { quota: string; id: string } {
     noMore(more, USAGE);
     return { quota, id };
   }
-  throw new UsageError(kind === undefined ? `usage needs user or quota; usage: ${USAGE}.` : `Unknown usage kind ${JSON.stringify(kind)}; usage: ${USAGE}.`);
+  throw new UsageError(
+    kind === undefined
+      ? `usage needs user or quota; usage: ${USAGE}.`
+      : `Unknown usage kind ${JSON.stringify(kind)}; usage: ${USAGE}.`,
+  );
 }
 
 /** `--limits free=10000,pro=100000` as tier → tokens. */
@@ -34,7 +39,8 @@ function readLimits(value: string): Map<string, number> {
   const limits = new Map<string, number>();
   for (const entry of value.split(',')) {
     const [tier, tokens, extra] = entry.split('=');
-    if (!tier || extra !== undefined) throw new UsageError(`--limits must read tier=tokens,tier=tokens; got ${JSON.stringify(value)}.`);
+    if (!tier || extra !== undefined)
+      throw new UsageError(`--limits must read tier=tokens,tier=tokens; got ${JSON.stringify(value)}.`);
     limits.set(cliName(tier, 'A tier in --limits'), positiveOption(tokens ?? '', `limits ${tier}`)!);
   }
   return limits;
@@ -49,7 +55,8 @@ function readLimit({ values }: ParsedLine): { limit: number; tier?: string } | u
     return { limit: positiveOption(limit, 'limit')! };
   }
   if (limits === undefined) {
-    if (tier !== undefined) throw new UsageError("--tier needs --limits (the app's limits per tier), e.g. --limits free=10000,pro=100000.");
+    if (tier !== undefined)
+      throw new UsageError("--tier needs --limits (the app's limits per tier), e.g. --limits free=10000,pro=100000.");
     return undefined;
   }
   const byTier = readLimits(limits as string);
@@ -60,10 +67,19 @@ function readLimit({ values }: ParsedLine): { limit: number; tier?: string } | u
   return { limit: found, tier: chosen };
 }
 
-function readScope(line: ParsedLine): { scope: ScopeRequest; quota: string; id: string; period: CalendarPeriod; timeZone: string; tier?: string; known: boolean } {
+function readScope(line: ParsedLine): {
+  scope: ScopeRequest;
+  quota: string;
+  id: string;
+  period: CalendarPeriod;
+  timeZone: string;
+  tier?: string;
+  known: boolean;
+} {
   const { quota, id } = principal(line.positionals);
   const period = (line.values.period ?? 'day') as CalendarPeriod;
-  if (!PERIODS.includes(period)) throw new UsageError(`--period must be one of ${PERIODS.join(', ')}; got ${JSON.stringify(period)}.`);
+  if (!PERIODS.includes(period))
+    throw new UsageError(`--period must be one of ${PERIODS.join(', ')}; got ${JSON.stringify(period)}.`);
   const timeZone = cliTimeZone(line.values['time-zone']);
   const limit = readLimit(line);
   const scope: ScopeRequest = {
@@ -75,7 +91,15 @@ function readScope(line: ParsedLine): { scope: ScopeRequest; quota: string; id: 
     onUnavailable: 'fail-closed',
     window: { kind: 'fixed', periodAt: (nowMs) => periodAt(nowMs, period, timeZone) },
   };
-  return { scope, quota, id, period, timeZone, ...(limit?.tier === undefined ? {} : { tier: limit.tier }), known: limit !== undefined };
+  return {
+    scope,
+    quota,
+    id,
+    period,
+    timeZone,
+    ...(limit?.tier === undefined ? {} : { tier: limit.tier }),
+    known: limit !== undefined,
+  };
 }
 
 export const usageCommand: Command = {
@@ -110,7 +134,15 @@ ${COMMON_HELP}`,
     const state = await fromStore(session.store.usage(scope));
     const resetAt = new Date(state.resetAtMs).toISOString();
     const periodId = scope.window.kind === 'fixed' ? scope.window.periodAt(state.resetAtMs - 1).id : '';
-    const json = { quota, id, period: periodId, used: state.used, ...(known ? { limit: state.limit, remaining: state.remaining } : {}), ...(tier ? { tier } : {}), resetAt };
+    const json = {
+      quota,
+      id,
+      period: periodId,
+      used: state.used,
+      ...(known ? { limit: state.limit, remaining: state.remaining } : {}),
+      ...(tier ? { tier } : {}),
+      resetAt,
+    };
     const tokens = (n: number) => `${n.toLocaleString('en-US')} tokens`;
     const lines = [
       `${quota === 'user' ? 'user' : `quota ${quota}:`} ${id}, ${period} ${periodId} (${timeZone})`,

@@ -46,7 +46,9 @@ export type MeterRegistry = Map<string, { definition: string; watching: WeakSet<
 function readThresholds(value: unknown, path: string): number[] {
   if (value === undefined) return [];
   const amounts = Array.isArray(value) ? value : [value];
-  return [...new Set(amounts.map((usd, i) => usdToNanos(usd, Array.isArray(value) ? `${path}[${i}]` : path)))].sort((a, b) => a - b);
+  return [...new Set(amounts.map((usd, i) => usdToNanos(usd, Array.isArray(value) ? `${path}[${i}]` : path)))].sort(
+    (a, b) => a - b,
+  );
 }
 
 function readSpike(value: CostMeterOptions['spike'], path: string): SpikeRule | undefined {
@@ -54,7 +56,10 @@ function readSpike(value: CostMeterOptions['spike'], path: string): SpikeRule | 
   if (typeof value !== 'object' || value === null) fail('TB_INVALID_OPTION', `${path} must be { factor, minUsd }.`);
   const { factor } = value;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor <= 0) {
-    fail('TB_INVALID_OPTION', `${path}.factor must be a positive number (e.g. 3: three times the average hour); got ${JSON.stringify(factor)}.`);
+    fail(
+      'TB_INVALID_OPTION',
+      `${path}.factor must be a positive number (e.g. 3: three times the average hour); got ${JSON.stringify(factor)}.`,
+    );
   }
   return { factor, minNanos: usdToNanos(value.minUsd ?? 1, `${path}.minUsd`) };
 }
@@ -74,7 +79,8 @@ export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = 
   const name = checkName(options.name ?? 'spend', 'costMeter.name');
   const path = `costMeter("${name}")`;
   const per = options.per ?? 'global';
-  if (per !== 'global' && per !== 'feature') fail('TB_INVALID_OPTION', `${path}.per must be 'global' or 'feature'; got ${JSON.stringify(per)}.`);
+  if (per !== 'global' && per !== 'feature')
+    fail('TB_INVALID_OPTION', `${path}.per must be 'global' or 'feature'; got ${JSON.stringify(per)}.`);
   const timeZone = options.timeZone ?? 'UTC';
   if (typeof timeZone !== 'string' || !validateTimeZone(timeZone)) {
     fail('TB_INVALID_OPTION', `${path}.timeZone ${JSON.stringify(timeZone)} is not an IANA time zone.`);
@@ -86,7 +92,10 @@ export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = 
     day: readThresholds(options.dailyAlertUsd, `${path}.dailyAlertUsd`),
   };
   const spike = readSpike(options.spike, `${path}.spike`);
-  const sinks = { onAlert: checkFunction(options.onAlert, `${path}.onAlert`), webhook: readWebhook(options.webhook, `${path}.webhook`) };
+  const sinks = {
+    onAlert: checkFunction(options.onAlert, `${path}.onAlert`),
+    webhook: readWebhook(options.webhook, `${path}.webhook`),
+  };
   if ((thresholds.hour.length > 0 || thresholds.day.length > 0 || spike) && !sinks.onAlert && !sinks.webhook) {
     fail('TB_INVALID_OPTION', `${path} has alerts but nowhere to send them; give onAlert or webhook.`);
   }
@@ -138,13 +147,21 @@ interface MeteredFeature {
  * Builds the middleware of `budget.costMeter(options)`. Every configured model must
  * have a price (TB_UNPRICED_MODEL) unless `fallbackPrice` is given.
  */
-export function createCostMeter(config: BudgetConfig, prices: PriceList, meter: CostMeterConfig, watching: WeakSet<BudgetContext>): RequestHandler {
+export function createCostMeter(
+  config: BudgetConfig,
+  prices: PriceList,
+  meter: CostMeterConfig,
+  watching: WeakSet<BudgetContext>,
+): RequestHandler {
   const features = new Map<string, MeteredFeature>();
   const byKey = new Map<string, WatchedScope>();
   for (const feature of config.features.values()) {
     const { price, pricedAs } = priceOf(feature.model, prices);
     if (pricedAs === 'fallback') {
-      config.warn('TB_FALLBACK_PRICE', `features.${feature.name}.model "${feature.model}" has no price of its own; its spend is counted at fallbackPrice.`);
+      config.warn(
+        'TB_FALLBACK_PRICE',
+        `features.${feature.name}.model "${feature.model}" has no price of its own; its spend is counted at fallbackPrice.`,
+      );
     }
     const watched = WINDOWS.map((window): WatchedScope => {
       const scopeFeature = meter.per === 'feature' ? feature.name : undefined;
@@ -164,7 +181,10 @@ export function createCostMeter(config: BudgetConfig, prices: PriceList, meter: 
   }
   const { store } = config;
   if (meter.spike && typeof store.spentAt !== 'function') {
-    fail('TB_INVALID_OPTION', `${meter.path}.spike needs a store that reads past spend (spentAt), as memoryStore and redisStore do.`);
+    fail(
+      'TB_INVALID_OPTION',
+      `${meter.path}.spike needs a store that reads past spend (spentAt), as memoryStore and redisStore do.`,
+    );
   }
   const watcher = createSpendWatcher({
     meter: meter.name,
@@ -187,7 +207,10 @@ export function createCostMeter(config: BudgetConfig, prices: PriceList, meter: 
           watcher.observe(call.report.spent);
           if (meter.costHeader && !res.headersSent) {
             const { input, cachedInput, output } = call.usage;
-            res.setHeader(meter.costHeader, formatUsd(costNanos(feature.price, { promptTokens: input, cachedTokens: cachedInput, completionTokens: output })));
+            res.setHeader(
+              meter.costHeader,
+              formatUsd(costNanos(feature.price, { promptTokens: input, cachedTokens: cachedInput, completionTokens: output })),
+            );
           }
         });
       }

@@ -39,4 +39,3 @@ export async function startReceiver(answer: (n: number) => number | 'hang' = () 
       }),
   };
 }
-

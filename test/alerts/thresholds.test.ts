@@ -37,7 +37,9 @@ describe('money', () => {
     expect(usdToNanos(50, 'x')).toBe(50_000_000_000);
     expect(usdToNanos(0.07, 'x')).toBe(70_000_000);
     for (const bad of [0, -1, NaN, Infinity, '5', null]) {
-      expect(() => usdToNanos(bad, 'costMeter.hourlyAlertUsd')).toThrow(/costMeter\.hourlyAlertUsd must be a positive amount of USD.*TB_INVALID_OPTION/);
+      expect(() => usdToNanos(bad, 'costMeter.hourlyAlertUsd')).toThrow(
+        /costMeter\.hourlyAlertUsd must be a positive amount of USD.*TB_INVALID_OPTION/,
+      );
     }
   });
 

@@ -33,7 +33,11 @@ interface Harness {
 
 function harness(
   scopes: WatchedScope[],
-  options: { spike?: { factor: number; minNanos: number }; readSpent?: (atMs: readonly number[]) => Promise<number[]>; now?: () => number } = {},
+  options: {
+    spike?: { factor: number; minNanos: number };
+    readSpent?: (atMs: readonly number[]) => Promise<number[]>;
+    now?: () => number;
+  } = {},
 ): Harness {
   const alerts: SpendAlert[] = [];
   const warnings: string[] = [];
@@ -70,8 +74,24 @@ describe('threshold alerts', () => {
     const h = harness([hour]);
     h.observe([move(hour, 49 * USD, 120 * USD)]);
     expect(h.alerts).toEqual([
-      { kind: 'threshold', window: 'hour', thresholdUsd: 50, spentUsd: 120, at: new Date(NOW).toISOString(), windowStart: '2026-11-28T15:00:00.000Z', meter: 'spend' },
-      { kind: 'threshold', window: 'hour', thresholdUsd: 100, spentUsd: 120, at: new Date(NOW).toISOString(), windowStart: '2026-11-28T15:00:00.000Z', meter: 'spend' },
+      {
+        kind: 'threshold',
+        window: 'hour',
+        thresholdUsd: 50,
+        spentUsd: 120,
+        at: new Date(NOW).toISOString(),
+        windowStart: '2026-11-28T15:00:00.000Z',
+        meter: 'spend',
+      },
+      {
+        kind: 'threshold',
+        window: 'hour',
+        thresholdUsd: 100,
+        spentUsd: 120,
+        at: new Date(NOW).toISOString(),
+        windowStart: '2026-11-28T15:00:00.000Z',
+        meter: 'spend',
+      },
     ]);
     h.observe([move(hour, 120 * USD, 130 * USD)]);
     expect(h.alerts).toHaveLength(2);
@@ -81,7 +101,9 @@ describe('threshold alerts', () => {
     const day = watched('day', [10 * USD], 'chat', 'Europe/Paris');
     const h = harness([day]);
     h.observe([move(day, 9 * USD, 10 * USD)]);
-    expect(h.alerts).toEqual([expect.objectContaining({ window: 'day', feature: 'chat', thresholdUsd: 10, windowStart: '2026-11-27T23:00:00.000Z' })]);
+    expect(h.alerts).toEqual([
+      expect.objectContaining({ window: 'day', feature: 'chat', thresholdUsd: 10, windowStart: '2026-11-27T23:00:00.000Z' }),
+    ]);
   });
 
   it("ignores moves of other meters' scopes and moves that spent nothing", () => {
@@ -113,7 +135,13 @@ describe('spike alerts', () => {
     h.observe([move(hour, 6 * USD + 1, 9 * USD)]);
     await h.settled(1);
     expect(h.alerts).toEqual([
-      expect.objectContaining({ kind: 'spike', window: 'hour', thresholdUsd: 6.000000001, spentUsd: 6.000000001, baselineUsd: 2 }),
+      expect.objectContaining({
+        kind: 'spike',
+        window: 'hour',
+        thresholdUsd: 6.000000001,
+        spentUsd: 6.000000001,
+        baselineUsd: 2,
+      }),
     ]);
     // Concurrent settlements of one hour share one read of the baseline.
     expect(h.reads).toHaveLength(1);

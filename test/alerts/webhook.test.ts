@@ -107,8 +107,24 @@ describe('createAlertSender', () => {
     const warn = (code: string) => warnings.push(code);
     createAlertSender({ onAlert: (alert) => void got.push(alert), webhook: undefined }, warn)(ALERT);
     expect(got).toEqual([ALERT]);
-    createAlertSender({ onAlert: () => { throw new Error('boom'); }, webhook: undefined }, warn)(ALERT);
-    createAlertSender({ onAlert: async () => { throw new Error('boom'); }, webhook: undefined }, warn)(ALERT);
+    createAlertSender(
+      {
+        onAlert: () => {
+          throw new Error('boom');
+        },
+        webhook: undefined,
+      },
+      warn,
+    )(ALERT);
+    createAlertSender(
+      {
+        onAlert: async () => {
+          throw new Error('boom');
+        },
+        webhook: undefined,
+      },
+      warn,
+    )(ALERT);
     await new Promise((resolve) => setImmediate(resolve));
     expect(warnings).toEqual(['TB_ALERT_CALLBACK_FAILED', 'TB_ALERT_CALLBACK_FAILED']);
   });

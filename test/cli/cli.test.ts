@@ -45,12 +45,15 @@ afterAll(async () => {
 });
 
 describe('--help and mistakes', () => {
-  it.each([[[]], [['flags']], [['usage']], [['spend']], [['flags', 'set']]])('token-budget %j --help prints its usage and exits 0', async (args) => {
-    const run = await cli([...args, '--help']);
-    expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^Usage: token-budget /);
-    expect(run.stdout).toContain('--redis URL');
-  });
+  it.each([[[]], [['flags']], [['usage']], [['spend']], [['flags', 'set']]])(
+    'token-budget %j --help prints its usage and exits 0',
+    async (args) => {
+      const run = await cli([...args, '--help']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^Usage: token-budget /);
+      expect(run.stdout).toContain('--redis URL');
+    },
+  );
 
   it.each([
     [['bogus'], /Unknown command "bogus"/],
@@ -101,11 +104,20 @@ describe('an unreachable Redis', () => {
     const missing = (name: string) => {
       throw Object.assign(new Error(`Cannot find module '${name}'`), { code: 'MODULE_NOT_FOUND' });
     };
-    expect(() => findClient(undefined, missing)).toThrow('a Redis client is needed to talk to Redis: install "redis" or "ioredis" (e.g. npm install redis).');
+    expect(() => findClient(undefined, missing)).toThrow(
+      'a Redis client is needed to talk to Redis: install "redis" or "ioredis" (e.g. npm install redis).',
+    );
     const errors: string[] = [];
-    const code = await runCli(['flags', 'list', '--redis', redis.url], { out: () => {}, err: (text) => errors.push(text), env: {}, load: missing });
+    const code = await runCli(['flags', 'list', '--redis', redis.url], {
+      out: () => {},
+      err: (text) => errors.push(text),
+      env: {},
+      load: missing,
+    });
     expect(code).toBe(1);
-    expect(errors).toEqual(['token-budget: a Redis client is needed to talk to Redis: install "redis" or "ioredis" (e.g. npm install redis).']);
+    expect(errors).toEqual([
+      'token-budget: a Redis client is needed to talk to Redis: install "redis" or "ioredis" (e.g. npm install redis).',
+    ]);
   });
 });
 
@@ -126,9 +138,13 @@ describe('flags', () => {
       const json = await cli(['flags', 'list', '--json', '--prefix', 'flags:', '--redis', redis.url, '--client', 'redis']);
       expect(JSON.parse(json.stdout)).toEqual({ chat: false, summarize: true });
       expect((await cli(['flags', 'get', 'chat', '--prefix', 'flags:', '--redis', redis.url])).stdout).toBe('chat: off\n');
-      expect((await cli(['flags', 'get', 'other', '--prefix', 'flags:', '--redis', redis.url])).stdout).toBe('other: not set (featureFlag uses its default)\n');
+      expect((await cli(['flags', 'get', 'other', '--prefix', 'flags:', '--redis', redis.url])).stdout).toBe(
+        'other: not set (featureFlag uses its default)\n',
+      );
       // Another prefix is another app's flags.
-      expect((await cli(['flags', 'list', '--redis', redis.url])).stdout).toBe('No flag has been set: every featureFlag uses its default.\n');
+      expect((await cli(['flags', 'list', '--redis', redis.url])).stdout).toBe(
+        'No flag has been set: every featureFlag uses its default.\n',
+      );
     } finally {
       app.child.kill();
     }
@@ -140,17 +156,28 @@ describe('usage and spend', () => {
   beforeAll(async () => {
     t = await startTestApp({
       users: true,
-      budget: { store: redisStore(client, { prefix: 'app:' }), features: { chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o' } } },
+      budget: {
+        store: redisStore(client, { prefix: 'app:' }),
+        features: { chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o' } },
+      },
       chain: (b, llm) => [
         b.featureBudget('chat'),
-        b.userQuota({ user: (req) => (req as unknown as { user?: { id: string } }).user?.id, tier: (req) => (req as unknown as { user?: { plan: string } }).user?.plan, limits: { free: 1000, pro: 5000 } }),
+        b.userQuota({
+          user: (req) => (req as unknown as { user?: { id: string } }).user?.id,
+          tier: (req) => (req as unknown as { user?: { plan: string } }).user?.plan,
+          limits: { free: 1000, pro: 5000 },
+        }),
         b.costMeter({ per: 'feature' }),
         b.costMeter({ name: 'total' }),
         b.llmHandler({ client: llm }),
       ],
     });
     for (let i = 0; i < 3; i++) {
-      const res = await request(t.app).post('/chat').set('x-test-user', 'alice').set('x-test-plan', 'pro').send({ messages: [{ role: 'user', content: `hello ${i}` }] });
+      const res = await request(t.app)
+        .post('/chat')
+        .set('x-test-user', 'alice')
+        .set('x-test-plan', 'pro')
+        .send({ messages: [{ role: 'user', content: `hello ${i}` }] });
       expect(res.status).toBe(200);
     }
   });
@@ -158,7 +185,20 @@ describe('usage and spend', () => {
 
   it("usage user: what the user used this period, and with the app's limits what is left", async () => {
     const used = t.upstream.billedTokens();
-    const run = await cli(['usage', 'user', 'alice', '--limits', 'free=1000,pro=5000', '--tier', 'pro', '--json', '--prefix', 'app:', '--redis', redis.url]);
+    const run = await cli([
+      'usage',
+      'user',
+      'alice',
+      '--limits',
+      'free=1000,pro=5000',
+      '--tier',
+      'pro',
+      '--json',
+      '--prefix',
+      'app:',
+      '--redis',
+      redis.url,
+    ]);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
       quota: 'user',
@@ -168,7 +208,9 @@ describe('usage and spend', () => {
       limit: 5000,
       remaining: 5000 - used,
       tier: 'pro',
-      resetAt: new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1)).toISOString(),
+      resetAt: new Date(
+        Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + 1),
+      ).toISOString(),
     });
     const text = await cli(['usage', 'user', 'alice', '--prefix', 'app:'], { REDIS_URL: redis.url });
     expect(text.code).toBe(0);
@@ -180,17 +222,25 @@ describe('usage and spend', () => {
 
   it('spend: this hour and today, per meter and per feature', async () => {
     const billed = formatUsd(billedNanos(t.upstream.calls));
-    const total = JSON.parse((await cli(['spend', '--meter', 'total', '--json', '--prefix', 'app:', '--redis', redis.url])).stdout);
+    const total = JSON.parse(
+      (await cli(['spend', '--meter', 'total', '--json', '--prefix', 'app:', '--redis', redis.url])).stdout,
+    );
     expect(total).toMatchObject({ meter: 'total', timeZone: 'UTC' });
-    expect(total.windows.map((w: { window: string; spentUsd: string; inFlightUsd: string }) => [w.window, w.spentUsd, w.inFlightUsd])).toEqual([
+    expect(
+      total.windows.map((w: { window: string; spentUsd: string; inFlightUsd: string }) => [w.window, w.spentUsd, w.inFlightUsd]),
+    ).toEqual([
       ['hour', billed, '0.000000000'],
       ['day', billed, '0.000000000'],
     ]);
-    const chat = JSON.parse((await cli(['spend', '--feature', 'chat', '--json', '--prefix', 'app:', '--redis', redis.url])).stdout);
+    const chat = JSON.parse(
+      (await cli(['spend', '--feature', 'chat', '--json', '--prefix', 'app:', '--redis', redis.url])).stdout,
+    );
     expect(chat.windows[0].spentUsd).toBe(billed);
     const other = await cli(['spend', '--feature', 'summarize', '--prefix', 'app:', '--redis', redis.url]);
     expect(other.code).toBe(0);
-    expect(other.stdout).toMatch(/^feature summarize, meter spend \(UTC\)\n  this hour .* \$0\.000000000 spent, \$0\.000000000 held by calls in flight\n  today /);
+    expect(other.stdout).toMatch(
+      /^feature summarize, meter spend \(UTC\)\n {2}this hour .* \$0\.000000000 spent, \$0\.000000000 held by calls in flight\n {2}today /,
+    );
   });
 });
 

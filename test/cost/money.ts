@@ -10,7 +10,11 @@ export const USD = 1_000_000_000;
 export function billedNanos(calls: readonly UpstreamCall[], model = 'gpt-4o'): number {
   const { price } = priceOf(model);
   return calls.reduce(
-    (sum, call) => sum + (call.usage ? costNanos(price, { promptTokens: call.usage.prompt_tokens, completionTokens: call.usage.completion_tokens }) : 0),
+    (sum, call) =>
+      sum +
+      (call.usage
+        ? costNanos(price, { promptTokens: call.usage.prompt_tokens, completionTokens: call.usage.completion_tokens })
+        : 0),
     0,
   );
 }

@@ -67,21 +67,35 @@ test('each threshold and the spike are alerted exactly once across 4 processes, 
     // 20 hourly thresholds, 5 daily ones and the spike: 26 crossings, each to be alerted once.
     const hourly = Array.from({ length: 20 }, (_, i) => (i + 1) * 0.005);
     const daily = [0.02, 0.04, 0.06, 0.08, 0.1];
-    const ports = await startWorkers('alerts:', { hourlyAlertUsd: hourly, dailyAlertUsd: daily, spike: { factor: 3, minUsd: 0.04 } }, receiver.url);
+    const ports = await startWorkers(
+      'alerts:',
+      { hourlyAlertUsd: hourly, dailyAlertUsd: daily, spike: { factor: 3, minUsd: 0.04 } },
+      receiver.url,
+    );
     const { statuses } = await storm(ports, REQUESTS, body);
     expect(statuses.get(200)).toBe(REQUESTS);
     const billed = billedNanos(upstream.calls);
     // Every threshold was passed.
     expect(billed).toBeGreaterThan(0.1 * USD);
 
-    const raised = (await Promise.all(ports.map(async (port) => (await fetch(`http://127.0.0.1:${port}/alerts`)).json() as Promise<SpendAlert[]>))).flat();
+    const raised = (
+      await Promise.all(
+        ports.map(async (port) => (await fetch(`http://127.0.0.1:${port}/alerts`)).json() as Promise<SpendAlert[]>),
+      )
+    ).flat();
     const names = (alerts: SpendAlert[]) => alerts.map((a) => `${a.kind} ${a.window} ${a.thresholdUsd}`).sort();
-    const expected = ['spike hour 0.04', ...daily.map((usd) => `threshold day ${usd}`), ...hourly.map((usd) => `threshold hour ${usd}`)].sort();
+    const expected = [
+      'spike hour 0.04',
+      ...daily.map((usd) => `threshold day ${usd}`),
+      ...hourly.map((usd) => `threshold hour ${usd}`),
+    ].sort();
     expect(names(raised)).toEqual(expected);
     await receiver.count(expected.length);
     expect(names(receiver.received.map((r) => r.body as SpendAlert))).toEqual(expected);
     // More than one process raised them: exactly-once is not one process doing all the work.
-    console.log(`alerts raised per process: ${JSON.stringify(await Promise.all(ports.map(async (port) => ((await (await fetch(`http://127.0.0.1:${port}/alerts`)).json()) as unknown[]).length)))}, total ${raised.length} for ${expected.length} crossings`);
+    console.log(
+      `alerts raised per process: ${JSON.stringify(await Promise.all(ports.map(async (port) => ((await (await fetch(`http://127.0.0.1:${port}/alerts`)).json()) as unknown[]).length)))}, total ${raised.length} for ${expected.length} crossings`,
+    );
     expect((await redisStore(client, { prefix: 'alerts:' }).spentAt!(meterScope('hour'), [Date.now()]))[0]).toBe(billed);
   } finally {
     await receiver.close();
@@ -97,7 +111,9 @@ test('a hard cap is never overspent: 1,000 concurrent requests on 4 processes, b
   expect(upstream.calls).toHaveLength(statuses.get(200)!);
   const billed = billedNanos(upstream.calls);
   const overshoot = Math.max(0, billed - capUsd * USD);
-  console.log(`cap $${capUsd}: billed $${billed / USD} by ${statuses.get(200)} calls, ${statuses.get(503)} refused, overshoot ${overshoot} nano-USD`);
+  console.log(
+    `cap $${capUsd}: billed $${billed / USD} by ${statuses.get(200)} calls, ${statuses.get(503)} refused, overshoot ${overshoot} nano-USD`,
+  );
   expect(overshoot).toBe(0);
   // Enough was admitted that the cap was really contested (worst-case reservations in flight refuse some early).
   expect(billed).toBeGreaterThan(0.9 * capUsd * USD);
