@@ -189,6 +189,17 @@ test('a webhook that never answers does not delay the request', async () => {
   expect(held.writableEnded).toBe(false);
 });
 
+test('one meter mounted twice on a route alerts once', async () => {
+  const alerts: SpendAlert[] = [];
+  const options = { hourlyAlertUsd: 0.000001, onAlert: (a: SpendAlert) => void alerts.push(a) };
+  t = await startTestApp({
+    budget: { features },
+    chain: (b, client) => [b.featureBudget('chat'), b.costMeter(options), b.costMeter(options), b.llmHandler({ client })],
+  });
+  expect((await chat(t.app)).status).toBe(200);
+  expect(alerts).toHaveLength(1);
+});
+
 describe('configuration', () => {
   const budget = (extra: object = {}) =>
     createTokenBudget({
