@@ -203,6 +203,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       });
     },
 
+    now,
+
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const nowMs = now();
       const { plan, values } = read(scope, nowMs);

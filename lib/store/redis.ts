@@ -316,6 +316,8 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       return scopeState(scope, slot.plans[0]!, slot.values[0]!, slot.nowMs);
     },
 
+    now: () => clock.estimate(),
+
     flagChannel: () => redisFlagChannel(redisConnection(redis), prefix),
 
     async close(): Promise<void> {

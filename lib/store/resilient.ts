@@ -18,7 +18,7 @@ import type {
 import { StoreUnavailableError } from './unavailable';
 
 export interface ResilientStoreOptions {
-  /** Where 'fallback' scopes are counted while the primary is unreachable. Default `memoryStore()`. */
+  /** Where 'fallback' scopes are counted while the primary is unreachable. Default `memoryStore()` on the primary's clock. */
   fallback?: MemoryStore;
   /** Scopes whose last state from the primary is remembered for a fallback to start from. Default 100,000. */
   rememberScopes?: number;
@@ -43,7 +43,9 @@ const SKIPPED = Symbol('primary skipped');
  * not counted. What the fallback counted is added to the primary when it is back.
  */
 export function resilientStore(primary: Store, options: ResilientStoreOptions = {}): Store {
-  const fallback = options.fallback ?? memoryStore();
+  /** The primary's clock: the fallback counts in the same windows, and hands them back by it. */
+  const storeNow = () => primary.now?.() ?? Date.now();
+  const fallback = options.fallback ?? memoryStore({ now: storeNow });
   const cooldownMs = options.cooldownMs ?? 1000;
   const rememberScopes = options.rememberScopes ?? 100_000;
   const onError = errorReporter(options.onError);
@@ -51,7 +53,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   /** The primary's last word on each scope, oldest first, so the oldest is forgotten first. */
   const lastSeen = new Map<string, { state: ScopeState; atMs: number }>();
   const remember = (states: readonly ScopeState[]) => {
-    const atMs = Date.now();
+    const atMs = storeNow();
     for (const state of states) {
       lastSeen.delete(state.key);
       lastSeen.set(state.key, { state, atMs });
@@ -70,7 +72,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
    */
   const startFromLastSeen = (scope: ScopeRequest): boolean => {
     const seen = lastSeen.get(scope.key);
-    const nowMs = Date.now();
+    const nowMs = storeNow();
     if (scope.window.kind === 'sliding') {
       if (seen && nowMs - seen.atMs < scope.window.windowMs) fallback.seed(scope, seen.state.used);
       return true;
@@ -86,7 +88,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   const noteFallbackCount = (windowKey: string, scope: ScopeRequest, amount: number) => {
     const counted = countedInFallback.get(windowKey);
     if (counted) counted.amount += amount;
-    else countedInFallback.set(windowKey, { scope, atMs: Date.now(), amount });
+    else countedInFallback.set(windowKey, { scope, atMs: storeNow(), amount });
   };
   /** A hand-back the primary may or may not have applied (its reply was lost): retried under its id, so it lands once. */
   let unconfirmed: { id: string; counts: CountedElsewhere[] } | undefined;
@@ -158,7 +160,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     limit: scope.limit,
     used: 0,
     remaining: scope.limit,
-    resetAtMs: Date.now(),
+    resetAtMs: storeNow(),
   });
 
   const reserveWithoutPrimary = async (request: ReserveRequest): Promise<ReserveResult> => {
@@ -221,6 +223,8 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     settle,
 
     release: (reservation: Reservation) => settle(reservation, 0),
+
+    now: storeNow,
 
     async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {
       const spent = primary.spentAt ? await viaPrimary(() => primary.spentAt!(scope, atMs)) : SKIPPED;

@@ -192,6 +192,11 @@ export interface Store {
    * `batchId` already added (a retry after a lost reply) adds nothing.
    */
   add?(counts: readonly CountedElsewhere[], batchId?: string): Promise<void>;
+  /**
+   * The store's clock, epoch ms (for a remote store, its best estimate): windows and
+   * counts taken elsewhere are placed on it. @default Date.now
+   */
+  now?(): number;
   /** Reads a scope's state without changing it. */
   usage(scope: ScopeRequest): Promise<ScopeState>;
   /** Stops timers and forgets state the store owns; never closes a client it was given. */

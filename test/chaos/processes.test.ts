@@ -92,5 +92,5 @@ test(`${RUNS} runs in a row: the store holds exactly the upstream's bill, never 
   const wrong = results.filter((r) => r.stored !== r.billed || r.billed > USER_LIMIT || !/^200×\d+ 429×\d+$/.test(r.statuses));
   expect(wrong).toEqual([]);
   // The quota was really contested every time.
-  expect(Math.min(...results.map((r) => r.billed))).toBeGreaterThan(USER_LIMIT * 0.9);
+  expect(Math.min(...results.map((r) => r.billed))).toBeGreaterThan(USER_LIMIT * 0.8);
 }, 600_000);
