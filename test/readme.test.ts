@@ -1,0 +1,159 @@
+// README.md stays true: every ```ts block type-checks on its own against lib/, and no link leaves the package.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+
+const ROOT = path.resolve(__dirname, '..');
+const README = path.join(ROOT, 'README.md');
+/** Inside the repo, so that `express`, `openai`, `redis`… resolve from its node_modules; a dot folder, so tsc's `include` skips it. */
+const BLOCKS_ROOT = path.join(ROOT, 'test', '.readme-blocks');
+const BLOCKS_DIR = path.join(BLOCKS_ROOT, String(process.pid));
+
+interface CodeBlock {
+  /** 1-based line in README.md of the block's first line of code. */
+  line: number;
+  code: string;
+  /** ```ts fragment: deliberately incomplete, not checked. */
+  fragment: boolean;
+}
+
+/** The ```ts / ```typescript blocks of a markdown text. */
+export function typeScriptBlocks(markdown: string): CodeBlock[] {
+  const blocks: CodeBlock[] = [];
+  const lines = markdown.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^```(\S*)(.*)$/.exec(lines[i]!);
+    if (!open) continue;
+    const end = lines.findIndex((text, j) => j > i && /^```\s*$/.test(text));
+    if (end === -1) throw new Error(`README.md:${i + 1}: a code block is never closed`);
+    if (open[1] === 'ts' || open[1] === 'typescript') {
+      blocks.push({ line: i + 2, code: lines.slice(i + 1, end).join('\n'), fragment: /\bfragment\b/.test(open[2]!) });
+    }
+    i = end;
+  }
+  return blocks;
+}
+
+/** The anchors GitHub and npm give the headings: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
+function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const withoutCode = markdown.replace(/^```[\s\S]*?^```/gm, '');
+  for (const [, text] of withoutCode.matchAll(/^#{1,6} (.+)$/gm)) {
+    const slug = text!
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-');
+    let anchor = slug;
+    for (let n = 1; anchors.has(anchor); n++) anchor = `${slug}-${n}`;
+    anchors.add(anchor);
+  }
+  return anchors;
+}
+
+/** The repo's compiler options, with the package name resolved to lib/ as a user's project resolves it to the package. */
+function compilerOptions(): ts.CompilerOptions {
+  const configFile = ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), (file) => ts.sys.readFile(file));
+  if (configFile.error) throw new Error(ts.flattenDiagnosticMessageText(configFile.error.messageText, '\n'));
+  const { options } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, ROOT);
+  return {
+    ...options,
+    // A snippet may show a value it does not use, or a handler parameter it ignores.
+    noUnusedLocals: false,
+    noUnusedParameters: false,
+    // Every block is a module of its own, even one without imports.
+    moduleDetection: ts.ModuleDetectionKind.Force,
+    // An app's project: Node's types, not Jest's globals.
+    types: ['node'],
+    paths: { 'token-budget': [path.join(ROOT, 'lib', 'index.ts')] },
+    noEmit: true,
+  };
+}
+
+/** A compiler host that parses each file outside the blocks once for all the programs. */
+function cachingHost(options: ts.CompilerOptions): ts.CompilerHost {
+  const host = ts.createCompilerHost(options, true);
+  const parse = host.getSourceFile.bind(host);
+  const parsed = new Map<string, ts.SourceFile | undefined>();
+  host.getSourceFile = (fileName, languageVersion, onError, shouldCreate) => {
+    if (fileName.startsWith(BLOCKS_DIR)) return parse(fileName, languageVersion, onError, shouldCreate);
+    if (!parsed.has(fileName)) parsed.set(fileName, parse(fileName, languageVersion, onError, shouldCreate));
+    return parsed.get(fileName);
+  };
+  return host;
+}
+
+/** The block's diagnostics as `README.md:line:column message`, lines counted in README.md. */
+function checkBlock(block: CodeBlock, fileName: string, options: ts.CompilerOptions, host: ts.CompilerHost): string[] {
+  const program = ts.createProgram({ rootNames: [fileName], options, host });
+  const file = program.getSourceFile(fileName)!;
+  const diagnostics = [
+    ...program.getOptionsDiagnostics(),
+    ...program.getGlobalDiagnostics(),
+    ...program.getSyntacticDiagnostics(file),
+    ...program.getSemanticDiagnostics(file),
+  ];
+  return diagnostics.map((diagnostic) => {
+    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n    ');
+    if (diagnostic.file?.fileName !== fileName || diagnostic.start === undefined) {
+      return `${diagnostic.file?.fileName ?? '(options)'}: TS${diagnostic.code} ${message}`;
+    }
+    const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
+    return `README.md:${block.line + line}:${character + 1} TS${diagnostic.code} ${message}`;
+  });
+}
+
+const readme = readFileSync(README, 'utf8');
+const blocks = typeScriptBlocks(readme);
+const checked = blocks.filter((block) => !block.fragment);
+
+describe('README.md', () => {
+  const options = compilerOptions();
+  const host = cachingHost(options);
+  const files = new Map<CodeBlock, string>();
+
+  beforeAll(() => {
+    mkdirSync(BLOCKS_DIR, { recursive: true });
+    for (const block of checked) {
+      const fileName = path.join(BLOCKS_DIR, `readme-line-${block.line}.ts`);
+      writeFileSync(fileName, block.code);
+      files.set(block, fileName);
+    }
+  });
+
+  afterAll(() => {
+    rmSync(BLOCKS_DIR, { recursive: true, force: true });
+    // Another run may still be using the parent folder.
+    if (readdirSync(BLOCKS_ROOT).length === 0) rmdirSync(BLOCKS_ROOT);
+  });
+
+  test('has TypeScript blocks to check, and few fragments', () => {
+    expect(checked.length).toBeGreaterThanOrEqual(8);
+    expect(blocks.length - checked.length).toBeLessThanOrEqual(2);
+  });
+
+  test.each(checked.map((block) => [block.line, block] as const))(
+    'the ts block at line %i type-checks on its own',
+    (_line, block) => {
+      const diagnostics = checkBlock(block, files.get(block)!, options, host);
+      if (diagnostics.length > 0) {
+        const numbered = block.code
+          .split('\n')
+          .map((text, i) => `${String(block.line + i).padStart(5)} | ${text}`)
+          .join('\n');
+        throw new Error(`README.md block at line ${block.line} does not compile:\n  ${diagnostics.join('\n  ')}\n\n${numbered}`);
+      }
+    },
+  );
+
+  test('links stay inside the package and lead somewhere', () => {
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)[^)]*\)/g)].map((match) => match[1]!);
+    const anchors = headingAnchors(readme);
+    const broken = targets.filter((target) => {
+      if (/^https?:/.test(target)) return false;
+      if (target.startsWith('#')) return !anchors.has(target.slice(1));
+      const file = path.resolve(ROOT, target.split('#')[0]!);
+      return !file.startsWith(ROOT + path.sep) || !existsSync(file);
+    });
+    expect(broken).toEqual([]);
+  });
+});
