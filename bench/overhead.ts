@@ -1,7 +1,11 @@
-// Throughput of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
-// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16)
+// Throughput and CPU per request of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
+// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; BASELINE=<git ref> adds the chain as of that commit)
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createClient } from 'redis';
 import { spawnApp } from '../test/helpers/child-app';
 import { startRedis } from '../test/helpers/redis';
@@ -9,8 +13,7 @@ import { startRedis } from '../test/helpers/redis';
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
-const ROUTES = ['bare', 'memory', 'redis', 'peer'] as const;
-type Route = (typeof ROUTES)[number];
+const BASELINE = process.env.BASELINE;
 
 const BODY = JSON.stringify({
   messages: [
@@ -23,7 +26,7 @@ const BODY = JSON.stringify({
 });
 
 /** A stub upstream: a fixed completion, as cheap as an HTTP answer gets, so the app is what is measured. */
-function startStubUpstream(): Promise<{ url: string; close: () => void }> {
+export function startStubUpstream(): Promise<{ url: string; close: () => void }> {
   const completion = JSON.stringify({
     id: 'chatcmpl-bench',
     object: 'chat.completion',
@@ -46,8 +49,8 @@ function startStubUpstream(): Promise<{ url: string; close: () => void }> {
   );
 }
 
-/** Keeps CONCURRENCY requests in flight for SECONDS; returns completed requests per second. */
-async function load(port: number, route: Route): Promise<number> {
+/** Keeps CONCURRENCY requests in flight to `/route` for SECONDS; returns completed requests per second. */
+export async function load(port: number, route: string): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const deadline = Date.now() + SECONDS * 1000;
   let done = 0;
@@ -55,7 +58,14 @@ async function load(port: number, route: Route): Promise<number> {
   const one = () =>
     new Promise<void>((resolve) => {
       const req = http.request(
-        { port, host: '127.0.0.1', path: `/${route}`, method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-user': `u${done % 100}` } },
+        {
+          port,
+          host: '127.0.0.1',
+          path: `/${route}`,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'x-user': `u${done % 100}` },
+        },
         (res) => {
           if (res.statusCode !== 200) failed++;
           res.resume();
@@ -98,70 +108,111 @@ async function commandCalls(redis: { info(section: string): Promise<string> }): 
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-async function appCpuMicros(port: number): Promise<number> {
+/** CPU the app process has used so far, and the warnings it has printed. */
+async function appCounters(port: number): Promise<{ micros: number; warnings: number }> {
   const res = await fetch(`http://127.0.0.1:${port}/cpu`);
-  return ((await res.json()) as { micros: number }).micros;
+  return (await res.json()) as { micros: number; warnings: number };
+}
+
+/** `lib/` as of `ref`, in a temporary directory whose `node_modules` is this project's. */
+function checkOut(ref: string): { libDir: string; remove: () => void } {
+  const root = path.resolve(__dirname, '..');
+  const dir = mkdtempSync(path.join(tmpdir(), 'tb-baseline-'));
+  const archive = execFileSync('git', ['archive', '--format=tar', ref, 'lib'], { cwd: root, maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', dir], { input: archive });
+  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  return { libDir: path.join(dir, 'lib'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+interface Route {
+  label: string;
+  path: string;
+  port: number;
 }
 
 async function main(): Promise<void> {
   const redisServer = await startRedis();
   const upstream = await startStubUpstream();
-  const app = await spawnApp(require.resolve('./overhead-app.ts'), { REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url });
+  const env = { REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url };
+  const app = await spawnApp(require.resolve('./overhead-app.ts'), env);
+  const baseline = BASELINE ? checkOut(BASELINE) : undefined;
+  const baseApp = baseline
+    ? await spawnApp(require.resolve('./overhead-app.ts'), { ...env, LIB_DIR: baseline.libDir, REDIS_PREFIX: 'bench-base:' })
+    : undefined;
   const redis = createClient({ url: redisServer.url });
   redis.on('error', () => {});
   await redis.connect();
+  const routes: Route[] = [
+    { label: 'bare (SDK call only)', path: 'bare', port: app.port },
+    { label: 'full chain, memory store', path: 'memory', port: app.port },
+    { label: 'full chain, Redis store', path: 'redis', port: app.port },
+    { label: 'express-rate-limit + rate-limit-redis', path: 'peer', port: app.port },
+  ];
+  if (baseApp) {
+    routes.push(
+      { label: `full chain, memory store, at ${BASELINE}`, path: 'memory', port: baseApp.port },
+      { label: `full chain, Redis store, at ${BASELINE}`, path: 'redis', port: baseApp.port },
+    );
+  }
   try {
-    for (const route of ROUTES) await load(app.port, route); // warm-up: JIT, encoders, scripts
-    const rps: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
-    const scriptsPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
-    const innerPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
-    const cpuPerRequest: Record<Route, number[]> = { bare: [], memory: [], redis: [], peer: [] };
+    for (const route of routes) await load(route.port, route.path); // warm-up: JIT, encoders, scripts
+    const warningsBefore = (await appCounters(app.port)).warnings + (baseApp ? (await appCounters(baseApp.port)).warnings : 0);
+    const rps = routes.map((): number[] => []);
+    const scriptsPerRequest = routes.map((): number[] => []);
+    const innerPerRequest = routes.map((): number[] => []);
+    const cpuPerRequest = routes.map((): number[] => []);
     for (let round = 0; round < ROUNDS; round++) {
       // Each round visits the routes in another order, so that no route always runs
       // right after the same neighbour (GC debt, socket reuse, the other core's load).
-      const order = ROUTES.map((_, i) => ROUTES[(i + round) % ROUTES.length]!);
+      const order = routes.map((_, i) => (i + round) % routes.length);
       if (round % 2) order.reverse();
-      for (const route of order) {
+      for (const i of order) {
+        const { port, path: route } = routes[i]!;
         const before = await commandCalls(redis);
-        const cpuBefore = await appCpuMicros(app.port);
-        const perSecond = await load(app.port, route);
-        const cpuAfter = await appCpuMicros(app.port);
+        const cpuBefore = await appCounters(port);
+        const perSecond = await load(port, route);
+        const cpuAfter = await appCounters(port);
         const after = await commandCalls(redis);
         const requests = perSecond * SECONDS;
-        cpuPerRequest[route].push((cpuAfter - cpuBefore) / requests);
-        rps[route].push(perSecond);
-        scriptsPerRequest[route].push((after.scripts - before.scripts) / requests);
-        innerPerRequest[route].push((after.inner - before.inner) / requests);
+        cpuPerRequest[i]!.push((cpuAfter.micros - cpuBefore.micros) / requests);
+        rps[i]!.push(perSecond);
+        scriptsPerRequest[i]!.push((after.scripts - before.scripts) / requests);
+        innerPerRequest[i]!.push((after.inner - before.inner) / requests);
       }
     }
-    const bare = median(rps.bare);
-    console.log(`bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved in rotating order`);
-    console.log('| route | req/s (median) | vs bare | app CPU µs / request | vs bare | Redis round trips / request | commands inside scripts / request |');
+    const warnings =
+      (await appCounters(app.port)).warnings + (baseApp ? (await appCounters(baseApp.port)).warnings : 0) - warningsBefore;
+    const bareRps = median(rps[0]!);
+    const bareCpu = median(cpuPerRequest[0]!);
+    console.log(
+      `bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved in rotating order`,
+    );
+    console.log(
+      '| route | req/s (median) | vs bare | app CPU µs / request | vs bare | Redis round trips / request | commands inside scripts / request |',
+    );
     console.log('|---|---|---|---|---|---|---|');
-    const labels: Record<Route, string> = {
-      bare: 'bare (SDK call only)',
-      memory: 'full chain, memory store',
-      redis: 'full chain, Redis store',
-      peer: 'express-rate-limit + rate-limit-redis',
-    };
-    for (const route of ROUTES) {
-      const r = median(rps[route]);
-      const trips = median(scriptsPerRequest[route]).toFixed(2);
-      const cpu = median(cpuPerRequest[route]);
-      const cpuRatio = (cpu / median(cpuPerRequest.bare)).toFixed(2);
+    routes.forEach((route, i) => {
+      const r = median(rps[i]!);
+      const cpu = median(cpuPerRequest[i]!);
       console.log(
-        `| ${labels[route]} | ${r.toFixed(0)} | ${(r / bare).toFixed(2)}× | ${cpu.toFixed(0)} | ${cpuRatio}× | ${trips} | ${median(innerPerRequest[route]).toFixed(1)} |`,
+        `| ${route.label} | ${r.toFixed(0)} | ${(r / bareRps).toFixed(2)}× | ${cpu.toFixed(0)} | ${(cpu / bareCpu).toFixed(2)}× | ` +
+          `${median(scriptsPerRequest[i]!).toFixed(2)} | ${median(innerPerRequest[i]!).toFixed(1)} |`,
       );
-    }
+    });
+    console.log(`warnings printed by the app while measuring: ${warnings}`);
   } finally {
     app.child.kill();
+    baseApp?.child.kill();
+    baseline?.remove();
     await redis.close();
     upstream.close();
     await redisServer.close();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
