@@ -48,7 +48,10 @@ export interface RunOptions {
 /** A call as it was settled, for listeners such as the cost meter. */
 export interface SettledCall {
   feature: string;
+  /** The configured model. */
   model: string;
+  /** The model the provider says answered (a dated snapshot, say), when the reply names one. */
+  responseModel: string | undefined;
   /** What was charged: the real usage, the counted reply, or the whole reservation. */
   usage: CallUsage;
   /** The settled spend of the scopes that track it, before and after this call. */
@@ -245,12 +248,12 @@ export class BudgetContext {
     if (this.state === 'released' && this.releasedAtEnd && reservation) {
       this.state = 'settled';
       const given = { ...reservation, input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
-      await this.settleAt(given, this.actualUsage(usage, reply));
+      await this.settleAt(given, this.actualUsage(usage, reply), reply);
       return;
     }
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    if (this.reservation) await this.settleAt(this.reservation, this.actualUsage(usage, reply));
+    if (this.reservation) await this.settleAt(this.reservation, this.actualUsage(usage, reply), reply);
   }
 
   /**
@@ -280,7 +283,7 @@ export class BudgetContext {
    * Settles the reservation at `usage`, moves the scope states the headers report to
    * match, and tells the listeners what a call that cost something cost.
    */
-  private async settleAt(reservation: Reservation, usage: CallUsage): Promise<void> {
+  private async settleAt(reservation: Reservation, usage: CallUsage, reply?: unknown): Promise<void> {
     const report = await this.store.settle(reservation, usage);
     const moved = new Map(reservation.parts.map((part) => [part.scope.key, amountOf(part.scope, usage) - part.amount]));
     this.scopeStates = this.scopeStates.map((state) => {
@@ -290,9 +293,11 @@ export class BudgetContext {
       return { ...state, used, remaining: Math.max(0, state.limit - used) };
     });
     if (usage.input + usage.output === 0) return;
+    const named = (reply as { model?: unknown } | null | undefined)?.model;
+    const responseModel = typeof named === 'string' ? named : undefined;
     for (const listener of this.settledListeners) {
       try {
-        listener({ feature: this.feature, model: this.model, usage, report, context: this });
+        listener({ feature: this.feature, model: this.model, responseModel, usage, report, context: this });
       } catch (err) {
         this.warn('TB_LISTENER_FAILED', `A listener of settled calls threw: ${String(err)}`);
       }

@@ -70,8 +70,11 @@ function errorBody(type: RefusalType, message: string, { scope, scopeName }: Ref
     return body;
   }
   body.scope = scope.name ?? scope.kind;
-  body.limit = scope.limit;
-  body.remaining = scope.remaining;
+  // A spending cap and what is left of it are the company's figures, not the client's.
+  if (scope.kind !== 'spend') {
+    body.limit = scope.limit;
+    body.remaining = scope.remaining;
+  }
   body.reset_at = new Date(scope.resetAtMs).toISOString();
   return body;
 }

@@ -43,6 +43,9 @@ export function spendScopeKey(meter: string, feature: string | undefined, window
   return `${globalScopeKey(`${meter}@${feature ?? ''}`)}:${period}`;
 }
 
+/** How long past its hour an hour's settled spend is kept: the 24 hours a spike is measured against, and one spare. */
+const SPIKE_HISTORY_MS = 25 * 3_600_000;
+
 /** A money scope of a meter: a calendar window whose settled spend is tracked. */
 export function spendScope(spec: SpendScopeSpec): ScopeRequest & { window: FixedWindow } {
   const { window, timeZone } = spec;
@@ -55,5 +58,7 @@ export function spendScope(spec: SpendScopeSpec): ScopeRequest & { window: Fixed
     window: { kind: 'fixed', periodAt: (nowMs) => periodAt(nowMs, window, timeZone) },
     weights: spec.weights,
     tracksSpend: true,
+    // A spike is judged against the 24 hours before: each hour's spend is kept that long.
+    ...(window === 'hour' ? { keepSpentMs: SPIKE_HISTORY_MS } : {}),
   };
 }

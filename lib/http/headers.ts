@@ -17,7 +17,8 @@ export function rateLimitHeaders(scopes: readonly ScopeRequest[], states: readon
   const policies: string[] = [];
   const limits: string[] = [];
   for (const scope of scopes) {
-    const state = scope.kind === 'feature' ? undefined : states.find((s) => s.key === scope.key);
+    // A feature's budget is the service's, and a spend scope's figures are the company's money: neither is the client's.
+    const state = scope.kind === 'feature' || scope.kind === 'spend' ? undefined : states.find((s) => s.key === scope.key);
     if (!state) continue;
     const windowSeconds =
       scope.window.kind === 'sliding' ? Math.round(scope.window.windowMs / 1000) : periodSeconds(scope.window.periodAt(nowMs));

@@ -10,7 +10,7 @@ import type { SpikeRule } from '../alerts/spike';
 import { createSpendWatcher, type WatchedScope } from '../alerts/watcher';
 import { readWebhook } from '../alerts/webhook';
 import { costNanos } from '../pricing/cost';
-import { priceOf, type NanoPrice, type PriceList } from '../pricing/prices';
+import { findPrice, priceOf, type NanoPrice, type PriceList } from '../pricing/prices';
 import { validateTimeZone } from '../store/periods';
 import type { UnavailablePolicy } from '../store/types';
 import type { CostMeterOptions } from '../types';
@@ -205,6 +205,13 @@ export function createCostMeter(
         watching.add(context);
         context.afterSettle((call) => {
           watcher.observe(call.report.spent);
+          // The spend was weighed at the feature's model's prices; a snapshot the table does not know is its family's.
+          if (call.responseModel && call.responseModel !== call.model && !findPrice(call.responseModel, prices)) {
+            config.warn(
+              'TB_UNPRICED_RESPONSE_MODEL',
+              `A call of feature "${call.feature}" was answered by "${call.responseModel}", which has no price; it was counted at ${call.model}'s.`,
+            );
+          }
           if (meter.costHeader && !res.headersSent) {
             const { input, cachedInput, output } = call.usage;
             res.setHeader(

@@ -54,14 +54,14 @@ export class ExpiringCounters {
   }
 
   /**
-   * Adds to the counter `key`, created to expire with the live counter `companion`;
-   * returns its value before and after, or undefined when `companion` is gone.
+   * Adds to the counter `key`, created to expire `keepMs` after the live counter
+   * `companion`; returns its value before and after, or undefined when `companion` is gone.
    */
-  addAlongside(key: string, amount: number, companion: string, nowMs: number): [number, number] | undefined {
+  addAlongside(key: string, amount: number, companion: string, nowMs: number, keepMs = 0): [number, number] | undefined {
     const beside = this.live(companion, nowMs);
     if (!beside) return undefined;
     const before = this.get(key, nowMs) ?? 0;
-    return [before, this.add(key, amount, beside.group.expiresAtMs, nowMs)];
+    return [before, this.add(key, amount, beside.group.expiresAtMs + keepMs, nowMs)];
   }
 
   /** Whether some counter has expired and waits to be swept. */

@@ -1,7 +1,7 @@
 // memoryStore: the embedded store for one process, with the same semantics as the Redis store.
 import { ExpiringCounters } from './expiring-counters';
 import { affordableOutput, amountOf, callUsageOf, inputAmountOf, reservedAmountOf } from './amounts';
-import { newLeaseId, spentKeyOf } from './leases';
+import { spentKeyOf } from './leases';
 import {
   type CallUsage,
   type CountedElsewhere,
@@ -66,6 +66,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const leases = new Map<string, { byId: Map<string, Lease>; nextExpiryMs: number }>();
   /** Ids of the last hand-backs added, so that one retried is added once. */
   const appliedBatches = new Set<string>();
+  /** Lease ids need only be unique in this store (one process): a count, not random bytes (a system call each). */
+  let leasesGiven = 0;
 
   /** Settles at its input every lease of `scope` that outlived its process (a scan only when one has). */
   const reclaimExpired = (scope: ScopeRequest, nowMs: number) => {
@@ -116,7 +118,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const taken = endLease(part.scope.key, reservation.leaseId) ? part.amount : inputAmountOf(part.scope, reservation.input);
       counters.moveExisting(part.windowKey, used - taken, nowMs);
       if (!part.scope.tracksSpend) continue;
-      const move = counters.addAlongside(spentKeyOf(part.windowKey), used, part.windowKey, nowMs);
+      const move = counters.addAlongside(spentKeyOf(part.windowKey), used, part.windowKey, nowMs, part.scope.keepSpentMs);
       if (move) spent.push({ scope: part.scope, before: move[0], after: move[1] });
     }
     return { spent };
@@ -138,7 +140,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
         outputCap = Math.min(outputCap, affordable);
       }
       const amounts = request.scopes.map((scope) => reservedAmountOf(scope, request.input, outputCap));
-      const leaseId = newLeaseId();
+      const leaseId = String(++leasesGiven);
       const expiresAtMs = nowMs + (request.leaseMs ?? DEFAULT_LEASE_MS);
       for (const [i, plan] of plans.entries()) {
         const last = plan.keys.length - 1;

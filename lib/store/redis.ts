@@ -191,7 +191,13 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
         for (const part of slotParts) {
           const used = amountOf(part.scope, usage);
           assertTokenCount(used, 'the settled amount');
-          args.push(String(part.amount), String(inputAmountOf(part.scope, input)), String(used), part.scope.tracksSpend ? '1' : '0');
+          args.push(
+            String(part.amount),
+            String(inputAmountOf(part.scope, input)),
+            String(used),
+            part.scope.tracksSpend ? '1' : '0',
+            String(part.scope.keepSpentMs ?? 0),
+          );
         }
         const keys = [...slotParts.map((p) => p.windowKey), ...slotParts.map((p) => leaseKeyOf(p.scope.key, prefix))];
         const moves = await run(SETTLE_SCRIPT, keys, args);

@@ -158,15 +158,16 @@ return reply
  * counter that has expired stays gone. The lease member is named here from KEYS, as
  * the reserve script named it, so that a client's own key prefix is in both. A part
  * that tracks spend also adds what was used to its window's settled counter (which
- * expires with the window) and reports it before and after; -1, -1 otherwise.
+ * expires keepSpentMs after the window's counter) and reports it before and after;
+ * -1, -1 otherwise.
  * KEYS: n counters, then their n lease sets.
- * ARGV: leaseId, then per part: amount, inputAmount, used, tracksSpend (1 or 0).
+ * ARGV: leaseId, then per part: amount, inputAmount, used, tracksSpend (1 or 0), keepSpentMs.
  */
 export const SETTLE_SCRIPT = luaScript(`
 local n = #KEYS / 2
 local reply = {}
 for i = 1, n do
-  local a = 1 + (i - 1) * 4
+  local a = 1 + (i - 1) * 5
   local amount, inputAmount, used = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local member = ARGV[1] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', inputAmount) .. '|' .. KEYS[i]
   local taken = inputAmount
@@ -182,7 +183,9 @@ for i = 1, n do
       after = redis.call('INCRBY', spentKey, used)
       before = after - used
       -- Created now: it expires with its window's counter.
-      if redis.call('PTTL', spentKey) < 0 then redis.call('PEXPIRE', spentKey, math.max(1, redis.call('PTTL', KEYS[i]))) end
+      if redis.call('PTTL', spentKey) < 0 then
+        redis.call('PEXPIRE', spentKey, math.max(1, redis.call('PTTL', KEYS[i])) + tonumber(ARGV[a + 5]))
+      end
     end
   end
   reply[#reply + 1] = before

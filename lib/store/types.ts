@@ -68,6 +68,12 @@ export interface ScopeRequest {
    * excluded — in a second counter, reported by `settle` before and after each call.
    */
   tracksSpend?: boolean;
+  /**
+   * How much longer than its window's counter the settled counter is kept, for
+   * `spentAt` to read past windows (a spike baseline).
+   * @default 0
+   */
+  keepSpentMs?: number;
 }
 
 /** Nano-USD per token of a money scope. */

@@ -244,8 +244,7 @@ describe('configuration', () => {
   });
 });
 
-// Waits on the lead's change (lib/http/headers.ts skips 'spend' scopes, lib/refusal.ts drops their figures): then make it test().
-test.failing(
+test(
   'spend figures never reach the client: no RateLimit policy for spend, no limit or remaining in spend_cap_reached',
   async () => {
     const app = await meteredApp({ hourlyCapUsd: (PROMPT * INPUT + 24 * OUTPUT) / USD });
@@ -258,3 +257,27 @@ test.failing(
     expect(refused.body.error).not.toHaveProperty('remaining');
   },
 );
+
+test("a reply naming a model without a price is counted at the feature model's prices, with one warning", async () => {
+  const warnings: BudgetWarning[] = [];
+  t = await startTestApp({
+    budget: { features, onWarning: (w) => warnings.push(w) },
+    chain: (b) => [
+      b.featureBudget('chat'),
+      b.costMeter({}),
+      async (req, res) => {
+        const completion = await req.tokenBudget!.run(async () => ({
+          model: 'gpt-4o-experimental',
+          choices: [{ message: { role: 'assistant', content: 'ok' } }],
+          usage: { prompt_tokens: PROMPT, completion_tokens: 1, total_tokens: PROMPT + 1 },
+        }));
+        res.json(completion);
+      },
+    ],
+  });
+  for (let i = 0; i < 2; i++) expect((await chat(t.app)).status).toBe(200);
+  expect(warnings.filter((w) => w.code === 'TB_UNPRICED_RESPONSE_MODEL')).toHaveLength(1);
+  expect(warnings.find((w) => w.code === 'TB_UNPRICED_RESPONSE_MODEL')!.message).toContain('gpt-4o-experimental');
+  const [hour] = await t.budget.store.spentAt!(meterScope('hour'), [Date.now()]);
+  expect(hour).toBe(2 * (PROMPT * INPUT + OUTPUT));
+});
