@@ -145,6 +145,23 @@ describe('README.md', () => {
     },
   );
 
+  test('documents every TB_ code and every error type the code can give', () => {
+    const sources = readdirSync(path.join(ROOT, 'lib'), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.ts'))
+      .map((file) => readFileSync(path.join(ROOT, 'lib', file), 'utf8'))
+      .join('\n');
+    const codes = new Set([...sources.matchAll(/'(TB_[A-Z_]+)'/g)].map((match) => match[1]!));
+    const statuses = readFileSync(path.join(ROOT, 'lib', 'refusal.ts'), 'utf8').match(/const STATUS = \{([^}]*)\}/)![1]!;
+    const types = [...statuses.matchAll(/(\w+): (\d{3}),/g)].map(([, type, status]) => ({ type: type!, status: status! }));
+    expect(codes.size).toBeGreaterThan(15);
+    expect(types.length).toBeGreaterThan(10);
+    expect([...codes].filter((code) => !readme.includes(`\`${code}\``))).toEqual([]);
+    // A row of the error table: | cause | status (+ Retry-After …) | `type` |
+    const inErrorTable = ({ type, status }: { type: string; status: string }) =>
+      new RegExp(`^\\|[^|\\n]*\\| *${status}\\b[^|\\n]*\\| *\`${type}\` *\\|`, 'm').test(readme);
+    expect(types.filter((row) => !inErrorTable(row))).toEqual([]);
+  });
+
   test('links stay inside the package and lead somewhere', () => {
     const targets = [...readme.matchAll(/\]\(([^)\s]+)[^)]*\)/g)].map((match) => match[1]!);
     const anchors = headingAnchors(readme);
