@@ -22,8 +22,16 @@ afterAll(() => rmSync(SANDBOX, { recursive: true, force: true }));
 
 const EXPORTS = ['createTokenBudget', 'memoryStore', 'redisStore', 'countTokens', 'countChatTokens', 'TokenBudgetConfigError'];
 
-test('ships only dist/ and the docs', () => {
-  expect(readdirSync(INSTALLED).sort()).toEqual(['CHANGELOG.md', 'README.md', 'dist', 'package.json']);
+test('ships only dist/, the docs and the licence', () => {
+  expect(readdirSync(INSTALLED).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'package.json']);
+});
+
+test('ships the token-budget command, executable', () => {
+  const { bin } = JSON.parse(readFileSync(path.join(INSTALLED, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const out = execFileSync(path.join(INSTALLED, bin['token-budget']!), ['--help'], { cwd: SANDBOX, encoding: 'utf8' });
+  expect(out).toMatch(/^Usage: token-budget <command>/);
+  expect(out).toMatch(/\bflags\b/);
+  expect(out).toMatch(/\bspend\b/);
 });
 
 test('require() works', () => {
