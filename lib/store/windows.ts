@@ -11,7 +11,7 @@ export const SETTLE_GRACE_MS = 15 * 60_000;
 /** The counters a scope is made of at one instant of the store's clock. */
 export interface WindowPlan {
   /** Counters whose sum is the scope's usage, oldest first; a grant adds to the last. */
-  keys: string[];
+  keys: readonly string[];
   /** The plan is right for any store time in `[validFromMs, validToMs)`. */
   validFromMs: number;
   validToMs: number;
@@ -21,34 +21,45 @@ export interface WindowPlan {
   bucketMs: number;
 }
 
+/**
+ * The last plan of each sliding scope (a scope object lives as long as its middleware):
+ * its 61 bucket keys are built, and hashed by the maps that look them up, once per
+ * bucket rather than once per request. Plans handed out are frozen.
+ */
+const slidingPlans = new WeakMap<ScopeRequest, { prefix: string; plan: WindowPlan }>();
+
 /** Counters of `scope` at `nowMs`, their keys starting with `prefix`. */
 export function planWindow(scope: ScopeRequest, nowMs: number, prefix = ''): WindowPlan {
-  const base = `${prefix}${scope.key}:`;
   const { window } = scope;
   if (window.kind === 'fixed') {
     const period = window.periodAt(nowMs);
     return {
-      keys: [base + period.id],
+      keys: [`${prefix}${scope.key}:${period.id}`],
       validFromMs: period.startMs,
       validToMs: period.endMs,
       expiresAtMs: period.endMs + SETTLE_GRACE_MS,
       bucketMs: 0,
     };
   }
+  const last = slidingPlans.get(scope);
+  if (last && last.prefix === prefix && last.plan.validFromMs <= nowMs && nowMs < last.plan.validToMs) return last.plan;
   const { bucketMs } = window;
   const current = Math.floor(nowMs / bucketMs);
   // Buckets overlapping the last windowMs, the current (partial) one included.
   const span = Math.ceil(window.windowMs / bucketMs);
+  const base = `${prefix}${scope.key}:`;
   const keys: string[] = [];
   for (let index = current - span; index <= current; index++) keys.push(base + index);
-  return {
-    keys,
+  const plan = Object.freeze({
+    keys: Object.freeze(keys),
     validFromMs: current * bucketMs,
     validToMs: (current + 1) * bucketMs,
     // The current bucket is counted until `span` more buckets have started; one spare.
     expiresAtMs: (current + span + 2) * bucketMs,
     bucketMs,
-  };
+  });
+  slidingPlans.set(scope, { prefix, plan });
+  return plan;
 }
 
 /**
