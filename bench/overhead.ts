@@ -1,5 +1,5 @@
 // Throughput and CPU per request of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
-// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; BASELINE=<git ref> adds the chain as of that commit)
+// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; BASELINE=<git ref>[,<ref>…] adds the chain as of those commits)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
@@ -13,7 +13,7 @@ import { startRedis } from '../test/helpers/redis';
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
-const BASELINE = process.env.BASELINE;
+const BASELINES = process.env.BASELINE ? process.env.BASELINE.split(',') : [];
 
 const BODY = JSON.stringify({
   messages: [
@@ -135,10 +135,15 @@ async function main(): Promise<void> {
   const upstream = await startStubUpstream();
   const env = { REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url };
   const app = await spawnApp(require.resolve('./overhead-app.ts'), env);
-  const baseline = BASELINE ? checkOut(BASELINE) : undefined;
-  const baseApp = baseline
-    ? await spawnApp(require.resolve('./overhead-app.ts'), { ...env, LIB_DIR: baseline.libDir, REDIS_PREFIX: 'bench-base:' })
-    : undefined;
+  const baselines = BASELINES.map((ref) => ({ ref, ...checkOut(ref) }));
+  const baseApps = await Promise.all(
+    baselines.map(({ ref, libDir }) =>
+      spawnApp(require.resolve('./overhead-app.ts'), { ...env, LIB_DIR: libDir, REDIS_PREFIX: `bench-${ref}:` }),
+    ),
+  );
+  const apps = [app, ...baseApps];
+  const warningsOfApps = async () =>
+    (await Promise.all(apps.map((a) => appCounters(a.port)))).reduce((sum, c) => sum + c.warnings, 0);
   const redis = createClient({ url: redisServer.url });
   redis.on('error', () => {});
   await redis.connect();
@@ -148,15 +153,16 @@ async function main(): Promise<void> {
     { label: 'full chain, Redis store', path: 'redis', port: app.port },
     { label: 'express-rate-limit + rate-limit-redis', path: 'peer', port: app.port },
   ];
-  if (baseApp) {
+  baseApps.forEach(({ port }, i) => {
+    const { ref } = baselines[i]!;
     routes.push(
-      { label: `full chain, memory store, at ${BASELINE}`, path: 'memory', port: baseApp.port },
-      { label: `full chain, Redis store, at ${BASELINE}`, path: 'redis', port: baseApp.port },
+      { label: `full chain, memory store, at ${ref}`, path: 'memory', port },
+      { label: `full chain, Redis store, at ${ref}`, path: 'redis', port },
     );
-  }
+  });
   try {
     for (const route of routes) await load(route.port, route.path); // warm-up: JIT, encoders, scripts
-    const warningsBefore = (await appCounters(app.port)).warnings + (baseApp ? (await appCounters(baseApp.port)).warnings : 0);
+    const warningsBefore = await warningsOfApps();
     const rps = routes.map((): number[] => []);
     const scriptsPerRequest = routes.map((): number[] => []);
     const innerPerRequest = routes.map((): number[] => []);
@@ -180,8 +186,7 @@ async function main(): Promise<void> {
         innerPerRequest[i]!.push((after.inner - before.inner) / requests);
       }
     }
-    const warnings =
-      (await appCounters(app.port)).warnings + (baseApp ? (await appCounters(baseApp.port)).warnings : 0) - warningsBefore;
+    const warnings = (await warningsOfApps()) - warningsBefore;
     const bareRps = median(rps[0]!);
     const bareCpu = median(cpuPerRequest[0]!);
     console.log(
@@ -201,9 +206,8 @@ async function main(): Promise<void> {
     });
     console.log(`warnings printed by the app while measuring: ${warnings}`);
   } finally {
-    app.child.kill();
-    baseApp?.child.kill();
-    baseline?.remove();
+    for (const { child } of apps) child.kill();
+    for (const { remove } of baselines) remove();
     await redis.close();
     upstream.close();
     await redisServer.close();
