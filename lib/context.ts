@@ -121,6 +121,21 @@ export interface CallSettings {
   onClientGone: ClientGonePolicy;
 }
 
+/** Hashed user keys of the users seen last: a user's calls come in runs, and a hash costs more than a look-up. */
+const safetyIdentifiers = new Map<string, string>();
+const MAX_SAFETY_IDENTIFIERS = 4096;
+
+/** The `safety_identifier` of the user quota keyed `userKey`: its SHA-256, 32 base64url characters. */
+function safetyIdentifier(userKey: string): string {
+  let id = safetyIdentifiers.get(userKey);
+  if (id === undefined) {
+    id = createHash('sha256').update(userKey).digest('base64url').slice(0, 32);
+    if (safetyIdentifiers.size >= MAX_SAFETY_IDENTIFIERS) safetyIdentifiers.delete(safetyIdentifiers.keys().next().value!);
+    safetyIdentifiers.set(userKey, id);
+  }
+  return id;
+}
+
 /**
  * The budget context on `req.tokenBudget`. Middlewares declare scopes; `run` (or
  * `reserve` + `settle`/`release`) takes one all-or-nothing reservation for all of them.
@@ -313,7 +328,7 @@ export class BudgetContext {
     params[this.modelInfo.outputParam] = this.outputCap;
     const user = this.scopes.find((scope) => scope.kind === 'user');
     // The provider's abuse reports name the app's user, hashed; never an id the client chose.
-    if (user) params.safety_identifier = createHash('sha256').update(user.key).digest('base64url').slice(0, 32);
+    if (user) params.safety_identifier = safetyIdentifier(user.key);
     return params;
   }
 
