@@ -166,7 +166,7 @@ const isBoolean: ParamCheck = (v) => typeof v === 'boolean';
  * client-chosen `model`, `max_tokens`, `n` (which multiplies output), a `user` or
  * `safety_identifier` naming someone else — is dropped.
  */
-const FORWARDED: Record<string, ParamCheck> = {
+const FORWARDED: [string, ParamCheck][] = Object.entries({
   temperature: isNumberIn(0, 2),
   top_p: isNumberIn(0, 1),
   frequency_penalty: isNumberIn(-2, 2),
@@ -181,13 +181,13 @@ const FORWARDED: Record<string, ParamCheck> = {
   tool_choice: (v) => typeof v === 'string' || (isObject(v) && !depthExceeds(v, 4)),
   response_format: (v) => isObject(v) && !depthExceeds(v, MAX_SCHEMA_DEPTH),
   logit_bias: (v) => isObject(v) && Object.values(v).every((b) => typeof b === 'number'),
-};
+} satisfies Record<string, ParamCheck>);
 
 /** Picks the forwardable parameters out of a body; a wrong type is a 400, not a silent drop. */
 export function readForwardParams(body: Record<string, unknown>): Record<string, unknown> {
   if (body.stream === true) throw invalid('Streaming ("stream": true) is not supported on this route.');
   const params: Record<string, unknown> = {};
-  for (const [name, check] of Object.entries(FORWARDED)) {
+  for (const [name, check] of FORWARDED) {
     const value = body[name];
     if (value === undefined || value === null) continue;
     if (!check(value)) throw invalid(`"${name}" has an invalid value.`);
