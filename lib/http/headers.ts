@@ -37,7 +37,18 @@ function periodSeconds(period: { startMs: number; endMs: number }): number {
 }
 
 const SOURCE = Symbol('token-budget.rateLimitSource');
-type HookedResponse = ServerResponse & { [SOURCE]?: RateLimitSource };
+const WRITE_HEAD = Symbol('token-budget.writeHead');
+type HookedResponse = ServerResponse & { [SOURCE]?: RateLimitSource; [WRITE_HEAD]?: ServerResponse['writeHead'] };
+
+/** The `writeHead` of every hooked response (one function, not a closure per response). */
+function writeHeadWithRateLimits(this: HookedResponse, ...args: unknown[]) {
+  const source = this[SOURCE]!;
+  if (!this.headersSent) {
+    const headers = rateLimitHeaders(source.scopes, source.scopeStates, Date.now());
+    for (const name in headers) if (!this.hasHeader(name)) this.setHeader(name, headers[name]!);
+  }
+  return this[WRITE_HEAD]!.apply(this, args as Parameters<ServerResponse['writeHead']>);
+}
 
 /**
  * Sets the RateLimit headers of `source` just before `res` writes its head — however
@@ -47,17 +58,9 @@ type HookedResponse = ServerResponse & { [SOURCE]?: RateLimitSource };
  */
 export function setRateLimitHeadersOnWrite(res: ServerResponse, source: RateLimitSource): void {
   const hooked = res as HookedResponse;
-  const alreadyWrapped = hooked[SOURCE] !== undefined;
+  if (hooked[SOURCE] === undefined) {
+    hooked[WRITE_HEAD] = res.writeHead;
+    res.writeHead = writeHeadWithRateLimits as ServerResponse['writeHead'];
+  }
   hooked[SOURCE] = source;
-  if (alreadyWrapped) return;
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: HookedResponse, ...args: unknown[]) {
-    const current = this[SOURCE];
-    if (current && !this.headersSent) {
-      for (const [name, value] of Object.entries(rateLimitHeaders(current.scopes, current.scopeStates, Date.now()))) {
-        if (!this.hasHeader(name)) this.setHeader(name, value);
-      }
-    }
-    return writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
-  } as ServerResponse['writeHead'];
 }
