@@ -6,7 +6,7 @@ import { RedisStore } from 'rate-limit-redis';
 import { createClient } from 'redis';
 import { listenForParent } from '../test/helpers/child-app';
 
-/** The package's exports; `LIB_DIR` points at another copy of `lib/` (an older commit, to compare against). */
+/** The package's exports, from `LIB_DIR` (lib/ compiled by the bench, or an older commit's) or else this tree's lib/ through tsx. */
 type Lib = typeof import('../lib');
 
 async function main(): Promise<void> {

@@ -1,12 +1,14 @@
 // Throughput and CPU per request of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
-// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; BASELINE=<git ref>[,<ref>…] adds the chain as of those commits)
+// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; BASELINE=<git ref>[,<ref>…] adds the chain as of those commits;
+// LIB=tsx runs lib/ through tsx's on-the-fly transform instead of as the package ships it)
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient } from 'redis';
+import ts from 'typescript';
 import { spawnApp } from '../test/helpers/child-app';
 import { startRedis } from '../test/helpers/redis';
 
@@ -14,6 +16,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
 const BASELINES = process.env.BASELINE ? process.env.BASELINE.split(',') : [];
+const FROM_SOURCE = process.env.LIB === 'tsx';
+const ROOT = path.resolve(__dirname, '..');
 
 const BODY = JSON.stringify({
   messages: [
@@ -114,14 +118,50 @@ async function appCounters(port: number): Promise<{ micros: number; warnings: nu
   return (await res.json()) as { micros: number; warnings: number };
 }
 
-/** `lib/` as of `ref`, in a temporary directory whose `node_modules` is this project's. */
-function checkOut(ref: string): { libDir: string; remove: () => void } {
-  const root = path.resolve(__dirname, '..');
-  const dir = mkdtempSync(path.join(tmpdir(), 'tb-baseline-'));
-  const archive = execFileSync('git', ['archive', '--format=tar', ref, 'lib'], { cwd: root, maxBuffer: 1 << 28 });
-  execFileSync('tar', ['-x', '-C', dir], { input: archive });
-  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
-  return { libDir: path.join(dir, 'lib'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+/**
+ * `lib/` compiled to CommonJS with the project's compiler options, as `npm run build` emits it.
+ * tsx's on-the-fly transform (esbuild, keepNames) makes every imported binding a getter call
+ * and names every closure with a defineProperty: a hot loop of ours ran ~1.6× slower under it,
+ * a cost the shipped package does not have (and the SDK and the peer, plain JS, never paid).
+ */
+function compileLib(sourceLib: string, outDir: string): string {
+  const { config } = ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), (file) => ts.sys.readFile(file));
+  const { options } = ts.convertCompilerOptionsFromJson({ ...config.compilerOptions, noEmit: false }, ROOT);
+  const outLib = path.join(outDir, 'lib');
+  const compileDir = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) compileDir(file);
+      else if (file.endsWith('.ts')) {
+        const out = path.join(outLib, path.relative(sourceLib, file)).replace(/\.ts$/, '.js');
+        mkdirSync(path.dirname(out), { recursive: true });
+        writeFileSync(
+          out,
+          ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions: options, fileName: file }).outputText,
+        );
+      }
+    }
+  };
+  compileDir(sourceLib);
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(outDir, 'node_modules'));
+  return outLib;
+}
+
+/** The `lib/` an app runs: this tree's or `ref`'s, compiled unless LIB=tsx, in a temporary directory. */
+function prepareLib(ref: string | undefined): { libDir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tb-bench-'));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  let sourceLib = path.join(ROOT, 'lib');
+  if (ref !== undefined) {
+    const source = path.join(dir, 'source');
+    mkdirSync(source);
+    const archive = execFileSync('git', ['archive', '--format=tar', ref, 'lib'], { cwd: ROOT, maxBuffer: 1 << 28 });
+    execFileSync('tar', ['-x', '-C', source], { input: archive });
+    sourceLib = path.join(source, 'lib');
+    if (FROM_SOURCE) symlinkSync(path.join(ROOT, 'node_modules'), path.join(source, 'node_modules'));
+  }
+  if (FROM_SOURCE) return { libDir: sourceLib, remove };
+  return { libDir: compileLib(sourceLib, path.join(dir, 'compiled')), remove };
 }
 
 interface Route {
@@ -134,8 +174,9 @@ async function main(): Promise<void> {
   const redisServer = await startRedis();
   const upstream = await startStubUpstream();
   const env = { REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url };
-  const app = await spawnApp(require.resolve('./overhead-app.ts'), env);
-  const baselines = BASELINES.map((ref) => ({ ref, ...checkOut(ref) }));
+  const current = prepareLib(undefined);
+  const app = await spawnApp(require.resolve('./overhead-app.ts'), { ...env, LIB_DIR: current.libDir });
+  const baselines = BASELINES.map((ref) => ({ ref, ...prepareLib(ref) }));
   const baseApps = await Promise.all(
     baselines.map(({ ref, libDir }) =>
       spawnApp(require.resolve('./overhead-app.ts'), { ...env, LIB_DIR: libDir, REDIS_PREFIX: `bench-${ref}:` }),
@@ -190,7 +231,8 @@ async function main(): Promise<void> {
     const bareRps = median(rps[0]!);
     const bareCpu = median(cpuPerRequest[0]!);
     console.log(
-      `bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved in rotating order`,
+      `bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved in rotating order; ` +
+        `lib/ ${FROM_SOURCE ? 'through tsx' : 'compiled as npm run build does'}`,
     );
     console.log(
       '| route | req/s (median) | vs bare | app CPU µs / request | vs bare | Redis round trips / request | commands inside scripts / request |',
@@ -207,7 +249,7 @@ async function main(): Promise<void> {
     console.log(`warnings printed by the app while measuring: ${warnings}`);
   } finally {
     for (const { child } of apps) child.kill();
-    for (const { remove } of baselines) remove();
+    for (const { remove } of [current, ...baselines]) remove();
     await redis.close();
     upstream.close();
     await redisServer.close();
