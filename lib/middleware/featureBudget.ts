@@ -2,7 +2,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
 import { BudgetContext, type Degradation } from '../context';
-import { truncateToFit } from '../degrade/truncate';
+import { truncateToFit, type PromptCounter } from '../degrade/truncate';
 import { setRateLimitHeadersOnWrite } from '../http/headers';
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { BudgetRefusal, internalError } from '../refusal';
@@ -10,7 +10,7 @@ import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
 import { countPrompt, promptCounter } from '../tokens/prompt';
-import { runSliced, runWhole, WHOLE } from '../tokens/slice';
+import { runSliced, runWhole, WHOLE, type Slice, type Steps } from '../tokens/slice';
 import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
 import { readBody, readForwardParams, readMessages, readTools } from '../validate';
 import { answerRefusal, handleAsync, readErrorOptions } from './respond';
@@ -95,6 +95,23 @@ function degradation(strategy: Degradation['strategy'], droppedMessages: number,
   return record;
 }
 
+/** Every token of the prompt, counted in one go (`Degradation.originalTokens`, on demand). */
+function countWhole(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): number {
+  const counter = runWhole(promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, WHOLE));
+  return runWhole(countPrompt(messages, counter, Infinity, WHOLE));
+}
+
+/** The prompt counter of a request and the tokens of `messages` up to the feature's `maxInput`. */
+function* countWithCounter(
+  messages: ChatMessage[],
+  request: CountedRequest,
+  feature: FeatureConfig,
+  slice: Slice,
+): Steps<{ counter: PromptCounter; inputTokens: number }> {
+  const counter = yield* promptCounter(feature.modelInfo, request.tools, request.forwardParams, feature.maxInput, slice);
+  return { counter, inputTokens: yield* countPrompt(messages, counter, feature.maxInput, slice) };
+}
+
 /**
  * Counts the prompt and, when it is over `maxInput`, rejects or degrades it.
  * Counting stops as soon as the budget is passed, counts each piece of text at
@@ -108,33 +125,32 @@ async function admitInput(
   config: BudgetConfig,
 ): Promise<Admitted> {
   const { maxInput } = feature;
-  const counter = await runSliced((slice) =>
-    promptCounter(feature.modelInfo, request.tools, request.forwardParams, maxInput, slice),
-  );
-  const countOriginal = () =>
-    runWhole(
-      countPrompt(
-        messages,
-        runWhole(promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, WHOLE)),
-        Infinity,
-        WHOLE,
-      ),
-    );
   if (onExceed === 'truncate') {
+    const counter = await runSliced((slice) =>
+      promptCounter(feature.modelInfo, request.tools, request.forwardParams, maxInput, slice),
+    );
     // Truncation counts from the newest turn back; a prompt that fits loses nothing.
     const kept = await runSliced((slice) => truncateToFit(messages, counter, maxInput, slice));
     if (!kept) throw tooLarge(feature, 'The newest user message does not fit even with older turns dropped.');
-    const degraded = kept.droppedMessages > 0 ? degradation('truncate', kept.droppedMessages, countOriginal) : undefined;
+    const degraded =
+      kept.droppedMessages > 0
+        ? degradation('truncate', kept.droppedMessages, () => countWhole(messages, request, feature))
+        : undefined;
     return { messages: kept.messages, inputTokens: kept.inputTokens, degraded };
   }
-  const inputTokens = await runSliced((slice) => countPrompt(messages, counter, maxInput, slice));
+  // The fixed part and the messages in one run: a prompt counted within one slice costs one promise.
+  const { counter, inputTokens } = await runSliced((slice) => countWithCounter(messages, request, feature, slice));
   if (inputTokens <= maxInput) return { messages, inputTokens, degraded: undefined };
   if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
   const replaced = await applyStrategy(onExceed, messages, request, inputTokens, feature, config);
   const replacedTokens = await runSliced((slice) => countPrompt(replaced, counter, maxInput, slice));
   if (replacedTokens > maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
   const droppedMessages = Math.max(0, messages.length - replaced.length);
-  return { messages: replaced, inputTokens: replacedTokens, degraded: degradation('custom', droppedMessages, countOriginal) };
+  return {
+    messages: replaced,
+    inputTokens: replacedTokens,
+    degraded: degradation('custom', droppedMessages, () => countWhole(messages, request, feature)),
+  };
 }
 
 /**
