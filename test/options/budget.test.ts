@@ -78,6 +78,33 @@ test('onStoreError hears of the outage, and console.warn does not', async () => 
   }
 });
 
+test('onStoreError hears of a flag channel that cannot be read, and console.warn does not', async () => {
+  const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
+  try {
+    const errors: Error[] = [];
+    const unreadable = new StoreUnavailableError('flags down for the test');
+    const store = Object.assign(switchableStore(), {
+      flagChannel: () => ({
+        readAll: () => Promise.reject(unreadable),
+        write: () => Promise.reject(unreadable),
+        listen: () => Promise.reject(unreadable),
+      }),
+    });
+    const { app, budget } = optionApp({ store, onStoreError: (err) => errors.push(err) }, (b) => [
+      b.featureFlag('chat'),
+      b.featureBudget('chat'),
+      b.llmHandler({ client: scriptedClient() }),
+    ]);
+    // Flags never read are the flag's default (on).
+    await request(app).post('/chat').send(chatBody).expect(200);
+    await budget.flags.close();
+    expect(errors).toEqual([unreadable]);
+    expect(warn).not.toHaveBeenCalled();
+  } finally {
+    warn.mockRestore();
+  }
+});
+
 test('unknownModelEncoding counts a model no family matches with that encoding', async () => {
   const messages = [{ role: 'user' as const, content: '你好世界'.repeat(20) }];
   const byEncoding = {

@@ -1,0 +1,74 @@
+// Each option of globalTpm reaches the budget: every test here fails when its option is ignored for the default.
+import type { NextFunction, Request, Response } from 'express';
+import request from 'supertest';
+import type { BudgetHttpError, GlobalTpmOptions } from '../../lib/types';
+import { optionApp, promptOf, spendingClient, switchableStore } from './helpers';
+
+const features = { chat: { maxInput: 1000, maxOutput: 100, model: 'gpt-4o' } };
+
+/** POST /chat and POST /other, each with its own globalTpm options, on one budget. */
+function twoRoutes(chat: GlobalTpmOptions, other: GlobalTpmOptions, budget: Parameters<typeof optionApp>[0] = {}) {
+  const client = spendingClient();
+  const { app, budget: b } = optionApp({ features, ...budget }, (tb) => [
+    tb.featureBudget('chat'),
+    tb.globalTpm(chat),
+    tb.llmHandler({ client }),
+  ]);
+  app.post('/other', b.featureBudget('chat'), b.globalTpm(other), b.llmHandler({ client }));
+  app.use(b.errorHandler());
+  return { app, client };
+}
+
+test('limit: tokens past it within the minute are refused with 429 global_rate_limited', async () => {
+  const { app } = twoRoutes({ limit: 300 }, { limit: 300 });
+  const ok = await request(app).post('/chat').send(promptOf(100));
+  expect(ok.headers['ratelimit-policy']).toBe('"global";q=300;w=60');
+  expect(ok.headers.ratelimit).toMatch(/^"global";r=100;t=\d+$/);
+  const res = await request(app).post('/chat').send(promptOf(100));
+  expect(res.status).toBe(429);
+  expect(res.body.error).toMatchObject({ type: 'global_rate_limited', scope: 'global', limit: 300 });
+});
+
+test('name: routes of one name share the limit; another name keeps its own', async () => {
+  const shared = twoRoutes({ limit: 250 }, { limit: 250 });
+  await request(shared.app).post('/chat').send(promptOf(100)).expect(200);
+  expect((await request(shared.app).post('/other').send(promptOf(100))).status).toBe(429);
+  const apart = twoRoutes({ limit: 250 }, { limit: 250, name: 'batch' });
+  await request(apart.app).post('/chat').send(promptOf(100)).expect(200);
+  await request(apart.app).post('/other').send(promptOf(100)).expect(200);
+  expect(apart.client.calls.map((c) => c.params.max_tokens)).toEqual([100, 100]);
+});
+
+describe("onStoreUnavailable overrides the budget's while the store is down", () => {
+  const down = (policy: GlobalTpmOptions['onStoreUnavailable'], budget: 'fail-open' | 'fail-closed') => {
+    const store = switchableStore();
+    store.down = true;
+    const { app } = twoRoutes(
+      { limit: 10_000, onStoreUnavailable: policy },
+      { limit: 10_000 },
+      { store, onStoreUnavailable: budget },
+    );
+    return request(app).post('/chat').send(promptOf(10));
+  };
+
+  test("'fail-open' under a fail-closed budget: served", async () => {
+    expect((await down('fail-open', 'fail-closed')).status).toBe(200);
+  });
+
+  test("'fail-closed' under a fail-open budget: 503 budget_unavailable", async () => {
+    const res = await down('fail-closed', 'fail-open');
+    expect([res.status, res.body.error.type]).toEqual([503, 'budget_unavailable']);
+  });
+});
+
+test('errors and onReject of globalTpm answer what it refuses (here: no featureBudget before it)', async () => {
+  const own = (err: BudgetHttpError, _req: Request, res: Response) => void res.status(err.status).json({ own: err.type });
+  const mine = (err: BudgetHttpError, _req: Request, res: Response, _next: NextFunction) =>
+    void res.status(299).json({ mine: err.type });
+  const shaped = optionApp({ features }, (b) => [b.globalTpm({ limit: 100, onReject: own })]);
+  const res = await request(shaped.app).post('/chat').send(promptOf(10));
+  expect([res.status, res.body]).toEqual([500, { own: 'internal_error' }]);
+  const passed = optionApp({ features }, (b) => [b.globalTpm({ limit: 100, errors: 'next' })], mine);
+  const next = await request(passed.app).post('/chat').send(promptOf(10));
+  expect([next.status, next.body]).toEqual([299, { mine: 'internal_error' }]);
+});
