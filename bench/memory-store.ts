@@ -32,7 +32,13 @@ async function main(): Promise<void> {
 
   const fillStartedAt = performance.now();
   for (let user = 0; user < USERS; user++) {
-    const scope = { kind: 'user', key: userScopeKey(`user${user}`, 'day'), limit: 100_000, window: utcDay, onUnavailable: 'fail-closed' } as const;
+    const scope = {
+      kind: 'user',
+      key: userScopeKey(`user${user}`, 'day'),
+      limit: 100_000,
+      window: utcDay,
+      onUnavailable: 'fail-closed',
+    } as const;
     await store.reserve({ scopes: [scope], input: 90, maxOutput: 10 });
   }
   const fillMs = performance.now() - fillStartedAt;
@@ -45,10 +51,16 @@ async function main(): Promise<void> {
   const swept = heapUsedMb();
   await store.close();
 
-  console.log(`memoryStore, ${USERS.toLocaleString('en')} users with a day window each (key like ${userScopeKey('user123456', 'day')}:2026-11-28)`);
+  console.log(
+    `memoryStore, ${USERS.toLocaleString('en')} users with a day window each (key like ${userScopeKey('user123456', 'day')}:2026-11-28)`,
+  );
   console.log(`  heap before:            ${empty.toFixed(1)} MB`);
-  console.log(`  heap with every window: ${full.toFixed(1)} MB (+${(full - empty).toFixed(1)} MB, ${(((full - empty) * 2 ** 20) / USERS).toFixed(0)} bytes per user; filled in ${(fillMs / 1000).toFixed(1)} s)`);
-  console.log(`  heap after the sweep:   ${swept.toFixed(1)} MB (${removed.toLocaleString('en')} windows removed in ${sweepMs.toFixed(0)} ms, size now ${store.size})`);
+  console.log(
+    `  heap with every window: ${full.toFixed(1)} MB (+${(full - empty).toFixed(1)} MB, ${(((full - empty) * 2 ** 20) / USERS).toFixed(0)} bytes per user; filled in ${(fillMs / 1000).toFixed(1)} s)`,
+  );
+  console.log(
+    `  heap after the sweep:   ${swept.toFixed(1)} MB (${removed.toLocaleString('en')} windows removed in ${sweepMs.toFixed(0)} ms, size now ${store.size})`,
+  );
 }
 
 main().catch((err: unknown) => {

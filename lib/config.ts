@@ -50,7 +50,10 @@ export function positiveInteger(value: unknown, path: string): number {
 
 export function checkName(value: unknown, path: string): string {
   if (typeof value !== 'string' || !NAME.test(value)) {
-    fail('TB_INVALID_OPTION', `${path} must be 1–64 characters of letters, digits, '_', '.' or '-'; got ${JSON.stringify(value)}.`);
+    fail(
+      'TB_INVALID_OPTION',
+      `${path} must be 1–64 characters of letters, digits, '_', '.' or '-'; got ${JSON.stringify(value)}.`,
+    );
   }
   return value;
 }
@@ -148,7 +151,10 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', 'createTokenBudget needs an options object.');
   const { unknownModelEncoding } = options;
   if (unknownModelEncoding !== undefined && !ENCODINGS.includes(unknownModelEncoding)) {
-    fail('TB_INVALID_OPTION', `unknownModelEncoding must be one of ${ENCODINGS.join(', ')}; got ${JSON.stringify(unknownModelEncoding)}.`);
+    fail(
+      'TB_INVALID_OPTION',
+      `unknownModelEncoding must be one of ${ENCODINGS.join(', ')}; got ${JSON.stringify(unknownModelEncoding)}.`,
+    );
   }
   const onStoreUnavailable = checkPolicy(options.onStoreUnavailable, 'onStoreUnavailable', 'fallback');
   const entries = Object.entries(options.features ?? {});

@@ -279,7 +279,8 @@ export class BudgetContext {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
     const reservation = this.reservation;
-    if (reservation) await this.settleAt(reservation, { input: reservation.input, cachedInput: 0, output: reservation.outputCap });
+    if (reservation)
+      await this.settleAt(reservation, { input: reservation.input, cachedInput: 0, output: reservation.outputCap });
   }
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */

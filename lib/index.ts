@@ -4,7 +4,16 @@ import './middleware/request';
 export { createTokenBudget, type TokenBudget } from './budget';
 export { TokenBudgetConfigError, type ConfigErrorCode } from './config-error';
 export { BudgetRefusal } from './refusal';
-export type { BudgetContext, CallMessage, CallOptions, CallParams, ClientGonePolicy, Degradation, RunOptions, Usage } from './context';
+export type {
+  BudgetContext,
+  CallMessage,
+  CallOptions,
+  CallParams,
+  ClientGonePolicy,
+  Degradation,
+  RunOptions,
+  Usage,
+} from './context';
 export { memoryStore, type MemoryStore, type MemoryStoreOptions } from './store/memory';
 export { redisStore, type RedisStoreOptions } from './store/redis';
 export type { IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisClient } from './store/redis-transport';

@@ -13,7 +13,11 @@ interface UpstreamErrorLike {
  */
 function errorClasses(err: unknown): Set<string> {
   const names = new Set<string>();
-  for (let proto = err === null || err === undefined ? null : Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto = err === null || err === undefined ? null : Object.getPrototypeOf(err);
+    proto;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
     if (typeof name === 'string') names.add(name);
   }
@@ -23,9 +27,7 @@ function errorClasses(err: unknown): Set<string> {
 function header(headers: unknown, name: string): string | undefined {
   if (!headers || typeof headers !== 'object') return undefined;
   const value =
-    typeof (headers as Headers).get === 'function'
-      ? (headers as Headers).get(name)
-      : (headers as Record<string, unknown>)[name];
+    typeof (headers as Headers).get === 'function' ? (headers as Headers).get(name) : (headers as Record<string, unknown>)[name];
   return typeof value === 'string' ? value : undefined;
 }
 

@@ -33,7 +33,11 @@ export function billedUsage(usage: Usage | undefined, countedInput: number): Cal
   if (isCount(usage?.prompt_tokens) && isCount(usage?.completion_tokens)) {
     const input = Math.round(usage.prompt_tokens);
     const cached = usage.prompt_tokens_details?.cached_tokens;
-    return { input, cachedInput: isCount(cached) ? Math.min(input, Math.round(cached)) : 0, output: Math.round(usage.completion_tokens) };
+    return {
+      input,
+      cachedInput: isCount(cached) ? Math.min(input, Math.round(cached)) : 0,
+      output: Math.round(usage.completion_tokens),
+    };
   }
   if (isCount(usage?.total_tokens)) {
     const total = Math.round(usage.total_tokens);

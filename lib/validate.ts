@@ -150,7 +150,8 @@ export function readTools(value: unknown): ToolDefinition[] | undefined {
     const definition: ToolDefinition = { type: 'function', function: { name: fn.name } };
     const description = optionalString(fn.description, `${where}.function.description`);
     if (description !== undefined) definition.function.description = description;
-    if (fn.parameters !== undefined) definition.function.parameters = readToolParameters(fn.parameters, `${where}.function.parameters`);
+    if (fn.parameters !== undefined)
+      definition.function.parameters = readToolParameters(fn.parameters, `${where}.function.parameters`);
     if (typeof fn.strict === 'boolean') definition.function.strict = fn.strict;
     return definition;
   });
@@ -158,7 +159,10 @@ export function readTools(value: unknown): ToolDefinition[] | undefined {
 
 type ParamCheck = (value: unknown) => boolean;
 
-const isNumberIn = (min: number, max: number): ParamCheck => (v) => typeof v === 'number' && v >= min && v <= max;
+const isNumberIn =
+  (min: number, max: number): ParamCheck =>
+  (v) =>
+    typeof v === 'number' && v >= min && v <= max;
 const isBoolean: ParamCheck = (v) => typeof v === 'boolean';
 
 /**
@@ -176,8 +180,7 @@ const FORWARDED: [string, ParamCheck][] = Object.entries({
   logprobs: isBoolean,
   parallel_tool_calls: isBoolean,
   reasoning_effort: (v) => typeof v === 'string' && v.length <= 16,
-  stop: (v) =>
-    typeof v === 'string' || (Array.isArray(v) && v.length <= 4 && v.every((s) => typeof s === 'string')),
+  stop: (v) => typeof v === 'string' || (Array.isArray(v) && v.length <= 4 && v.every((s) => typeof s === 'string')),
   tool_choice: (v) => typeof v === 'string' || (isObject(v) && !depthExceeds(v, 4)),
   response_format: (v) => isObject(v) && !depthExceeds(v, MAX_SCHEMA_DEPTH),
   logit_bias: (v) => isObject(v) && Object.values(v).every((b) => typeof b === 'number'),

@@ -12,9 +12,6 @@ chmodSync('dist/cjs/cli/main.js', 0o755);
 
 const names = Object.keys(require('../dist/cjs/index.js')).filter((name) => name !== '__esModule');
 mkdirSync('dist/esm', { recursive: true });
-writeFileSync(
-  'dist/esm/index.mjs',
-  `import cjs from '../cjs/index.js';\nexport const { ${names.join(', ')} } = cjs;\n`,
-);
+writeFileSync('dist/esm/index.mjs', `import cjs from '../cjs/index.js';\nexport const { ${names.join(', ')} } = cjs;\n`);
 writeFileSync('dist/esm/index.d.mts', "export * from '../cjs/index.js';\n");
 console.log(`built dist/ (${names.length} exports)`);

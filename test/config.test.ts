@@ -19,23 +19,108 @@ function configError(make: () => unknown): TokenBudgetConfigError {
 
 const cases: Array<[string, () => unknown, string, RegExp]> = [
   ['no features', () => createTokenBudget({ features: {} }), 'TB_INVALID_OPTION', /at least one feature/],
-  ['unknown model', () => createTokenBudget({ features: { chat: { ...chat, model: 'gpt-17' } } }), 'TB_UNKNOWN_MODEL', /features\.chat\.model "gpt-17"/],
-  ['negative maxInput', () => createTokenBudget({ features: { chat: { ...chat, maxInput: -5 } } }), 'TB_INVALID_LIMIT', /features\.chat\.maxInput .* got -5/],
-  ['fractional maxOutput', () => createTokenBudget({ features: { chat: { ...chat, maxOutput: 1.5 } } }), 'TB_INVALID_LIMIT', /maxOutput/],
-  ['zero dailyTokens', () => createTokenBudget({ features: { chat: { ...chat, dailyTokens: 0 } } }), 'TB_INVALID_LIMIT', /dailyTokens/],
-  ['maxOutput over the model limit', () => createTokenBudget({ features: { chat: { ...chat, model: 'gpt-4', maxOutput: 10_000 } } }), 'TB_OUTPUT_OVER_MODEL_LIMIT', /gpt-4 produces at most 8192/],
-  ['a feature name with a colon', () => createTokenBudget({ features: { 'a:b': chat } }), 'TB_INVALID_OPTION', /feature name "a:b"/],
-  ['a bad onExceed', () => createTokenBudget({ features: { chat: { ...chat, onExceed: 'shorten' as never } } }), 'TB_INVALID_OPTION', /onExceed/],
-  ['a bad outage policy', () => createTokenBudget({ features: { chat }, onStoreUnavailable: 'retry' as never }), 'TB_INVALID_OPTION', /onStoreUnavailable/],
-  ['a store that is not one', () => createTokenBudget({ features: { chat }, store: {} as never }), 'TB_INVALID_OPTION', /store must be a Store/],
-  ['an unknown feature', () => createTokenBudget({ features: { chat } }).featureBudget('chta'), 'TB_UNKNOWN_FEATURE', /"chta".*known: chat/],
-  ['userQuota without user', () => createTokenBudget({ features: { chat } }).userQuota({ limits: 10 } as never), 'TB_INVALID_OPTION', /user: req => id/],
-  ['userQuota with a negative tier', () => createTokenBudget({ features: { chat } }).userQuota({ user: () => 'u', limits: { free: -1 } }), 'TB_INVALID_LIMIT', /limits\.free/],
-  ['userQuota in an unknown zone', () => createTokenBudget({ features: { chat } }).userQuota({ user: () => 'u', limits: 10, timeZone: 'Mars/Olympus' }), 'TB_INVALID_OPTION', /Mars\/Olympus/],
-  ['userQuota with an unknown period', () => createTokenBudget({ features: { chat } }).userQuota({ user: () => 'u', limits: 10, period: 'year' as never }), 'TB_INVALID_OPTION', /period/],
-  ['globalTpm without a limit', () => createTokenBudget({ features: { chat } }).globalTpm({} as never), 'TB_INVALID_LIMIT', /globalTpm\.limit/],
-  ['llmHandler without a client', () => createTokenBudget({ features: { chat } }).llmHandler({} as never), 'TB_INVALID_OPTION', /client/],
-  ['usageHandler before any userQuota', () => createTokenBudget({ features: { chat } }).usageHandler(), 'TB_INVALID_OPTION', /userQuota/],
+  [
+    'unknown model',
+    () => createTokenBudget({ features: { chat: { ...chat, model: 'gpt-17' } } }),
+    'TB_UNKNOWN_MODEL',
+    /features\.chat\.model "gpt-17"/,
+  ],
+  [
+    'negative maxInput',
+    () => createTokenBudget({ features: { chat: { ...chat, maxInput: -5 } } }),
+    'TB_INVALID_LIMIT',
+    /features\.chat\.maxInput .* got -5/,
+  ],
+  [
+    'fractional maxOutput',
+    () => createTokenBudget({ features: { chat: { ...chat, maxOutput: 1.5 } } }),
+    'TB_INVALID_LIMIT',
+    /maxOutput/,
+  ],
+  [
+    'zero dailyTokens',
+    () => createTokenBudget({ features: { chat: { ...chat, dailyTokens: 0 } } }),
+    'TB_INVALID_LIMIT',
+    /dailyTokens/,
+  ],
+  [
+    'maxOutput over the model limit',
+    () => createTokenBudget({ features: { chat: { ...chat, model: 'gpt-4', maxOutput: 10_000 } } }),
+    'TB_OUTPUT_OVER_MODEL_LIMIT',
+    /gpt-4 produces at most 8192/,
+  ],
+  [
+    'a feature name with a colon',
+    () => createTokenBudget({ features: { 'a:b': chat } }),
+    'TB_INVALID_OPTION',
+    /feature name "a:b"/,
+  ],
+  [
+    'a bad onExceed',
+    () => createTokenBudget({ features: { chat: { ...chat, onExceed: 'shorten' as never } } }),
+    'TB_INVALID_OPTION',
+    /onExceed/,
+  ],
+  [
+    'a bad outage policy',
+    () => createTokenBudget({ features: { chat }, onStoreUnavailable: 'retry' as never }),
+    'TB_INVALID_OPTION',
+    /onStoreUnavailable/,
+  ],
+  [
+    'a store that is not one',
+    () => createTokenBudget({ features: { chat }, store: {} as never }),
+    'TB_INVALID_OPTION',
+    /store must be a Store/,
+  ],
+  [
+    'an unknown feature',
+    () => createTokenBudget({ features: { chat } }).featureBudget('chta'),
+    'TB_UNKNOWN_FEATURE',
+    /"chta".*known: chat/,
+  ],
+  [
+    'userQuota without user',
+    () => createTokenBudget({ features: { chat } }).userQuota({ limits: 10 } as never),
+    'TB_INVALID_OPTION',
+    /user: req => id/,
+  ],
+  [
+    'userQuota with a negative tier',
+    () => createTokenBudget({ features: { chat } }).userQuota({ user: () => 'u', limits: { free: -1 } }),
+    'TB_INVALID_LIMIT',
+    /limits\.free/,
+  ],
+  [
+    'userQuota in an unknown zone',
+    () => createTokenBudget({ features: { chat } }).userQuota({ user: () => 'u', limits: 10, timeZone: 'Mars/Olympus' }),
+    'TB_INVALID_OPTION',
+    /Mars\/Olympus/,
+  ],
+  [
+    'userQuota with an unknown period',
+    () => createTokenBudget({ features: { chat } }).userQuota({ user: () => 'u', limits: 10, period: 'year' as never }),
+    'TB_INVALID_OPTION',
+    /period/,
+  ],
+  [
+    'globalTpm without a limit',
+    () => createTokenBudget({ features: { chat } }).globalTpm({} as never),
+    'TB_INVALID_LIMIT',
+    /globalTpm\.limit/,
+  ],
+  [
+    'llmHandler without a client',
+    () => createTokenBudget({ features: { chat } }).llmHandler({} as never),
+    'TB_INVALID_OPTION',
+    /client/,
+  ],
+  [
+    'usageHandler before any userQuota',
+    () => createTokenBudget({ features: { chat } }).usageHandler(),
+    'TB_INVALID_OPTION',
+    /userQuota/,
+  ],
   ['countTokens with an unknown model', () => countTokens('hi', 'claude-9'), 'TB_UNKNOWN_MODEL', /claude-9/],
 ];
 
@@ -48,7 +133,10 @@ test.each(cases)('%s', (_name, make, code, message) => {
 test('an unknown model is counted with the configured fallback encoding', async () => {
   const t = await startTestApp({
     budget: { features: { chat: { ...chat, model: 'my-llama' } }, unknownModelEncoding: 'cl100k_base' },
-    chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, respond: (_c, req) => ({ input: req.tokenBudget?.inputTokens }) })],
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      b.llmHandler({ client, respond: (_c, req) => ({ input: req.tokenBudget?.inputTokens }) }),
+    ],
   });
   try {
     const messages = [{ role: 'user' as const, content: 'The quick brown fox: 12345 — ünïcödé' }];
@@ -63,7 +151,14 @@ test('an unknown model is counted with the configured fallback encoding', async 
 });
 
 test('dated snapshots, point releases and fine-tunes resolve to their family', () => {
-  for (const model of ['gpt-4o-2024-08-06', 'gpt-4o-mini-2024-07-18', 'gpt-4.1-nano', 'gpt-5.1', 'o4-mini-2025-04-16', 'ft:gpt-4o-mini:acme::abc123']) {
+  for (const model of [
+    'gpt-4o-2024-08-06',
+    'gpt-4o-mini-2024-07-18',
+    'gpt-4.1-nano',
+    'gpt-5.1',
+    'o4-mini-2025-04-16',
+    'ft:gpt-4o-mini:acme::abc123',
+  ]) {
     expect(() => createTokenBudget({ features: { chat: { ...chat, model } } })).not.toThrow();
   }
   // cl100k and o200k split this differently: the family decides the encoding.
@@ -83,22 +178,43 @@ describe('error delivery', () => {
       budget: { onReject: (err, _req, res) => void res.status(err.status).json({ budget: err.type }) },
       chain: (b, client) => [
         b.featureBudget('chat'),
-        b.userQuota({ user: () => undefined, limits: 10, onReject: (err, _req, res) => void res.status(err.status).json({ quota: err.type }) }),
+        b.userQuota({
+          user: () => undefined,
+          limits: 10,
+          onReject: (err, _req, res) => void res.status(err.status).json({ quota: err.type }),
+        }),
         b.llmHandler({ client }),
       ],
     });
     expect((await request(t.app).post('/chat').send(tooBig)).body).toEqual({ budget: 'input_too_large' });
-    expect((await request(t.app).post('/chat').send({ messages: [{ role: 'user', content: 'hi' }] })).body).toEqual({ quota: 'user_required' });
+    expect(
+      (
+        await request(t.app)
+          .post('/chat')
+          .send({ messages: [{ role: 'user', content: 'hi' }] })
+      ).body,
+    ).toEqual({ quota: 'user_required' });
   });
 
   test("errors: 'next' hands the http-errors object to the app's error handler", async () => {
     const app = express();
     app.use(express.json());
     const budget = createTokenBudget({ features: { chat }, errors: 'next' });
-    app.post('/chat', budget.featureBudget('chat'), budget.llmHandler({ client: new OpenAI({ apiKey: 'x', baseURL: 'http://127.0.0.1:9/v1' }) }));
-    app.use((err: { status: number; type: string; headers?: object; expose: boolean }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(err.status).json({ mine: err.type, expose: err.expose });
-    });
+    app.post(
+      '/chat',
+      budget.featureBudget('chat'),
+      budget.llmHandler({ client: new OpenAI({ apiKey: 'x', baseURL: 'http://127.0.0.1:9/v1' }) }),
+    );
+    app.use(
+      (
+        err: { status: number; type: string; headers?: object; expose: boolean },
+        _req: express.Request,
+        res: express.Response,
+        _next: express.NextFunction,
+      ) => {
+        res.status(err.status).json({ mine: err.type, expose: err.expose });
+      },
+    );
     const res = await request(app).post('/chat').send(tooBig);
     expect(res.status).toBe(413);
     expect(res.body).toEqual({ mine: 'input_too_large', expose: true });
@@ -116,11 +232,14 @@ describe('the model table: context windows, snapshots, lookalikes', () => {
     ['o1-preview', 100_000, 32_768, 128_000],
     ['gpt-5-chat-latest', 120_000, 10_000, 128_000],
     ['gpt-3.5-turbo-0301', 4_000, 100, 4_096],
-  ])('%s with maxInput %i + maxOutput %i is refused at start-up (context %i): TB_OVER_CONTEXT', (model, maxInput, maxOutput, context) => {
-    const err = configError(feature(model, maxInput, maxOutput));
-    expect(err.code).toBe('TB_OVER_CONTEXT');
-    expect(err.message).toContain(`${context}-token context window of ${model}`);
-  });
+  ])(
+    '%s with maxInput %i + maxOutput %i is refused at start-up (context %i): TB_OVER_CONTEXT',
+    (model, maxInput, maxOutput, context) => {
+      const err = configError(feature(model, maxInput, maxOutput));
+      expect(err.code).toBe('TB_OVER_CONTEXT');
+      expect(err.message).toContain(`${context}-token context window of ${model}`);
+    },
+  );
 
   test('a feature that fills the context window exactly is accepted', () => {
     expect(() => feature('gpt-4', 4_096, 4_096)()).not.toThrow();
@@ -158,6 +277,8 @@ describe('the model table: context windows, snapshots, lookalikes', () => {
   });
 
   test.each([Number.NaN, -1, '10', null])('countChatTokens refuses a limit of %p', (limit) => {
-    expect(() => countChatTokens([{ role: 'user', content: 'hi' }], { model: 'gpt-4o', limit: limit as never })).toThrow(/limit must be a number ≥ 0/);
+    expect(() => countChatTokens([{ role: 'user', content: 'hi' }], { model: 'gpt-4o', limit: limit as never })).toThrow(
+      /limit must be a number ≥ 0/,
+    );
   });
 });

@@ -108,7 +108,9 @@ describe('run settles what the call cost', () => {
 
   it('releases a call whose connection was refused: nothing was sent', async () => {
     const { ctx, store } = context();
-    const refused = Object.assign(new Error('Connection error.'), { cause: Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNREFUSED' } }) });
+    const refused = Object.assign(new Error('Connection error.'), {
+      cause: Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNREFUSED' } }),
+    });
     await expect(ctx.run(async () => Promise.reject(refused))).rejects.toThrow();
     expect((await store.usage(scope)).used).toBe(0);
   });
@@ -154,7 +156,8 @@ describe('run settles what the call cost', () => {
   it("with onClientGone 'abort', stops the call when the response ends and charges it", async () => {
     const { ctx, store } = context(memoryStore(), { onClientGone: 'abort' });
     const call = ctx.run(
-      (_params, { signal }) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
+      (_params, { signal }) =>
+        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
     );
     await new Promise((r) => setImmediate(r));
     await ctx.end(true);
@@ -170,7 +173,13 @@ describe('run settles what the call cost', () => {
     (ctx as unknown as { warn: typeof warn }).warn = warn;
     const reply = {
       choices: [
-        { message: { role: 'assistant', content: 'ok ok ok', tool_calls: [{ id: 'c', type: 'function', function: { name: 'ok', arguments: 'ok ok' } }] } },
+        {
+          message: {
+            role: 'assistant',
+            content: 'ok ok ok',
+            tool_calls: [{ id: 'c', type: 'function', function: { name: 'ok', arguments: 'ok ok' } }],
+          },
+        },
       ],
     };
     await ctx.run(async () => reply);

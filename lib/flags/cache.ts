@@ -128,7 +128,8 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
 
     async set(name, on) {
       checkName(name, 'A flag name');
-      if (typeof on !== 'boolean') fail('TB_INVALID_OPTION', `flags.set("${name}", on) needs on to be true or false; got ${JSON.stringify(on)}.`);
+      if (typeof on !== 'boolean')
+        fail('TB_INVALID_OPTION', `flags.set("${name}", on) needs on to be true or false; got ${JSON.stringify(on)}.`);
       if (!channel) return apply({ name, on });
       const before = version;
       await withinDeadline(timeoutMs, channel.write({ name, on }));

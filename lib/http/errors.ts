@@ -10,13 +10,7 @@ export interface AnswerOptions extends ErrorOptions {
 }
 
 /** Answers with the refusal as the middleware's options ask: `next(err)`, `onReject`, or the JSON body. */
-export function sendError(
-  refusal: BudgetRefusal,
-  req: Request,
-  res: Response,
-  next: NextFunction,
-  options: AnswerOptions,
-): void {
+export function sendError(refusal: BudgetRefusal, req: Request, res: Response, next: NextFunction, options: AnswerOptions): void {
   reportWarning(refusal, options.warn);
   if (options.errors === 'next') return next(refusal);
   if (options.onReject) return callOnReject(options.onReject, refusal, req, res, next, options.warn);
@@ -45,7 +39,10 @@ function callOnReject(
 ): void {
   const failed = (err: unknown): void => {
     const detail = err instanceof Error ? err.message : String(err);
-    const answer = internalError('TB_ON_REJECT_FAILED', `onReject failed while answering ${refusal.type} (${detail}); the request was answered 500 internal_error.`);
+    const answer = internalError(
+      'TB_ON_REJECT_FAILED',
+      `onReject failed while answering ${refusal.type} (${detail}); the request was answered 500 internal_error.`,
+    );
     reportWarning(answer, warn);
     sendJson(answer, res, next);
   };

@@ -13,7 +13,11 @@ export interface RateLimitSource {
  * a scope is paired with its state by key, so a store that reports fewer states
  * (an outage policy) never shifts one scope's figures onto another.
  */
-export function rateLimitHeaders(scopes: readonly ScopeRequest[], states: readonly ScopeState[], nowMs: number): Record<string, string> {
+export function rateLimitHeaders(
+  scopes: readonly ScopeRequest[],
+  states: readonly ScopeState[],
+  nowMs: number,
+): Record<string, string> {
   const policies: string[] = [];
   const limits: string[] = [];
   for (const scope of scopes) {

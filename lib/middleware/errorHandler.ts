@@ -30,7 +30,8 @@ function refusalOf(err: unknown, context: BudgetContext | undefined): BudgetRefu
   if (isModelClientError(err)) return callFailureRefusal(err, context?.stoppedBy);
   const known = BODY_ERRORS.get(String((err as { type?: unknown }).type));
   if (known) return new BudgetRefusal(...known);
-  if (isUnreadableBody(err)) return new BudgetRefusal('invalid_request', 'The request body could not be read; check its Content-Encoding.');
+  if (isUnreadableBody(err))
+    return new BudgetRefusal('invalid_request', 'The request body could not be read; check its Content-Encoding.');
   return undefined;
 }
 

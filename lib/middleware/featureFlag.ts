@@ -7,11 +7,17 @@ import type { FeatureFlagOptions } from '../types';
 import { answerRefusal, readErrorOptions } from './respond';
 
 /** Builds `budget.featureFlag(name, options)`: 503 `feature_disabled` while the flag is off. */
-export function createFeatureFlag(config: BudgetConfig, flags: FlagCache, name: string, options: FeatureFlagOptions = {}): RequestHandler {
+export function createFeatureFlag(
+  config: BudgetConfig,
+  flags: FlagCache,
+  name: string,
+  options: FeatureFlagOptions = {},
+): RequestHandler {
   const path = `featureFlag("${name}")`;
   checkName(name, `${path}: the flag name`);
   const byDefault = options.default ?? true;
-  if (typeof byDefault !== 'boolean') fail('TB_INVALID_OPTION', `${path}.default must be true or false; got ${JSON.stringify(byDefault)}.`);
+  if (typeof byDefault !== 'boolean')
+    fail('TB_INVALID_OPTION', `${path}.default must be true or false; got ${JSON.stringify(byDefault)}.`);
   const errorOptions = readErrorOptions(config, options, path);
 
   return (req, res, next) => {

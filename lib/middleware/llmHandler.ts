@@ -35,7 +35,10 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
     });
     let completion: unknown;
     try {
-      completion = await context.run((params, callOptions) => completions.create(params, callOptions), { timeoutMs, onClientGone });
+      completion = await context.run((params, callOptions) => completions.create(params, callOptions), {
+        timeoutMs,
+        onClientGone,
+      });
     } catch (err) {
       if (clientGone) return;
       return answerRefusal(failureRefusal(err, context), req, res, next, errorOptions);

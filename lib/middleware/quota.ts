@@ -141,7 +141,8 @@ export function quotaScope(quota: QuotaConfig, id: string | undefined, tier: str
 }
 
 function missingPrincipal(quota: QuotaConfig): BudgetRefusal {
-  if (quota.name === 'user') return new BudgetRefusal('user_required', 'This feature needs a signed-in user.', { scopeName: 'user' });
+  if (quota.name === 'user')
+    return new BudgetRefusal('user_required', 'This feature needs a signed-in user.', { scopeName: 'user' });
   return new BudgetRefusal('principal_required', `This feature is budgeted per ${quota.name}, and this request has none.`, {
     scopeName: quota.name,
   });
@@ -153,7 +154,10 @@ export function requestQuotaScope(quota: QuotaConfig, req: Request): ScopeReques
   if (isUsableId(id)) return quotaScope(quota, String(id), quota.tier(req));
   if (id !== undefined && id !== null && id !== '') {
     const got = typeof id === 'number' ? String(id) : typeof id;
-    throw internalError('TB_INVALID_PRINCIPAL', `${quota.path}: the id function returned ${got}; return a string, a finite number, or undefined for none.`);
+    throw internalError(
+      'TB_INVALID_PRINCIPAL',
+      `${quota.path}: the id function returned ${got}; return a string, a finite number, or undefined for none.`,
+    );
   }
   if (quota.anonymousTier === undefined) throw missingPrincipal(quota);
   return quotaScope(quota, undefined, quota.anonymousTier);
@@ -161,7 +165,8 @@ export function requestQuotaScope(quota: QuotaConfig, req: Request): ScopeReques
 
 /** The scope `budget.usage` reads for principal `id` at `tier` (default: the quota's defaultTier). */
 export function usageScope(quota: QuotaConfig, id: unknown, tier?: string): ScopeRequest {
-  if (!isUsableId(id)) throw new TypeError(`usage of quota "${quota.name}": the id must be a non-empty string or a finite number.`);
+  if (!isUsableId(id))
+    throw new TypeError(`usage of quota "${quota.name}": the id must be a non-empty string or a finite number.`);
   return quotaScope(quota, String(id), tier);
 }
 

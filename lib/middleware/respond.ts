@@ -13,9 +13,7 @@ export function readErrorOptions(config: BudgetConfig, options: ErrorOptions, pa
 }
 
 /** Express 4 ignores a rejected promise from a middleware: pass it to next() ourselves. */
-export function handleAsync(
-  handler: (req: Request, res: Response, next: NextFunction) => Promise<void>,
-): RequestHandler {
+export function handleAsync(handler: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler {
   return (req, res, next) => {
     handler(req, res, next).catch(next);
   };

@@ -20,7 +20,9 @@ export function createUsageHandler(store: Store, quota: QuotaConfig): RequestHan
       const scope = requestQuotaScope(quota, req);
       const state = await store.usage(scope).catch((err: unknown) => {
         if (err instanceof StoreUnavailableError) {
-          throw new BudgetRefusal('budget_unavailable', 'Usage cannot be read right now; retry shortly.', { retryAfterSeconds: 1 });
+          throw new BudgetRefusal('budget_unavailable', 'Usage cannot be read right now; retry shortly.', {
+            retryAfterSeconds: 1,
+          });
         }
         throw err;
       });

@@ -6,7 +6,10 @@ import { readQuotaLimits, type QuotaConfig } from './quota';
 /** Reads `budget.userQuota(options)`: the same budget as `budget.quota({ name: 'user', key: options.user, … })`. */
 export function readUserQuota(config: BudgetConfig, options: UserQuotaOptions): QuotaConfig {
   if (typeof options?.user !== 'function') {
-    fail('TB_INVALID_OPTION', 'userQuota needs { user: req => id }: the id must come from the app (e.g. req.user), not the client.');
+    fail(
+      'TB_INVALID_OPTION',
+      'userQuota needs { user: req => id }: the id must come from the app (e.g. req.user), not the client.',
+    );
   }
   return readQuotaLimits(config, 'user', options.user, options, 'userQuota');
 }

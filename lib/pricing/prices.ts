@@ -46,7 +46,8 @@ function toNanos(usd: unknown, path: string): number {
   }
   const nanos = Math.round(usd * NANOS_PER_USD);
   // Decimal prices carry binary noise (0.075 × 1e9 = 75000000.00000001); anything beyond that is sub-nano.
-  if (Math.abs(usd * NANOS_PER_USD - nanos) > 1e-3) invalid(path, `has more precision than 1 nano-USD per 1M tokens; got ${usd}.`);
+  if (Math.abs(usd * NANOS_PER_USD - nanos) > 1e-3)
+    invalid(path, `has more precision than 1 nano-USD per 1M tokens; got ${usd}.`);
   return nanos;
 }
 
@@ -67,7 +68,8 @@ export function toNanoPrice(price: ModelPrice, path: string): NanoPrice {
  * configuration errors (TB_INVALID_OPTION).
  */
 export function readPrices(overrides: Record<string, ModelPrice> = {}, fallbackPrice?: ModelPrice): PriceList {
-  if (typeof overrides !== 'object' || overrides === null) invalid('prices', 'must map model names to { input, cachedInput?, output }.');
+  if (typeof overrides !== 'object' || overrides === null)
+    invalid('prices', 'must map model names to { input, cachedInput?, output }.');
   const rows = new Map<string, NanoPrice>();
   for (const [name, price] of Object.entries(PUBLISHED_PRICES)) rows.set(name, toNanoPrice(price, `published price of ${name}`));
   for (const [name, price] of Object.entries(overrides)) {

@@ -13,7 +13,13 @@ const MODEL_PAGE = 'https://developers.openai.com/api/docs/models/';
 const GENAI_PRICES = 'genai-prices openai.yml ← platform.openai.com/docs/pricing';
 const COPILOT = 'github/docs data/tables/copilot/models-and-pricing.yml (OpenAI list prices)';
 
-const row = (input: number, cachedInput: number | undefined, output: number, checked: string, source: string): PublishedPrice => ({
+const row = (
+  input: number,
+  cachedInput: number | undefined,
+  output: number,
+  checked: string,
+  source: string,
+): PublishedPrice => ({
   input,
   ...(cachedInput === undefined ? {} : { cachedInput }),
   output,

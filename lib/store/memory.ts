@@ -109,7 +109,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   };
 
   const settle = async (reservation: Reservation, actual: number | CallUsage): Promise<SettleReport> => {
-    const usage = callUsageOf(actual, reservation.parts.map((part) => part.scope));
+    const usage = callUsageOf(
+      actual,
+      reservation.parts.map((part) => part.scope),
+    );
     const nowMs = now();
     const spent: SpendMove[] = [];
     for (const part of reservation.parts) {

@@ -178,8 +178,7 @@ function transitionIn(fromMs: number, toMs: number, offsetAt: OffsetAt): number 
 
 const pad = (value: number, digits: number) => String(value).padStart(digits, '0');
 
-const dayId = (date: Date) =>
-  `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}`;
+const dayId = (date: Date) => `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}`;
 
 /** `+05:30`, `-04:00`; seconds only for the odd historical offset that has them. */
 function offsetId(offsetMs: number): string {

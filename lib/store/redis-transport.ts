@@ -171,7 +171,11 @@ function messageOf(err: unknown): string {
 function isErrorReply(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   if ((err as { name?: unknown }).name === 'ReplyError') return true;
-  for (let proto: unknown = Object.getPrototypeOf(err); proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto: unknown = Object.getPrototypeOf(err);
+    proto && proto !== Error.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     if ((proto as { constructor?: { name?: string } }).constructor?.name === 'ErrorReply') return true;
   }
   return false;

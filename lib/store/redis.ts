@@ -91,7 +91,11 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
   const call = async <T>(work: (gaveUp: () => boolean) => Promise<T>): Promise<T> => {
     let gaveUp = false;
     try {
-      return await withinDeadline(timeoutMs, work(() => gaveUp), () => lastAnswerAt);
+      return await withinDeadline(
+        timeoutMs,
+        work(() => gaveUp),
+        () => lastAnswerAt,
+      );
     } catch (err) {
       gaveUp = true;
       if (err instanceof StoreUnavailableError) reportOutage(err);
@@ -148,7 +152,9 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       }
       // The script used Redis's time (sliding buckets are renamed to it): so do the plans it answers for.
       const usedPlans = plans.map((plan, j) =>
-        nowMs! >= plan.validFromMs && nowMs! < plan.validToMs ? plan : planWindow(request.scopes[scopeIndexes[j]!]!, nowMs!, prefix),
+        nowMs! >= plan.validFromMs && nowMs! < plan.validToMs
+          ? plan
+          : planWindow(request.scopes[scopeIndexes[j]!]!, nowMs!, prefix),
       );
       const values = usedPlans.map((plan) => counters.splice(0, plan.keys.length));
       return {
@@ -223,7 +229,12 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
     try {
       await settleParts(parts, leaseId, request.input, callUsageOf(0, []));
     } catch (err) {
-      onError(new StoreUnavailableError('A reservation granted by one cluster slot could not be rolled back after another slot refused or failed; its lease gives it back later', { cause: err }));
+      onError(
+        new StoreUnavailableError(
+          'A reservation granted by one cluster slot could not be rolled back after another slot refused or failed; its lease gives it back later',
+          { cause: err },
+        ),
+      );
     }
   };
 
@@ -245,7 +256,10 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
   };
 
   const settle = async (reservation: Reservation, actual: number | CallUsage): Promise<SettleReport> => {
-    const usage = callUsageOf(actual, reservation.parts.map((part) => part.scope));
+    const usage = callUsageOf(
+      actual,
+      reservation.parts.map((part) => part.scope),
+    );
     if (reservation.parts.length === 0) return { spent: [] };
     return settleParts(reservation.parts, reservation.leaseId, reservation.input, usage);
   };
@@ -273,7 +287,8 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
         slot.scopeIndexes.forEach((requestIndex, j) => {
           plans[requestIndex] = slot.plans[j]!;
           values[requestIndex] = slot.values[j]!;
-          amounts[requestIndex] = slot.status === GRANTED ? reservedAmountOf(scopes[requestIndex]!, request.input, slot.detail) : 0;
+          amounts[requestIndex] =
+            slot.status === GRANTED ? reservedAmountOf(scopes[requestIndex]!, request.input, slot.detail) : 0;
         });
       }
       const nowMs = outcomes[0]?.nowMs ?? clock.estimate();

@@ -169,9 +169,12 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const counted = request.scopes.filter((scope) => scope.onUnavailable === 'fallback');
     const unknown = counted.find((scope) => !startFromLastSeen(scope));
     if (unknown) {
-      throw new StoreUnavailableError(`The budget store is unreachable and this process has not seen scope ${unknown.key} this period`, {
-        cause: lastFailure,
-      });
+      throw new StoreUnavailableError(
+        `The budget store is unreachable and this process has not seen scope ${unknown.key} this period`,
+        {
+          cause: lastFailure,
+        },
+      );
     }
     const result = await fallback.reserve({ ...request, scopes: counted });
     const countedStates = new Map(counted.map((scope, i) => [scope, result.scopes[i]!]));
@@ -185,7 +188,12 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   };
 
   /** Settles the parts one store took; a failure is reported, never thrown. */
-  const settleIn = async (store: Store, reservation: Reservation, parts: ReservedPart[], usage: CallUsage): Promise<SettleReport> => {
+  const settleIn = async (
+    store: Store,
+    reservation: Reservation,
+    parts: ReservedPart[],
+    usage: CallUsage,
+  ): Promise<SettleReport> => {
     if (parts.length === 0) return { spent: [] };
     try {
       const report = await store.settle({ ...reservation, parts }, usage);
@@ -203,11 +211,24 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   };
 
   const settle = async (reservation: Reservation, actual: number | CallUsage): Promise<SettleReport> => {
-    const usage = callUsageOf(actual, reservation.parts.map((part) => part.scope));
+    const usage = callUsageOf(
+      actual,
+      reservation.parts.map((part) => part.scope),
+    );
     // Tried even while cooling down: only the primary can give back what it holds.
     const reports = await Promise.all([
-      settleIn(primary, reservation, reservation.parts.filter((part) => !part.fallback), usage),
-      settleIn(fallback, reservation, reservation.parts.filter((part) => part.fallback), usage),
+      settleIn(
+        primary,
+        reservation,
+        reservation.parts.filter((part) => !part.fallback),
+        usage,
+      ),
+      settleIn(
+        fallback,
+        reservation,
+        reservation.parts.filter((part) => part.fallback),
+        usage,
+      ),
     ]);
     return { spent: reports.flatMap((report) => report.spent) };
   };

@@ -163,8 +163,7 @@ export interface CountedElsewhere {
 }
 
 export type ReserveResult =
-  | { ok: true; reservation: Reservation; scopes: ScopeState[] }
-  | { ok: false; refused: ScopeState; scopes: ScopeState[] };
+  { ok: true; reservation: Reservation; scopes: ScopeState[] } | { ok: false; refused: ScopeState; scopes: ScopeState[] };
 
 /**
  * Where budgets are counted. `memoryStore()` (one process) and `redisStore()` (many

@@ -244,19 +244,16 @@ describe('configuration', () => {
   });
 });
 
-test(
-  'spend figures never reach the client: no RateLimit policy for spend, no limit or remaining in spend_cap_reached',
-  async () => {
-    const app = await meteredApp({ hourlyCapUsd: (PROMPT * INPUT + 24 * OUTPUT) / USD });
-    const served = await chat(app.app);
-    const refused = await chat(app.app);
-    expect(refused.status).toBe(503);
-    expect(served.headers['ratelimit-policy'] ?? '').not.toContain('spend');
-    expect(refused.headers['ratelimit-policy'] ?? '').not.toContain('spend');
-    expect(refused.body.error).not.toHaveProperty('limit');
-    expect(refused.body.error).not.toHaveProperty('remaining');
-  },
-);
+test('spend figures never reach the client: no RateLimit policy for spend, no limit or remaining in spend_cap_reached', async () => {
+  const app = await meteredApp({ hourlyCapUsd: (PROMPT * INPUT + 24 * OUTPUT) / USD });
+  const served = await chat(app.app);
+  const refused = await chat(app.app);
+  expect(refused.status).toBe(503);
+  expect(served.headers['ratelimit-policy'] ?? '').not.toContain('spend');
+  expect(refused.headers['ratelimit-policy'] ?? '').not.toContain('spend');
+  expect(refused.body.error).not.toHaveProperty('limit');
+  expect(refused.body.error).not.toHaveProperty('remaining');
+});
 
 test("a reply naming a model without a price is counted at the feature model's prices, with one warning", async () => {
   const warnings: BudgetWarning[] = [];

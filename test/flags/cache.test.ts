@@ -112,7 +112,12 @@ describe('over a channel', () => {
     await until(() => channel.reads.length === 1);
     // The read was answered by Redis before the flip; the flip's announcement arrives first.
     channel.announce({ name: 'chat', on: false });
-    channel.reads[0]!.resolve(new Map([['chat', true], ['search', false]]));
+    channel.reads[0]!.resolve(
+      new Map([
+        ['chat', true],
+        ['search', false],
+      ]),
+    );
     await cache.whenLoaded();
     expect(cache.peek('chat')).toBe(false);
     expect(cache.peek('search')).toBe(false);
@@ -122,7 +127,12 @@ describe('over a channel', () => {
     const channel = new ScriptedChannel();
     cache = createFlagCache({ channel, refreshMs: 20 });
     await until(() => channel.reads.length === 1);
-    channel.reads[0]!.resolve(new Map([['chat', true], ['old', false]]));
+    channel.reads[0]!.resolve(
+      new Map([
+        ['chat', true],
+        ['old', false],
+      ]),
+    );
     await cache.whenLoaded();
     await until(() => channel.reads.length === 2);
     channel.reads[1]!.resolve(new Map([['chat', false]]));

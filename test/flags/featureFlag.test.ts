@@ -107,7 +107,11 @@ describe('configuration mistakes', () => {
     budget = createTokenBudget({ features });
   });
 
-  it.each([['', 'empty'], ['chat:admin', 'a colon'], ['x'.repeat(65), 'too long']])('refuses the flag name %j (%s)', (name) => {
+  it.each([
+    ['', 'empty'],
+    ['chat:admin', 'a colon'],
+    ['x'.repeat(65), 'too long'],
+  ])('refuses the flag name %j (%s)', (name) => {
     expect(() => budget.featureFlag(name)).toThrow(expect.objectContaining({ code: 'TB_INVALID_OPTION' }));
   });
 

@@ -120,11 +120,18 @@ it('ignores what it cannot read: a malformed announcement, a value other than 0 
 
 describe('an app on Redis', () => {
   /** A Redis store that offers its flag channel, as redisStore will. */
-  const flagStore = (client: RedisClient) => ({ ...redisStore(client, { onError: () => {} }), flagChannel: () => redisFlagChannel(redisConnection(client), 'tb:') });
+  const flagStore = (client: RedisClient) => ({
+    ...redisStore(client, { onError: () => {} }),
+    flagChannel: () => redisFlagChannel(redisConnection(client), 'tb:'),
+  });
 
   async function flagApp() {
     const client = await nodeRedis();
-    const budget = createTokenBudget({ store: flagStore(client), features: { chat: { maxInput: 10, maxOutput: 10, model: 'gpt-4o' } }, onStoreError: () => {} });
+    const budget = createTokenBudget({
+      store: flagStore(client),
+      features: { chat: { maxInput: 10, maxOutput: 10, model: 'gpt-4o' } },
+      onStoreError: () => {},
+    });
     const app = express();
     app.get('/chat', budget.featureFlag('chat'), (_req, res) => void res.json({ served: true }));
     caches.push({ close: () => budget.flags.close() } as FlagCache);

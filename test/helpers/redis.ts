@@ -72,10 +72,13 @@ export interface ClientFamily {
   cluster(servers: RedisClusterServers): Promise<TestClient>;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a package.json read by name, for the suite titles
 const versionOf = (pkg: string) => (require(`${pkg}/package.json`) as { version: string }).version;
 
 /** A node-redis client or cluster, connected; ended with `destroy()` (5, 6) or `disconnect()` (4). */
-async function nodeRedis(client: RedisClient & { connect(): Promise<unknown>; destroy?(): void; disconnect(): Promise<unknown> }): Promise<TestClient> {
+async function nodeRedis(
+  client: RedisClient & { connect(): Promise<unknown>; destroy?(): void; disconnect(): Promise<unknown> },
+): Promise<TestClient> {
   client.on('error', () => {});
   await client.connect();
   return {
@@ -89,7 +92,10 @@ async function nodeRedis(client: RedisClient & { connect(): Promise<unknown>; de
 
 /** An ioredis client or cluster (they connect by themselves), once ready. */
 async function ioRedis(client: IoRedis5 | IoRedis6 | IoRedisCluster5 | IoRedisCluster6): Promise<TestClient> {
-  const events = client as unknown as { on(event: string, listener: (...args: unknown[]) => void): unknown; once(event: string, listener: () => void): unknown };
+  const events = client as unknown as {
+    on(event: string, listener: (...args: unknown[]) => void): unknown;
+    once(event: string, listener: () => void): unknown;
+  };
   events.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     events.once('ready', resolve);
@@ -132,7 +138,9 @@ export const CLIENT_FAMILIES: readonly ClientFamily[] = [
     resp3: true,
     // ioredis 6 speaks RESP3 by default, with RESP2-shaped replies unless `replyMapping: 'resp3'`.
     single: (server, options) =>
-      ioRedis(new IoRedis6({ port: server.port, host: '127.0.0.1', ...(options?.resp3 ? { replyMapping: 'resp3' as const } : {}) })),
+      ioRedis(
+        new IoRedis6({ port: server.port, host: '127.0.0.1', ...(options?.resp3 ? { replyMapping: 'resp3' as const } : {}) }),
+      ),
     cluster: (servers) => ioRedis(new IoRedisCluster6(clusterNodes(servers))),
   },
 ];
@@ -153,7 +161,9 @@ export async function startCluster(masters = 3): Promise<RedisClusterServers> {
     const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes']);
     for (const node of nodes) {
-      await waitFor(async () => (await run('redis-cli', ['-p', String(node.port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'));
+      await waitFor(async () =>
+        (await run('redis-cli', ['-p', String(node.port), 'cluster', 'info'])).stdout.includes('cluster_state:ok'),
+      );
     }
   } catch (err) {
     await close();

@@ -7,7 +7,10 @@ import type { ScopeRequest, ScopeState } from '../../lib/store/types';
 import { EXPRESS, startTestApp, words, type TestApp } from '../helpers/app';
 
 const NOW = Date.UTC(2026, 10, 28, 12);
-const day: ScopeRequest['window'] = { kind: 'fixed', periodAt: () => ({ id: 'd', startMs: Date.UTC(2026, 10, 28), endMs: Date.UTC(2026, 10, 29) }) };
+const day: ScopeRequest['window'] = {
+  kind: 'fixed',
+  periodAt: () => ({ id: 'd', startMs: Date.UTC(2026, 10, 28), endMs: Date.UTC(2026, 10, 29) }),
+};
 const minute: ScopeRequest['window'] = { kind: 'sliding', windowMs: 60_000, bucketMs: 1_000 };
 
 const scope = (kind: ScopeRequest['kind'], key: string, window: ScopeRequest['window'], name?: string): ScopeRequest => ({
@@ -34,7 +37,11 @@ describe('rateLimitHeaders', () => {
   const global = scope('global', 'g:{tpm}', minute);
 
   test('one policy per quota, named after it, and one for the global limit; the feature has none', () => {
-    const headers = rateLimitHeaders([feature, user, team, global], [state(feature, 5, NOW), state(user, 10, NOW + 3600_000), state(team, 20, NOW + 3600_000), state(global, 30, NOW + 30_000)], NOW);
+    const headers = rateLimitHeaders(
+      [feature, user, team, global],
+      [state(feature, 5, NOW), state(user, 10, NOW + 3600_000), state(team, 20, NOW + 3600_000), state(global, 30, NOW + 30_000)],
+      NOW,
+    );
     expect(headers).toEqual({
       'RateLimit-Policy': '"user";q=1000;w=86400, "team";q=1000;w=86400, "global";q=1000;w=60',
       RateLimit: '"user";r=990;t=3600, "team";r=980;t=3600, "global";r=970;t=30',
@@ -77,7 +84,14 @@ describe.each(Object.entries(EXPRESS))('a custom handler around run() (%s)', (_n
       express,
       budget: { features: { chat: { maxInput: 1000, maxOutput: 1000, model: 'gpt-4o' } } },
       upstream: { completionTokens: () => 5 },
-      chain: (b) => [b.featureBudget('chat'), headersOnWrite, headersOnWrite, b.quota({ name: 'team', key: () => 'acme', limits: 300 }), b.globalTpm({ limit: 10_000 }), handler],
+      chain: (b) => [
+        b.featureBudget('chat'),
+        headersOnWrite,
+        headersOnWrite,
+        b.quota({ name: 'team', key: () => 'acme', limits: 300 }),
+        b.globalTpm({ limit: 10_000 }),
+        handler,
+      ],
     });
   }
 
@@ -112,7 +126,7 @@ describe.each(Object.entries(EXPRESS))('a custom handler around run() (%s)', (_n
     expect(res.headers.ratelimit).toMatch(/^"team";r=300;t=\d+, /);
   });
 
-  test("headers the app set itself are kept", async () => {
+  test('headers the app set itself are kept', async () => {
     t = await runApp(async (req, res) => {
       await req.tokenBudget!.run((params) => t.client.chat.completions.create(params as never));
       res.set('RateLimit', 'mine').json({});

@@ -10,7 +10,10 @@ const lines: string[] = [];
 beforeAll(async () => {
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0' };
   delete env.OPENAI_API_KEY;
-  child = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '../../examples/server.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '../../examples/server.ts')], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   base = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       lines.push(line);
@@ -48,7 +51,11 @@ test('refuses a request without a user, and malformed JSON, with JSON errors', a
     body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello!' }] }),
   });
   expect(anonymous.status).toBe(401);
-  const malformed = await fetch(`${base}/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages": [' });
+  const malformed = await fetch(`${base}/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"messages": [',
+  });
   expect(malformed.status).toBe(400);
   expect(((await malformed.json()) as { error: { type: string } }).error.type).toBe('invalid_request');
 });
@@ -57,7 +64,10 @@ test('says which port is taken and how to pick another, and exits 1', async () =
   const port = new URL(base).port;
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: port };
   delete env.OPENAI_API_KEY;
-  const second = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '../../examples/server.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const second = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '../../examples/server.ts')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   second.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));

@@ -82,7 +82,23 @@ test('the declarations type-check a consumer, req.tokenBudget included', () => {
   const tsc = require.resolve('typescript/bin/tsc');
   execFileSync(
     process.execPath,
-    [tsc, '--ignoreConfig', '--noEmit', '--strict', '--esModuleInterop', '--skipLibCheck', '--module', 'commonjs', '--moduleResolution', 'node10', '--types', 'node', '--ignoreDeprecations', '6.0', file],
+    [
+      tsc,
+      '--ignoreConfig',
+      '--noEmit',
+      '--strict',
+      '--esModuleInterop',
+      '--skipLibCheck',
+      '--module',
+      'commonjs',
+      '--moduleResolution',
+      'node10',
+      '--types',
+      'node',
+      '--ignoreDeprecations',
+      '6.0',
+      file,
+    ],
     { cwd: SANDBOX, encoding: 'utf8' },
   );
 });
@@ -93,7 +109,9 @@ function dependencyClosure(): Set<string> {
   const visit = (name: string) => {
     if (seen.has(name)) return;
     seen.add(name);
-    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { dependencies?: object };
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+      dependencies?: object;
+    };
     Object.keys(manifest.dependencies ?? {}).forEach(visit);
   };
   const own = JSON.parse(readFileSync(path.join(INSTALLED, 'package.json'), 'utf8')) as { dependencies?: object };
@@ -123,7 +141,7 @@ test('require() loads no Redis client and nothing outside the runtime dependenci
   expect(heapMb).toBeLessThan(10);
 });
 
-describe('redisStore from the tarball, through the app\'s own client', () => {
+describe("redisStore from the tarball, through the app's own client", () => {
   let server: RedisServer;
   beforeAll(async () => {
     server = await startRedis();
@@ -131,7 +149,11 @@ describe('redisStore from the tarball, through the app\'s own client', () => {
   afterAll(() => server.close());
 
   it.each([
-    ['node-redis 4', `const client = require('redis4').createClient({ url: '%URL%' }); await client.connect();`, 'await client.disconnect();'],
+    [
+      'node-redis 4',
+      `const client = require('redis4').createClient({ url: '%URL%' }); await client.connect();`,
+      'await client.disconnect();',
+    ],
     ['ioredis 6', `const client = new (require('ioredis6'))(%PORT%, '127.0.0.1');`, 'client.disconnect();'],
   ])('counts through %s', (_name, connect, close) => {
     const script = `(async () => {

@@ -66,7 +66,9 @@ describe.each([
       closeClient = () => client.close();
     }
     workers = await Promise.all(
-      Array.from({ length: PROCESSES }, () => spawnApp(WORKER, { ...env, UPSTREAM_URL: upstream.baseURL, USER_LIMIT: String(USER_LIMIT) })),
+      Array.from({ length: PROCESSES }, () =>
+        spawnApp(WORKER, { ...env, UPSTREAM_URL: upstream.baseURL, USER_LIMIT: String(USER_LIMIT) }),
+      ),
     );
   }, 60_000);
 

@@ -57,9 +57,24 @@ describe('BudgetRefusal', () => {
   });
 
   test('a quota refusal names its scope and figures, never its key', () => {
-    const scope = { kind: 'quota' as const, name: 'team', key: 'q:{team:i=acme}:day', limit: 500, used: 500, remaining: 0, resetAtMs: Date.UTC(2026, 0, 2) };
+    const scope = {
+      kind: 'quota' as const,
+      name: 'team',
+      key: 'q:{team:i=acme}:day',
+      limit: 500,
+      used: 500,
+      remaining: 0,
+      resetAtMs: Date.UTC(2026, 0, 2),
+    };
     const refusal = new BudgetRefusal('quota_exceeded', 'used up', { scope });
-    expect(refusal.body.error).toEqual({ type: 'quota_exceeded', message: 'used up', scope: 'team', limit: 500, remaining: 0, reset_at: '2026-01-02T00:00:00.000Z' });
+    expect(refusal.body.error).toEqual({
+      type: 'quota_exceeded',
+      message: 'used up',
+      scope: 'team',
+      limit: 500,
+      remaining: 0,
+      reset_at: '2026-01-02T00:00:00.000Z',
+    });
     expect(JSON.stringify(refusal.body)).not.toContain('acme');
   });
 });
@@ -72,7 +87,12 @@ function spentUserApp(express: (typeof EXPRESS)['Express 5'], withErrorHandler: 
     upstream: { completionTokens: (_r, cap) => cap },
     chain: (b, client) => {
       const chain = [b.featureBudget('chat'), b.userQuota({ user: userOf, limits: 300 }), customHandler(client)];
-      return withErrorHandler ? chain : [...chain, ((err, _req, res, _next) => res.status(err.status).set(err.headers).send('app page')) as ErrorRequestHandler as never];
+      return withErrorHandler
+        ? chain
+        : [
+            ...chain,
+            ((err, _req, res, _next) => res.status(err.status).set(err.headers).send('app page')) as ErrorRequestHandler as never,
+          ];
     },
   });
 }
@@ -104,7 +124,12 @@ test("Express's default handler answers a run() refusal with its status and Retr
   const budget = createTokenBudget({ features, onWarning: () => {} });
   const app = EXPRESS['Express 5']();
   app.use(EXPRESS['Express 5'].json());
-  app.post('/chat', budget.featureBudget('chat'), budget.userQuota({ user: () => 'u', limits: 10 }), customHandler(new OpenAI({ apiKey: 'x', baseURL: 'http://127.0.0.1:9/v1' })));
+  app.post(
+    '/chat',
+    budget.featureBudget('chat'),
+    budget.userQuota({ user: () => 'u', limits: 10 }),
+    customHandler(new OpenAI({ apiKey: 'x', baseURL: 'http://127.0.0.1:9/v1' })),
+  );
   const res = await request(app).post('/chat').send(promptOf(20));
   expect(res.status).toBe(429);
   expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
@@ -169,7 +194,8 @@ describe('errorHandler() maps the SDK errors of a custom handler as llmHandler d
       seen.push(err);
       res.status(299).end();
     }) as ErrorRequestHandler);
-    for (const i of [0, 1]) expect((await request(t.app).post('/chat').set('x-case', String(i)).send(promptOf(10))).status).toBe(299);
+    for (const i of [0, 1])
+      expect((await request(t.app).post('/chat').set('x-case', String(i)).send(promptOf(10))).status).toBe(299);
     expect(seen).toEqual(thrown);
   });
 });
@@ -181,9 +207,16 @@ describe.each(Object.entries(EXPRESS))('bodies that cannot be read (%s)', (_name
     ['gzip cut short', 'gzip', gzipSync(JSON.stringify(promptOf(10))).subarray(0, 12)],
   ])('%s: 400 invalid_request JSON', async (_case, encoding, body) => {
     t = await startTestApp({ express });
-    const res = await request(t.app).post('/chat').set('content-type', 'application/json').set('content-encoding', encoding).send(body);
+    const res = await request(t.app)
+      .post('/chat')
+      .set('content-type', 'application/json')
+      .set('content-encoding', encoding)
+      .send(body);
     expect(res.status).toBe(400);
-    expect(res.body.error).toEqual({ type: 'invalid_request', message: 'The request body could not be read; check its Content-Encoding.' });
+    expect(res.body.error).toEqual({
+      type: 'invalid_request',
+      message: 'The request body could not be read; check its Content-Encoding.',
+    });
     expect(t.upstream.calls).toHaveLength(0);
   });
 });
@@ -193,8 +226,17 @@ describe('app mistakes answer 500 JSON internal_error and warn once on the serve
   beforeEach(() => warnings.splice(0));
 
   test.each([
-    ['userQuota', (b: TestApp['budget'], client: OpenAI) => [b.userQuota({ user: () => 'u', limits: 100 }), b.llmHandler({ client })]],
-    ['quota("team")', (b: TestApp['budget'], client: OpenAI) => [b.quota({ name: 'team', key: () => 't', limits: 100 }), b.llmHandler({ client })]],
+    [
+      'userQuota',
+      (b: TestApp['budget'], client: OpenAI) => [b.userQuota({ user: () => 'u', limits: 100 }), b.llmHandler({ client })],
+    ],
+    [
+      'quota("team")',
+      (b: TestApp['budget'], client: OpenAI) => [
+        b.quota({ name: 'team', key: () => 't', limits: 100 }),
+        b.llmHandler({ client }),
+      ],
+    ],
     ['globalTpm', (b: TestApp['budget'], client: OpenAI) => [b.globalTpm({ limit: 1000 }), b.llmHandler({ client })]],
     ['llmHandler', (b: TestApp['budget'], client: OpenAI) => [b.llmHandler({ client })]],
   ])('%s without featureBudget first: TB_NO_FEATURE_BUDGET', async (name, chain) => {
@@ -202,7 +244,10 @@ describe('app mistakes answer 500 JSON internal_error and warn once on the serve
     for (let i = 0; i < 3; i++) {
       const res = await request(t.app).post('/chat').send(promptOf(10));
       expect(res.status).toBe(500);
-      expect(res.body.error).toEqual({ type: 'internal_error', message: 'This request cannot be served because of a server configuration error.' });
+      expect(res.body.error).toEqual({
+        type: 'internal_error',
+        message: 'This request cannot be served because of a server configuration error.',
+      });
     }
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ code: 'TB_NO_FEATURE_BUDGET' });
@@ -211,12 +256,18 @@ describe('app mistakes answer 500 JSON internal_error and warn once on the serve
   });
 
   const throwing: Array<[string, RejectHandler]> = [
-    ['throws', () => {
-      throw new Error('bug in onReject');
-    }],
-    ['rejects', (async () => {
-      throw new Error('bug in async onReject');
-    }) as RejectHandler],
+    [
+      'throws',
+      () => {
+        throw new Error('bug in onReject');
+      },
+    ],
+    [
+      'rejects',
+      (async () => {
+        throw new Error('bug in async onReject');
+      }) as RejectHandler,
+    ],
   ];
   test.each(throwing)('an onReject that %s: TB_ON_REJECT_FAILED', async (_how, onReject) => {
     t = await startTestApp({

@@ -34,7 +34,12 @@ async function until(done: () => boolean | Promise<boolean>): Promise<void> {
 
 describe('upstream failures release the reservation and answer clearly', () => {
   const cases: Array<[string, Parameters<typeof startTestApp>[0], number, string]> = [
-    ['429', { upstream: { behave: () => ({ kind: 'error', status: 429, headers: { 'retry-after': '7' } }) } }, 503, 'upstream_rate_limited'],
+    [
+      '429',
+      { upstream: { behave: () => ({ kind: 'error', status: 429, headers: { 'retry-after': '7' } }) } },
+      503,
+      'upstream_rate_limited',
+    ],
     ['500', { upstream: { behave: () => ({ kind: 'error', status: 500 }) } }, 502, 'upstream_error'],
     ['503', { upstream: { behave: () => ({ kind: 'error', status: 503 }) } }, 502, 'upstream_error'],
     ['400', { upstream: { behave: () => ({ kind: 'error', status: 400 }) } }, 502, 'upstream_error'],
@@ -63,10 +68,13 @@ describe('upstream failures release the reservation and answer clearly', () => {
 
   test('the upstream time-out does not include a slow reservation', async () => {
     const inner = memoryStore();
-    const slowStore = { ...inner, reserve: async (r: Parameters<typeof inner.reserve>[0]) => {
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      return inner.reserve(r);
-    } };
+    const slowStore = {
+      ...inner,
+      reserve: async (r: Parameters<typeof inner.reserve>[0]) => {
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        return inner.reserve(r);
+      },
+    };
     // A reservation far slower than the deadline; the upstream itself has ample time.
     t = await startTestApp({
       budget: { features, store: slowStore },
@@ -170,7 +178,11 @@ describe('settlement', () => {
     const warnings: string[] = [];
     t = await startTestApp({
       budget: { features, onWarning: (w) => warnings.push(w.code) },
-      chain: (b, client) => [b.featureBudget('chat'), b.userQuota({ user: () => undefined, limits: 10 }), b.llmHandler({ client })],
+      chain: (b, client) => [
+        b.featureBudget('chat'),
+        b.userQuota({ user: () => undefined, limits: 10 }),
+        b.llmHandler({ client }),
+      ],
     });
     expect((await request(t.app).post('/chat').send(hi)).status).toBe(401);
     await new Promise((r) => setTimeout(r, 50));
@@ -199,7 +211,13 @@ async function hangUpMidCall(): Promise<http.Server> {
   const server = t.app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   const { port } = server.address() as { port: number };
-  const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/chat', headers: { 'content-type': 'application/json' } });
+  const req = http.request({
+    port,
+    host: '127.0.0.1',
+    method: 'POST',
+    path: '/chat',
+    headers: { 'content-type': 'application/json' },
+  });
   req.on('error', () => {});
   req.end(JSON.stringify(hi));
   await until(() => t.upstream.calls.length === 1);

@@ -125,13 +125,20 @@ test("budget.quota({ name: 'user' }) is the user quota: same counter, user error
     users: true,
     budget: { features },
     upstream: { completionTokens: (_r, cap) => cap },
-    chain: (b, client) => [b.featureBudget('chat'), b.quota({ name: 'user', key: (req) => userOf(req)?.id, limits: 300 }), b.llmHandler({ client })],
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      b.quota({ name: 'user', key: (req) => userOf(req)?.id, limits: 300 }),
+      b.llmHandler({ client }),
+    ],
   });
   await chat('frank', undefined, 100).expect(200);
   expect(await t.budget.usage.user('frank')).toMatchObject({ used: 300 });
   const res = await chat('frank', undefined, 10);
   expect(res.body.error).toMatchObject({ type: 'user_quota_exceeded', scope: 'user' });
-  expect((await request(t.app).post('/chat').send(promptOf(10))).body.error).toMatchObject({ type: 'user_required', scope: 'user' });
+  expect((await request(t.app).post('/chat').send(promptOf(10))).body.error).toMatchObject({
+    type: 'user_required',
+    scope: 'user',
+  });
 });
 
 test('usageHandler({ quota }) reports the requester’s team; the default is the user quota', async () => {
@@ -162,7 +169,13 @@ describe('each quota option reaches the budget', () => {
       upstream: { completionTokens: (_r, cap) => cap },
       chain: (b, client) => [
         b.featureBudget('chat'),
-        b.quota({ name: 'team', key: teamOf, tier: (req) => req.get('x-test-tier'), limits: { small: 200, large: 600 }, ...team }),
+        b.quota({
+          name: 'team',
+          key: teamOf,
+          tier: (req) => req.get('x-test-tier'),
+          limits: { small: 200, large: 600 },
+          ...team,
+        }),
         b.llmHandler({ client }),
       ],
     });
@@ -255,10 +268,18 @@ describe('configuration mistakes are caught when the routes are built', () => {
     const b = budget();
     b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 } });
     expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 2000 } }))).toBe('TB_DUPLICATE_QUOTA');
-    expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, period: 'month' }))).toBe('TB_DUPLICATE_QUOTA');
-    expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, timeZone: 'Europe/Paris' }))).toBe('TB_DUPLICATE_QUOTA');
-    expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, defaultTier: 'pro' }))).toBe('TB_DUPLICATE_QUOTA');
-    expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, anonymous: { tier: 'free' } }))).toBe('TB_DUPLICATE_QUOTA');
+    expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, period: 'month' }))).toBe(
+      'TB_DUPLICATE_QUOTA',
+    );
+    expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, timeZone: 'Europe/Paris' }))).toBe(
+      'TB_DUPLICATE_QUOTA',
+    );
+    expect(code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, defaultTier: 'pro' }))).toBe(
+      'TB_DUPLICATE_QUOTA',
+    );
+    expect(
+      code(() => b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 }, anonymous: { tier: 'free' } })),
+    ).toBe('TB_DUPLICATE_QUOTA');
     // The issue's mistake: a second userQuota keyed by team id with the team's limit.
     b.userQuota({ user: (req) => userOf(req)?.id, limits: 10_000 });
     expect(code(() => b.userQuota({ user: teamOf, limits: 2_000_000 }))).toBe('TB_DUPLICATE_QUOTA');
@@ -267,7 +288,15 @@ describe('configuration mistakes are caught when the routes are built', () => {
   test('the same definition mounted on several routes is one budget, whatever its key functions and error options', () => {
     const b = budget();
     b.quota({ name: 'team', key: teamOf, limits: { free: 100, pro: 1000 } });
-    expect(() => b.quota({ name: 'team', key: (req) => teamOf(req), limits: { pro: 1000, free: 100 }, onStoreUnavailable: 'fail-closed', errors: 'next' })).not.toThrow();
+    expect(() =>
+      b.quota({
+        name: 'team',
+        key: (req) => teamOf(req),
+        limits: { pro: 1000, free: 100 },
+        onStoreUnavailable: 'fail-closed',
+        errors: 'next',
+      }),
+    ).not.toThrow();
     expect(() => b.quota({ name: 'user', key: (req) => userOf(req)?.id, limits: 5 })).not.toThrow();
     expect(() => b.userQuota({ user: (req) => userOf(req)?.id, limits: 5 })).not.toThrow();
   });
@@ -289,7 +318,8 @@ describe('configuration mistakes are caught when the routes are built', () => {
     await expect(b.usage.quota('team', 'acme')).rejects.toMatchObject({ code: 'TB_INVALID_OPTION' });
     await expect(b.usage.user('alice')).rejects.toMatchObject({ code: 'TB_INVALID_OPTION' });
     b.quota({ name: 'team', key: teamOf, limits: 1 });
-    for (const id of ['', NaN, Infinity, null, {}]) await expect(b.usage.quota('team', id as string)).rejects.toBeInstanceOf(TypeError);
+    for (const id of ['', NaN, Infinity, null, {}])
+      await expect(b.usage.quota('team', id as string)).rejects.toBeInstanceOf(TypeError);
   });
 });
 
@@ -297,7 +327,11 @@ test('an id function returning an object is the app’s mistake: 500 internal_er
   const warnings: BudgetWarning[] = [];
   t = await startTestApp({
     budget: { features, onWarning: (w) => warnings.push(w) },
-    chain: (b, client) => [b.featureBudget('chat'), b.quota({ name: 'team', key: () => ({ id: 1 }) as never, limits: 1000 }), b.llmHandler({ client })],
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      b.quota({ name: 'team', key: () => ({ id: 1 }) as never, limits: 1000 }),
+      b.llmHandler({ client }),
+    ],
   });
   for (let i = 0; i < 3; i++) {
     const res = await request(t.app).post('/chat').send(promptOf(10));
@@ -317,7 +351,10 @@ describe('keys: every (quota name, id) pair has its own counter', () => {
     fc.constantFrom(':', '{', '}', '{a}', 'a:b', '\n', 'i=x', 'h=x', 'u=x', '\uD800', '\uDC00', 'anonymous', 'x'.repeat(10_000)),
     fc.string({ unit: fc.constantFrom('a', ':', '{', '}', '=', '.', '@', 'i', 'h', 'u', '\n'), maxLength: 12 }),
   );
-  const name = fc.oneof(fc.constantFrom('user', 'team', 'org', 'key', 'u', 'q', 'a', 'i', 'h'), fc.stringMatching(/^[A-Za-z0-9_.-]{1,8}$/));
+  const name = fc.oneof(
+    fc.constantFrom('user', 'team', 'org', 'key', 'u', 'q', 'a', 'i', 'h'),
+    fc.stringMatching(/^[A-Za-z0-9_.-]{1,8}$/),
+  );
   const principal = fc.record({ name, id: fc.option(hostile, { nil: undefined }) });
 
   test('distinct pairs never share a key; equal pairs always do', () => {

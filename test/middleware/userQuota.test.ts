@@ -25,7 +25,12 @@ function quotaApp(extra: Parameters<TestApp['budget']['userQuota']>[0] extends i
     upstream: { completionTokens: (_r, cap) => cap },
     chain: (b, client) => [
       b.featureBudget('chat'),
-      b.userQuota({ user: (req) => (req as { user?: { id: string } }).user?.id, tier: (req) => (req as { user?: { plan: string } }).user?.plan, limits, ...extra }),
+      b.userQuota({
+        user: (req) => (req as { user?: { id: string } }).user?.id,
+        tier: (req) => (req as { user?: { plan: string } }).user?.plan,
+        limits,
+        ...extra,
+      }),
       b.llmHandler({ client }),
     ],
   });
@@ -104,10 +109,14 @@ test('no user: 401 user_required by default, or a shared anonymous tier', async 
 
 test('usage.user and usageHandler report without consuming', async () => {
   t = await quotaApp();
-  t.app.get('/budget', (req, _res, next) => {
-    (req as { user?: object }).user = { id: req.get('x-test-user'), plan: 'free' };
-    next();
-  }, t.budget.usageHandler());
+  t.app.get(
+    '/budget',
+    (req, _res, next) => {
+      (req as { user?: object }).user = { id: req.get('x-test-user'), plan: 'free' };
+      next();
+    },
+    t.budget.usageHandler(),
+  );
   const used = (await request(t.app).post('/chat').set('x-test-user', 'dan').send(promptOf(50))).body.usage.total_tokens;
   for (let i = 0; i < 3; i++) {
     const res = await request(t.app).get('/budget').set('x-test-user', 'dan');

@@ -33,9 +33,29 @@ const EXPECTED: Record<string, [number, number, number]> = {
 
 /** Every family of the model table (lib/tokens/models.ts). */
 const MODEL_TABLE_FAMILIES = [
-  'gpt-3.5-turbo', 'gpt-35-turbo', 'gpt-4', 'gpt-4-32k', 'gpt-4-turbo', 'gpt-4-1106-preview', 'gpt-4-0125-preview',
-  'gpt-4-vision-preview', 'gpt-4o', 'chatgpt-4o-latest', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini', 'gpt-4.1-nano',
-  'gpt-4.5', 'o1', 'o1-mini', 'o1-pro', 'o3', 'o3-mini', 'o3-pro', 'o4-mini', 'gpt-5',
+  'gpt-3.5-turbo',
+  'gpt-35-turbo',
+  'gpt-4',
+  'gpt-4-32k',
+  'gpt-4-turbo',
+  'gpt-4-1106-preview',
+  'gpt-4-0125-preview',
+  'gpt-4-vision-preview',
+  'gpt-4o',
+  'chatgpt-4o-latest',
+  'gpt-4o-mini',
+  'gpt-4.1',
+  'gpt-4.1-mini',
+  'gpt-4.1-nano',
+  'gpt-4.5',
+  'o1',
+  'o1-mini',
+  'o1-pro',
+  'o3',
+  'o3-mini',
+  'o3-pro',
+  'o4-mini',
+  'gpt-5',
 ];
 
 describe('published prices', () => {
@@ -96,7 +116,10 @@ describe('snapshots and fine-tunes', () => {
   });
 
   it('prices fine-tunes as their base model', () => {
-    expect(priceOf('ft:gpt-4o-mini-2024-07-18:acme::9abc123')).toEqual({ price: priceOf('gpt-4o-mini').price, pricedAs: 'gpt-4o-mini' });
+    expect(priceOf('ft:gpt-4o-mini-2024-07-18:acme::9abc123')).toEqual({
+      price: priceOf('gpt-4o-mini').price,
+      pricedAs: 'gpt-4o-mini',
+    });
     expect(priceOf('ft:gpt-4.1-2025-04-14:acme:support:Bx7').pricedAs).toBe('gpt-4.1');
     expect(priceOf('ft:gpt-3.5-turbo-0613:acme::x').pricedAs).toBe('gpt-3.5-turbo-0613');
   });
@@ -106,17 +129,26 @@ describe('snapshots and fine-tunes', () => {
       'ft:gpt-4o-mini': { input: 0.3, output: 1.2 },
       'ft:gpt-4.1-2025-04-14:acme:special:1': { input: 9, output: 9 },
     });
-    expect(priceOf('ft:gpt-4o-mini-2024-07-18:acme::9abc123', prices)).toEqual({ price: usd(0.3, 0.3, 1.2), pricedAs: 'ft:gpt-4o-mini' });
+    expect(priceOf('ft:gpt-4o-mini-2024-07-18:acme::9abc123', prices)).toEqual({
+      price: usd(0.3, 0.3, 1.2),
+      pricedAs: 'ft:gpt-4o-mini',
+    });
     expect(priceOf('ft:gpt-4.1-2025-04-14:acme:special:1', prices).price).toEqual(usd(9, 9, 9));
     expect(priceOf('ft:gpt-4.1-2025-04-14:acme:other:2', prices).pricedAs).toBe('gpt-4.1');
   });
 
-  it.each(['gpt-5.4', 'gpt-4o-realtime-preview', 'o3-deep-research', 'gpt-4o-x', 'gpt-4o2', 'gpt-4o-2024-08', 'ft:', 'ft:unknown-model:org::1'])(
-    'does not guess a price for %s, a different model than its prefix',
-    (model) => {
-      expect(findPrice(model)).toBeUndefined();
-    },
-  );
+  it.each([
+    'gpt-5.4',
+    'gpt-4o-realtime-preview',
+    'o3-deep-research',
+    'gpt-4o-x',
+    'gpt-4o2',
+    'gpt-4o-2024-08',
+    'ft:',
+    'ft:unknown-model:org::1',
+  ])('does not guess a price for %s, a different model than its prefix', (model) => {
+    expect(findPrice(model)).toBeUndefined();
+  });
 });
 
 describe('overrides and fallback', () => {

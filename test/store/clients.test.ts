@@ -7,7 +7,14 @@ import { userScopeKey } from '../../lib/store/keys';
 import { redisStore } from '../../lib/store/redis';
 import { type RedisClient, redisConnection, scriptRunner } from '../../lib/store/redis-transport';
 import { StoreUnavailableError } from '../../lib/store/unavailable';
-import { CLIENT_FAMILIES, type RedisClusterServers, type RedisServer, type TestClient, startCluster, startRedis } from '../helpers/redis';
+import {
+  CLIENT_FAMILIES,
+  type RedisClusterServers,
+  type RedisServer,
+  type TestClient,
+  startCluster,
+  startRedis,
+} from '../helpers/redis';
 import { granted, scope } from './contract';
 
 let keyCount = 0;
@@ -109,26 +116,29 @@ describe('redisConnection', () => {
   });
 
   const withResp3 = CLIENT_FAMILIES.filter((family) => family.resp3);
-  describe.each(withResp3.map((family) => [family.name, family] as const))('over %s speaking RESP3 with map replies as objects', (_name, family) => {
-    let connected: TestClient;
-    beforeAll(async () => {
-      connected = await family.single(server, { resp3: true });
-    });
-    afterAll(() => connected.close());
+  describe.each(withResp3.map((family) => [family.name, family] as const))(
+    'over %s speaking RESP3 with map replies as objects',
+    (_name, family) => {
+      let connected: TestClient;
+      beforeAll(async () => {
+        connected = await family.single(server, { resp3: true });
+      });
+      afterAll(() => connected.close());
 
-    it('gives the same replies, and redisStore counts as over RESP2', async () => {
-      const connection = redisConnection(connected.client);
-      const key = freshKey('resp3');
-      await connection.send(['HSET', key, 'a', '1'], key);
-      expect(await connection.send(['HGETALL', key], key)).toEqual(['a', '1']);
-      const store = redisStore(connected.client, { prefix: `tb:resp3:${keyCount}:` });
-      const user = scope(userScopeKey('resp3', 'day'), 1000);
-      const reservation = granted(await store.reserve({ scopes: [user], input: 100, maxOutput: 50 }));
-      expect(reservation.outputCap).toBe(50);
-      await store.settle(reservation, 120);
-      expect(await store.usage(user)).toMatchObject({ used: 120, remaining: 880 });
-    });
-  });
+      it('gives the same replies, and redisStore counts as over RESP2', async () => {
+        const connection = redisConnection(connected.client);
+        const key = freshKey('resp3');
+        await connection.send(['HSET', key, 'a', '1'], key);
+        expect(await connection.send(['HGETALL', key], key)).toEqual(['a', '1']);
+        const store = redisStore(connected.client, { prefix: `tb:resp3:${keyCount}:` });
+        const user = scope(userScopeKey('resp3', 'day'), 1000);
+        const reservation = granted(await store.reserve({ scopes: [user], input: 100, maxOutput: 50 }));
+        expect(reservation.outputCap).toBe(50);
+        await store.settle(reservation, 120);
+        expect(await store.usage(user)).toMatchObject({ used: 120, remaining: 880 });
+      });
+    },
+  );
 
   // Fails while the lease member is built in JavaScript from the unprefixed counter key while the
   // reserve script builds it from KEYS (prefixed by ioredis): settle never finds its lease.
@@ -170,7 +180,12 @@ describe('redisConnection when Redis is killed', () => {
         expect(removed).not.toHaveBeenCalled();
         // Back, empty: the client reconnects by itself and the store counts from zero again.
         await server.restart();
-        while (!(await store.reserve({ scopes: [user], input: 9, maxOutput: 1 }).then((r) => r.ok, () => false))) {
+        while (
+          !(await store.reserve({ scopes: [user], input: 9, maxOutput: 1 }).then(
+            (r) => r.ok,
+            () => false,
+          ))
+        ) {
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
         expect((await store.usage(user)).used).toBe(10);
@@ -203,7 +218,9 @@ describe('redisConnection over a client it cannot tell from another copy', () =>
     'ASK 3999 127.0.0.1:6381',
   ])('sorts the reply %j as an outage, from any error class', async (message) => {
     for (const error of [new SimpleError(message), ioredisReply(message)]) {
-      const err = await redisConnection(failingWith(error)).send(['GET', 'k'], 'k').catch((e: unknown) => e);
+      const err = await redisConnection(failingWith(error))
+        .send(['GET', 'k'], 'k')
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StoreUnavailableError);
       expect((err as StoreUnavailableError).cause).toBe(error);
     }
@@ -222,7 +239,9 @@ describe('redisConnection over a client it cannot tell from another copy', () =>
 
   it('sorts a lost connection as an outage, and a bug of ours as a bug', async () => {
     for (const message of ['Socket closed unexpectedly', 'The client is closed', 'Connection is closed.']) {
-      await expect(redisConnection(failingWith(new Error(message))).send(['GET', 'k'])).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(redisConnection(failingWith(new Error(message))).send(['GET', 'k'])).rejects.toBeInstanceOf(
+        StoreUnavailableError,
+      );
     }
     const bug = new TypeError('x is not a function');
     await expect(redisConnection(failingWith(bug)).send(['GET', 'k'])).rejects.toBe(bug);
@@ -233,7 +252,8 @@ describe('redisConnection over a client it cannot tell from another copy', () =>
     const client = Object.assign(new EventEmitter(), {
       sendCommand: async (args: string[]) => {
         sent.push(args[0]!);
-        if (args[0] === 'EVALSHA') throw new SimpleError(args[2] === '1' ? 'NOSCRIPT No matching script.' : 'NOSCRIPTS is not an error code');
+        if (args[0] === 'EVALSHA')
+          throw new SimpleError(args[2] === '1' ? 'NOSCRIPT No matching script.' : 'NOSCRIPTS is not an error code');
         return [7];
       },
     });

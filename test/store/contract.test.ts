@@ -18,7 +18,8 @@ describe('memoryStore', () => {
     it('are removed by sweep(), groups of expiry at a time, and not before they expire', async () => {
       let nowMs = NOON;
       const store = memoryStore({ now: () => nowMs });
-      for (let i = 0; i < 1000; i++) granted(await store.reserve({ scopes: [scope(userScopeKey(`user${i}`, 'day'), 100)], input: 9, maxOutput: 1 }));
+      for (let i = 0; i < 1000; i++)
+        granted(await store.reserve({ scopes: [scope(userScopeKey(`user${i}`, 'day'), 100)], input: 9, maxOutput: 1 }));
       granted(await store.reserve({ scopes: [scope(globalScopeKey('tpm'), 1000, perMinute, 'global')], input: 9, maxOutput: 1 }));
       expect(store.size).toBe(1001);
       // The minute bucket expires a window and two buckets after it started.
@@ -37,7 +38,9 @@ describe('memoryStore', () => {
     it('are not brought back by a late settle', async () => {
       let nowMs = NOON;
       const store = memoryStore({ now: () => nowMs });
-      const reservation = granted(await store.reserve({ scopes: [scope(userScopeKey('late', 'day'), 100)], input: 9, maxOutput: 1 }));
+      const reservation = granted(
+        await store.reserve({ scopes: [scope(userScopeKey('late', 'day'), 100)], input: 9, maxOutput: 1 }),
+      );
       nowMs = NOON + DAY / 2 + GRACE;
       await store.settle(reservation, 50);
       expect(store.sweep()).toBe(1);
@@ -49,7 +52,8 @@ describe('memoryStore', () => {
     it('are swept by the timer, which follows the injected clock and stops on close', async () => {
       let nowMs = NOON;
       const store = memoryStore({ now: () => nowMs, sweepIntervalMs: 5 });
-      for (let i = 0; i < 25_000; i++) granted(await store.reserve({ scopes: [scope(userScopeKey(`user${i}`, 'day'), 100)], input: 9, maxOutput: 1 }));
+      for (let i = 0; i < 25_000; i++)
+        granted(await store.reserve({ scopes: [scope(userScopeKey(`user${i}`, 'day'), 100)], input: 9, maxOutput: 1 }));
       nowMs = NOON + DAY;
       while (store.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
       granted(await store.reserve({ scopes: [scope(userScopeKey('after', 'day'), 100)], input: 9, maxOutput: 1 }));
@@ -106,7 +110,8 @@ describe('redisStore', () => {
     const calls = { evalsha: 0, eval: 0 };
     for (const node of nodes) {
       const stats = String(await node.sendCommand(['INFO', 'commandstats']));
-      for (const command of ['evalsha', 'eval'] as const) calls[command] += Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      for (const command of ['evalsha', 'eval'] as const)
+        calls[command] += Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     }
     expect(calls).toEqual({ evalsha: 2, eval: 1 });
   };
@@ -170,7 +175,13 @@ describe('scope keys', () => {
   it('never let a readable id equal a hashed one, nor lone surrogates share a key', () => {
     const hashed = userScopeKey('a:b', 'day');
     const hashPart = /h=([^}]+)/.exec(hashed)![1]!;
-    const lookalikes = [hashed, userScopeKey(hashPart, 'day'), userScopeKey(`h=${hashPart}`, 'day'), userScopeKey('\uD800', 'day'), userScopeKey('\uD801', 'day')];
+    const lookalikes = [
+      hashed,
+      userScopeKey(hashPart, 'day'),
+      userScopeKey(`h=${hashPart}`, 'day'),
+      userScopeKey('\uD800', 'day'),
+      userScopeKey('\uD801', 'day'),
+    ];
     expect(new Set(lookalikes).size).toBe(lookalikes.length);
     expect(new Set([featureScopeKey('x'), userScopeKey('x', 'x'), globalScopeKey('x')]).size).toBe(3);
   });

@@ -1,7 +1,15 @@
 // The Store contract suite: the tests every store (memory, Redis, Redis Cluster) must pass alike.
 import { createHash } from 'node:crypto';
 import { featureScopeKey, globalScopeKey, userScopeKey } from '../../lib/store/keys';
-import type { FixedWindow, ReserveResult, Reservation, ScopeKind, ScopeRequest, SlidingWindow, Store } from '../../lib/store/types';
+import type {
+  FixedWindow,
+  ReserveResult,
+  Reservation,
+  ScopeKind,
+  ScopeRequest,
+  SlidingWindow,
+  Store,
+} from '../../lib/store/types';
 
 /** A store backend under test. */
 export interface ContractBackend {
@@ -32,7 +40,12 @@ export const utcDay: FixedWindow = {
 
 export const perMinute: SlidingWindow = { kind: 'sliding', windowMs: 60_000, bucketMs: 1000 };
 
-export function scope(key: string, limit: number, window: FixedWindow | SlidingWindow = utcDay, kind: ScopeKind = 'user'): ScopeRequest {
+export function scope(
+  key: string,
+  limit: number,
+  window: FixedWindow | SlidingWindow = utcDay,
+  kind: ScopeKind = 'user',
+): ScopeRequest {
   return { kind, key, limit, window, onUnavailable: 'fail-closed' };
 }
 
@@ -132,7 +145,10 @@ export function storeContract(backend: () => ContractBackend): void {
       const nearlyFull = scope(userScopeKey('dave', 'day'), 100);
       const minute = scope(globalScopeKey('tpm'), 10_000, perMinute, 'global');
       granted(await take(nearlyFull, 50));
-      for (const scopes of [[plenty, minute, nearlyFull], [nearlyFull, plenty, minute]]) {
+      for (const scopes of [
+        [plenty, minute, nearlyFull],
+        [nearlyFull, plenty, minute],
+      ]) {
         const result = await store.reserve({ scopes, input: 60, maxOutput: 10 });
         expect(result.ok).toBe(false);
         if (!result.ok) expect(result.refused.key).toBe(nearlyFull.key);
@@ -151,7 +167,9 @@ export function storeContract(backend: () => ContractBackend): void {
     it('never overspends 200 concurrent reservations over two scopes in different slots', async () => {
       const user = scope(userScopeKey('erin', 'day'), 1000);
       const global = scope(globalScopeKey('tpm'), 1000, perMinute, 'global');
-      const results = await Promise.all(Array.from({ length: 200 }, () => store.reserve({ scopes: [user, global], input: 9, maxOutput: 1 })));
+      const results = await Promise.all(
+        Array.from({ length: 200 }, () => store.reserve({ scopes: [user, global], input: 9, maxOutput: 1 })),
+      );
       const grants = results.filter((r) => r.ok).length;
       // A cluster reserves each slot separately and may refuse a little early under contention.
       if (backend().clustered) expect(grants).toBeLessThanOrEqual(100);
@@ -229,8 +247,22 @@ export function storeContract(backend: () => ContractBackend): void {
       const user = scope(userScopeKey('ken', 'day'), 1000);
       const global = scope(globalScopeKey('tpm'), 1000, perMinute, 'global');
       for (let read = 0; read < 2; read++) {
-        expect(await store.usage(user)).toEqual({ kind: 'user', key: user.key, limit: 1000, used: 0, remaining: 1000, resetAtMs: NOON + DAY / 2 });
-        expect(await store.usage(global)).toEqual({ kind: 'global', key: global.key, limit: 1000, used: 0, remaining: 1000, resetAtMs: NOON });
+        expect(await store.usage(user)).toEqual({
+          kind: 'user',
+          key: user.key,
+          limit: 1000,
+          used: 0,
+          remaining: 1000,
+          resetAtMs: NOON + DAY / 2,
+        });
+        expect(await store.usage(global)).toEqual({
+          kind: 'global',
+          key: global.key,
+          limit: 1000,
+          used: 0,
+          remaining: 1000,
+          resetAtMs: NOON,
+        });
       }
       const keys = [granted(await take(user, 10)), granted(await take(global, 20))].map((r) => r.parts[0]!.windowKey);
       expect([await used(user), await used(global)]).toEqual([10, 20]);
@@ -481,7 +513,9 @@ export function storeContract(backend: () => ContractBackend): void {
       expect([await used(tokens), await used(money)]).toEqual([130, 460]);
       expect(report.spent).toEqual([{ scope: money, before: 0, after: 460 }]);
       const second = granted(await store.reserve({ scopes: [money], input: 10, maxOutput: 5 }));
-      expect((await store.settle(second, { input: 10, cachedInput: 0, output: 5 })).spent).toEqual([{ scope: money, before: 460, after: 530 }]);
+      expect((await store.settle(second, { input: 10, cachedInput: 0, output: 5 })).spent).toEqual([
+        { scope: money, before: 460, after: 530 },
+      ]);
       expect(await store.spentAt!(money, [NOON, NOON - DAY])).toEqual([530, 0]);
     });
 

@@ -31,7 +31,6 @@ async function eventually(attempt: () => Promise<boolean>): Promise<void> {
   while (!(await attempt().catch(() => false))) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
-
 describe('redisStore on one node, when Redis breaks', () => {
   let server: RedisServer;
   let client: ReturnType<typeof createClient>;
@@ -122,7 +121,8 @@ describe('redisStore on one node, when Redis breaks', () => {
       sendCommand: async (args: string[]) => {
         const reply = await client.sendCommand(args);
         // This reservation's reply comes back after 1.5 deadlines, as from the end of a long queue.
-        if (slowKey && args.some((arg) => arg.includes(slowKey))) await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS * 1.5));
+        if (slowKey && args.some((arg) => arg.includes(slowKey)))
+          await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS * 1.5));
         return reply;
       },
     };
@@ -248,8 +248,12 @@ describe('redisStore on one node, when Redis breaks', () => {
     it('refuses a scope this process never saw during the outage instead of granting it a fresh quota', async () => {
       const store = resilientStore(primary, { fallback, cooldownMs: 60_000, onError });
       await whileStopped(async () => {
-        await expectUnavailableInTime(store.reserve(tenTokens(withPolicy(scope(userScopeKey('stranger', 'day'), 100), 'fallback'))));
-        await expect(store.reserve(tenTokens(withPolicy(scope(userScopeKey('stranger', 'day'), 100), 'fallback')))).rejects.toThrow(/has not seen/);
+        await expectUnavailableInTime(
+          store.reserve(tenTokens(withPolicy(scope(userScopeKey('stranger', 'day'), 100), 'fallback'))),
+        );
+        await expect(
+          store.reserve(tenTokens(withPolicy(scope(userScopeKey('stranger', 'day'), 100), 'fallback'))),
+        ).rejects.toThrow(/has not seen/);
       });
     });
 

@@ -1,0 +1,45 @@
+// ESLint: typescript-eslint's recommended rules over the sources, tests, benches, examples and scripts.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** Node's globals, for the plain JavaScript files (TypeScript checks its own). */
+const node = Object.fromEntries(
+  [
+    'require',
+    'module',
+    'exports',
+    '__dirname',
+    '__filename',
+    'process',
+    'console',
+    'Buffer',
+    'URL',
+    'setTimeout',
+    'clearTimeout',
+  ].map((name) => [name, 'readonly']),
+);
+
+export default tseslint.config(
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'reports/**',
+      '.mutation/**',
+      '.pack-test/**',
+      'test/.readme-blocks/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: node } },
+  // CommonJS config and Jest plug-in files load their dependencies with require().
+  { files: ['**/*.js'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
+);
