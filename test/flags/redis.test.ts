@@ -167,12 +167,13 @@ describe('an app on Redis', () => {
       await server.restart();
     }
     // A restarted Redis without persistence has no flags: another process switches chat off again, and it is heard.
+    const observer = await nodeRedis();
     const other = cacheOn(await nodeRedis());
     await other.whenLoaded();
-    await until(async () => {
-      await other.set('chat', false);
-      return (await request(app).get('/chat')).status === 503 && (await budget.flags.get('chat')) === false;
-    });
+    // Both caches listen again: the app's subscriber has reconnected and resubscribed by itself.
+    await until(async () => Number(((await observer.sendCommand(['PUBSUB', 'NUMSUB', 'tb:flags'])) as unknown[])[1]) >= 2);
+    await other.set('chat', false);
+    await until(async () => (await request(app).get('/chat')).status === 503 && (await budget.flags.get('chat')) === false);
     // Resubscribed after the reconnect: the next flip is announced, not left to the re-read 5 s away.
     await other.set('chat', true);
     expect(await until(async () => (await request(app).get('/chat')).status === 200)).toBeLessThan(1000);
