@@ -40,19 +40,12 @@ function periodSeconds(period: { startMs: number; endMs: number }): number {
   return Math.round((period.endMs - period.startMs) / 1000);
 }
 
-const SOURCE = Symbol('token-budget.rateLimitSource');
-const WRITE_HEAD = Symbol('token-budget.writeHead');
-type HookedResponse = ServerResponse & { [SOURCE]?: RateLimitSource; [WRITE_HEAD]?: ServerResponse['writeHead'] };
-
-/** The `writeHead` of every hooked response (one function, not a closure per response). */
-function writeHeadWithRateLimits(this: HookedResponse, ...args: unknown[]) {
-  const source = this[SOURCE]!;
-  if (!this.headersSent) {
-    const headers = rateLimitHeaders(source.scopes, source.scopeStates, Date.now());
-    for (const name in headers) if (!this.hasHeader(name)) this.setHeader(name, headers[name]!);
-  }
-  return this[WRITE_HEAD]!.apply(this, args as Parameters<ServerResponse['writeHead']>);
-}
+/**
+ * The source of each hooked response. Express gives every response its own hidden
+ * class, so each property added to one takes V8's slow path (a copy of the class):
+ * the hook adds one (`writeHead`) and keeps the rest here.
+ */
+const sources = new WeakMap<ServerResponse, { source: RateLimitSource }>();
 
 /**
  * Sets the RateLimit headers of `source` just before `res` writes its head — however
@@ -61,10 +54,19 @@ function writeHeadWithRateLimits(this: HookedResponse, ...args: unknown[]) {
  * same response only changes the source.
  */
 export function setRateLimitHeadersOnWrite(res: ServerResponse, source: RateLimitSource): void {
-  const hooked = res as HookedResponse;
-  if (hooked[SOURCE] === undefined) {
-    hooked[WRITE_HEAD] = res.writeHead;
-    res.writeHead = writeHeadWithRateLimits as ServerResponse['writeHead'];
+  const hooked = sources.get(res);
+  if (hooked) {
+    hooked.source = source;
+    return;
   }
-  hooked[SOURCE] = source;
+  const current = { source };
+  sources.set(res, current);
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if (!this.headersSent) {
+      const headers = rateLimitHeaders(current.source.scopes, current.source.scopeStates, Date.now());
+      for (const name in headers) if (!this.hasHeader(name)) this.setHeader(name, headers[name]!);
+    }
+    return writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
+  } as ServerResponse['writeHead'];
 }
