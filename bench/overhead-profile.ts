@@ -1,24 +1,25 @@
 // CPU profile of the bench app under load on one route: where the chain's CPU per request goes.
-// Run: npx tsx bench/overhead-profile.ts memory   (env: SECONDS=3 CONCURRENCY=16 PROFILE_DIR=.profiles)
+// Run: npx tsx bench/overhead-profile.ts memory   (env: SECONDS=3 CONCURRENCY=16 PROFILE_DIR=.profiles REF=<git ref> LIB=tsx)
 // Open the .cpuprofile it writes in Chrome DevTools (Performance) or speedscope.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { startRedis } from '../test/helpers/redis';
-import { load, startStubUpstream } from './overhead';
+import { load, prepareLib, startStubUpstream } from './overhead';
 
 async function main(): Promise<void> {
   const route = process.argv[2] ?? 'memory';
   const dir = path.resolve(process.env.PROFILE_DIR ?? '.profiles');
   const redisServer = await startRedis();
   const upstream = await startStubUpstream();
+  const lib = prepareLib(process.env.REF);
   // The app under `node --cpu-prof`, which writes the profile when the app exits (it exits when its stdin closes).
   const app = spawn(
     process.execPath,
     ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', require.resolve('./overhead-app.ts')],
     {
-      env: { ...process.env, REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url },
+      env: { ...process.env, REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url, LIB_DIR: lib.libDir },
       stdio: ['pipe', 'pipe', 'inherit'],
     },
   );
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
     app.kill();
     upstream.close();
     await redisServer.close();
+    lib.remove();
   }
 }
 

@@ -19,15 +19,25 @@ const BASELINES = process.env.BASELINE ? process.env.BASELINE.split(',') : [];
 const FROM_SOURCE = process.env.LIB === 'tsx';
 const ROOT = path.resolve(__dirname, '..');
 
-const BODY = JSON.stringify({
-  messages: [
-    { role: 'system', content: 'You are a helpful assistant that answers briefly and precisely.' },
-    ...Array.from({ length: 4 }, (_, i) => ({
-      role: i % 2 ? 'assistant' : 'user',
-      content: `Turn ${i}: ` + 'the quick brown fox jumps over the lazy dog '.repeat(6),
-    })),
-  ],
-});
+/**
+ * A chat request of ~270 tokens as a chat client sends it: the same system prompt and
+ * history every time, and a new last message (every request's is different).
+ */
+const HISTORY = [
+  { role: 'system', content: 'You are a helpful assistant that answers briefly and precisely.' },
+  ...Array.from({ length: 3 }, (_, i) => ({
+    role: i % 2 ? 'assistant' : 'user',
+    content: `Turn ${i}: ` + 'the quick brown fox jumps over the lazy dog '.repeat(6),
+  })),
+];
+let sent = 0;
+const nextBody = () =>
+  JSON.stringify({
+    messages: [
+      ...HISTORY,
+      { role: 'user', content: `Question ${++sent}: ` + 'why does the brown fox jump over the dog '.repeat(6) },
+    ],
+  });
 
 /** A stub upstream: a fixed completion, as cheap as an HTTP answer gets, so the app is what is measured. */
 export function startStubUpstream(): Promise<{ url: string; close: () => void }> {
@@ -80,7 +90,7 @@ export async function load(port: number, route: string): Promise<number> {
         failed++;
         resolve();
       });
-      req.end(BODY);
+      req.end(nextBody());
     });
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -148,7 +158,7 @@ function compileLib(sourceLib: string, outDir: string): string {
 }
 
 /** The `lib/` an app runs: this tree's or `ref`'s, compiled unless LIB=tsx, in a temporary directory. */
-function prepareLib(ref: string | undefined): { libDir: string; remove: () => void } {
+export function prepareLib(ref: string | undefined): { libDir: string; remove: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'tb-bench-'));
   const remove = () => rmSync(dir, { recursive: true, force: true });
   let sourceLib = path.join(ROOT, 'lib');
