@@ -2,7 +2,7 @@
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { getEncoder } from './encoder';
 import { countImageTokens } from './images';
-import { requireModel, type ModelInfo } from './models';
+import { requireModel, type EncodingName, type ModelInfo } from './models';
 import { runWhole, WHOLE, type Slice, type Steps } from './slice';
 import { toolTokenParts, type TokenPart } from './tools';
 
@@ -105,16 +105,73 @@ function* messageParts(message: ChatMessage, model: ModelInfo): Generator<TokenP
   // TOKENS_PER_TOOL_CALL, counted once per call on the assistant side.
 }
 
+/**
+ * Texts this long are remembered: shorter ones (roles, names, ids) are a piece or two,
+ * which cost about what a look-up does; longer ones are not (V8 hashes a string's first
+ * 16,383 characters only, and a long text is no chat history).
+ */
+const REMEMBERED_MIN_CHARS = 32;
+const REMEMBERED_MAX_CHARS = 4096;
+/** Characters remembered per encoding in all; the oldest texts are forgotten first. */
+const REMEMBERED_CHARS = 1 << 20;
+
+/**
+ * Exact token counts of the texts counted last: a chat client resends its system
+ * prompt and history with every message, and looking a text up costs a hash of it
+ * where counting it costs ~80 ns a token.
+ */
+class TextCounts {
+  private readonly counts = new Map<string, number>();
+  private chars = 0;
+
+  get(text: string): number | undefined {
+    return isRemembered(text) ? this.counts.get(text) : undefined;
+  }
+
+  remember(text: string, count: number): void {
+    // Two sliced counts of one text may both finish: the second finds it remembered.
+    if (!isRemembered(text) || this.counts.has(text)) return;
+    this.counts.set(text, count);
+    this.chars += text.length;
+    for (const oldest of this.counts.keys()) {
+      if (this.chars <= REMEMBERED_CHARS) break;
+      this.counts.delete(oldest);
+      this.chars -= oldest.length;
+    }
+  }
+}
+
+const isRemembered = (text: string) => text.length >= REMEMBERED_MIN_CHARS && text.length <= REMEMBERED_MAX_CHARS;
+
+const textCounts = new Map<EncodingName, TextCounts>();
+
+function textCountsOf(encoding: EncodingName): TextCounts {
+  let counts = textCounts.get(encoding);
+  if (!counts) textCounts.set(encoding, (counts = new TextCounts()));
+  return counts;
+}
+
 /** Adds up parts; with a limit, each text is counted only up to what is left of it. */
 function* sumTokens(parts: Iterable<TokenPart>, model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
   const encoder = getEncoder(model.encoding);
+  const remembered = textCountsOf(model.encoding);
   const bound = limit ?? Infinity;
   let total = 0;
   for (const part of parts) {
     if (typeof part === 'number') {
       total += part;
     } else {
-      total += yield* encoder.countUpToSteps(part, bound - total, slice);
+      const left = bound - total;
+      const known = remembered.get(part);
+      if (known !== undefined) {
+        // As the encoder answers: the count when it is at most what is left, else one more than that.
+        total += Math.min(known, left + 1);
+      } else {
+        const counted = yield* encoder.countUpToSteps(part, left, slice);
+        // Above `left`, the encoder stopped early: the figure is not the text's count.
+        if (counted <= left) remembered.remember(part, counted);
+        total += counted;
+      }
       // Many short texts add up too: look at the clock after each.
       if (slice.due()) yield;
     }
