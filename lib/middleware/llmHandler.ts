@@ -29,10 +29,8 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
 
   return handleAsync(async (req: Request, res, next) => {
     const context = requireContext(req, 'llmHandler');
-    let clientGone = false;
-    res.once('close', () => {
-      clientGone = !res.writableEnded;
-    });
+    // Closed before it was answered: the client went away (read when needed, not by a listener on each response).
+    const clientGone = () => res.destroyed && !res.writableEnded;
     let completion: unknown;
     try {
       completion = await context.run((params, callOptions) => completions.create(params, callOptions), {
@@ -40,10 +38,10 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
         onClientGone,
       });
     } catch (err) {
-      if (clientGone) return;
+      if (clientGone()) return;
       return answerRefusal(failureRefusal(err, context), req, res, next, errorOptions);
     }
-    if (clientGone) return;
+    if (clientGone()) return;
     res.json(respond ? await respond(completion, req) : completion);
   });
 }
