@@ -158,13 +158,14 @@ async function admitInput(
  * middleware) is the app's mistake, not the client's: 500, warned once.
  */
 function parsedBody(req: Request): unknown {
-  if (req.body === undefined && req.is('json')) {
+  const body: unknown = req.body;
+  if (body === undefined && req.is('json')) {
     throw internalError(
       'TB_NO_BODY_PARSER',
       "featureBudget received a JSON body that no parser has read (req.body is undefined); mount express.json() before it, e.g. app.use(express.json({ limit: '1mb' })).",
     );
   }
-  return req.body;
+  return body;
 }
 
 /** Builds `budget.featureBudget(name, options)`. */
@@ -203,7 +204,8 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       req.tokenBudget = context;
       // Whatever answers — llmHandler, a handler using run(), a refusal — reports the budgets as settled by then.
       setRateLimitHeadersOnWrite(res, context);
-      res.once('close', () => {
+      // 'close' is emitted once per response: `on` spares the once-wrapper and its removal.
+      res.on('close', () => {
         context
           .end(res.statusCode < 400)
           .catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
