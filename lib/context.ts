@@ -301,11 +301,10 @@ export class BudgetContext {
    */
   private async settleAt(reservation: Reservation, usage: CallUsage, reply?: unknown): Promise<void> {
     const report = await this.store.settle(reservation, usage);
-    const moved = new Map(reservation.parts.map((part) => [part.scope.key, amountOf(part.scope, usage) - part.amount]));
     this.scopeStates = this.scopeStates.map((state) => {
-      const delta = moved.get(state.key);
-      if (delta === undefined) return state;
-      const used = Math.max(0, state.used + delta);
+      const part = reservation.parts.find((reserved) => reserved.scope.key === state.key);
+      if (!part) return state;
+      const used = Math.max(0, state.used + amountOf(part.scope, usage) - part.amount);
       return { ...state, used, remaining: Math.max(0, state.limit - used) };
     });
     if (usage.input + usage.output === 0) return;
