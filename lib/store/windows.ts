@@ -74,16 +74,14 @@ export function scopeState(
   nowMs: number,
   needed = 1,
 ): ScopeState {
+  const { kind, name, key, limit } = scope;
   const used = sumOf(values);
-  return {
-    kind: scope.kind,
-    ...(scope.name === undefined ? {} : { name: scope.name }),
-    key: scope.key,
-    limit: scope.limit,
-    used,
-    remaining: Math.max(0, scope.limit - used),
-    resetAtMs: plan.bucketMs === 0 ? plan.validToMs : slidingResetAt(plan, values, nowMs, needed),
-  };
+  const remaining = Math.max(0, limit - used);
+  const resetAtMs = plan.bucketMs === 0 ? plan.validToMs : slidingResetAt(plan, values, nowMs, needed);
+  // Two literals, not a spread of a conditional one: V8 copies a spread object on a slow path.
+  return name === undefined
+    ? { kind, key, limit, used, remaining, resetAtMs }
+    : { kind, name, key, limit, used, remaining, resetAtMs };
 }
 
 /** When enough of the oldest buckets have left the window to free `needed` tokens. */
