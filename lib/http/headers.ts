@@ -18,8 +18,8 @@ export function rateLimitHeaders(
   states: readonly ScopeState[],
   nowMs: number,
 ): Record<string, string> {
-  const policies: string[] = [];
-  const limits: string[] = [];
+  let policies = '';
+  let limits = '';
   for (const scope of scopes) {
     // A feature's budget is the service's, and a spend scope's figures are the company's money: neither is the client's.
     const state = scope.kind === 'feature' || scope.kind === 'spend' ? undefined : states.find((s) => s.key === scope.key);
@@ -29,11 +29,12 @@ export function rateLimitHeaders(
     // A sliding window keeps one bucket more than it spans: its reset may lie up to a bucket past the window.
     const resetSeconds = Math.min(windowSeconds, Math.max(0, Math.ceil((state.resetAtMs - nowMs) / 1000)));
     const name = scope.name ?? scope.kind;
-    policies.push(`"${name}";q=${state.limit};w=${windowSeconds}`);
-    limits.push(`"${name}";r=${state.remaining};t=${resetSeconds}`);
+    const separator = policies === '' ? '' : ', ';
+    policies += `${separator}"${name}";q=${state.limit};w=${windowSeconds}`;
+    limits += `${separator}"${name}";r=${state.remaining};t=${resetSeconds}`;
   }
-  if (policies.length === 0) return {};
-  return { 'RateLimit-Policy': policies.join(', '), RateLimit: limits.join(', ') };
+  if (policies === '') return {};
+  return { 'RateLimit-Policy': policies, RateLimit: limits };
 }
 
 function periodSeconds(period: { startMs: number; endMs: number }): number {
