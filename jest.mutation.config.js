@@ -1,11 +1,11 @@
-// Jest for `npm run test:mutation`: the fast unit and HTTP tests only (no Redis, no child processes, no oracle), run by Stryker.
+// Jest for `npm run test:mutation`: the fast in-process tests only (no Redis, no child processes, no oracle), run by Stryker.
 /** @type {import('jest').Config} */
 module.exports = {
   // Node's environment and Jest's order, but a mutant runs only the files of the tests that cover it.
   testEnvironment: require.resolve('./test/mutation/environment.js'),
   testSequencer: require.resolve('./test/mutation/sequencer.js'),
-  setupFilesAfterEnv: [require.resolve('./test/mutation/skip-timed.js')],
-  // lib and examples are roots too, so that --findRelatedTests follows imports through them.
+  setupFilesAfterEnv: [require.resolve('./test/mutation/skip.js')],
+  // lib and examples are roots too, so that `jest --findRelatedTests lib/…` follows imports through them.
   roots: ['<rootDir>/test', '<rootDir>/lib', '<rootDir>/examples'],
   testMatch: [
     '<rootDir>/test/alerts/*.test.ts',
@@ -17,6 +17,10 @@ module.exports = {
     '<rootDir>/test/middleware/*.test.ts',
     '<rootDir>/test/pricing/*.test.ts',
     '<rootDir>/test/store/periods.test.ts',
+    // Their Redis describe blocks are skipped (test/mutation/skip.js): the memory store's contract and the outage policies run.
+    '<rootDir>/test/store/contract.test.ts',
+    '<rootDir>/test/store/failure.test.ts',
+    '<rootDir>/test/store/deadline.test.ts',
     '<rootDir>/test/tokens/chat.test.ts',
     '<rootDir>/test/tokens/piece-cache.test.ts',
     '<rootDir>/test/cost/costMeter.test.ts',
