@@ -30,7 +30,12 @@ export interface QuotaConfig {
   definition: string;
   onUnavailable: UnavailablePolicy;
   errorOptions: AnswerOptions;
+  /** The scopes of the principals seen last, by id (see `quotaScope`). */
+  scopes: Map<string | undefined, ScopeRequest>;
 }
+
+/** Principals whose scopes a quota keeps, the oldest forgotten first. */
+const REMEMBERED_PRINCIPALS = 4096;
 
 function readLimits(limits: QuotaLimitOptions['limits'], path: string): Map<string, number> {
   if (typeof limits === 'number') return new Map([['default', positiveInteger(limits, `${path}.limits`)]]);
@@ -76,6 +81,7 @@ export function readQuotaLimits(
     definition: JSON.stringify([sortedLimits, defaultTier, anonymousTier ?? null, periodName]),
     onUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, config.onStoreUnavailable),
     errorOptions: readErrorOptions(config, options, path),
+    scopes: new Map(),
   };
 }
 
@@ -127,10 +133,16 @@ function isUsableId(id: unknown): id is PrincipalId {
   return (typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id));
 }
 
-/** The scope of one principal (`undefined`: the shared anonymous budget) at a tier. */
+/**
+ * The scope of one principal (`undefined`: the shared anonymous budget) at a tier.
+ * A principal's scope only changes with its tier, so the last ones are kept: a
+ * request of a known principal builds no key, and the stores find its key hashed already.
+ */
 export function quotaScope(quota: QuotaConfig, id: string | undefined, tier: string | undefined | null): ScopeRequest {
   const limit = quota.limits.get(tier ?? quota.defaultTier) ?? quota.limits.get(quota.defaultTier)!;
-  return {
+  const known = quota.scopes.get(id);
+  if (known?.limit === limit) return known;
+  const scope: ScopeRequest = {
     kind: quota.name === 'user' ? 'user' : 'quota',
     name: quota.name,
     key: quotaScopeKey(quota.name, id, quota.periodName),
@@ -138,6 +150,10 @@ export function quotaScope(quota: QuotaConfig, id: string | undefined, tier: str
     onUnavailable: quota.onUnavailable,
     window: quota.window,
   };
+  quota.scopes.delete(id);
+  if (quota.scopes.size >= REMEMBERED_PRINCIPALS) quota.scopes.delete(quota.scopes.keys().next().value);
+  quota.scopes.set(id, scope);
+  return scope;
 }
 
 function missingPrincipal(quota: QuotaConfig): BudgetRefusal {
