@@ -22,27 +22,38 @@ export interface WindowPlan {
 }
 
 /**
- * The last plan of each sliding scope (a scope object lives as long as its middleware):
- * its 61 bucket keys are built, and hashed by the maps that look them up, once per
- * bucket rather than once per request. Plans handed out are frozen.
+ * The latest plan of each scope (scopes live as long as their middleware, or as a
+ * quota remembers its principal): a sliding window's 61 bucket keys, or a period's
+ * key, are built — and hashed by the maps that look them up — once per bucket or
+ * period rather than once per request. Plans handed out are frozen.
  */
-const slidingPlans = new WeakMap<ScopeRequest, { prefix: string; plan: WindowPlan }>();
+const latestPlans = new WeakMap<ScopeRequest, { prefix: string; plan: WindowPlan }>();
 
 /** Counters of `scope` at `nowMs`, their keys starting with `prefix`. */
 export function planWindow(scope: ScopeRequest, nowMs: number, prefix = ''): WindowPlan {
+  const latest = latestPlans.get(scope);
+  if (latest && latest.prefix === prefix && latest.plan.validFromMs <= nowMs && nowMs < latest.plan.validToMs) {
+    return latest.plan;
+  }
+  const plan = Object.freeze(buildPlan(scope, nowMs, prefix));
+  // A plan of the past (a spend history read) does not push out the current one.
+  if (!latest || latest.prefix !== prefix || plan.validFromMs >= latest.plan.validFromMs)
+    latestPlans.set(scope, { prefix, plan });
+  return plan;
+}
+
+function buildPlan(scope: ScopeRequest, nowMs: number, prefix: string): WindowPlan {
   const { window } = scope;
   if (window.kind === 'fixed') {
     const period = window.periodAt(nowMs);
     return {
-      keys: [`${prefix}${scope.key}:${period.id}`],
+      keys: Object.freeze([`${prefix}${scope.key}:${period.id}`]),
       validFromMs: period.startMs,
       validToMs: period.endMs,
       expiresAtMs: period.endMs + SETTLE_GRACE_MS,
       bucketMs: 0,
     };
   }
-  const last = slidingPlans.get(scope);
-  if (last && last.prefix === prefix && last.plan.validFromMs <= nowMs && nowMs < last.plan.validToMs) return last.plan;
   const { bucketMs } = window;
   const current = Math.floor(nowMs / bucketMs);
   // Buckets overlapping the last windowMs, the current (partial) one included.
@@ -50,16 +61,14 @@ export function planWindow(scope: ScopeRequest, nowMs: number, prefix = ''): Win
   const base = `${prefix}${scope.key}:`;
   const keys: string[] = [];
   for (let index = current - span; index <= current; index++) keys.push(base + index);
-  const plan = Object.freeze({
+  return {
     keys: Object.freeze(keys),
     validFromMs: current * bucketMs,
     validToMs: (current + 1) * bucketMs,
     // The current bucket is counted until `span` more buckets have started; one spare.
     expiresAtMs: (current + span + 2) * bucketMs,
     bucketMs,
-  });
-  slidingPlans.set(scope, { prefix, plan });
-  return plan;
+  };
 }
 
 /**
