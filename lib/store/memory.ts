@@ -15,7 +15,7 @@ import {
   type SpendMove,
   type Store,
 } from './types';
-import { assertTokenCount, grantedResult, planWindow, refusedResult, scopeState, sumOf } from './windows';
+import { assertTokenCount, grantedResult, planWindow, refusedResult, scopeState, sumOf, type WindowPlan } from './windows';
 
 export interface MemoryStoreOptions {
   /** The store's clock, epoch ms. Default `Date.now`; tests inject their own. */
@@ -68,6 +68,19 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const appliedBatches = new Set<string>();
   /** Lease ids need only be unique in this store (one process): a count, not random bytes (a system call each). */
   let leasesGiven = 0;
+  /**
+   * The buckets of a sliding window before its current one, read once per plan (per
+   * bucket): they change only when a counter of a past bucket moves — a call reserved
+   * in an earlier bucket settles, a lease is reclaimed, counts are handed back — and
+   * every such move counts in `pastBucketMoves`, which makes the copies stale.
+   */
+  const pastBuckets = new WeakMap<WindowPlan, { values: number[]; moves: number }>();
+  let pastBucketMoves = 0;
+  /** Moves a counter that may belong to a past bucket. */
+  const movePast = (windowKey: string, delta: number, nowMs: number) => {
+    pastBucketMoves++;
+    counters.moveExisting(windowKey, delta, nowMs);
+  };
 
   /** Settles at its input every lease of `scope` that outlived its process (a scan only when one has). */
   const reclaimExpired = (scope: ScopeRequest, nowMs: number) => {
@@ -79,7 +92,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
         held.nextExpiryMs = Math.min(held.nextExpiryMs, lease.expiresAtMs);
         continue;
       }
-      counters.moveExisting(lease.windowKey, lease.input - lease.amount, nowMs);
+      movePast(lease.windowKey, lease.input - lease.amount, nowMs);
       held.byId.delete(id);
     }
     if (held.byId.size === 0) leases.delete(scope.key);
@@ -105,7 +118,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   const read = (scope: ScopeRequest, nowMs: number) => {
     const plan = planWindow(scope, nowMs);
-    return { plan, values: plan.keys.map((key) => counters.get(key, nowMs) ?? 0) };
+    const last = plan.keys.length - 1;
+    if (last === 0) return { plan, values: [counters.get(plan.keys[0]!, nowMs) ?? 0] };
+    let past = pastBuckets.get(plan);
+    if (past?.moves !== pastBucketMoves) {
+      const values = plan.keys.slice(0, last).map((key) => counters.get(key, nowMs) ?? 0);
+      pastBuckets.set(plan, (past = { values, moves: pastBucketMoves }));
+    }
+    return { plan, values: [...past.values, counters.get(plan.keys[last]!, nowMs) ?? 0] };
+  };
+
+  /** Whether `windowKey` is the counter a grant of `scope` adds to now (the current bucket or period). */
+  const isCurrent = (scope: ScopeRequest, windowKey: string, nowMs: number) => {
+    const { keys } = planWindow(scope, nowMs);
+    return keys[keys.length - 1] === windowKey;
   };
 
   const settle = async (reservation: Reservation, actual: number | CallUsage): Promise<SettleReport> => {
@@ -119,7 +145,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const used = amountOf(part.scope, usage);
       assertTokenCount(used, 'the settled amount');
       const taken = endLease(part.scope.key, reservation.leaseId) ? part.amount : inputAmountOf(part.scope, reservation.input);
-      counters.moveExisting(part.windowKey, used - taken, nowMs);
+      if (isCurrent(part.scope, part.windowKey, nowMs)) counters.moveExisting(part.windowKey, used - taken, nowMs);
+      else movePast(part.windowKey, used - taken, nowMs);
       if (!part.scope.tracksSpend) continue;
       const move = counters.addAlongside(spentKeyOf(part.windowKey), used, part.windowKey, nowMs, part.scope.keepSpentMs);
       if (move) spent.push({ scope: part.scope, before: move[0], after: move[1] });
@@ -179,6 +206,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     },
 
     reset(): void {
+      pastBucketMoves++;
       counters.clear();
       leases.clear();
       appliedBatches.clear();
@@ -191,6 +219,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
         if (appliedBatches.size > 1000) appliedBatches.delete(appliedBatches.values().next().value!);
       }
       const nowMs = now();
+      pastBucketMoves++;
       for (const { scope, atMs, amount } of counts) {
         const plan = planWindow(scope, atMs);
         if (plan.expiresAtMs <= nowMs) continue;
@@ -226,6 +255,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       clearInterval(timer);
       if (nextSlice) clearImmediate(nextSlice);
       nextSlice = undefined;
+      pastBucketMoves++;
       counters.clear();
       leases.clear();
     },
