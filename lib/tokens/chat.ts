@@ -133,10 +133,11 @@ class TextCounts {
     if (!isRemembered(text) || this.counts.has(text)) return;
     this.counts.set(text, count);
     this.chars += text.length;
+    if (this.chars <= REMEMBERED_CHARS) return;
     for (const oldest of this.counts.keys()) {
-      if (this.chars <= REMEMBERED_CHARS) break;
       this.counts.delete(oldest);
       this.chars -= oldest.length;
+      if (this.chars <= REMEMBERED_CHARS) return;
     }
   }
 }
