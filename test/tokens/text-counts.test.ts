@@ -62,6 +62,21 @@ describe('remembered text counts', () => {
     expect(gpt4).not.toBe(promptOf(text));
   });
 
+  it('forgets the oldest texts once a million characters are remembered, and counts them again right', () => {
+    const first = freshText(60);
+    countChatTokens(user(first), { model: 'gpt-4o' });
+    // 300 texts of ~3,900 characters: more than a million in all.
+    for (let i = 0; i < 300; i++) countChatTokens(user(freshText(850)), { model: 'gpt-4o' });
+    const recent = freshText(60);
+    countChatTokens(user(recent), { model: 'gpt-4o' });
+    const again = encodedDuring(() => {
+      expect(countChatTokens(user(first), { model: 'gpt-4o' })).toBe(promptOf(first));
+      expect(countChatTokens(user(recent), { model: 'gpt-4o' })).toBe(promptOf(recent));
+    });
+    expect(again).toContain(first);
+    expect(again).not.toContain(recent);
+  });
+
   it('counts long texts every time: they are not remembered', () => {
     const text = freshText(1000);
     expect(text.length).toBeGreaterThan(4096);
