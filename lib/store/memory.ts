@@ -164,15 +164,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const plans = reads.map((r) => r.plan);
       const values = reads.map((r) => r.values);
       let outputCap = request.maxOutput;
-      for (const [i, scope] of request.scopes.entries()) {
-        const affordable = affordableOutput(scope, sumOf(values[i]!), request.input);
+      // Index loops: an entries() iterator and an [i, item] pair per step are garbage made per request.
+      for (let i = 0; i < request.scopes.length; i++) {
+        const affordable = affordableOutput(request.scopes[i]!, sumOf(values[i]!), request.input);
         if (affordable < 1) return refusedResult(request, plans, values, nowMs, i);
         outputCap = Math.min(outputCap, affordable);
       }
       const amounts = request.scopes.map((scope) => reservedAmountOf(scope, request.input, outputCap));
       const leaseId = String(++leasesGiven);
       const expiresAtMs = nowMs + (request.leaseMs ?? DEFAULT_LEASE_MS);
-      for (const [i, plan] of plans.entries()) {
+      for (let i = 0; i < plans.length; i++) {
+        const plan = plans[i]!;
         const last = plan.keys.length - 1;
         const windowKey = plan.keys[last]!;
         const amount = amounts[i]!;
