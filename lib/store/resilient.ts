@@ -120,7 +120,8 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
 
   /** 0 while the primary is healthy; otherwise when it may be probed again. */
   let retryAtMs = 0;
-  let probing = false;
+  /** Settled when the probe under way has its answer. */
+  let probing: Promise<void> | undefined;
   let lastFailure: StoreUnavailableError | undefined;
 
   const noteFailure = (err: StoreUnavailableError) => {
@@ -133,8 +134,15 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   /** Calls the primary unless it is cooling down or another call is probing it. */
   const viaPrimary = async <T>(call: () => Promise<T>): Promise<T | typeof SKIPPED> => {
     const probe = retryAtMs !== 0;
-    if (probe && (probing || Date.now() < retryAtMs)) return SKIPPED;
-    if (probe) probing = true;
+    // Calls that come while the primary is probed wait for its verdict (at most one deadline): counted
+    // in the fallback meanwhile, they would reach the primary only after the probe's own reservation.
+    if (probe && probing) {
+      await probing;
+      return viaPrimary(call);
+    }
+    if (probe && Date.now() < retryAtMs) return SKIPPED;
+    let probed: (() => void) | undefined;
+    if (probe) probing = new Promise<void>((resolve) => (probed = resolve));
     try {
       await handBack();
       const value = await call();
@@ -145,7 +153,10 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
       noteFailure(err);
       return SKIPPED;
     } finally {
-      if (probe) probing = false;
+      if (probed) {
+        probing = undefined;
+        probed();
+      }
     }
   };
 

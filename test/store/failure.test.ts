@@ -347,8 +347,9 @@ describe('redisStore on a cluster, when one node stalls', () => {
 });
 
 describe('resilientStore with a scripted primary', () => {
-  it('lets one call probe the primary after the cool-down while the others use the fallback', async () => {
+  it('lets one call probe the primary after the cool-down; the calls that come meanwhile wait for its verdict', async () => {
     let failNext = true;
+    let heldProbe: Promise<void> | undefined;
     let answerProbe: (() => void) | undefined;
     const fallback = memoryStore();
     const healthy = memoryStore();
@@ -358,9 +359,10 @@ describe('resilientStore with a scripted primary', () => {
           failNext = false;
           throw new StoreUnavailableError('down');
         }
-        await new Promise<void>((resolve) => {
-          answerProbe = resolve;
-        });
+        if (!heldProbe) {
+          heldProbe = new Promise<void>((resolve) => (answerProbe = resolve));
+          await heldProbe;
+        }
         return healthy.reserve(request);
       }),
       settle: (reservation, tokens) => healthy.settle(reservation, tokens),
@@ -372,12 +374,15 @@ describe('resilientStore with a scripted primary', () => {
     await store.usage(user);
     granted(await store.reserve(tenTokens(user)));
     const probe = store.reserve(tenTokens(user));
-    const others = await Promise.all([store.reserve(tenTokens(user)), store.reserve(tenTokens(user))]);
-    others.forEach(granted);
+    const others = Promise.all([store.reserve(tenTokens(user)), store.reserve(tenTokens(user))]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The failure and the probe reached the primary; the others wait instead of counting in the fallback.
+    expect(primary.reserve).toHaveBeenCalledTimes(2);
     answerProbe!();
     granted(await probe);
-    expect(primary.reserve).toHaveBeenCalledTimes(2);
-    expect([(await fallback.usage(user)).used, (await healthy.usage(user)).used]).toEqual([30, 10]);
+    (await others).forEach(granted);
+    expect(primary.reserve).toHaveBeenCalledTimes(4);
+    expect([(await fallback.usage(user)).used, (await healthy.usage(user)).used]).toEqual([10, 30]);
     await Promise.all([fallback.close(), healthy.close()]);
   });
 });
