@@ -1,5 +1,5 @@
 // Prompt tokens of a chat request as the API counts them (OpenAI cookbook rules), with an early exit past a limit.
-import type { ChatMessage, ToolDefinition } from '../messages';
+import type { ChatMessage, ImagePart, ToolDefinition } from '../messages';
 import { getEncoder } from './encoder';
 import { countImageTokens } from './images';
 import { requireModel, type EncodingName, type ModelInfo } from './models';
@@ -72,37 +72,42 @@ export function toolsTokenSteps(
   return sumTokens(toolTokenParts(tools, model.functionInit), model, limit, slice);
 }
 
-function* chatParts(messages: readonly ChatMessage[], tools: readonly ToolDefinition[], model: ModelInfo): Generator<TokenPart> {
+function* chatParts(
+  messages: readonly ChatMessage[],
+  tools: readonly ToolDefinition[],
+  model: ModelInfo,
+): Generator<MessagePart> {
   // Fixed costs first: the cheapest way to learn that a prompt is over a tiny limit.
   yield REPLY_PRIMING_TOKENS;
   yield* toolTokenParts(tools, model.functionInit);
   for (const message of messages) yield* messageParts(message, model);
 }
 
-function* messageParts(message: ChatMessage, model: ModelInfo): Generator<TokenPart> {
+/** What a message is counted from: fixed counts, texts, and images (measured when the sum reaches them). */
+type MessagePart = TokenPart | ImagePart['image_url'];
+
+/** The parts of one message, in an array: a generator per message is garbage made per request. */
+function messageParts(message: ChatMessage, model: ModelInfo): MessagePart[] {
   // The name's framing is folded in here: it can be −1 (gpt-3.5-turbo-0301), and a
   // running total must never drop back under a limit it has passed.
-  yield model.tokensPerMessage + (message.name === undefined ? 0 : model.tokensPerName);
-  yield message.role;
+  const parts: MessagePart[] = [model.tokensPerMessage + (message.name === undefined ? 0 : model.tokensPerName), message.role];
   const { content } = message;
   if (typeof content === 'string') {
-    yield content;
+    parts.push(content);
   } else if (content) {
-    for (const part of content) yield part.type === 'text' ? part.text : countImageTokens(part.image_url, model.image);
+    for (const part of content) parts.push(part.type === 'text' ? part.text : part.image_url);
   }
-  if (message.name !== undefined) yield message.name;
+  if (message.name !== undefined) parts.push(message.name);
   for (const call of message.tool_calls ?? []) {
-    yield TOKENS_PER_TOOL_CALL;
-    yield call.id;
-    yield call.function.name;
-    yield call.function.arguments;
+    parts.push(TOKENS_PER_TOOL_CALL, call.id, call.function.name, call.function.arguments);
   }
   // Call ids pair a result with its call. Whether the model is shown them is not
   // published; they are counted as text, as long as they are, so that a huge id
   // (the API does not cap them) cannot ride along for free.
-  if (message.tool_call_id !== undefined) yield message.tool_call_id;
+  if (message.tool_call_id !== undefined) parts.push(message.tool_call_id);
   // The result's framing beyond its role, id and content is left to
   // TOKENS_PER_TOOL_CALL, counted once per call on the assistant side.
+  return parts;
 }
 
 /**
@@ -153,7 +158,7 @@ function textCountsOf(encoding: EncodingName): TextCounts {
 }
 
 /** Adds up parts; with a limit, each text is counted only up to what is left of it. */
-function* sumTokens(parts: Iterable<TokenPart>, model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
+function* sumTokens(parts: Iterable<MessagePart>, model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
   const encoder = getEncoder(model.encoding);
   const remembered = textCountsOf(model.encoding);
   const bound = limit ?? Infinity;
@@ -161,6 +166,8 @@ function* sumTokens(parts: Iterable<TokenPart>, model: ModelInfo, limit: number 
   for (const part of parts) {
     if (typeof part === 'number') {
       total += part;
+    } else if (typeof part === 'object') {
+      total += countImageTokens(part, model.image);
     } else {
       const left = bound - total;
       const known = remembered.get(part);
