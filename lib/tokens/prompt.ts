@@ -26,7 +26,8 @@ export function* promptCounter(
   slice: Slice,
 ): Steps<PromptCounter> {
   const encoder = getEncoder(model.encoding);
-  let fixed = REPLY_PRIMING_TOKENS + (yield* toolsTokenSteps(tools ?? [], model, limit, slice));
+  // Most requests have no tools: no steps to run for them.
+  let fixed = REPLY_PRIMING_TOKENS + (tools?.length ? yield* toolsTokenSteps(tools, model, limit, slice) : 0);
   for (const name of PROMPT_PARAMS) {
     const value = params[name];
     if (typeof value === 'object' && value !== null && fixed <= limit) {
