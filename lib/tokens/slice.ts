@@ -36,12 +36,25 @@ export function runWhole<T>(steps: Steps<T>): T {
  * first slice costs no turn at all.
  */
 export async function runSliced<T>(start: (slice: Slice) => Steps<T>, sliceMs = SLICE_MS): Promise<T> {
-  let deadline = performance.now() + sliceMs;
-  const steps = start({ due: () => performance.now() > deadline });
+  return runSlicedNow(start, sliceMs);
+}
+
+/**
+ * As `runSliced`, but work that ends within its first slice — a short prompt — is
+ * answered at once, without a promise; only longer work returns one.
+ */
+export function runSlicedNow<T>(start: (slice: Slice) => Steps<T>, sliceMs = SLICE_MS): T | Promise<T> {
+  const slice = { deadline: performance.now() + sliceMs, due: () => performance.now() > slice.deadline };
+  const steps = start(slice);
+  const step = steps.next();
+  return step.done ? step.value : finishSliced(steps, slice, sliceMs);
+}
+
+async function finishSliced<T>(steps: Steps<T>, slice: { deadline: number }, sliceMs: number): Promise<T> {
   for (;;) {
+    await nextTurn();
+    slice.deadline = performance.now() + sliceMs;
     const step = steps.next();
     if (step.done) return step.value;
-    await nextTurn();
-    deadline = performance.now() + sliceMs;
   }
 }
