@@ -10,7 +10,7 @@ import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
 import { countPrompt, promptCounter } from '../tokens/prompt';
-import { runSliced, runWhole, WHOLE, type Slice, type Steps } from '../tokens/slice';
+import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../tokens/slice';
 import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
 import { readBody, readForwardParams, readMessages, readTools } from '../validate';
 import { answerRefusal, handleAsync, readErrorOptions } from './respond';
@@ -115,36 +115,55 @@ function* countWithCounter(
 /**
  * Counts the prompt and, when it is over `maxInput`, rejects or degrades it.
  * Counting stops as soon as the budget is passed, counts each piece of text at
- * most once, and gives the event loop a turn between slices of a long count.
+ * most once, and gives the event loop a turn between slices of a long count. A
+ * prompt counted within one slice that fits is admitted at once, without a promise.
  */
-async function admitInput(
+function admitInput(
   messages: ChatMessage[],
   request: CountedRequest,
   feature: FeatureConfig,
   onExceed: FeatureBudgetOptions['onExceed'],
   config: BudgetConfig,
-): Promise<Admitted> {
+): Admitted | Promise<Admitted> {
+  if (onExceed === 'truncate') return truncateInput(messages, request, feature);
+  // The fixed part and the messages in one run.
+  const counted = runSlicedNow((slice) => countWithCounter(messages, request, feature, slice));
+  const judge = ({ counter, inputTokens }: { counter: PromptCounter; inputTokens: number }) => {
+    if (inputTokens <= feature.maxInput) return { messages, inputTokens, degraded: undefined };
+    if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
+    return degradeByStrategy(onExceed, counter, inputTokens, messages, request, feature, config);
+  };
+  return counted instanceof Promise ? counted.then(judge) : judge(counted);
+}
+
+/** Truncation counts from the newest turn back; a prompt that fits loses nothing. */
+async function truncateInput(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): Promise<Admitted> {
   const { maxInput } = feature;
-  if (onExceed === 'truncate') {
-    const counter = await runSliced((slice) =>
-      promptCounter(feature.modelInfo, request.tools, request.forwardParams, maxInput, slice),
-    );
-    // Truncation counts from the newest turn back; a prompt that fits loses nothing.
-    const kept = await runSliced((slice) => truncateToFit(messages, counter, maxInput, slice));
-    if (!kept) throw tooLarge(feature, 'The newest user message does not fit even with older turns dropped.');
-    const degraded =
-      kept.droppedMessages > 0
-        ? degradation('truncate', kept.droppedMessages, () => countWhole(messages, request, feature))
-        : undefined;
-    return { messages: kept.messages, inputTokens: kept.inputTokens, degraded };
-  }
-  // The fixed part and the messages in one run: a prompt counted within one slice costs one promise.
-  const { counter, inputTokens } = await runSliced((slice) => countWithCounter(messages, request, feature, slice));
-  if (inputTokens <= maxInput) return { messages, inputTokens, degraded: undefined };
-  if (onExceed === 'reject' || onExceed === undefined) throw tooLarge(feature, 'The input is too large.');
-  const replaced = await applyStrategy(onExceed, messages, request, inputTokens, feature, config);
-  const replacedTokens = await runSliced((slice) => countPrompt(replaced, counter, maxInput, slice));
-  if (replacedTokens > maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
+  const counter = await runSliced((slice) =>
+    promptCounter(feature.modelInfo, request.tools, request.forwardParams, maxInput, slice),
+  );
+  const kept = await runSliced((slice) => truncateToFit(messages, counter, maxInput, slice));
+  if (!kept) throw tooLarge(feature, 'The newest user message does not fit even with older turns dropped.');
+  const degraded =
+    kept.droppedMessages > 0
+      ? degradation('truncate', kept.droppedMessages, () => countWhole(messages, request, feature))
+      : undefined;
+  return { messages: kept.messages, inputTokens: kept.inputTokens, degraded };
+}
+
+/** The app's own strategy replaces a prompt over `maxInput`; what it returns must fit. */
+async function degradeByStrategy(
+  strategy: ExceedStrategy,
+  counter: PromptCounter,
+  inputTokens: number,
+  messages: ChatMessage[],
+  request: CountedRequest,
+  feature: FeatureConfig,
+  config: BudgetConfig,
+): Promise<Admitted> {
+  const replaced = await applyStrategy(strategy, messages, request, inputTokens, feature, config);
+  const replacedTokens = await runSliced((slice) => countPrompt(replaced, counter, feature.maxInput, slice));
+  if (replacedTokens > feature.maxInput) throw tooLarge(feature, 'The input is still too large after the custom strategy.');
   const droppedMessages = Math.max(0, messages.length - replaced.length);
   return {
     messages: replaced,
@@ -186,7 +205,8 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       const messages = readMessages(messagesSource ? await messagesSource(req) : body.messages, config.maxMessages);
       const tools = readTools(body.tools);
       const forwardParams = readForwardParams(body);
-      const admitted = await admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
+      const admitting = admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
+      const admitted = admitting instanceof Promise ? await admitting : admitting;
       const context = new BudgetContext({
         feature: feature.name,
         model: feature.model,
