@@ -6,6 +6,9 @@ const path = require('node:path');
 const FILE = path.join(process.cwd(), '.mutation-test-index.json');
 const ACTIVE_MUTANT = '__STRYKER_ACTIVE_MUTANT__';
 
+/** The mutant of the run in which a test failed. */
+let killedMutant;
+
 /** Full test name (describe titles and test title, as Jest joins them) → the files holding a test of that name. */
 const files = new Map();
 
@@ -21,6 +24,14 @@ module.exports = {
     if (process.env[ACTIVE_MUTANT] !== undefined) return;
     const name = fullName(test);
     files.set(name, [...new Set([...(files.get(name) ?? []), testPath])]);
+  },
+  /** A test failed: under a mutant, that mutant is killed. */
+  noteFailure() {
+    killedMutant = process.env[ACTIVE_MUTANT];
+  },
+  /** Whether a test has already failed under the mutant now active. */
+  mutantKilled() {
+    return killedMutant !== undefined && killedMutant === process.env[ACTIVE_MUTANT];
   },
   save() {
     if (process.env[ACTIVE_MUTANT] === undefined && files.size > 0) fs.writeFileSync(FILE, JSON.stringify([...files]));
