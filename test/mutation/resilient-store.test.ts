@@ -1,0 +1,221 @@
+// resilientStore over a primary that goes down and comes back: each scope's outage policy, the cool-down, the hand-back.
+import { memoryStore, StoreUnavailableError } from '../../lib';
+import { globalScopeKey, userScopeKey } from '../../lib/store/keys';
+import { resilientStore } from '../../lib/store/resilient';
+import type { ReserveRequest, ScopeRequest, Store, UnavailablePolicy } from '../../lib/store/types';
+import { granted, perMinute, scope } from '../store/contract';
+import { switchableStore, type SwitchableStore } from '../options/helpers';
+
+const reserve = (tokens: number, ...scopes: ScopeRequest[]): ReserveRequest => ({ scopes, input: tokens - 1, maxOutput: 1 });
+const policy = (request: ScopeRequest, onUnavailable: UnavailablePolicy): ScopeRequest => ({ ...request, onUnavailable });
+const user = (id: string, onUnavailable: UnavailablePolicy, limit = 100) =>
+  policy(scope(userScopeKey(id, 'day'), limit), onUnavailable);
+const global = (onUnavailable: UnavailablePolicy, limit = 100) =>
+  policy(scope(globalScopeKey('tpm'), limit, perMinute, 'global'), onUnavailable);
+
+interface Setup {
+  primary: SwitchableStore;
+  store: Store;
+  errors: Error[];
+}
+
+function setup(cooldownMs = 0): Setup {
+  const primary = switchableStore();
+  const errors: Error[] = [];
+  const store = resilientStore(primary, { cooldownMs, onError: (err) => errors.push(err) });
+  return { primary, store, errors };
+}
+
+afterEach(() => jest.restoreAllMocks());
+
+describe('while the primary is down', () => {
+  test("'fail-closed': the reservation throws StoreUnavailableError, nothing is counted anywhere", async () => {
+    const { primary, store } = setup();
+    primary.down = true;
+    await expect(store.reserve(reserve(10, user('a', 'fail-open'), global('fail-closed')))).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    primary.down = false;
+    expect((await store.usage(user('a', 'fail-open'))).used).toBe(0);
+  });
+
+  test("'fail-open': granted, uncounted, reported whole", async () => {
+    const { primary, store } = setup();
+    primary.down = true;
+    const result = await store.reserve(reserve(10, global('fail-open', 30)));
+    const reservation = granted(result);
+    expect(result.scopes).toEqual([expect.objectContaining({ used: 0, remaining: 30, limit: 30, kind: 'global' })]);
+    expect(reservation.parts).toEqual([]);
+    expect((await store.usage(global('fail-open', 30))).used).toBe(0);
+    for (let i = 0; i < 5; i++) granted(await store.reserve(reserve(10, global('fail-open', 30))));
+  });
+
+  test("'fallback': counted in memory with the same limit, from what the primary last said", async () => {
+    const { primary, store } = setup();
+    granted(await store.reserve(reserve(60, user('a', 'fallback'))));
+    primary.down = true;
+    const first = await store.reserve(reserve(30, user('a', 'fallback')));
+    expect(first.scopes[0]).toMatchObject({ used: 90, remaining: 10 });
+    const refused = await store.reserve(reserve(30, user('a', 'fallback')));
+    expect(refused.ok).toBe(false);
+    expect((await store.usage(user('a', 'fallback'))).used).toBe(90);
+  });
+
+  test("'fallback' refuses a quota period this process never saw the primary count: never a fresh quota", async () => {
+    const { primary, store } = setup();
+    primary.down = true;
+    await expect(store.reserve(reserve(10, user('new', 'fallback')))).rejects.toThrow(/has not seen scope/);
+  });
+
+  test("'fallback' counts a sliding window from zero when its last word is old or missing", async () => {
+    const { primary, store } = setup();
+    primary.down = true;
+    expect((await store.reserve(reserve(10, global('fallback')))).scopes[0]).toMatchObject({ used: 10 });
+  });
+
+  test('scopes of one request keep their own policies: fallback counted, fail-open not', async () => {
+    const { primary, store } = setup();
+    granted(await store.reserve(reserve(50, user('a', 'fallback'), global('fail-open', 1000))));
+    primary.down = true;
+    const result = await store.reserve(reserve(10, user('a', 'fallback'), global('fail-open', 1000)));
+    expect(result.scopes.map((s) => [s.kind, s.used])).toEqual([
+      ['user', 60],
+      ['global', 0],
+    ]);
+    expect(granted(result).parts.map((p) => p.scope.kind)).toEqual(['user']);
+  });
+
+  test('usage follows the policy: fail-closed throws, fail-open reads nothing used, fallback reads the fallback', async () => {
+    const { primary, store } = setup();
+    granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    granted(await store.reserve(reserve(5, user('a', 'fallback'))));
+    await expect(store.usage(user('a', 'fail-closed'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect((await store.usage(user('a', 'fail-open'))).used).toBe(0);
+    expect((await store.usage(user('a', 'fallback'))).used).toBe(45);
+  });
+});
+
+describe('onError and the cool-down', () => {
+  test('onError hears once per outage; the next outage is heard again', async () => {
+    const { primary, store, errors } = setup();
+    primary.down = true;
+    for (let i = 0; i < 3; i++) await store.reserve(reserve(1, global('fail-open')));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(StoreUnavailableError);
+    primary.down = false;
+    granted(await store.reserve(reserve(1, global('fail-open'))));
+    primary.down = true;
+    await store.reserve(reserve(1, global('fail-open')));
+    expect(errors).toHaveLength(2);
+  });
+
+  test('the primary is left alone for cooldownMs after a failure, then one call probes it', async () => {
+    let nowMs = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => nowMs);
+    const { primary, store } = setup(1000);
+    primary.down = true;
+    await store.reserve(reserve(1, global('fail-open')));
+    primary.down = false;
+    const asked = primary.reserves.length;
+    nowMs += 999;
+    await store.reserve(reserve(1, global('fail-open')));
+    expect(primary.reserves.length).toBe(asked);
+    nowMs += 1;
+    await store.reserve(reserve(1, global('fail-open')));
+    expect(primary.reserves.length).toBe(asked + 1);
+  });
+
+  test('a settle that fails is told to onError and never thrown', async () => {
+    const { primary, store, errors } = setup();
+    const reservation = granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    primary.down = true;
+    await expect(store.settle(reservation, 5)).resolves.toEqual({ spent: [] });
+    await expect(store.settle(reservation, 5)).resolves.toEqual({ spent: [] });
+    // Once for the outage, then each settle that failed.
+    expect(errors).toHaveLength(3);
+    expect(errors.every((err) => err instanceof StoreUnavailableError)).toBe(true);
+  });
+
+  test("a non-outage error of the primary is the caller's, not a policy's", async () => {
+    const primary = switchableStore();
+    const broken = new TypeError('a bug');
+    const store = resilientStore({ ...primary, reserve: () => Promise.reject(broken) }, { onError: () => {} });
+    await expect(store.reserve(reserve(1, global('fallback')))).rejects.toBe(broken);
+  });
+
+  test('without onError, an outage is one console.warn', async () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
+    const primary = switchableStore();
+    const store = resilientStore(primary, { cooldownMs: 0 });
+    primary.down = true;
+    await store.reserve(reserve(1, global('fail-open')));
+    await store.reserve(reserve(1, global('fail-open')));
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]![0])).toMatch(/^token-budget: .*TB_STORE_UNAVAILABLE/);
+  });
+});
+
+describe('when the primary is back', () => {
+  test('what the fallback counted is added to the primary once, before the primary is used again', async () => {
+    const { primary, store } = setup();
+    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    primary.down = true;
+    const during = granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    await store.settle(during, 25);
+    primary.down = false;
+    const after = await store.reserve(reserve(10, user('a', 'fallback')));
+    expect(after.scopes[0]).toMatchObject({ used: 55 });
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    expect((await store.usage(user('a', 'fallback'))).used).toBe(65);
+  });
+
+  test('a reservation of the outage settled after the primary is back moves the primary, not twice', async () => {
+    const { primary, store } = setup();
+    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    primary.down = true;
+    const during = granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    primary.down = false;
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    await store.settle(during, 5);
+    expect((await store.usage(user('a', 'fallback'))).used).toBe(35);
+  });
+
+  test('a hand-back the primary cannot take yet is kept and tried again', async () => {
+    const base = switchableStore();
+    let addFails = true;
+    const primary: Store = {
+      ...base,
+      add: (counts, id) => (addFails ? Promise.reject(new StoreUnavailableError('add down')) : base.add!(counts, id)),
+    };
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    base.down = true;
+    granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    base.down = false;
+    // The hand-back fails: this reservation is counted in the fallback, from what it knows (50).
+    expect((await store.reserve(reserve(10, user('a', 'fallback')))).scopes[0]).toMatchObject({ used: 60 });
+    addFails = false;
+    expect((await store.reserve(reserve(10, user('a', 'fallback')))).scopes[0]).toMatchObject({ used: 70 });
+  });
+});
+
+test('spentAt reads the primary, or the fallback while it is down', async () => {
+  const { primary, store } = setup();
+  const spend = { ...scope('s:{spend}:hour', 1_000_000), kind: 'spend' as const, onUnavailable: 'fallback' as const };
+  primary.spentAt = () => (primary.down ? Promise.reject(new StoreUnavailableError('down')) : Promise.resolve([7]));
+  expect(await store.spentAt!(spend, [Date.now()])).toEqual([7]);
+  primary.down = true;
+  expect(await store.spentAt!(spend, [Date.now()])).toEqual([0]);
+});
+
+test('close closes the primary and the fallback', async () => {
+  const closed: string[] = [];
+  const fallback = memoryStore();
+  const primary = { ...switchableStore(), close: async () => void closed.push('primary') };
+  const store = resilientStore(primary, {
+    fallback: Object.assign(fallback, { close: async () => void closed.push('fallback') }),
+  });
+  await store.close!();
+  expect(closed.sort()).toEqual(['fallback', 'primary']);
+});
