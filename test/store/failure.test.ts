@@ -327,7 +327,7 @@ describe('redisStore on a cluster, when one node stalls', () => {
     return env.servers.nodes.find((node) => node.port === Number(port))!;
   }
 
-  it('throws within the deadline, rolls back the other slots, and the stalled slot takes nothing later', async () => {
+  it('throws within the deadline, rolls back the other slots, and gives back what the stalled slot grants later', async () => {
     const prefix = freshPrefix();
     const store = redisStore(env.client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix });
     const users = Array.from({ length: 20 }, (_, i) => scope(userScopeKey(`node${i}`, 'day'), 1000));
@@ -342,7 +342,9 @@ describe('redisStore on a cluster, when one node stalls', () => {
     } finally {
       stalled.cont();
     }
-    expect([(await store.usage(healthy)).used, (await store.usage(onStalled)).used]).toEqual([10, 10]);
+    const both = async () => [(await store.usage(healthy)).used, (await store.usage(onStalled)).used];
+    await eventually(async () => JSON.stringify(await both()) === '[10,10]');
+    expect(await both()).toEqual([10, 10]);
   });
 });
 
