@@ -33,9 +33,9 @@ async function main(): Promise<void> {
     console.log(`/${route}: ${perSecond.toFixed(0)} req/s while profiled; profile written to ${dir}`);
   } finally {
     app.kill();
+    lib.remove();
     upstream.close();
     await redisServer.close();
-    lib.remove();
   }
 }
 
