@@ -271,7 +271,8 @@ export class BudgetContext {
     const reservation = this.reservation;
     if (this.state === 'released' && this.releasedAtEnd && reservation) {
       this.state = 'settled';
-      const given = { ...reservation, input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
+      // Its lease ended with the release: what was billed is added on top, without a lease.
+      const given = { ...reservation, leaseId: '', input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
       await this.settleAt(given, this.actualUsage(usage, reply), reply);
       return;
     }

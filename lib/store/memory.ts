@@ -53,6 +53,8 @@ export interface MemoryStore extends Store {
 
 /** Keys looked at per turn of the event loop when the timer sweeps, so a midnight with 1M expiring users never blocks. */
 const SWEEP_SLICE = 10_000;
+/** Reclaimed leases remembered for their late settle: only calls that outlived their lease are here. */
+const MAX_RECLAIMED = 10_000;
 
 /**
  * Budgets counted in this process's memory: correct for one process, lost on
@@ -94,16 +96,30 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       }
       movePast(lease.windowKey, lease.input - lease.amount, nowMs);
       held.byId.delete(id);
+      noteReclaimed(scope.key, id);
     }
     if (held.byId.size === 0) leases.delete(scope.key);
   };
 
-  /** Ends the lease of `leaseId` on `scopeKey`; whether it was still held. */
-  const endLease = (scopeKey: string, leaseId: string): boolean => {
+  /** Leases taken for a dead process whose call has not settled (`scope key \n lease id`), oldest first. */
+  const reclaimed = new Set<string>();
+  const noteReclaimed = (scopeKey: string, leaseId: string) => {
+    reclaimed.add(`${scopeKey}\n${leaseId}`);
+    if (reclaimed.size > MAX_RECLAIMED) reclaimed.delete(reclaimed.values().next().value!);
+  };
+
+  /**
+   * Ends the lease of `leaseId` on `scopeKey`: `'held'` while it was, `'reclaimed'` once it
+   * was settled at its input, `'settled'` when a settle already ended it.
+   */
+  const endLease = (scopeKey: string, leaseId: string): 'held' | 'reclaimed' | 'settled' => {
+    if (leaseId === '') return 'reclaimed';
     const held = leases.get(scopeKey);
-    if (!held?.byId.delete(leaseId)) return false;
-    if (held.byId.size === 0) leases.delete(scopeKey);
-    return true;
+    if (held?.byId.delete(leaseId)) {
+      if (held.byId.size === 0) leases.delete(scopeKey);
+      return 'held';
+    }
+    return reclaimed.delete(`${scopeKey}\n${leaseId}`) ? 'reclaimed' : 'settled';
   };
 
   let nextSlice: NodeJS.Immediate | undefined;
@@ -144,7 +160,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     for (const part of reservation.parts) {
       const used = amountOf(part.scope, usage);
       assertTokenCount(used, 'the settled amount');
-      const taken = endLease(part.scope.key, reservation.leaseId) ? part.amount : inputAmountOf(part.scope, reservation.input);
+      const lease = endLease(part.scope.key, reservation.leaseId);
+      // Settled already: a retried settle moves nothing.
+      if (lease === 'settled') continue;
+      const taken = lease === 'held' ? part.amount : inputAmountOf(part.scope, reservation.input);
       if (isCurrent(part.scope, part.windowKey, nowMs)) counters.moveExisting(part.windowKey, used - taken, nowMs);
       else movePast(part.windowKey, used - taken, nowMs);
       if (!part.scope.tracksSpend) continue;
@@ -211,6 +230,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       pastBucketMoves++;
       counters.clear();
       leases.clear();
+      reclaimed.clear();
       appliedBatches.clear();
     },
 

@@ -75,6 +75,10 @@ for s = 1, scopeCount do
       redis.call('SET', windowKey, value, 'KEEPTTL')
     end
     redis.call('ZREM', leaseKeys[s], member)
+    -- Its call may still settle (a process that was only stalled): it then moves by what it used beyond the input.
+    local reclaimed = leaseKeys[s] .. ':reclaimed'
+    redis.call('HSET', reclaimed, member, 1)
+    redis.call('PEXPIRE', reclaimed, 86400000)
   end
 end
 local values, existed = {}, {}
@@ -154,7 +158,10 @@ return reply
 /**
  * Settles reserved parts: ends each part's lease and moves its counter by what the
  * call used minus what the part took — its amount while the lease was held, only the
- * input's amount once a lease was taken for a dead process. Never below zero; a
+ * input's amount once a lease was taken for a dead process (the reserve script notes
+ * it in the lease set's `:reclaimed` hash). A part whose lease is in neither was
+ * settled already: a settle retried after a lost reply moves nothing. A reservation
+ * without a lease id holds none: it moves by what was used minus the input. Never below zero; a
  * counter that has expired stays gone. The lease member is named here from KEYS, as
  * the reserve script named it, so that a client's own key prefix is in both. A part
  * that tracks spend also adds what was used to its window's settled counter (which
@@ -170,11 +177,18 @@ for i = 1, n do
   local a = 1 + (i - 1) * 5
   local amount, inputAmount, used = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local member = ARGV[1] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', inputAmount) .. '|' .. KEYS[i]
-  local taken = inputAmount
-  if redis.call('ZREM', KEYS[n + i], member) == 1 then taken = amount end
+  local taken
+  if ARGV[1] == '' then
+    taken = inputAmount
+  elseif redis.call('ZREM', KEYS[n + i], member) == 1 then
+    taken = amount
+  elseif redis.call('HDEL', KEYS[n + i] .. ':reclaimed', member) == 1 then
+    taken = inputAmount
+  end
   local before, after = -1, -1
   local raw = redis.call('GET', KEYS[i])
-  if raw then
+  -- Neither held nor reclaimed: settled already (a retry whose first attempt landed), so nothing moves.
+  if raw and taken then
     local value = tonumber(raw) + used - taken
     if value < 0 then value = 0 end
     redis.call('SET', KEYS[i], value, 'KEEPTTL')

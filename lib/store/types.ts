@@ -148,7 +148,11 @@ export interface ReservedPart {
 
 export interface Reservation {
   parts: ReservedPart[];
-  /** Names the lease kept beside every part's counter until the reservation is settled. */
+  /**
+   * Names the lease kept beside every part's counter until the reservation is settled.
+   * Empty: the reservation holds no lease, and a settle adds what was used minus `input`
+   * (how usage billed after a reservation was given back is still counted).
+   */
   leaseId: string;
   input: number;
   /** Output tokens granted: the smallest of `maxOutput` and what every scope afforded. */
@@ -180,13 +184,14 @@ export interface Store {
   /**
    * Moves every reserved counter by what the call used minus the part's `amount`
    * (never below zero) and ends the lease; if the lease had already been taken
-   * (settled at its input), by what it used minus the input's amount. A counter whose
+   * (settled at its input), by what it used minus the input's amount. Settling a
+   * reservation again moves nothing, so a settle whose reply was lost can be retried. A counter whose
    * window has since expired is left alone. `actual` is a `CallUsage`, or a token
    * count where no scope is a money scope (0 for any). Reports the spend of the
    * scopes that track it.
    */
   settle(reservation: Reservation, actual: number | CallUsage): Promise<SettleReport>;
-  /** Gives the whole reservation back: `settle(reservation, 0)`. */
+  /** Gives the whole reservation back: `settle(reservation, 0)` (so once, like any settle). */
   release(reservation: Reservation): Promise<SettleReport>;
   /** The settled amount of a scope that tracks spend, in the windows containing each instant (0 where none). */
   spentAt?(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;

@@ -433,6 +433,21 @@ export function storeContract(backend: () => ContractBackend): void {
       expect(await used(user)).toBe(350 + 10 + 11);
     });
 
+    it('moves nothing when a settle is retried, before or after its lease was taken', async () => {
+      const twice = granted(await reserveLeased(100, 900));
+      await store.settle(twice, 300);
+      await store.settle(twice, 300);
+      await store.release(twice);
+      expect(await used(user)).toBe(300);
+      const late = granted(await reserveLeased(100, 900));
+      clock.advance(LEASE_MS);
+      granted(await reserveLeased(10, 1));
+      expect(await used(user)).toBe(300 + 100 + 11);
+      await store.settle(late, 250);
+      await store.settle(late, 250);
+      expect(await used(user)).toBe(300 + 250 + 11);
+    });
+
     it('ends the lease when a reservation is settled or released in time', async () => {
       const settled = granted(await reserveLeased(100, 900, [user, global]));
       const released = granted(await reserveLeased(50, 50, [user, global]));
