@@ -42,7 +42,7 @@ export interface MemoryStore extends Store {
   counts(scope: ScopeRequest): boolean;
   /** Forgets every counter and lease (a fallback, once the primary store has taken its counts back). */
   reset(): void;
-  add(counts: readonly CountedElsewhere[], batchId?: string): Promise<void>;
+  add(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport>;
   spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;
   /** Forgets every expired window now (a timer also does it every `sweepIntervalMs`); returns how many. */
   sweep(): number;
@@ -234,21 +234,26 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       appliedBatches.clear();
     },
 
-    async add(counts: readonly CountedElsewhere[], batchId?: string): Promise<void> {
+    async add(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport> {
+      const spent: SpendMove[] = [];
       if (batchId !== undefined) {
-        if (appliedBatches.has(batchId)) return;
+        if (appliedBatches.has(batchId)) return { spent };
         appliedBatches.add(batchId);
         if (appliedBatches.size > 1000) appliedBatches.delete(appliedBatches.values().next().value!);
       }
       const nowMs = now();
       pastBucketMoves++;
-      for (const { scope, atMs, amount } of counts) {
+      for (const { scope, atMs, amount, spent: used = 0 } of counts) {
         const plan = planWindow(scope, atMs);
         if (plan.expiresAtMs <= nowMs) continue;
         const windowKey = plan.keys[plan.keys.length - 1]!;
         if (amount >= 0) counters.add(windowKey, amount, plan.expiresAtMs, nowMs);
         else counters.moveExisting(windowKey, amount, nowMs);
+        if (!scope.tracksSpend || used <= 0) continue;
+        const move = counters.addAlongside(spentKeyOf(windowKey), used, windowKey, nowMs, scope.keepSpentMs);
+        if (move) spent.push({ scope, before: move[0], after: move[1] });
       }
+      return { spent };
     },
 
     async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {

@@ -216,10 +216,13 @@ return redis.call('MGET', unpack(KEYS))
 /**
  * Adds counts taken elsewhere (a fallback during an outage) to counters, creating
  * them with their window's expiry; a negative count never goes below zero, and a
- * window that has ended is left alone.
+ * window that has ended is left alone. A count's settled spend is added to the
+ * window's settled counter, as the settle script does, and reported before and after
+ * (-1, -1 where none was added).
  * A batch is added once: a marker beside its first counter (same slot) remembers it
  * for an hour, so that a retry after a lost reply adds nothing.
- * KEYS: counters. ARGV: nowMs ('' = Redis TIME), batchId, then per counter amount and expiresAtMs.
+ * KEYS: counters. ARGV: nowMs ('' = Redis TIME), batchId, then per counter amount,
+ * expiresAtMs, spent and keepSpentMs.
  */
 export const ADD_SCRIPT = luaScript(`
 local now = tonumber(ARGV[1])
@@ -227,9 +230,12 @@ if not now then
   local time = redis.call('TIME')
   now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-if not redis.call('SET', KEYS[1] .. ':added:' .. ARGV[2], '1', 'NX', 'PX', 3600000) then return 0 end
+local reply = {}
+if not redis.call('SET', KEYS[1] .. ':added:' .. ARGV[2], '1', 'NX', 'PX', 3600000) then return reply end
 for i = 1, #KEYS do
-  local amount, expiresAt = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+  local a = 3 + (i - 1) * 4
+  local amount, expiresAt, spent = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local before, after = -1, -1
   if expiresAt > now then
     local raw = redis.call('GET', KEYS[i])
     if raw then
@@ -239,7 +245,17 @@ for i = 1, #KEYS do
     elseif amount > 0 then
       redis.call('SET', KEYS[i], amount, 'PX', expiresAt - now)
     end
+    if spent > 0 then
+      local spentKey = KEYS[i] .. ':spent'
+      after = redis.call('INCRBY', spentKey, spent)
+      before = after - spent
+      if redis.call('PTTL', spentKey) < 0 then
+        redis.call('PEXPIRE', spentKey, expiresAt - now + tonumber(ARGV[a + 3]))
+      end
+    end
   end
+  reply[#reply + 1] = before
+  reply[#reply + 1] = after
 end
-return 0
+return reply
 `);

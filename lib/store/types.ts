@@ -164,6 +164,12 @@ export interface CountedElsewhere {
   scope: ScopeRequest;
   atMs: number;
   amount: number;
+  /**
+   * Of a scope that tracks spend: what settled calls used there, added to the window's
+   * settled counter as a settle would.
+   * @default 0
+   */
+  spent?: number;
 }
 
 export type ReserveResult =
@@ -199,9 +205,10 @@ export interface Store {
    * Adds `amount` (negative: takes away, never below zero) to each scope's window at
    * `atMs`, creating the counter if needed; a window that has expired is left alone.
    * How counts taken elsewhere (a fallback during an outage) are carried back. A
-   * `batchId` already added (a retry after a lost reply) adds nothing.
+   * `batchId` already added (a retry after a lost reply) adds nothing. Reports the
+   * settled spend it moved, as `settle` does.
    */
-  add?(counts: readonly CountedElsewhere[], batchId?: string): Promise<void>;
+  add?(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport>;
   /**
    * The store's clock, epoch ms (for a remote store, its best estimate): windows and
    * counts taken elsewhere are placed on it. @default Date.now
@@ -209,6 +216,12 @@ export interface Store {
   now?(): number;
   /** Reads a scope's state without changing it. */
   usage(scope: ScopeRequest): Promise<ScopeState>;
+  /**
+   * Calls `listener` with the settled spend a store writes outside any request — a
+   * settlement retried after an outage, counts handed back from a fallback — so that
+   * spend alerts see it (`resilientStore`).
+   */
+  onLateSpend?(listener: (report: SettleReport) => void): void;
   /** Stops timers and forgets state the store owns; never closes a client it was given. */
   close?(): Promise<void>;
 }

@@ -200,6 +200,69 @@ describe('when the primary is back', () => {
   });
 });
 
+describe('settlements the primary missed', () => {
+  test('a settle that failed is written when the primary is back, before anything else, once', async () => {
+    const { primary, store } = setup();
+    const reservation = granted(await store.reserve(reserve(100, user('a', 'fail-closed', 1000))));
+    primary.down = true;
+    await store.settle(reservation, 40);
+    primary.down = false;
+    // The first call after the outage sees the settle: the 100 reserved became 40.
+    expect((await store.reserve(reserve(10, user('a', 'fail-closed', 1000)))).scopes[0]).toMatchObject({ used: 50 });
+    // A settle that landed although its reply was lost moves nothing when written again.
+    await store.settle(reservation, 40);
+    expect((await store.usage(user('a', 'fail-closed', 1000))).used).toBe(50);
+  });
+
+  test('a settle the primary took while its reply was lost is not counted twice', async () => {
+    const base = switchableStore();
+    let loseReply = true;
+    const primary: Store = {
+      ...base,
+      settle: async (reservation, actual) => {
+        const report = await base.settle(reservation, actual);
+        if (loseReply) throw new StoreUnavailableError('reply lost');
+        return report;
+      },
+    };
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    const reservation = granted(await store.reserve(reserve(100, user('a', 'fail-closed', 1000))));
+    await store.settle(reservation, 40);
+    loseReply = false;
+    expect((await store.reserve(reserve(10, user('a', 'fail-closed', 1000)))).scopes[0]).toMatchObject({ used: 50 });
+  });
+
+  test("spend the fallback settled reaches the primary's settled counter and onLateSpend, once", async () => {
+    const { primary, store } = setup();
+    const heard: number[][] = [];
+    store.onLateSpend!((report) => heard.push(report.spent.flatMap((move) => [move.before, move.after])));
+    const spend = { ...user('a', 'fallback', 1000), tracksSpend: true };
+    const first = granted(await store.reserve(reserve(50, spend)));
+    await store.settle(first, 30);
+    primary.down = true;
+    const during = granted(await store.reserve(reserve(50, spend)));
+    // The fallback's own settled counter starts at zero: its moves are not reported as the scope's spend.
+    expect(await store.settle(during, 20)).toEqual({ spent: [] });
+    primary.down = false;
+    granted(await store.reserve(reserve(1, spend)));
+    expect(heard).toEqual([[30, 50]]);
+    expect(await primary.spentAt!(spend, [Date.now()])).toEqual([50]);
+  });
+
+  test('a settle retried after the outage is heard by onLateSpend with its spend', async () => {
+    const { primary, store } = setup();
+    const heard: number[][] = [];
+    store.onLateSpend!((report) => heard.push(report.spent.flatMap((move) => [move.before, move.after])));
+    const spend = { ...user('a', 'fail-closed', 1000), tracksSpend: true };
+    const reservation = granted(await store.reserve(reserve(50, spend)));
+    primary.down = true;
+    await store.settle(reservation, 30);
+    primary.down = false;
+    await store.usage(spend);
+    expect(heard).toEqual([[0, 30]]);
+  });
+});
+
 test('spentAt reads the primary, or the fallback while it is down', async () => {
   const { primary, store } = setup();
   const spend = { ...scope('s:{spend}:hour', 1_000_000), kind: 'spend' as const, onUnavailable: 'fallback' as const };

@@ -497,6 +497,16 @@ export function storeContract(backend: () => ContractBackend): void {
     expect(await used(user)).toBe(75);
   });
 
+  it("adds a count's settled spend to its window's settled counter and reports it, once per batch", async () => {
+    const tracked = { ...scope(userScopeKey('spent-back', 'day'), 10_000), tracksSpend: true };
+    granted(await take(tracked, 10));
+    const counts = [{ scope: tracked, atMs: NOON, amount: 120, spent: 90 }];
+    expect((await store.add!(counts, 'spent-1')).spent).toEqual([{ scope: tracked, before: 0, after: 90 }]);
+    expect((await store.add!(counts, 'spent-1')).spent).toEqual([]);
+    expect(await store.spentAt!(tracked, [NOON])).toEqual([90]);
+    expect(await used(tracked)).toBe(130);
+  });
+
   describe('money scopes', () => {
     // 2 nano-USD a prompt token, 1 a cached one, 10 an output token; a 1,000 nano-USD cap.
     const weights = { input: 2, cachedInput: 1, output: 10 };
