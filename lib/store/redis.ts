@@ -8,6 +8,7 @@ import { leaseKeyOf, newLeaseId, spentKeyOf } from './leases';
 import {
   ADD_SCRIPT,
   GRANTED,
+  HEARTBEAT_SCRIPT,
   type LuaScript,
   READ_SCRIPT,
   REFUSED,
@@ -348,6 +349,11 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       const request: ReserveRequest = { scopes: [scope], input: 0, maxOutput: 0 };
       const slot = await call((gaveUp) => runPlanned(USAGE_SCRIPT, request, [0], gaveUp));
       return scopeState(scope, slot.plans[0]!, slot.values[0]!, slot.nowMs);
+    },
+
+    async heartbeat(processId: string, ttlMs: number): Promise<number> {
+      const [alive] = await call(() => run(HEARTBEAT_SCRIPT, [`${prefix}processes`], [processId, String(ttlMs)]));
+      return alive!;
     },
 
     now: () => clock.estimate(),

@@ -24,6 +24,18 @@ export interface ResilientStoreOptions {
   rememberScopes?: number;
   /** Settlements kept while the primary cannot take them; past it the oldest is dropped (its lease settles it). Default 100,000. */
   maxUnsettled?: number;
+  /**
+   * How often this process tells the primary it is alive (`Store.heartbeat`), ms: the
+   * number of live processes decides each one's share of a budget during an outage.
+   * Default 5000 (a process counts for 15 s after its last heartbeat).
+   */
+  heartbeatMs?: number;
+  /**
+   * The oldest word of the primary on a scope a fallback starts from, ms: the fleet may
+   * have spent since, so an older one is not trusted and the scope is refused (a quota
+   * period) or started from its share of the limit (a sliding window). Default 60,000.
+   */
+  viewMaxAgeMs?: number;
   /** After a failure, how long the primary is left alone before one call probes it again, ms. Default 1000. */
   cooldownMs?: number;
   /**
@@ -35,6 +47,11 @@ export interface ResilientStoreOptions {
 }
 
 const SKIPPED = Symbol('primary skipped');
+
+/** How long a scope's word stays true at most: a sliding window's span, a fixed window's whole period. */
+function windowSpanMs(scope: ScopeRequest): number {
+  return scope.window.kind === 'sliding' ? scope.window.windowMs : Infinity;
+}
 
 /**
  * Wraps a store so that an outage costs one deadline per `cooldownMs`, not one per
@@ -51,6 +68,8 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   const cooldownMs = options.cooldownMs ?? 1000;
   const rememberScopes = options.rememberScopes ?? 100_000;
   const maxUnsettled = options.maxUnsettled ?? 100_000;
+  const heartbeatMs = options.heartbeatMs ?? 5000;
+  const viewMaxAgeMs = options.viewMaxAgeMs ?? 60_000;
   const onError = errorReporter(options.onError);
 
   /** The primary's last word on each scope, oldest first, so the oldest is forgotten first. */
@@ -68,21 +87,44 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     if (seen) seen.state = { ...seen.state, used: Math.max(0, seen.state.used + delta) };
   };
   /**
-   * Starts the fallback's count of `scope` from the primary's last word, and says
-   * whether the fallback may count it at all: a fixed window (a quota period) this
-   * process has not seen the primary count is unknown, and a fresh quota would let
-   * every process spend it again. A sliding window is seeded while its last word is recent.
+   * How many processes share the primary, as its heartbeat said last (this one
+   * included; a process that stopped counts until its heartbeat expires, which errs on
+   * the safe side). Undefined until the primary has answered one: a process that never
+   * heard how many it shares with cannot know its share.
+   */
+  let fleetSize: number | undefined = primary.heartbeat ? undefined : 1;
+  const processId = newLeaseId();
+  const beat = async () => {
+    try {
+      fleetSize = Math.max(1, await primary.heartbeat!(processId, heartbeatMs * 3));
+    } catch {
+      // The outage is told by the calls that need the store; a heartbeat keeps the last size.
+    }
+  };
+  let heartbeat: NodeJS.Timeout | undefined;
+  if (primary.heartbeat) {
+    void beat();
+    heartbeat = setInterval(() => void beat(), heartbeatMs).unref();
+  }
+
+  /**
+   * Starts the fallback's count of `scope` at this process's share of what the primary
+   * last said was left — `remaining / processes` — so that the fleet as a whole never
+   * spends more than was left, and says whether the fallback may count it at all. A
+   * fixed window (a quota period) this process has not seen the primary count lately
+   * is unknown: a fresh quota would let every process spend it again. A sliding window
+   * starts from its share of the limit when its last word is older than the window.
    */
   const startFromLastSeen = (scope: ScopeRequest): boolean => {
+    if (fallback.counts(scope)) return true;
+    if (fleetSize === undefined) return false;
     const seen = lastSeen.get(scope.key);
     const nowMs = storeNow();
-    if (scope.window.kind === 'sliding') {
-      if (seen && nowMs - seen.atMs < scope.window.windowMs) fallback.seed(scope, seen.state.used);
-      return true;
-    }
-    if (fallback.counts(scope)) return true;
-    if (!seen || nowMs >= seen.state.resetAtMs) return false;
-    fallback.seed(scope, seen.state.used);
+    const recent = seen !== undefined && nowMs - seen.atMs < Math.min(viewMaxAgeMs, windowSpanMs(scope));
+    if (scope.window.kind === 'fixed' && (!recent || nowMs >= seen.state.resetAtMs)) return false;
+    const used = recent ? seen.state.used : 0;
+    const share = Math.floor(Math.max(0, scope.limit - used) / fleetSize);
+    fallback.seed(scope, scope.limit - share);
     return true;
   };
 
@@ -226,7 +268,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const unknown = counted.find((scope) => !startFromLastSeen(scope));
     if (unknown) {
       throw new StoreUnavailableError(
-        `The budget store is unreachable and this process has not seen scope ${unknown.key} this period`,
+        `The budget store is unreachable and this process has not seen scope ${unknown.key} lately (or does not know how many processes share it)`,
         {
           cause: lastFailure,
         },
@@ -332,6 +374,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     },
 
     async close(): Promise<void> {
+      clearInterval(heartbeat);
       await Promise.all([primary.close?.(), fallback.close?.()]);
     },
   };

@@ -259,3 +259,18 @@ for i = 1, #KEYS do
 end
 return reply
 `);
+
+/**
+ * Notes a process alive and counts the live ones: a sorted set of process ids scored
+ * by when each stops counting, on Redis's clock.
+ * KEYS: the set. ARGV: processId, ttlMs.
+ */
+export const HEARTBEAT_SCRIPT = luaScript(`
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return redis.call('ZCARD', KEYS[1])
+`);

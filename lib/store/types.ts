@@ -217,6 +217,12 @@ export interface Store {
   /** Reads a scope's state without changing it. */
   usage(scope: ScopeRequest): Promise<ScopeState>;
   /**
+   * Notes that process `processId` is alive for the next `ttlMs` (the store's clock) and
+   * returns how many processes are alive, this one included. A store shared by many
+   * processes has it; during an outage each process then spends only its share.
+   */
+  heartbeat?(processId: string, ttlMs: number): Promise<number>;
+  /**
    * Calls `listener` with the settled spend a store writes outside any request — a
    * settlement retried after an outage, counts handed back from a fallback — so that
    * spend alerts see it (`resilientStore`).

@@ -96,6 +96,65 @@ describe('while the primary is down', () => {
   });
 });
 
+describe('a fleet of processes during an outage', () => {
+  /** A primary shared with `processes` processes (its heartbeat says so), on a clock the test moves. */
+  function fleetSetup(processes: number | 'never-answered') {
+    const base = switchableStore();
+    const clock = { now: Date.now() };
+    const beats: string[] = [];
+    const primary: SwitchableStore = Object.assign(base, {
+      now: () => clock.now,
+      heartbeat: async (id: string) => {
+        beats.push(id);
+        if (processes === 'never-answered') throw new StoreUnavailableError('down');
+        return processes;
+      },
+    });
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    return { primary, store, clock, beats };
+  }
+  const settleBeat = () => new Promise((resolve) => setImmediate(resolve));
+
+  test('each process counts from its share of what was left: remaining / processes', async () => {
+    const { primary, store, beats } = fleetSetup(3);
+    await settleBeat();
+    expect(beats).toHaveLength(1);
+    granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    // 60 left, 3 processes: this one may use 20 of it.
+    expect((await store.reserve(reserve(20, user('a', 'fallback')))).scopes[0]).toMatchObject({ used: 100, remaining: 0 });
+    expect((await store.reserve(reserve(1, user('a', 'fallback')))).ok).toBe(false);
+    await store.close!();
+  });
+
+  test('a sliding window with no recent word starts from its share of the limit', async () => {
+    const { primary, store } = fleetSetup(4);
+    await settleBeat();
+    primary.down = true;
+    expect(granted(await store.reserve(reserve(25, global('fallback')))).outputCap).toBe(1);
+    expect((await store.reserve(reserve(1, global('fallback')))).ok).toBe(false);
+    await store.close!();
+  });
+
+  test('a word older than viewMaxAgeMs is not trusted: the quota period is refused', async () => {
+    const { primary, store, clock } = fleetSetup(1);
+    await settleBeat();
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    clock.now += 60_000;
+    primary.down = true;
+    await expect(store.reserve(reserve(10, user('a', 'fallback')))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close!();
+  });
+
+  test('a process that never heard how many share the store counts nothing in its fallback', async () => {
+    const { primary, store } = fleetSetup('never-answered');
+    await settleBeat();
+    primary.down = true;
+    await expect(store.reserve(reserve(10, global('fallback')))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close!();
+  });
+});
+
 describe('onError and the cool-down', () => {
   test('onError hears once per outage; the next outage is heard again', async () => {
     const { primary, store, errors } = setup();

@@ -507,6 +507,16 @@ export function storeContract(backend: () => ContractBackend): void {
     expect(await used(tracked)).toBe(130);
   });
 
+  it('counts the processes whose heartbeat has not expired (stores shared by processes)', async () => {
+    if (!store.heartbeat) return;
+    const id = `beat-${Math.random()}`;
+    expect(await store.heartbeat(`${id}-a`, 60_000)).toBeGreaterThanOrEqual(1);
+    const alive = await store.heartbeat(`${id}-b`, 150);
+    expect(await store.heartbeat(`${id}-a`, 60_000)).toBe(alive);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await store.heartbeat(`${id}-a`, 60_000)).toBe(alive - 1);
+  });
+
   describe('money scopes', () => {
     // 2 nano-USD a prompt token, 1 a cached one, 10 an output token; a 1,000 nano-USD cap.
     const weights = { input: 2, cachedInput: 1, output: 10 };
