@@ -116,7 +116,8 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
    * starts from its share of the limit when its last word is older than the window.
    */
   const startFromLastSeen = (scope: ScopeRequest): boolean => {
-    if (fallback.counts(scope)) return true;
+    // A sliding window's counter is its newest bucket: its share is seeded once an outage, not once a bucket.
+    if (fallback.counts(scope) || seededInOutage.has(scope.key)) return true;
     if (fleetSize === undefined) return false;
     const seen = lastSeen.get(scope.key);
     const nowMs = storeNow();
@@ -125,8 +126,11 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const used = recent ? seen.state.used : 0;
     const share = Math.floor(Math.max(0, scope.limit - used) / fleetSize);
     fallback.seed(scope, scope.limit - share);
+    if (scope.window.kind === 'sliding') seededInOutage.add(scope.key);
     return true;
   };
+  /** Sliding windows seeded since the fallback was last emptied. */
+  const seededInOutage = new Set<string>();
 
   /** Told the settled spend that reaches the primary outside a request: a retried settle, a hand-back. */
   const lateSpendListeners: ((report: SettleReport) => void)[] = [];
@@ -188,8 +192,6 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
       tellLateSpend(await primary.add(unconfirmed.counts, unconfirmed.id));
       unconfirmed = undefined;
     }
-    // The primary has it all: the next outage starts again from the primary's word.
-    fallback.reset();
   };
   /**
    * Writes what the primary missed before it is used again — settlements it did not
@@ -233,6 +235,11 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     try {
       await handBack();
       const value = await call();
+      if (probe && countedInFallback.size === 0) {
+        // The primary is back and has what the fallback counted: the next outage starts again from its word.
+        fallback.reset();
+        seededInOutage.clear();
+      }
       retryAtMs = 0;
       return value;
     } catch (err) {
@@ -344,6 +351,8 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     async reserve(request: ReserveRequest): Promise<ReserveResult> {
       const result = await viaPrimary(() => primary.reserve(request));
       if (result === SKIPPED) return reserveWithoutPrimary(request);
+      // The first heartbeat failed (a client still connecting): the primary answers now.
+      if (fleetSize === undefined) void beat();
       remember(result.scopes);
       return result;
     },

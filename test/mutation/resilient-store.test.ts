@@ -136,6 +136,16 @@ describe('a fleet of processes during an outage', () => {
     await store.close!();
   });
 
+  test("a sliding window's share is seeded once an outage, not again in each new bucket", async () => {
+    const { primary, store, clock } = fleetSetup(4);
+    await settleBeat();
+    primary.down = true;
+    granted(await store.reserve(reserve(25, global('fallback'))));
+    clock.now += 1000;
+    expect((await store.reserve(reserve(1, global('fallback')))).ok).toBe(false);
+    await store.close!();
+  });
+
   test('a word older than viewMaxAgeMs is not trusted: the quota period is refused', async () => {
     const { primary, store, clock } = fleetSetup(1);
     await settleBeat();
