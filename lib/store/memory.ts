@@ -53,7 +53,7 @@ export interface MemoryStore extends Store {
 
 /** Keys looked at per turn of the event loop when the timer sweeps, so a midnight with 1M expiring users never blocks. */
 const SWEEP_SLICE = 10_000;
-/** Reclaimed leases remembered for their late settle: only calls that outlived their lease are here. */
+/** Reclaimed leases remembered for their late settle, and settled spend moves for a retry: the newest this many. */
 const MAX_RECLAIMED = 10_000;
 
 /**
@@ -103,6 +103,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
   /** Leases taken for a dead process whose call has not settled (`scope key \n lease id`), oldest first. */
   const reclaimed = new Set<string>();
+  /** The spend moves of the last settles of scopes that track spend, for a retried settle to report again. */
+  const spendMoves = new Map<string, [number, number]>();
   const noteReclaimed = (scopeKey: string, leaseId: string) => {
     reclaimed.add(`${scopeKey}\n${leaseId}`);
     if (reclaimed.size > MAX_RECLAIMED) reclaimed.delete(reclaimed.values().next().value!);
@@ -161,14 +163,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       const used = amountOf(part.scope, usage);
       assertTokenCount(used, 'the settled amount');
       const lease = endLease(part.scope.key, reservation.leaseId);
-      // Settled already: a retried settle moves nothing.
-      if (lease === 'settled') continue;
+      const movedKey = `${part.scope.key}\n${reservation.leaseId}`;
+      if (lease === 'settled') {
+        // Settled already: a retry moves nothing and reports the move of the settle that landed.
+        const moved = spendMoves.get(movedKey);
+        if (moved) spent.push({ scope: part.scope, before: moved[0], after: moved[1] });
+        continue;
+      }
       const taken = lease === 'held' ? part.amount : inputAmountOf(part.scope, reservation.input);
       if (isCurrent(part.scope, part.windowKey, nowMs)) counters.moveExisting(part.windowKey, used - taken, nowMs);
       else movePast(part.windowKey, used - taken, nowMs);
       if (!part.scope.tracksSpend) continue;
       const move = counters.addAlongside(spentKeyOf(part.windowKey), used, part.windowKey, nowMs, part.scope.keepSpentMs);
-      if (move) spent.push({ scope: part.scope, before: move[0], after: move[1] });
+      if (!move) continue;
+      spent.push({ scope: part.scope, before: move[0], after: move[1] });
+      if (reservation.leaseId === '') continue;
+      spendMoves.set(movedKey, move);
+      if (spendMoves.size > MAX_RECLAIMED) spendMoves.delete(spendMoves.keys().next().value!);
     }
     return { spent };
   };
@@ -231,6 +242,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       counters.clear();
       leases.clear();
       reclaimed.clear();
+      spendMoves.clear();
       appliedBatches.clear();
     },
 

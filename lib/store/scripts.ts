@@ -161,7 +161,9 @@ return reply
  * call used minus what the part took — its amount while the lease was held, only the
  * input's amount once a lease was taken for a dead process (the reserve script notes
  * it in the lease set's `:reclaimed` hash). A part whose lease is in neither was
- * settled already: a settle retried after a lost reply moves nothing. A reservation
+ * settled already: a settle retried after a lost reply moves nothing, and reports the
+ * spend move of the settle that landed (kept an hour beside the lease set), so that the
+ * threshold it crossed is still alerted once. A reservation
  * without a lease id holds none: it moves by what was used minus the input. Never below zero; a
  * counter that has expired stays gone. The lease member is named here from KEYS, as
  * the reserve script named it, so that a client's own key prefix is in both. A part
@@ -201,6 +203,16 @@ for i = 1, n do
       if redis.call('PTTL', spentKey) < 0 then
         redis.call('PEXPIRE', spentKey, math.max(1, redis.call('PTTL', KEYS[i])) + tonumber(ARGV[a + 5]))
       end
+      if ARGV[1] ~= '' then
+        redis.call('SET', KEYS[n + i] .. ':moved:' .. ARGV[1], before .. ' ' .. after, 'PX', 3600000)
+      end
+    end
+  elseif not taken and ARGV[a + 4] == '1' and ARGV[1] ~= '' then
+    -- A retry of a settle whose reply was lost: its move is reported again, since nobody saw it the first time.
+    local moved = redis.call('GET', KEYS[n + i] .. ':moved:' .. ARGV[1])
+    if moved then
+      local b, f = string.match(moved, '^(%d+) (%d+)$')
+      before, after = tonumber(b), tonumber(f)
     end
   end
   reply[#reply + 1] = before

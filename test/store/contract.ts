@@ -448,6 +448,15 @@ export function storeContract(backend: () => ContractBackend): void {
       expect(await used(user)).toBe(300 + 250 + 11);
     });
 
+    it('reports the spend move of a settle again when it is retried, and moves nothing', async () => {
+      const tracked = { ...scope(userScopeKey('retried-spend', 'day'), 10_000), tracksSpend: true };
+      const reservation = granted(await store.reserve({ scopes: [tracked], input: 10, maxOutput: 90, leaseMs: LEASE_MS }));
+      const first = await store.settle(reservation, 40);
+      expect(first.spent).toEqual([{ scope: tracked, before: 0, after: 40 }]);
+      expect((await store.settle(reservation, 40)).spent).toEqual(first.spent);
+      expect(await store.spentAt!(tracked, [nowMs])).toEqual([40]);
+    });
+
     it('ends the lease when a reservation is settled or released in time', async () => {
       const settled = granted(await reserveLeased(100, 900, [user, global]));
       const released = granted(await reserveLeased(50, 50, [user, global]));
