@@ -119,6 +119,12 @@ function readFeature(
       `${path}.maxOutput is ${maxOutput}, but ${options.model} produces at most ${modelInfo.maxOutputTokens} output tokens.`,
     );
   }
+  if (modelInfo.maxInputTokens !== undefined && maxInput > modelInfo.maxInputTokens) {
+    fail(
+      'TB_OVER_INPUT_LIMIT',
+      `${path}.maxInput is ${maxInput}, but ${options.model} takes at most ${modelInfo.maxInputTokens} input tokens (of its ${modelInfo.contextWindow}-token context).`,
+    );
+  }
   if (modelInfo.contextWindow !== undefined && maxInput + maxOutput > modelInfo.contextWindow) {
     fail(
       'TB_OVER_CONTEXT',

@@ -247,6 +247,17 @@ describe('the model table: context windows, snapshots, lookalikes', () => {
     expect(() => feature('gpt-5', 272_000, 128_000)()).not.toThrow();
   });
 
+  test.each(['gpt-5', 'gpt-5-mini', 'gpt-5-nano-2025-08-07', 'gpt-5.1', 'gpt-5.4', 'gpt-5.5'])(
+    '%s takes at most 272,000 input tokens of its 400,000 (and never reaches the 2× tier above 272 K): TB_OVER_INPUT_LIMIT',
+    (model) => {
+      expect(() => feature(model, 272_000, 1_000)()).not.toThrow();
+      const err = configError(feature(model, 272_001, 1_000));
+      expect(err.code).toBe('TB_OVER_INPUT_LIMIT');
+      expect(err.message).toContain('at most 272000 input tokens');
+      expect(configError(feature(model, 272_000, 128_001)).code).toBe('TB_OUTPUT_OVER_MODEL_LIMIT');
+    },
+  );
+
   test.each([
     ['gpt-4o-2024-05-13', 4_096],
     ['gpt-4o-2024-08-06', 16_384],

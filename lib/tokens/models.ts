@@ -15,6 +15,8 @@ export interface ModelInfo {
   contextWindow: number | undefined;
   /** Largest completion the model can produce, or `undefined` when not known. */
   maxOutputTokens: number | undefined;
+  /** Most prompt tokens, when less than the context window less the output (gpt-5: 272,000 of 400,000). */
+  maxInputTokens: number | undefined;
   /** Framing of every message besides its texts (cookbook `tokens_per_message`). */
   tokensPerMessage: number;
   /** What a `name` adds besides its text (cookbook `tokens_per_name`; −1 where the name replaces the role). */
@@ -38,12 +40,15 @@ interface RowOptions {
   maxCompletionTokens?: boolean;
   /** gpt-3.5-turbo-0301's framing: 4 per message, and a name replaces the role (−1). */
   framing0301?: boolean;
+  /** A prompt limit of its own, below the context window. */
+  maxInputTokens?: number;
 }
 
 const row = (encoding: EncodingName, contextWindow: number, maxOutputTokens: number, options: RowOptions = {}): FamilyRow => ({
   encoding,
   contextWindow,
   maxOutputTokens,
+  maxInputTokens: options.maxInputTokens,
   tokensPerMessage: options.framing0301 ? 4 : TOKENS_PER_MESSAGE,
   tokensPerName: options.framing0301 ? -1 : TOKENS_PER_NAME,
   functionInit: encoding === 'cl100k_base' ? 10 : 7,
@@ -51,6 +56,10 @@ const row = (encoding: EncodingName, contextWindow: number, maxOutputTokens: num
 });
 
 const reasoning = { maxCompletionTokens: true };
+// gpt-5's context is 400,000 tokens but a prompt may use 272,000 of them. gpt-5.4 and
+// gpt-5.5 list a 1.05 M context, billed at twice the price above 272,000 input tokens;
+// they keep this row, so a prompt never reaches that tier.
+const gpt5 = { ...reasoning, maxInputTokens: 272_000 };
 
 // Context window / max output from OpenAI's model pages. A name resolves to the
 // longest family it starts with, followed by nothing or by '-' (a dated snapshot
@@ -87,9 +96,9 @@ const FAMILIES: Record<string, FamilyRow> = {
   'o3-mini': row('o200k_base', 200_000, 100_000, reasoning),
   'o3-pro': row('o200k_base', 200_000, 100_000, reasoning),
   'o4-mini': row('o200k_base', 200_000, 100_000, reasoning),
-  'gpt-5': row('o200k_base', 400_000, 128_000, reasoning),
-  'gpt-5-mini': row('o200k_base', 400_000, 128_000, reasoning),
-  'gpt-5-nano': row('o200k_base', 400_000, 128_000, reasoning),
+  'gpt-5': row('o200k_base', 400_000, 128_000, gpt5),
+  'gpt-5-mini': row('o200k_base', 400_000, 128_000, gpt5),
+  'gpt-5-nano': row('o200k_base', 400_000, 128_000, gpt5),
   'gpt-5-chat-latest': row('o200k_base', 128_000, 16_384, reasoning),
 };
 
@@ -133,6 +142,7 @@ export function fallbackModel(model: string, encoding: EncodingName): ModelInfo 
     family: model,
     contextWindow: undefined,
     maxOutputTokens: undefined,
+    maxInputTokens: undefined,
     image: imageRuleOf(model),
   };
 }
