@@ -1,6 +1,6 @@
 // Model name → what counting and calling need to know about it (encoding, context window, output limit, framing, images).
 import { TokenBudgetConfigError } from '../config-error';
-import { imageRuleOf, type ImageCost } from './images';
+import { imageRuleOf, unpublishedImageRuleOf, type ImageCost } from './images';
 
 /** The BPE encodings that current OpenAI chat models use. */
 export type EncodingName = 'o200k_base' | 'cl100k_base';
@@ -107,7 +107,9 @@ const FAMILIES: Record<string, FamilyRow> = {
  * the release number is dropped before the lookup. Any other `.` after a family
  * (`gpt-4.7`, `gpt-4.1x`) makes an unknown name, not a lookalike's.
  */
-const POINT_RELEASES = /^(gpt-5)\.\d+(?=$|-)/;
+const POINT_RELEASES = /^(gpt-5)\.(\d+)(?=$|-)/;
+/** The first point release whose image rule is not published (gpt-5.2). */
+const FIRST_UNPUBLISHED_IMAGE_RELEASE = 2;
 
 const FAMILY_NAMES = Object.keys(FAMILIES).sort((a, b) => b.length - a.length);
 
@@ -116,10 +118,13 @@ const FAMILY_NAMES = Object.keys(FAMILIES).sort((a, b) => b.length - a.length);
  * family matches. Fine-tuned names (`ft:gpt-4o-mini:org::id`) resolve to their base.
  */
 export function lookupModel(model: string): ModelInfo | undefined {
-  const name = (model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model).replace(POINT_RELEASES, '$1');
+  const named = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model;
+  const release = POINT_RELEASES.exec(named);
+  const name = named.replace(POINT_RELEASES, '$1');
+  const imageRule = release && Number(release[2]) >= FIRST_UNPUBLISHED_IMAGE_RELEASE ? unpublishedImageRuleOf : imageRuleOf;
   for (const family of FAMILY_NAMES) {
     if (name === family || (name.startsWith(family) && name[family.length] === '-')) {
-      return { family, ...FAMILIES[family]!, image: imageRuleOf(family) };
+      return { family, ...FAMILIES[family]!, image: imageRule(family) };
     }
   }
   return undefined;
