@@ -2,7 +2,8 @@
 import express from 'express';
 import OpenAI from 'openai';
 import request from 'supertest';
-import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError } from '../lib';
+import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError, type BudgetWarning } from '../lib';
+import { lookupModel } from '../lib/tokens/models';
 import { startTestApp, type TestApp } from './helpers/app';
 
 const chat = { maxInput: 100, maxOutput: 50, model: 'gpt-4o' };
@@ -274,6 +275,31 @@ describe('the model table: context windows, snapshots, lookalikes', () => {
   test.each(['gpt-4.1x', 'gpt-4.7', 'gpt-4o.5', 'gpt-5.x', 'o3x'])('%s only looks like a family: unknown', (model) => {
     expect(configError(feature(model, 100, 10)).code).toBe('TB_UNKNOWN_MODEL');
     expect(() => countTokens('hi', model)).toThrow(TokenBudgetConfigError);
+  });
+
+  test('a dated look-alike resolves to its family and warns once (TB_UNLISTED_SNAPSHOT); a listed snapshot does not warn', () => {
+    const warningsFor = (...models: string[]) => {
+      const warnings: BudgetWarning[] = [];
+      const features = Object.fromEntries(models.map((model, i) => [`f${i}`, { model, maxInput: 1_000, maxOutput: 100 }]));
+      createTokenBudget({ features, onWarning: (warning) => warnings.push(warning) });
+      return warnings;
+    };
+    const warnings = warningsFor('gpt-4o-2099-01-01', 'gpt-4o-mini-0999', 'ft:gpt-4.1-2031-01-01:acme::1');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.code).toBe('TB_UNLISTED_SNAPSHOT');
+    expect(warnings[0]!.message).toContain('"gpt-4o-2099-01-01" is not a listed snapshot of gpt-4o');
+    expect(warningsFor('gpt-5.3-2099-01-01').map((w) => w.code)).toEqual(['TB_UNLISTED_SNAPSHOT']);
+    expect(
+      warningsFor(
+        'gpt-4o-2024-08-06',
+        'gpt-4-0613',
+        'gpt-5.1-2025-11-13',
+        'ft:gpt-4o-mini-2024-07-18:acme::1',
+        'gpt-4o',
+        'gpt-4o-mini-search',
+      ),
+    ).toEqual([]);
+    expect(lookupModel('gpt-4o-2099-01-01')!.family).toBe('gpt-4o');
   });
 
   test('gpt-3.5-turbo-0301 follows its own framing: 4 per message, and a name replaces the role (−1)', () => {

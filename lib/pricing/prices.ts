@@ -1,5 +1,6 @@
 // Model prices: the published table plus the app's overrides, resolved per model name, in integer nano-USD.
 import { TokenBudgetConfigError } from '../config-error';
+import { SNAPSHOT_DATE } from '../tokens/models';
 import { PUBLISHED_PRICES } from './table';
 
 /** A model's price in USD per 1M tokens, as OpenAI publishes it. */
@@ -83,9 +84,6 @@ export function readPrices(overrides: Record<string, ModelPrice> = {}, fallbackP
 }
 
 const PUBLISHED = readPrices();
-
-/** A snapshot date at the end of a model name: `-2024-08-06`, or `-0613` in the older style. */
-const SNAPSHOT_DATE = /-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
 
 /** The row for `name` itself or, for a dated snapshot, for its undated name. */
 function rowFor(name: string, rows: ReadonlyMap<string, NanoPrice>): string | undefined {

@@ -152,5 +152,51 @@ export function fallbackModel(model: string, encoding: EncodingName): ModelInfo 
   };
 }
 
+/** A snapshot date at the end of a model name: `-2024-08-06`, or `-0613` in the older style. */
+export const SNAPSHOT_DATE = /-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
+
+// The dated snapshots OpenAI (and Azure, for gpt-35-turbo) has published, from the model pages.
+const LISTED_SNAPSHOTS = new Set([
+  ...['0301', '0613', '1106', '0125'].flatMap((date) => [`gpt-3.5-turbo-${date}`, `gpt-35-turbo-${date}`]),
+  'gpt-3.5-turbo-16k-0613',
+  'gpt-35-turbo-16k-0613',
+  'gpt-4-0314',
+  'gpt-4-0613',
+  'gpt-4-32k-0314',
+  'gpt-4-32k-0613',
+  'gpt-4-turbo-2024-04-09',
+  'gpt-4o-2024-05-13',
+  'gpt-4o-2024-08-06',
+  'gpt-4o-2024-11-20',
+  'gpt-4o-mini-2024-07-18',
+  'gpt-4.1-2025-04-14',
+  'gpt-4.1-mini-2025-04-14',
+  'gpt-4.1-nano-2025-04-14',
+  'o1-2024-12-17',
+  'o1-preview-2024-09-12',
+  'o1-mini-2024-09-12',
+  'o1-pro-2025-03-19',
+  'o3-2025-04-16',
+  'o3-mini-2025-01-31',
+  'o3-pro-2025-06-10',
+  'o4-mini-2025-04-16',
+  'gpt-5-2025-08-07',
+  'gpt-5-mini-2025-08-07',
+  'gpt-5-nano-2025-08-07',
+  'gpt-5.1-2025-11-13',
+  'gpt-5.2-2025-12-11',
+]);
+
+/**
+ * True for a name that reads as a dated snapshot of a family (`gpt-4o-2099-01-01`)
+ * but is not one OpenAI has listed: it gets its family's rows, which may not be its own.
+ */
+export function isUnlistedSnapshot(model: string): boolean {
+  const named = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model;
+  if (!SNAPSHOT_DATE.test(named) || LISTED_SNAPSHOTS.has(named)) return false;
+  const info = lookupModel(named);
+  return info !== undefined && named.replace(SNAPSHOT_DATE, '').replace(POINT_RELEASES, '$1') === info.family;
+}
+
 /** Every family name, longest first (for tests and docs). */
 export const MODEL_FAMILIES: readonly string[] = FAMILY_NAMES;
