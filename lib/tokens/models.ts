@@ -113,12 +113,15 @@ const FIRST_UNPUBLISHED_IMAGE_RELEASE = 2;
 
 const FAMILY_NAMES = Object.keys(FAMILIES).sort((a, b) => b.length - a.length);
 
+/** The base model of a fine-tune (`ft:gpt-4o-mini:org::id` → `gpt-4o-mini`), or the name itself. */
+const withoutFineTune = (model: string) => (model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model);
+
 /**
  * Resolves a model name to its family's facts, or `undefined` for a name no
  * family matches. Fine-tuned names (`ft:gpt-4o-mini:org::id`) resolve to their base.
  */
 export function lookupModel(model: string): ModelInfo | undefined {
-  const named = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model;
+  const named = withoutFineTune(model);
   const release = POINT_RELEASES.exec(named);
   const name = named.replace(POINT_RELEASES, '$1');
   const imageRule = release && Number(release[2]) >= FIRST_UNPUBLISHED_IMAGE_RELEASE ? unpublishedImageRuleOf : imageRuleOf;
@@ -192,7 +195,7 @@ const LISTED_SNAPSHOTS = new Set([
  * but is not one OpenAI has listed: it gets its family's rows, which may not be its own.
  */
 export function isUnlistedSnapshot(model: string): boolean {
-  const named = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model;
+  const named = withoutFineTune(model);
   if (!SNAPSHOT_DATE.test(named) || LISTED_SNAPSHOTS.has(named)) return false;
   const info = lookupModel(named);
   return info !== undefined && named.replace(SNAPSHOT_DATE, '').replace(POINT_RELEASES, '$1') === info.family;
