@@ -86,8 +86,8 @@ export function imageRuleOf(family: string): ImageCost {
 }
 
 /**
- * gpt-5.2 and later point releases: no rule is published by OpenAI. Third-party calculators and
- * forum measurements (undated; as gathered in the project's FACTS) give patch rules ×1.0–1.2 with 1,536–2,500 patch
+ * gpt-5.2 and later point releases: OpenAI publishes no rule. Third-party calculators
+ * and forum measurements (undated) give patch rules ×1.0–1.2 with 1,536–2,500 patch
  * budgets (a 1024×1024 image: 1,024–1,229 tokens); the highest of those is taken.
  */
 const UNPUBLISHED_POINT_RELEASE: ImageCost = { kind: 'patch', multiplier: 1.2, maxPatches: 2_500 };
