@@ -8,6 +8,7 @@ export type ConfigErrorCode =
   | 'TB_INVALID_LIMIT'
   | 'TB_OUTPUT_OVER_MODEL_LIMIT'
   | 'TB_OVER_CONTEXT'
+  | 'TB_OVER_INPUT_LIMIT'
   | 'TB_UNPRICED_MODEL'
   | 'TB_DUPLICATE_QUOTA';
 

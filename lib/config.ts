@@ -4,7 +4,7 @@ import type { CallSettings, ClientGonePolicy, MissingUsagePolicy } from './conte
 import { memoryStore } from './store/memory';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
-import { fallbackModel, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
+import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
 import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, TokenBudgetOptions } from './types';
 import { warnOncePerCode, type Warn } from './warnings';
 
@@ -97,9 +97,15 @@ export function checkErrorOptions(options: ErrorOptions, path: string, inherited
   return { errors, onReject: checkFunction(options.onReject, `${path}.onReject`) ?? inherited.onReject };
 }
 
-function resolveModel(model: unknown, path: string, unknownModelEncoding: EncodingName | undefined): ModelInfo {
+function resolveModel(model: unknown, path: string, unknownModelEncoding: EncodingName | undefined, warn: Warn): ModelInfo {
   if (typeof model !== 'string' || model === '') fail('TB_INVALID_OPTION', `${path} must be a model name.`);
   const info = lookupModel(model);
+  if (info && isUnlistedSnapshot(model)) {
+    warn(
+      'TB_UNLISTED_SNAPSHOT',
+      `${path} "${model}" is not a listed snapshot of ${info.family}; it is counted and priced as ${info.family}, whose limits and prices may not be its own.`,
+    );
+  }
   if (info) return info;
   if (unknownModelEncoding) return fallbackModel(model, unknownModelEncoding);
   return fail(
@@ -113,16 +119,23 @@ function readFeature(
   options: FeatureOptions,
   unknownModelEncoding: EncodingName | undefined,
   defaultPolicy: UnavailablePolicy,
+  warn: Warn,
 ): FeatureConfig {
   const path = `features.${name}`;
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', `${path} must be an object.`);
-  const modelInfo = resolveModel(options.model, `${path}.model`, unknownModelEncoding);
+  const modelInfo = resolveModel(options.model, `${path}.model`, unknownModelEncoding, warn);
   const maxInput = positiveInteger(options.maxInput, `${path}.maxInput`);
   const maxOutput = positiveInteger(options.maxOutput, `${path}.maxOutput`);
   if (modelInfo.maxOutputTokens !== undefined && maxOutput > modelInfo.maxOutputTokens) {
     fail(
       'TB_OUTPUT_OVER_MODEL_LIMIT',
       `${path}.maxOutput is ${maxOutput}, but ${options.model} produces at most ${modelInfo.maxOutputTokens} output tokens.`,
+    );
+  }
+  if (modelInfo.maxInputTokens !== undefined && maxInput > modelInfo.maxInputTokens) {
+    fail(
+      'TB_OVER_INPUT_LIMIT',
+      `${path}.maxInput is ${maxInput}, but ${options.model} takes at most ${modelInfo.maxInputTokens} input tokens (of its ${modelInfo.contextWindow}-token context).`,
     );
   }
   if (modelInfo.contextWindow !== undefined && maxInput + maxOutput > modelInfo.contextWindow) {
@@ -163,12 +176,13 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     );
   }
   const onStoreUnavailable = checkPolicy(options.onStoreUnavailable, 'onStoreUnavailable', 'fallback');
+  const warn = warnOncePerCode(checkFunction(options.onWarning, 'onWarning'));
   const entries = Object.entries(options.features ?? {});
   if (entries.length === 0) fail('TB_INVALID_OPTION', 'features must name at least one feature.');
   const features = new Map<string, FeatureConfig>();
   for (const [name, feature] of entries) {
     checkName(name, `feature name "${name}"`);
-    features.set(name, readFeature(name, feature, unknownModelEncoding, onStoreUnavailable));
+    features.set(name, readFeature(name, feature, unknownModelEncoding, onStoreUnavailable, warn));
   }
   const onStoreError = checkFunction(options.onStoreError, 'onStoreError');
   return {
@@ -178,7 +192,7 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     onStoreUnavailable,
     maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
     errorOptions: checkErrorOptions(options, 'options'),
-    warn: warnOncePerCode(checkFunction(options.onWarning, 'onWarning')),
+    warn,
     calls: {
       callTimeoutMs: options.callTimeoutMs === undefined ? 600_000 : positiveInteger(options.callTimeoutMs, 'callTimeoutMs'),
       leaseMarginMs: options.leaseMarginMs === undefined ? 60_000 : positiveInteger(options.leaseMarginMs, 'leaseMarginMs'),

@@ -2,7 +2,8 @@
 import express from 'express';
 import OpenAI from 'openai';
 import request from 'supertest';
-import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError } from '../lib';
+import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError, type BudgetWarning } from '../lib';
+import { lookupModel } from '../lib/tokens/models';
 import { startTestApp, type TestApp } from './helpers/app';
 
 const chat = { maxInput: 100, maxOutput: 50, model: 'gpt-4o' };
@@ -247,6 +248,17 @@ describe('the model table: context windows, snapshots, lookalikes', () => {
     expect(() => feature('gpt-5', 272_000, 128_000)()).not.toThrow();
   });
 
+  test.each(['gpt-5', 'gpt-5-mini', 'gpt-5-nano-2025-08-07', 'gpt-5.1', 'gpt-5.4', 'gpt-5.5'])(
+    '%s takes at most 272,000 input tokens of its 400,000 (and never reaches the 2× tier above 272 K): TB_OVER_INPUT_LIMIT',
+    (model) => {
+      expect(() => feature(model, 272_000, 1_000)()).not.toThrow();
+      const err = configError(feature(model, 272_001, 1_000));
+      expect(err.code).toBe('TB_OVER_INPUT_LIMIT');
+      expect(err.message).toContain('at most 272000 input tokens');
+      expect(configError(feature(model, 272_000, 128_001)).code).toBe('TB_OUTPUT_OVER_MODEL_LIMIT');
+    },
+  );
+
   test.each([
     ['gpt-4o-2024-05-13', 4_096],
     ['gpt-4o-2024-08-06', 16_384],
@@ -263,6 +275,31 @@ describe('the model table: context windows, snapshots, lookalikes', () => {
   test.each(['gpt-4.1x', 'gpt-4.7', 'gpt-4o.5', 'gpt-5.x', 'o3x'])('%s only looks like a family: unknown', (model) => {
     expect(configError(feature(model, 100, 10)).code).toBe('TB_UNKNOWN_MODEL');
     expect(() => countTokens('hi', model)).toThrow(TokenBudgetConfigError);
+  });
+
+  test('a dated look-alike resolves to its family and warns once (TB_UNLISTED_SNAPSHOT); a listed snapshot does not warn', () => {
+    const warningsFor = (...models: string[]) => {
+      const warnings: BudgetWarning[] = [];
+      const features = Object.fromEntries(models.map((model, i) => [`f${i}`, { model, maxInput: 1_000, maxOutput: 100 }]));
+      createTokenBudget({ features, onWarning: (warning) => warnings.push(warning) });
+      return warnings;
+    };
+    const warnings = warningsFor('gpt-4o-2099-01-01', 'gpt-4o-mini-0999', 'ft:gpt-4.1-2031-01-01:acme::1');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.code).toBe('TB_UNLISTED_SNAPSHOT');
+    expect(warnings[0]!.message).toContain('"gpt-4o-2099-01-01" is not a listed snapshot of gpt-4o');
+    expect(warningsFor('gpt-5.3-2099-01-01').map((w) => w.code)).toEqual(['TB_UNLISTED_SNAPSHOT']);
+    expect(
+      warningsFor(
+        'gpt-4o-2024-08-06',
+        'gpt-4-0613',
+        'gpt-5.1-2025-11-13',
+        'ft:gpt-4o-mini-2024-07-18:acme::1',
+        'gpt-4o',
+        'gpt-4o-mini-search',
+      ),
+    ).toEqual([]);
+    expect(lookupModel('gpt-4o-2099-01-01')!.family).toBe('gpt-4o');
   });
 
   test('gpt-3.5-turbo-0301 follows its own framing: 4 per message, and a name replaces the role (−1)', () => {

@@ -1,5 +1,6 @@
 // Model prices: the published table plus the app's overrides, resolved per model name, in integer nano-USD.
 import { TokenBudgetConfigError } from '../config-error';
+import { SNAPSHOT_DATE } from '../tokens/models';
 import { PUBLISHED_PRICES } from './table';
 
 /** A model's price in USD per 1M tokens, as OpenAI publishes it. */
@@ -84,9 +85,6 @@ export function readPrices(overrides: Record<string, ModelPrice> = {}, fallbackP
 
 const PUBLISHED = readPrices();
 
-/** A snapshot date at the end of a model name: `-2024-08-06`, or `-0613` in the older style. */
-const SNAPSHOT_DATE = /-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
-
 /** The row for `name` itself or, for a dated snapshot, for its undated name. */
 function rowFor(name: string, rows: ReadonlyMap<string, NanoPrice>): string | undefined {
   if (rows.has(name)) return name;
@@ -95,18 +93,43 @@ function rowFor(name: string, rows: ReadonlyMap<string, NanoPrice>): string | un
 }
 
 /**
+ * How far fine-tuned inference is priced above its base, at most, among the published
+ * `ft:` rows (gpt-3.5-turbo's: ×6 input, ×4 output). A fine-tune of a base without an
+ * `ft:` row is priced that far above its base: the true rate is unknown, and a known
+ * markup may be far above the base price (×1.5–×6), so the highest one is the safe guess.
+ */
+const FINE_TUNE_MARKUP = (() => {
+  let input = 1;
+  let output = 1;
+  for (const [name, fineTune] of PUBLISHED.rows) {
+    const base = name.startsWith('ft:') ? PUBLISHED.rows.get(name.slice(3)) : undefined;
+    if (base === undefined) continue;
+    input = Math.max(input, fineTune.input / base.input);
+    output = Math.max(output, fineTune.output / base.output);
+  }
+  return { input, output };
+})();
+
+function markedUp(base: NanoPrice): NanoPrice {
+  const input = Math.ceil(base.input * FINE_TUNE_MARKUP.input);
+  return { input, cachedInput: input, output: Math.ceil(base.output * FINE_TUNE_MARKUP.output) };
+}
+
+/**
  * The row that prices `model`: its own, else its undated name's. A fine-tune
- * (`ft:gpt-4o-mini-2024-07-18:org::id`) is priced by its own row, an `ft:` row of its
- * base (`ft:gpt-4o-mini`, for apps that price fine-tuned inference), else as its base
- * model. Falls back to `prices.fallback`; `undefined` when nothing applies.
+ * (`ft:gpt-4o-mini-2024-07-18:org::id`) is priced by its own row, else an `ft:` row of
+ * its base (`ft:gpt-4o-mini`), else as its base model times the highest known
+ * fine-tune markup (`pricedAs` ends in ` × fine-tune markup`). Falls back to
+ * `prices.fallback`; `undefined` when nothing applies.
  */
 export function findPrice(model: string, prices: PriceList = PUBLISHED): ResolvedPrice | undefined {
   const base = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : undefined;
-  const names = base === undefined ? [model] : [model, `ft:${base}`, base];
-  for (const name of names) {
+  for (const name of base === undefined ? [model] : [model, `ft:${base}`]) {
     const row = rowFor(name, prices.rows);
     if (row !== undefined) return { price: prices.rows.get(row)!, pricedAs: row };
   }
+  const baseRow = base === undefined ? undefined : rowFor(base, prices.rows);
+  if (baseRow !== undefined) return { price: markedUp(prices.rows.get(baseRow)!), pricedAs: `${baseRow} × fine-tune markup` };
   return prices.fallback && { price: prices.fallback, pricedAs: 'fallback' };
 }
 

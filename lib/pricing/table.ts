@@ -12,6 +12,12 @@ const MODEL_PAGE = 'https://developers.openai.com/api/docs/models/';
 /** pydantic/genai-prices prices/providers/openai.yml (commit 01d6df8c), itself read from platform.openai.com/docs/pricing on the date given. */
 const GENAI_PRICES = 'genai-prices openai.yml ← platform.openai.com/docs/pricing';
 const COPILOT = 'github/docs data/tables/copilot/models-and-pricing.yml (OpenAI list prices)';
+/**
+ * Fine-tuned inference, as two independent price sources list it (OpenAI's fine-tuning
+ * price table; recordcrash/arquiusbot-2 constants/ai.py agrees). No fine-tune cached rate
+ * is confirmed by both, so cached input is billed at the full input rate here: it errs high.
+ */
+const FINE_TUNE = 'platform.openai.com/docs/pricing, fine-tuning table (two price sources agree)';
 
 const row = (
   input: number,
@@ -32,7 +38,7 @@ const row = (
  * `-0613`); a snapshot with a price of its own (gpt-4o-2024-05-13) has its own row.
  * Variants and point releases (gpt-5-pro, gpt-5.1, o3-deep-research) are other
  * models with other prices: each needs its own row. A row without `cachedInput`
- * has no caching discount.
+ * has no caching discount. An `ft:` row prices the fine-tunes of its base.
  */
 export const PUBLISHED_PRICES: Readonly<Record<string, PublishedPrice>> = {
   'gpt-5': row(1.25, 0.125, 10, '2026-11-30', `${MODEL_PAGE}gpt-5-codex (quick comparison: GPT-5)`),
@@ -76,4 +82,7 @@ export const PUBLISHED_PRICES: Readonly<Record<string, PublishedPrice>> = {
   'gpt-3.5-turbo-1106': row(1, undefined, 2, '2025-11-07', GENAI_PRICES),
   'gpt-3.5-turbo-16k': row(3, undefined, 4, '2025-07-04', GENAI_PRICES),
   'gpt-3.5-turbo-instruct': row(1.5, undefined, 2, '2025-07-04', GENAI_PRICES),
+  'ft:gpt-4o': row(3.75, undefined, 15, '2026-12-05', FINE_TUNE),
+  'ft:gpt-4o-mini': row(0.3, undefined, 1.2, '2026-12-05', FINE_TUNE),
+  'ft:gpt-3.5-turbo': row(3, undefined, 6, '2026-12-05', FINE_TUNE),
 };

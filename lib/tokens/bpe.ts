@@ -100,11 +100,13 @@ export class RankTable {
    * tiles that cover it when a tile may be as long as the longest token starting
    * with its first byte (greedy breadth-first, as in "jump game"). Lowercase
    * letters start no token longer than 26 bytes, so a long run cannot be few tokens.
+   * Bytes cut from the middle of a text may begin inside a token: `firstTileBytes`
+   * then says how far the first tile may reach, whatever its first byte.
    */
-  minTokens(bytes: Uint8Array, length: number): number {
+  minTokens(bytes: Uint8Array, length: number, firstTileBytes = 0): number {
     let tiles = 0;
     let tileEnd = 0;
-    let farthest = 0;
+    let farthest = firstTileBytes;
     for (let i = 0; i < length; i++) {
       farthest = max(farthest, i + this.maxTokenBytesFrom[bytes[i]!]!);
       if (i === tileEnd) {

@@ -161,14 +161,17 @@ class BpeEncoder implements Encoder {
    * The tokens of one long piece, in slices; above `left` tokens, some number above
    * it. The lower bound is taken chunk by chunk: a tiling of the piece cut at a chunk
    * boundary gains at most one tile there, so the chunks' bounds, less one per cut,
-   * are a bound of the piece (and those of its first chunks, of the piece too).
+   * are a bound of the piece (and those of its first chunks, of the piece too). A
+   * chunk after a cut may open with the tail of a token, which can be longer than any
+   * token starting with its first byte (a cut inside U+3000 leaves 0x80 0x80 …).
    */
   private *longPiece(bytes: Uint8Array, length: number, left: number, out: number[] | null, slice: Slice): Steps<number> {
     if (length > left) {
       let bound = 1;
       for (let from = 0; from < length; from += BOUND_CHUNK_BYTES) {
         if (slice.due()) yield;
-        bound += this.ranks.minTokens(bytes.subarray(from), Math.min(BOUND_CHUNK_BYTES, length - from)) - 1;
+        const tokenTail = from === 0 ? 0 : this.ranks.maxTokenBytes - 1;
+        bound += this.ranks.minTokens(bytes.subarray(from), Math.min(BOUND_CHUNK_BYTES, length - from), tokenTail) - 1;
         if (bound > left) return left + 1;
       }
     }

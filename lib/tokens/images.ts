@@ -1,8 +1,15 @@
 // Prompt tokens of an image part: each family's documented rule (one table), sizes read from data-URL headers.
 import type { ImagePart } from '../messages';
 
-/** How a model family counts an image: 512-px tiles, or 32-px patches times a multiplier. */
-export type ImageCost = { kind: 'tile'; base: number; perTile: number } | { kind: 'patch'; multiplier: number };
+/**
+ * How a model family counts an image: 512-px tiles, 32-px patches (at most `maxPatches`,
+ * 1,536 by default) times a multiplier, or the highest of several rules when which one
+ * applies is not known.
+ */
+export type ImageCost =
+  | { kind: 'tile'; base: number; perTile: number }
+  | { kind: 'patch'; multiplier: number; maxPatches?: number }
+  | { kind: 'highest'; of: readonly ImageCost[] };
 
 interface ImageRule {
   families: readonly string[];
@@ -78,6 +85,21 @@ export function imageRuleOf(family: string): ImageCost {
   return RULE_OF_FAMILY.get(family) ?? TEXT_ONLY_IMAGES;
 }
 
+/**
+ * gpt-5.2 and later point releases: OpenAI publishes no rule. Third-party calculators
+ * and forum measurements (undated) give patch rules ×1.0–1.2 with 1,536–2,500 patch
+ * budgets (a 1024×1024 image: 1,024–1,229 tokens); the highest of those is taken.
+ */
+const UNPUBLISHED_POINT_RELEASE: ImageCost = { kind: 'patch', multiplier: 1.2, maxPatches: 2_500 };
+
+/**
+ * The image rule of a point release whose rule is unpublished: the highest of its
+ * family's rule and the highest rule reported for such releases, image by image.
+ */
+export function unpublishedImageRuleOf(family: string): ImageCost {
+  return { kind: 'highest', of: [imageRuleOf(family), UNPUBLISHED_POINT_RELEASE] };
+}
+
 export interface ImageSize {
   width: number;
   height: number;
@@ -103,10 +125,12 @@ export const MAX_TILES = 8;
  * reserving could let a request through that the budget cannot pay for.
  */
 export function countImageTokens(image: ImagePart['image_url'], cost: ImageCost): number {
+  if (cost.kind === 'highest') return Math.max(...cost.of.map((rule) => countImageTokens(image, rule)));
   const size = imageSizeFromUrl(image.url);
   if (cost.kind === 'patch') {
     // Patch models have no `detail: 'low'` rate documented: counted at full size.
-    const patches = size ? patchCount(size) : MAX_PATCHES;
+    const maxPatches = cost.maxPatches ?? MAX_PATCHES;
+    const patches = size ? patchCount(size, maxPatches) : maxPatches;
     // Multipliers have a few decimals: scaling to integers keeps 100 × 1.62 at 162, not 163.
     return Math.ceil((patches * Math.round(cost.multiplier * 1e6)) / 1e6);
   }
@@ -129,17 +153,17 @@ const tilesAlong = (side: number) => Math.ceil(Math.ceil(side - 1e-6) / TILE_PX)
 
 /**
  * 32-px patches of an image, as the guide computes them: those covering it; over
- * 1,536, those covering it once scaled down to fit 1,536 patches, the scale then
- * lowered until one side is a whole number of patches.
+ * `maxPatches`, those covering it once scaled down to fit, the scale then lowered
+ * until one side is a whole number of patches.
  */
-export function patchCount({ width, height }: ImageSize): number {
+export function patchCount({ width, height }: ImageSize, maxPatches = MAX_PATCHES): number {
   const patches = Math.ceil(width / PATCH_PX) * Math.ceil(height / PATCH_PX);
-  if (patches <= MAX_PATCHES) return patches;
-  let scale = Math.sqrt((PATCH_PX * PATCH_PX * MAX_PATCHES) / (width * height));
+  if (patches <= maxPatches) return patches;
+  let scale = Math.sqrt((PATCH_PX * PATCH_PX * maxPatches) / (width * height));
   const across = (width * scale) / PATCH_PX;
   const down = (height * scale) / PATCH_PX;
   scale *= Math.min(Math.floor(across) / across, Math.floor(down) / down);
-  return Math.min(MAX_PATCHES, patchesAlong(width * scale) * patchesAlong(height * scale));
+  return Math.min(maxPatches, patchesAlong(width * scale) * patchesAlong(height * scale));
 }
 
 // As tilesAlong: float noise (32.00000000001 patches) is not a patch.

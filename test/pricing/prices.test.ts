@@ -115,13 +115,21 @@ describe('snapshots and fine-tunes', () => {
     expect(priceOf('gpt-3.5-turbo-0613').price).toEqual(usd(1.5, 1.5, 2));
   });
 
-  it('prices fine-tunes as their base model', () => {
-    expect(priceOf('ft:gpt-4o-mini-2024-07-18:acme::9abc123')).toEqual({
-      price: priceOf('gpt-4o-mini').price,
-      pricedAs: 'gpt-4o-mini',
+  it.each([
+    ['ft:gpt-4o-mini-2024-07-18:acme::9abc123', 'ft:gpt-4o-mini', usd(0.3, 0.3, 1.2)],
+    ['ft:gpt-4o-2024-08-06:acme:support:Bx7', 'ft:gpt-4o', usd(3.75, 3.75, 15)],
+    ['ft:gpt-3.5-turbo-0613:acme::x', 'ft:gpt-3.5-turbo', usd(3, 3, 6)],
+  ])('prices the fine-tune %s at the published fine-tune row, cached input unreduced', (model, row, price) => {
+    expect(priceOf(model)).toEqual({ price, pricedAs: row });
+  });
+
+  it('prices a fine-tune of a base without an ft: row at the highest known markup (×6 input, ×4 output), never at base rates', () => {
+    expect(priceOf('ft:gpt-4.1-2025-04-14:acme:support:Bx7')).toEqual({
+      price: usd(12, 12, 32),
+      pricedAs: 'gpt-4.1 × fine-tune markup',
     });
-    expect(priceOf('ft:gpt-4.1-2025-04-14:acme:support:Bx7').pricedAs).toBe('gpt-4.1');
-    expect(priceOf('ft:gpt-3.5-turbo-0613:acme::x').pricedAs).toBe('gpt-3.5-turbo-0613');
+    const prices = readPrices({ 'gpt-4.1': { input: 1, output: 2 } });
+    expect(priceOf('ft:gpt-4.1:acme::1', prices).price).toEqual(usd(6, 6, 8));
   });
 
   it('prices fine-tunes by an ft: row or by their exact name when the app gives one', () => {
@@ -134,7 +142,7 @@ describe('snapshots and fine-tunes', () => {
       pricedAs: 'ft:gpt-4o-mini',
     });
     expect(priceOf('ft:gpt-4.1-2025-04-14:acme:special:1', prices).price).toEqual(usd(9, 9, 9));
-    expect(priceOf('ft:gpt-4.1-2025-04-14:acme:other:2', prices).pricedAs).toBe('gpt-4.1');
+    expect(priceOf('ft:gpt-4.1-2025-04-14:acme:other:2', prices).pricedAs).toBe('gpt-4.1 × fine-tune markup');
   });
 
   it.each([

@@ -373,6 +373,25 @@ describe('image parts', () => {
     expect(countImageTokens({ url }, modelInfo('gpt-5').image)).toBe(630);
   });
 
+  it('counts images on gpt-5.2 and later point releases by the highest reported rule (×1.2, 2,500 patches), never gpt-5 tiles', () => {
+    const image = (width: number, height: number) => ({ url: dataUrl('image/png', png(width, height)) });
+    for (const model of ['gpt-5.2', 'gpt-5.4', 'gpt-5.5-chat-latest', 'ft:gpt-5.2:acme::1']) {
+      const rule = modelInfo(model).image;
+      // The highest published calculator figure for 1024×1024 is 1,229 (1,024 patches × 1.2); gpt-5's tiles say 630.
+      expect([model, countImageTokens(image(1024, 1024), rule)]).toEqual([model, 1229]);
+      expect([model, countImageTokens(image(2048, 2048), rule)]).toEqual([model, 3000]);
+      expect([model, countImageTokens({ url: 'https://example.com/cat.png' }, rule)]).toEqual([model, 3000]);
+      // A tiny image costs more by gpt-5's tiles (70 + 140) than by patches.
+      expect([model, countImageTokens(image(32, 32), rule)]).toEqual([model, 210]);
+    }
+    expect(countImageTokens(image(1024, 1024), modelInfo('gpt-5.2-mini').image)).toBe(1659);
+    // Where the family's own rule is higher (nano: ×2.46), it is kept.
+    const nano = countImageTokens(image(2048, 2048), modelInfo('gpt-5-nano').image);
+    expect(nano).toBeGreaterThan(3000);
+    expect(countImageTokens(image(2048, 2048), modelInfo('gpt-5.2-nano').image)).toBe(nano);
+    expect(countImageTokens(image(1024, 1024), modelInfo('gpt-5.1').image)).toBe(630);
+  });
+
   it('has a source with a year beside every rule, and a rule for every family', () => {
     for (const rule of IMAGE_RULES) expect(rule.source).toMatch(/20\d\d/);
     for (const family of MODEL_FAMILIES) expect(lookupModel(family)!.image).toBeDefined();

@@ -1,6 +1,7 @@
 // Our encoders against tiktoken's Rust core (the `tiktoken` package, in WASM): the same tokens on a generated corpus, every early-exit verdict right.
 import { get_encoding, type Tiktoken } from 'tiktoken';
 import { getEncoder } from '../../lib/tokens/encoder';
+import { runSliced } from '../../lib/tokens/slice';
 import type { EncodingName } from '../../lib/tokens/models';
 import { LETTER, LOWER_LIKE, NUMBER, UPPER_LIKE, WHITE_SPACE } from '../../lib/tokens/unicode-tables';
 import { oracleStrings, seededRandom, tableEdges } from './corpus';
@@ -61,4 +62,14 @@ describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s against tiktoken'
     expect(mismatches).toEqual([]);
     expect(verdicts).toBeGreaterThan(2 * CORPUS_SIZE);
   });
+});
+
+test('a piece over 64 KB counted in slices is admitted at exactly its count (a chunk may open inside a token)', async () => {
+  // 90,000 bytes of U+3000: the 64 KB chunk edge falls inside a character, so the second chunk opens with 0x80 0x80.
+  const text = '\u3000'.repeat(30_000);
+  const oracle = get_encoding('o200k_base');
+  const exact = oracle.encode_ordinary(text).length;
+  oracle.free();
+  const counted = await runSliced((slice) => getEncoder('o200k_base').countUpToSteps(text, exact, slice));
+  expect(counted).toBe(exact);
 });
