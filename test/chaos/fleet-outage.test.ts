@@ -1,0 +1,243 @@
+// Issue 12's proof: a 10 s Redis stall and a kill under 3 processes (default policy) never multiply a quota or a spend cap.
+import { createClient } from 'redis';
+import { redisStore } from '../../lib';
+import type { SpendAlert } from '../../lib/types';
+import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../examples/offline-upstream';
+import { startRedis, type RedisServer } from '../helpers/redis';
+import { billedNanos, meterScope, USD } from '../cost/money';
+import {
+  getJson,
+  markerText,
+  readMarker,
+  stageFromMarker,
+  startWorkers,
+  stopWorkers,
+  sumBy,
+  until,
+  workersQuiet,
+  type Worker,
+} from './harness';
+import { chaosScopes } from './scopes';
+
+const PROCESSES = 3;
+const QUOTA = 10_000;
+const USERS = ['ana', 'ben', 'cleo', 'dev'];
+/** Share of each quota spent before the outage. */
+const PRE_SPENT = 0.65;
+/** The hourly hard cap: ~70 % spent before the outage (4 users × 6,500 tokens ≈ $0.19); it binds only if the fallback overspends. */
+const CAP_USD = 0.27;
+const ALERTS_USD = [0.05, 0.1, 0.15, 0.2, 0.22, 0.24, 0.26];
+/** Short leases, so that a reservation whose reply a kill swallowed (R7) is reclaimed within the test. */
+const CALL_TIMEOUT_MS = 3_000;
+const LEASE_MARGIN_MS = 1_000;
+const SCOPES = chaosScopes({ default: QUOTA });
+/** Every answer the budgets document: status → error types (none for a 200). */
+const DOCUMENTED: Record<number, readonly string[]> = {
+  200: [],
+  429: ['user_quota_exceeded'],
+  502: ['upstream_error'],
+  503: ['budget_unavailable', 'spend_cap_reached', 'upstream_rate_limited'],
+  504: ['upstream_timeout'],
+};
+
+interface Exchange {
+  user: string;
+  id: number;
+  startedAt: number;
+  endedAt: number;
+  status: number;
+  type: string | undefined;
+  json: boolean;
+}
+
+let redis: RedisServer;
+let client: ReturnType<typeof createClient>;
+let upstream: OfflineUpstream;
+
+beforeAll(async () => {
+  // Every write on disk before it is acknowledged: a killed Redis comes back with all it confirmed.
+  redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+  client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
+  client.on('error', () => {});
+  await client.connect();
+  upstream = await startOfflineUpstream({ behave: stageFromMarker, completionTokens: () => 30 });
+}, 60_000);
+
+afterAll(async () => {
+  await client?.close().catch(() => {});
+  await redis?.close();
+  await upstream?.close();
+});
+
+let nextId = 0;
+
+/** One POST /chat of `user`, its marker naming the user, the id and the upstream behaviour. */
+async function send(port: number, user: string, behaviour: 'reply' | 'no-usage' = 'reply'): Promise<Exchange> {
+  const id = nextId++;
+  const startedAt = performance.now();
+  const res = await fetch(`http://127.0.0.1:${port}/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-user': user },
+    body: JSON.stringify({
+      messages: [{ role: 'user', content: `How is my order? ${markerText({ id, user, behaviour, arg: 0 })}` }],
+    }),
+  });
+  const text = await res.text();
+  let body: { error?: { type?: string } } | undefined;
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    body = undefined;
+  }
+  return { user, id, startedAt, endedAt: performance.now(), status: res.status, type: body?.error?.type, json: !!body };
+}
+
+const callsOf = (user: string) => upstream.calls.filter((call) => readMarker(call.request)?.user === user);
+const tokens = (calls: readonly UpstreamCall[]) => calls.reduce((sum, call) => sum + (call.usage?.total_tokens ?? 0), 0);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+describe.each([
+  { attack: 'stall', outage: 'SIGSTOP for 10 s', outageMs: 10_000 },
+  { attack: 'kill', outage: 'SIGKILL, restarted after 7 s (AOF always)', outageMs: 7_000 },
+])('Redis $outage under load, 3 processes, default policy', ({ attack, outageMs }) => {
+  const users = USERS.map((u) => `${attack}-${u}`);
+  const prefix = `${attack}:`;
+  const exchanges: Exchange[] = [];
+  let workers: Worker[] = [];
+  let outageAt = 0;
+  let billedByUser = new Map<string, number>();
+  let billedSpend = 0;
+
+  beforeAll(async () => {
+    workers = await startWorkers(PROCESSES, {
+      REDIS_URL: redis.url,
+      UPSTREAM_URL: upstream.baseURL,
+      PREFIX: prefix,
+      USER_LIMITS: JSON.stringify({ default: QUOTA }),
+      COST_METER: JSON.stringify({ hourlyCapUsd: CAP_USD, hourlyAlertUsd: ALERTS_USD }),
+      TIMEOUT_MS: String(CALL_TIMEOUT_MS),
+      CALL_TIMEOUT_MS: String(CALL_TIMEOUT_MS),
+      LEASE_MARGIN_MS: String(LEASE_MARGIN_MS),
+    });
+    const ports = workers.map((w) => w.port);
+    // Each user spends most of the quota while Redis is healthy, through every process (each has seen every scope).
+    await Promise.all(
+      users.flatMap((user) =>
+        ports.map(async (port) => {
+          while (tokens(callsOf(user)) < PRE_SPENT * QUOTA) {
+            const e = await send(port, user);
+            exchanges.push(e);
+            if (e.status !== 200) throw new Error(`pre-spend answered ${e.status} ${e.type}`);
+          }
+        }),
+      ),
+    );
+    // Steady traffic: each user on each process, a request every ~150 ms (enough to exhaust what is left within the outage).
+    let running = true;
+    const loops = users.flatMap((user) =>
+      ports.map(async (port) => {
+        while (running) {
+          exchanges.push(await send(port, user));
+          await sleep(150);
+        }
+      }),
+    );
+    await sleep(500);
+    outageAt = performance.now();
+    if (attack === 'stall') redis.stop();
+    else await redis.kill();
+    await sleep(outageMs);
+    if (attack === 'stall') redis.cont();
+    else await redis.restart();
+    await sleep(3_000);
+    running = false;
+    await Promise.all(loops);
+    await upstream.idle();
+    await workersQuiet(workers);
+    // Past every lease taken before or during the outage, one more request per user and process reclaims what is left (R7).
+    await sleep(outageAt + outageMs + CALL_TIMEOUT_MS + LEASE_MARGIN_MS + 500 - performance.now());
+    for (const user of users) for (const port of ports) exchanges.push(await send(port, user));
+    await upstream.idle();
+    await workersQuiet(workers);
+    billedByUser = new Map(users.map((user) => [user, tokens(callsOf(user))]));
+    billedSpend = billedNanos(upstream.calls.filter((call) => users.includes(readMarker(call.request)?.user ?? '')));
+    const statuses = sumBy(
+      exchanges,
+      (e) => `${e.status}${e.type ? ` ${e.type}` : ''}`,
+      () => 1,
+    );
+    console.log(
+      `${attack}: ${exchanges.length} requests (${[...statuses].map(([s, n]) => `${s}×${n}`).join(', ')}); ` +
+        `billed per user ${[...billedByUser.values()].join(', ')} on ${QUOTA}; spend $${billedSpend / USD} on cap $${CAP_USD}`,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await stopWorkers(workers);
+  });
+
+  test('no process crashed; every answer is JSON with a documented status and type', () => {
+    for (const { child } of workers)
+      expect({ exitCode: child.exitCode, signal: child.signalCode }).toEqual({ exitCode: null, signal: null });
+    const undocumented = exchanges.filter(
+      (e) => !e.json || !(e.status in DOCUMENTED) || (e.status !== 200 && !DOCUMENTED[e.status]!.includes(e.type ?? '')),
+    );
+    expect(undocumented.map((e) => ({ user: e.user, status: e.status, type: e.type }))).toEqual([]);
+  });
+
+  test('every user: tokens billed by the upstream ≤ the quota, and the quota was contested', () => {
+    const over = [...billedByUser].filter(([, billed]) => billed > QUOTA);
+    expect(over).toEqual([]);
+    // Requests kept coming during the outage and after: each user was refused at the end.
+    for (const user of users) {
+      const last = exchanges.filter((e) => e.user === user).at(-1)!;
+      expect([last.status, last.type]).toEqual([429, 'user_quota_exceeded']);
+    }
+  });
+
+  test('spend billed ≤ the hourly cap', () => {
+    expect(billedSpend).toBeLessThanOrEqual(CAP_USD * USD);
+  });
+
+  test("after recovery the store holds the upstream's bill (user counters, hourly spend, settled :spent)", async () => {
+    const store = redisStore(client, { prefix });
+    // R7: a reservation whose reply the kill swallowed stays charged at its input (at most one per request in flight then).
+    const inFlightAtKill = (user?: string) =>
+      attack === 'kill'
+        ? exchanges.filter((e) => (!user || e.user === user) && e.startedAt < outageAt && e.endedAt > outageAt).length
+        : 0;
+    const maxInput = Math.max(...upstream.calls.map((call) => call.promptTokens));
+    const drift: Record<string, { stored: number; billed: number; slack: number }> = {};
+    for (const user of users) {
+      const stored = (await store.usage(SCOPES.user(user))).used;
+      drift[user] = { stored, billed: billedByUser.get(user)!, slack: inFlightAtKill(user) * maxInput };
+    }
+    const hour = meterScope('hour');
+    // gpt-4o: 2,500 nano-USD per input token.
+    const spendSlack = inFlightAtKill() * maxInput * 2_500;
+    drift.spend = { stored: (await store.usage(hour)).used, billed: billedSpend, slack: spendSlack };
+    drift.spent = { stored: (await store.spentAt!(hour, [Date.now()]))[0]!, billed: billedSpend, slack: spendSlack };
+    console.log(`${attack}: store vs bill ${JSON.stringify(drift)}`);
+    const wrong = Object.entries(drift).filter(([, d]) => d.stored < d.billed || d.stored > d.billed + d.slack);
+    expect(wrong).toEqual([]);
+  });
+
+  test('every hourly threshold the spend passed alerted exactly once, across the processes; none above it', async () => {
+    const raised = async () => (await Promise.all(workers.map((w) => getJson<SpendAlert[]>(w.port, '/alerts')))).flat();
+    // Spend handed back after the outage alerts outside any request: wait until the alerts stop changing.
+    let seen = -1;
+    await until(async () => {
+      const count = (await raised()).length;
+      const stable = count === seen;
+      seen = count;
+      return stable;
+    }, 5_000);
+    const counts = sumBy(
+      (await raised()).filter((a) => a.kind === 'threshold' && a.window === 'hour'),
+      (a) => String(a.thresholdUsd),
+      () => 1,
+    );
+    const expected = ALERTS_USD.map((usd) => [usd, billedSpend >= usd * USD ? 1 : 0]);
+    expect(ALERTS_USD.map((usd) => [usd, counts.get(String(usd)) ?? 0])).toEqual(expected);
+  });
+});
