@@ -27,7 +27,7 @@ export interface ChaosEnv {
   USER_LIMITS?: string;
   /** JSON CostMeterOptions: mounts a costMeter after the user quota; its alerts are read at GET /alerts. */
   COST_METER?: string;
-  /** '1': the route is behind `featureFlag('chat')`; flags are read at GET /flags. */
+  /** '1': the route is behind `featureFlag('chat')`, and so is GET /flagged (no budget); flags are read at GET /flags. */
   FLAG?: string;
   /** '1': serve without waiting for Redis to answer first (a process started during an outage). */
   LAZY_CONNECT?: string;

@@ -1,0 +1,186 @@
+// Issue 12's proof, the rest: a burst on a healthy Redis is no outage, a reply without usage is charged its reservation, flags across an outage.
+import { createClient } from 'redis';
+import { createTokenBudget, redisStore, StoreUnavailableError } from '../../lib';
+import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { startRedis, type RedisServer } from '../helpers/redis';
+import {
+  getJson,
+  markerText,
+  readMarker,
+  stageFromMarker,
+  startWorkers,
+  stopWorkers,
+  sumBy,
+  until,
+  workersQuiet,
+  type BehaviourName,
+  type Worker,
+} from './harness';
+import { chaosScopes } from './scopes';
+
+const PROCESSES = 4;
+const QUOTA = 10_000;
+const BURST = 1_000;
+const BURST_RUNS = Number(process.env.CHAOS_RUNS ?? 5);
+const PREFIX = 'rules:';
+const SCOPES = chaosScopes({ default: QUOTA });
+
+let redis: RedisServer;
+let client: ReturnType<typeof createClient>;
+let upstream: OfflineUpstream;
+let workers: Worker[] = [];
+
+beforeAll(async () => {
+  // As in the outage proof: a killed Redis comes back with every write it confirmed (the flags too).
+  redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+  client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
+  client.on('error', () => {});
+  await client.connect();
+  upstream = await startOfflineUpstream({ behave: stageFromMarker, completionTokens: () => 30 });
+  workers = await startWorkers(PROCESSES, {
+    REDIS_URL: redis.url,
+    UPSTREAM_URL: upstream.baseURL,
+    PREFIX,
+    USER_LIMITS: JSON.stringify({ default: QUOTA }),
+    FLAG: '1',
+    // An app's client as the README advises: an idle time-out well above a busy moment's silence.
+    SOCKET_TIMEOUT_MS: '5000',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await stopWorkers(workers);
+  await client?.close().catch(() => {});
+  await redis?.close();
+  await upstream?.close();
+});
+
+let nextId = 0;
+
+/** POST /chat for `user`, staging `behaviour` upstream; resolves with the status and the error type. */
+async function send(port: number, user: string, behaviour: BehaviourName = 'reply') {
+  const res = await fetch(`http://127.0.0.1:${port}/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-user': user },
+    body: JSON.stringify({
+      messages: [{ role: 'user', content: `How is my order? ${markerText({ id: nextId++, user, behaviour, arg: 0 })}` }],
+    }),
+  });
+  const body = (await res.json().catch(() => undefined)) as { error?: { type?: string } } | undefined;
+  return { status: res.status, type: body?.error?.type, json: body !== undefined };
+}
+
+const callsOf = (user: string) => upstream.calls.filter((call) => readMarker(call.request)?.user === user);
+const usedBy = async (user: string) => (await redisStore(client, { prefix: PREFIX }).usage(SCOPES.user(user))).used;
+
+/** A budget in this process sharing the workers' flags, as an admin endpoint would write them; closed after `use`. */
+async function withFlagWriter<T>(use: (budget: ReturnType<typeof createTokenBudget>) => Promise<T>): Promise<T> {
+  const writer = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
+  writer.on('error', () => {});
+  await writer.connect();
+  const budget = createTokenBudget({
+    store: redisStore(writer, { prefix: PREFIX }),
+    features: { chat: { maxInput: 2000, maxOutput: 40, model: 'gpt-4o' } },
+  });
+  try {
+    return await use(budget);
+  } finally {
+    await budget.flags.close();
+    writer.destroy();
+  }
+}
+
+test(`a healthy Redis under a burst is no outage: ${PROCESSES} processes × ${BURST} concurrent requests of one user, ${BURST_RUNS} runs`, async () => {
+  const runs: string[] = [];
+  const wrong: string[] = [];
+  for (let run = 0; run < BURST_RUNS; run++) {
+    const user = `burst-${run}`;
+    const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => send(workers[i % PROCESSES]!.port, user)));
+    await upstream.idle();
+    await workersQuiet(workers);
+    const billed = callsOf(user).reduce((sum, call) => sum + call.usage!.total_tokens, 0);
+    const counts = sumBy(
+      answers,
+      (a) => `${a.status}${a.type ? ` ${a.type}` : ''}`,
+      () => 1,
+    );
+    const line = `run ${run}: billed ${billed} on ${QUOTA}, ${[...counts].map(([k, n]) => `${k}×${n}`).join(', ')}`;
+    runs.push(line);
+    if ((counts.get('503 budget_unavailable') ?? 0) > 0 || billed > QUOTA) wrong.push(line);
+  }
+  console.log(runs.join('\n'));
+  expect(wrong).toEqual([]);
+}, 120_000);
+
+test('a reply without usage is charged its reservation: the counted input + the output cap sent upstream', async () => {
+  const user = 'no-usage';
+  for (let i = 0; i < 12; i++) expect(await send(workers[i % PROCESSES]!.port, user, 'no-usage')).toMatchObject({ status: 200 });
+  await upstream.idle();
+  await workersQuiet(workers);
+  const calls = callsOf(user);
+  expect(calls).toHaveLength(12);
+  const reserved = calls.reduce((sum, call) => sum + call.promptTokens + call.cap!, 0);
+  const counted = calls.reduce((sum, call) => sum + call.usage!.total_tokens, 0);
+  console.log(`no usage: 12 replies charged ${await usedBy(user)}; reservations ${reserved}, input + visible output ${counted}`);
+  expect(await usedBy(user)).toBe(reserved);
+});
+
+test('a flag write rejected during a stall never lands after the resume (a fresh client, every process)', async () => {
+  const key = `${PREFIX}flags`;
+  expect(await client.hGet(key, 'chat')).toBeNull();
+  await withFlagWriter(async (budget) => {
+    redis.stop();
+    try {
+      await expect(budget.flags.set('chat', false)).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      redis.cont();
+    }
+    // Past the processes' 5 s re-read of the flags, and any announcement the resumed server would publish.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+  });
+  const fresh = createClient({ url: redis.url });
+  fresh.on('error', () => {});
+  await fresh.connect();
+  try {
+    expect(await fresh.hGet(key, 'chat')).toBeNull();
+  } finally {
+    fresh.destroy();
+  }
+  const seen = await Promise.all(workers.map((w) => getJson<{ chat: boolean | null }>(w.port, '/flags')));
+  expect(seen.map((s) => s.chat)).toEqual(workers.map(() => null));
+  const answers = await Promise.all(workers.map((w) => send(w.port, 'after-flag')));
+  expect(answers.map((a) => a.status)).toEqual(workers.map(() => 200));
+}, 30_000);
+
+// Depends on `featureFlag(name, { onUnknown })` (its default: the budget's outage policy), being added by the flags
+// engineer; today a process that never read the flags takes the feature for on. Turn on once it is on main.
+test.skip('a process started while Redis is down refuses a feature that is off in Redis (default policy)', async () => {
+  await withFlagWriter((budget) => budget.flags.set('chat', false));
+  await redis.kill();
+  let late: Worker[] = [];
+  try {
+    late = await startWorkers(1, {
+      REDIS_URL: redis.url,
+      UPSTREAM_URL: upstream.baseURL,
+      PREFIX,
+      USER_LIMITS: JSON.stringify({ default: QUOTA }),
+      FLAG: '1',
+      LAZY_CONNECT: '1',
+    });
+    const port = late[0]!.port;
+    // The flag alone (GET /flagged has no budget behind it), then the budgeted route: neither reaches the model.
+    const flagged = await fetch(`http://127.0.0.1:${port}/flagged`);
+    expect(flagged.status).toBe(503);
+    const chat = await send(port, 'late-starter');
+    expect(chat).toMatchObject({ status: 503, json: true });
+    expect(callsOf('late-starter')).toEqual([]);
+    await redis.restart();
+    // Once Redis answers, the process reads the flag it had never seen: the feature stays off.
+    expect(await until(async () => (await getJson<{ chat: boolean | null }>(port, '/flags')).chat === false)).toBe(true);
+    expect(await send(port, 'late-starter')).toMatchObject({ status: 503, type: 'feature_disabled' });
+    expect(callsOf('late-starter')).toEqual([]);
+  } finally {
+    await stopWorkers(late);
+    if (!(await until(async () => client.isReady, 5_000))) await redis.restart();
+  }
+}, 60_000);
