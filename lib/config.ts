@@ -1,6 +1,6 @@
 // Options → validated internal config, read once at start-up; mistakes throw TokenBudgetConfigError.
 import { TokenBudgetConfigError } from './config-error';
-import type { CallSettings, ClientGonePolicy } from './context';
+import type { CallSettings, ClientGonePolicy, MissingUsagePolicy } from './context';
 import { memoryStore } from './store/memory';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
@@ -76,6 +76,12 @@ export function checkOnExceed(value: unknown, path: string): OnExceed | undefine
 export function checkClientGone(value: unknown, path: string): ClientGonePolicy | undefined {
   if (value === undefined || value === 'finish' || value === 'abort') return value;
   return fail('TB_INVALID_OPTION', `${path} must be 'finish' or 'abort'; got ${JSON.stringify(value)}.`);
+}
+
+function checkMissingUsage(value: unknown): MissingUsagePolicy {
+  if (value === undefined) return 'charge';
+  if (value === 'charge' || value === 'count-reply') return value;
+  return fail('TB_INVALID_OPTION', `onMissingUsage must be 'charge' or 'count-reply'; got ${JSON.stringify(value)}.`);
 }
 
 export function checkFunction<T>(value: T | undefined, path: string): T | undefined {
@@ -177,6 +183,7 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
       callTimeoutMs: options.callTimeoutMs === undefined ? 600_000 : positiveInteger(options.callTimeoutMs, 'callTimeoutMs'),
       leaseMarginMs: options.leaseMarginMs === undefined ? 60_000 : positiveInteger(options.leaseMarginMs, 'leaseMarginMs'),
       onClientGone: checkClientGone(options.onClientGone, 'onClientGone') ?? 'finish',
+      onMissingUsage: checkMissingUsage(options.onMissingUsage),
     },
   };
 }

@@ -27,6 +27,13 @@ export type { Usage } from './usage';
  */
 export type ClientGonePolicy = 'finish' | 'abort';
 
+/**
+ * What a reply without `usage` is charged: `'charge'` the whole reservation (the rule
+ * that errs high: reasoning tokens leave no trace in the reply), `'count-reply'` the
+ * counted input plus the reply's output counted here.
+ */
+export type MissingUsagePolicy = 'charge' | 'count-reply';
+
 /** Request options `run` hands to the model call, in the openai SDK's shape. */
 export interface CallOptions {
   /** Aborted when the call's time-out passes (and, with `onClientGone: 'abort'`, when the client leaves). */
@@ -119,6 +126,7 @@ export interface CallSettings {
   /** How long past its call's time-out a reservation is held before it is taken for a dead process, ms. */
   leaseMarginMs: number;
   onClientGone: ClientGonePolicy;
+  onMissingUsage: MissingUsagePolicy;
 }
 
 /** Hashed user keys of the users seen last: a user's calls come in runs, and a hash costs more than a look-up. */
@@ -169,6 +177,7 @@ export class BudgetContext {
   private onClientGone: ClientGonePolicy;
   private readonly callTimeoutMs: number;
   private readonly leaseMarginMs: number;
+  private readonly onMissingUsage: MissingUsagePolicy;
   /** The response is over (`end` ran). */
   private ended = false;
   /** `end` gave the reservation back while a manual call may still be billed (see `settle`). */
@@ -193,6 +202,7 @@ export class BudgetContext {
     this.callTimeoutMs = init.calls.callTimeoutMs;
     this.leaseMarginMs = init.calls.leaseMarginMs;
     this.onClientGone = init.calls.onClientGone;
+    this.onMissingUsage = init.calls.onMissingUsage;
   }
 
   /** Adds a budget; a scope with the same key replaces the earlier one (a route may re-declare). */
@@ -253,16 +263,16 @@ export class BudgetContext {
   }
 
   /**
-   * Moves every reserved counter to what the call really used: `usage.total_tokens`,
-   * or without usage, the counted input plus the output counted from `reply` (the
-   * whole completion). After `end` gave a manual reservation back (the client left
+   * Moves every reserved counter to what the call really used: its `usage`, or
+   * without one what `onMissingUsage` says (`reply` is the whole completion). After `end` gave a manual reservation back (the client left
    * mid-call), what the model billed is still added.
    */
   async settle(usage: Usage | undefined, reply?: unknown): Promise<void> {
     const reservation = this.reservation;
     if (this.state === 'released' && this.releasedAtEnd && reservation) {
       this.state = 'settled';
-      const given = { ...reservation, input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
+      // Its lease ended with the release: what was billed is added on top, without a lease.
+      const given = { ...reservation, leaseId: '', input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
       await this.settleAt(given, this.actualUsage(usage, reply), reply);
       return;
     }
@@ -335,7 +345,7 @@ export class BudgetContext {
   /**
    * Reserves, calls the model once with the computed parameters and request options
    * (`signal`, `timeout`, `maxRetries: 0`), then settles what the call cost:
-   * - an answer: its `usage`, or the counted input plus its counted output;
+   * - an answer: its `usage` (without one, by `onMissingUsage`);
    * - the provider refused it (an HTTP error status, a refused connection): released;
    * - it was sent and no usable answer came back (time-out, cut off, garbled, aborted
    *   because the client left): the whole reservation is charged.
@@ -399,15 +409,22 @@ export class BudgetContext {
     }
   }
 
+  /**
+   * What the call billed: its `usage`; without one, by `onMissingUsage` — the whole
+   * reservation, or the counted input plus the reply's counted output (a reply that is
+   * not a chat completion cannot be counted: the reservation, the most it was allowed).
+   */
   private actualUsage(usage: Usage | undefined, reply: unknown): CallUsage {
     const billed = billedUsage(usage, this.inputTokens);
     if (billed) return billed;
+    const counted = this.onMissingUsage === 'count-reply' ? countReplyTokens(reply, this.modelInfo.encoding) : undefined;
     this.warn(
       'TB_NO_USAGE',
-      `A call of feature "${this.feature}" returned no usage; it was settled at the counted input plus the reply's output counted here.`,
+      `A call of feature "${this.feature}" returned no usage; it was charged ` +
+        (counted === undefined
+          ? 'its whole reservation (onMissingUsage).'
+          : "the counted input plus the reply's counted output."),
     );
-    // A reply that is not a chat completion cannot be counted: what was reserved was billed at most.
-    const output = countReplyTokens(reply, this.modelInfo.encoding) ?? this.outputCap ?? 0;
-    return { input: this.inputTokens, cachedInput: 0, output };
+    return { input: this.inputTokens, cachedInput: 0, output: counted ?? this.outputCap ?? 0 };
   }
 }

@@ -10,6 +10,7 @@ export type {
   CallOptions,
   CallParams,
   ClientGonePolicy,
+  MissingUsagePolicy,
   Degradation,
   RunOptions,
   Usage,

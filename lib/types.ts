@@ -1,6 +1,6 @@
 // Public options of token-budget; every option carries its default in its doc comment.
 import type { NextFunction, Request, Response } from 'express';
-import type { CallOptions, ClientGonePolicy } from './context';
+import type { CallOptions, ClientGonePolicy, MissingUsagePolicy } from './context';
 import type { ChatMessage, ToolDefinition } from './messages';
 import type { ModelPrice } from './pricing/prices';
 import type { Store, UnavailablePolicy } from './store/types';
@@ -183,6 +183,17 @@ export interface TokenBudgetOptions extends ErrorOptions {
    * @default 'finish'
    */
   onClientGone?: ClientGonePolicy;
+  /**
+   * A reply that reports no `usage` (a 200 without it, a stream without its usage
+   * chunk): `'charge'` charges the whole reservation (the counted input plus the output
+   * cap sent upstream), since hidden reasoning tokens and output that tokenizes shorter
+   * than it was generated leave no trace in the reply; `'count-reply'` charges the
+   * counted input plus the reply's output counted here — only for OpenAI-compatible
+   * servers that never report usage and models without hidden tokens (it errs low on
+   * any reasoning model).
+   * @default 'charge'
+   */
+  onMissingUsage?: MissingUsagePolicy;
   /**
    * Prices (USD per 1M tokens) that replace or add rows of the published table, used
    * when a `costMeter` tracks spend; dated snapshots and `ft:` names price as their row.

@@ -27,7 +27,7 @@ function context(store = memoryStore(), calls: Partial<CallSettings> = {}) {
     store,
     warn: () => {},
     now: Date.now,
-    calls: { callTimeoutMs: 60_000, leaseMarginMs: 1000, onClientGone: 'finish', ...calls },
+    calls: { callTimeoutMs: 60_000, leaseMarginMs: 1000, onClientGone: 'finish', onMissingUsage: 'charge', ...calls },
   });
   ctx.declare(scope);
   return { ctx, store };
@@ -166,30 +166,41 @@ describe('run settles what the call cost', () => {
     expect((await store.usage(scope)).used).toBe(60);
   });
 
-  it('settles a reply without usage at the counted input plus its counted output', async () => {
+  const replyWithoutUsage = {
+    choices: [
+      {
+        message: {
+          role: 'assistant',
+          content: 'ok ok ok',
+          tool_calls: [{ id: 'c', type: 'function', function: { name: 'ok', arguments: 'ok ok' } }],
+        },
+      },
+    ],
+  };
+
+  it('charges a reply without usage its whole reservation by default (hidden tokens leave no trace in it)', async () => {
+    const warn = jest.fn();
+    const { ctx, store } = context();
+    (ctx as unknown as { warn: typeof warn }).warn = warn;
+    await ctx.run(async () => replyWithoutUsage);
+    // 10 counted input + the 50-token cap sent upstream.
+    expect((await store.usage(scope)).used).toBe(60);
+    expect(warn).toHaveBeenCalledWith('TB_NO_USAGE', expect.stringContaining('whole reservation'));
+  });
+
+  it("with onMissingUsage 'count-reply', settles a reply without usage at the counted input plus its counted output", async () => {
     const warn = jest.fn();
     const store = memoryStore();
-    const { ctx } = context(store);
+    const { ctx } = context(store, { onMissingUsage: 'count-reply' });
     (ctx as unknown as { warn: typeof warn }).warn = warn;
-    const reply = {
-      choices: [
-        {
-          message: {
-            role: 'assistant',
-            content: 'ok ok ok',
-            tool_calls: [{ id: 'c', type: 'function', function: { name: 'ok', arguments: 'ok ok' } }],
-          },
-        },
-      ],
-    };
-    await ctx.run(async () => reply);
+    await ctx.run(async () => replyWithoutUsage);
     // 10 counted input + "ok ok ok" (3) + "ok" (1) + "ok ok" (2).
     expect((await store.usage(scope)).used).toBe(16);
     expect(warn).toHaveBeenCalledWith('TB_NO_USAGE', expect.any(String));
   });
 
   it('charges the reservation for a result that is not a chat completion and has no usage', async () => {
-    const { ctx, store } = context();
+    const { ctx, store } = context(memoryStore(), { onMissingUsage: 'count-reply' });
     await ctx.run(async () => 'plain text');
     expect((await store.usage(scope)).used).toBe(60);
   });

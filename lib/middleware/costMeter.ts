@@ -40,8 +40,15 @@ export interface CostMeterConfig {
   definition: string;
 }
 
-/** Meters by name: their definition, and the requests one of the name already watches. */
-export type MeterRegistry = Map<string, { definition: string; watching: WeakSet<BudgetContext> }>;
+/** A meter as registered: the requests one of its name already watches, and whether spend settled outside requests reaches it yet. */
+export interface RegisteredMeter {
+  definition: string;
+  watching: WeakSet<BudgetContext>;
+  hearsLateSpend: boolean;
+}
+
+/** Meters by name. */
+export type MeterRegistry = Map<string, RegisteredMeter>;
 
 function readThresholds(value: unknown, path: string): number[] {
   if (value === undefined) return [];
@@ -118,15 +125,15 @@ export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = 
 /**
  * Adds `meter` to the budget's meters. One name is one spend: mounting it again with
  * the same caps, thresholds, spike, per and zone is how several routes share it.
- * Returns the set of requests already watched under that name, so a route that
+ * Returns its registration, shared by every mount of the name, so a route that
  * mounts it twice alerts once.
  */
-export function registerMeter(meters: MeterRegistry, meter: CostMeterConfig): WeakSet<BudgetContext> {
+export function registerMeter(meters: MeterRegistry, meter: CostMeterConfig): RegisteredMeter {
   const known = meters.get(meter.name);
   if (!known) {
-    const watching = new WeakSet<BudgetContext>();
-    meters.set(meter.name, { definition: meter.definition, watching });
-    return watching;
+    const registered = { definition: meter.definition, watching: new WeakSet<BudgetContext>(), hearsLateSpend: false };
+    meters.set(meter.name, registered);
+    return registered;
   }
   if (known.definition !== meter.definition) {
     fail(
@@ -134,7 +141,7 @@ export function registerMeter(meters: MeterRegistry, meter: CostMeterConfig): We
       `${meter.path} is already defined with other caps, alerts, spike, per or timeZone; mount one name with one definition, or give the other meter another name.`,
     );
   }
-  return known.watching;
+  return known;
 }
 
 /** What the meter needs of one feature: its price and its scopes. */
@@ -151,8 +158,9 @@ export function createCostMeter(
   config: BudgetConfig,
   prices: PriceList,
   meter: CostMeterConfig,
-  watching: WeakSet<BudgetContext>,
+  registered: RegisteredMeter,
 ): RequestHandler {
+  const { watching } = registered;
   const features = new Map<string, MeteredFeature>();
   const byKey = new Map<string, WatchedScope>();
   for (const feature of config.features.values()) {
@@ -195,6 +203,11 @@ export function createCostMeter(
     warn: config.warn,
     now: Date.now,
   });
+  // Spend settled after an outage (retried settles, fallback counts handed back) crosses thresholds too; heard once per meter.
+  if (!registered.hearsLateSpend && store.onLateSpend) {
+    registered.hearsLateSpend = true;
+    store.onLateSpend((report) => watcher.observe(report.spent));
+  }
 
   return (req, res, next) => {
     try {

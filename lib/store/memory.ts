@@ -42,7 +42,7 @@ export interface MemoryStore extends Store {
   counts(scope: ScopeRequest): boolean;
   /** Forgets every counter and lease (a fallback, once the primary store has taken its counts back). */
   reset(): void;
-  add(counts: readonly CountedElsewhere[], batchId?: string): Promise<void>;
+  add(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport>;
   spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;
   /** Forgets every expired window now (a timer also does it every `sweepIntervalMs`); returns how many. */
   sweep(): number;
@@ -53,6 +53,8 @@ export interface MemoryStore extends Store {
 
 /** Keys looked at per turn of the event loop when the timer sweeps, so a midnight with 1M expiring users never blocks. */
 const SWEEP_SLICE = 10_000;
+/** Reclaimed leases remembered for their late settle: only calls that outlived their lease are here. */
+const MAX_RECLAIMED = 10_000;
 
 /**
  * Budgets counted in this process's memory: correct for one process, lost on
@@ -94,16 +96,30 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       }
       movePast(lease.windowKey, lease.input - lease.amount, nowMs);
       held.byId.delete(id);
+      noteReclaimed(scope.key, id);
     }
     if (held.byId.size === 0) leases.delete(scope.key);
   };
 
-  /** Ends the lease of `leaseId` on `scopeKey`; whether it was still held. */
-  const endLease = (scopeKey: string, leaseId: string): boolean => {
+  /** Leases taken for a dead process whose call has not settled (`scope key \n lease id`), oldest first. */
+  const reclaimed = new Set<string>();
+  const noteReclaimed = (scopeKey: string, leaseId: string) => {
+    reclaimed.add(`${scopeKey}\n${leaseId}`);
+    if (reclaimed.size > MAX_RECLAIMED) reclaimed.delete(reclaimed.values().next().value!);
+  };
+
+  /**
+   * Ends the lease of `leaseId` on `scopeKey`: `'held'` while it was, `'reclaimed'` once it
+   * was settled at its input, `'settled'` when a settle already ended it.
+   */
+  const endLease = (scopeKey: string, leaseId: string): 'held' | 'reclaimed' | 'settled' => {
+    if (leaseId === '') return 'reclaimed';
     const held = leases.get(scopeKey);
-    if (!held?.byId.delete(leaseId)) return false;
-    if (held.byId.size === 0) leases.delete(scopeKey);
-    return true;
+    if (held?.byId.delete(leaseId)) {
+      if (held.byId.size === 0) leases.delete(scopeKey);
+      return 'held';
+    }
+    return reclaimed.delete(`${scopeKey}\n${leaseId}`) ? 'reclaimed' : 'settled';
   };
 
   let nextSlice: NodeJS.Immediate | undefined;
@@ -144,7 +160,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     for (const part of reservation.parts) {
       const used = amountOf(part.scope, usage);
       assertTokenCount(used, 'the settled amount');
-      const taken = endLease(part.scope.key, reservation.leaseId) ? part.amount : inputAmountOf(part.scope, reservation.input);
+      const lease = endLease(part.scope.key, reservation.leaseId);
+      // Settled already: a retried settle moves nothing.
+      if (lease === 'settled') continue;
+      const taken = lease === 'held' ? part.amount : inputAmountOf(part.scope, reservation.input);
       if (isCurrent(part.scope, part.windowKey, nowMs)) counters.moveExisting(part.windowKey, used - taken, nowMs);
       else movePast(part.windowKey, used - taken, nowMs);
       if (!part.scope.tracksSpend) continue;
@@ -211,24 +230,30 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       pastBucketMoves++;
       counters.clear();
       leases.clear();
+      reclaimed.clear();
       appliedBatches.clear();
     },
 
-    async add(counts: readonly CountedElsewhere[], batchId?: string): Promise<void> {
+    async add(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport> {
+      const spent: SpendMove[] = [];
       if (batchId !== undefined) {
-        if (appliedBatches.has(batchId)) return;
+        if (appliedBatches.has(batchId)) return { spent };
         appliedBatches.add(batchId);
         if (appliedBatches.size > 1000) appliedBatches.delete(appliedBatches.values().next().value!);
       }
       const nowMs = now();
       pastBucketMoves++;
-      for (const { scope, atMs, amount } of counts) {
+      for (const { scope, atMs, amount, spent: used = 0 } of counts) {
         const plan = planWindow(scope, atMs);
         if (plan.expiresAtMs <= nowMs) continue;
         const windowKey = plan.keys[plan.keys.length - 1]!;
         if (amount >= 0) counters.add(windowKey, amount, plan.expiresAtMs, nowMs);
         else counters.moveExisting(windowKey, amount, nowMs);
+        if (!scope.tracksSpend || used <= 0) continue;
+        const move = counters.addAlongside(spentKeyOf(windowKey), used, windowKey, nowMs, scope.keepSpentMs);
+        if (move) spent.push({ scope, before: move[0], after: move[1] });
       }
+      return { spent };
     },
 
     async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {

@@ -8,6 +8,7 @@ import { leaseKeyOf, newLeaseId, spentKeyOf } from './leases';
 import {
   ADD_SCRIPT,
   GRANTED,
+  HEARTBEAT_SCRIPT,
   type LuaScript,
   READ_SCRIPT,
   REFUSED,
@@ -307,19 +308,32 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
 
     release: (reservation: Reservation) => settle(reservation, 0),
 
-    async add(counts: readonly CountedElsewhere[], batchId = newLeaseId()): Promise<void> {
+    async add(counts: readonly CountedElsewhere[], batchId = newLeaseId()): Promise<SettleReport> {
       const planned = counts.map((count) => ({ count, plan: planWindow(count.scope, count.atMs, prefix) }));
       const nowArgument = clock.scriptArgument(clock.estimate());
+      const report: SettleReport = { spent: [] };
       await perSlot(
         planned,
         ({ plan }) => plan.keys[plan.keys.length - 1]!,
-        (slot) =>
-          run(
+        async (slot) => {
+          const args = [nowArgument, batchId];
+          for (const { count, plan } of slot) {
+            const spent = count.scope.tracksSpend ? (count.spent ?? 0) : 0;
+            args.push(String(count.amount), String(plan.expiresAtMs), String(spent), String(count.scope.keepSpentMs ?? 0));
+          }
+          const moves = await run(
             ADD_SCRIPT,
             slot.map(({ plan }) => plan.keys[plan.keys.length - 1]!),
-            [nowArgument, batchId, ...slot.flatMap(({ count, plan }) => [String(count.amount), String(plan.expiresAtMs)])],
-          ),
+            args,
+          );
+          slot.forEach(({ count }, i) => {
+            const [before, after] = [moves[2 * i], moves[2 * i + 1]];
+            if (before !== undefined && after !== undefined && after >= 0)
+              report.spent.push({ scope: count.scope, before, after });
+          });
+        },
       );
+      return report;
     },
 
     async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {
@@ -335,6 +349,11 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       const request: ReserveRequest = { scopes: [scope], input: 0, maxOutput: 0 };
       const slot = await call((gaveUp) => runPlanned(USAGE_SCRIPT, request, [0], gaveUp));
       return scopeState(scope, slot.plans[0]!, slot.values[0]!, slot.nowMs);
+    },
+
+    async heartbeat(processId: string, ttlMs: number): Promise<number> {
+      const [alive] = await call(() => run(HEARTBEAT_SCRIPT, [`${prefix}processes`], [processId, String(ttlMs)]));
+      return alive!;
     },
 
     now: () => clock.estimate(),

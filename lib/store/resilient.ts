@@ -22,6 +22,20 @@ export interface ResilientStoreOptions {
   fallback?: MemoryStore;
   /** Scopes whose last state from the primary is remembered for a fallback to start from. Default 100,000. */
   rememberScopes?: number;
+  /** Settlements kept while the primary cannot take them; past it the oldest is dropped (its lease settles it). Default 100,000. */
+  maxUnsettled?: number;
+  /**
+   * How often this process tells the primary it is alive (`Store.heartbeat`), ms: the
+   * number of live processes decides each one's share of a budget during an outage.
+   * Default 5000 (a process counts for 15 s after its last heartbeat).
+   */
+  heartbeatMs?: number;
+  /**
+   * The oldest word of the primary on a scope a fallback starts from, ms: the fleet may
+   * have spent since, so an older one is not trusted and the scope is refused (a quota
+   * period) or started from its share of the limit (a sliding window). Default 60,000.
+   */
+  viewMaxAgeMs?: number;
   /** After a failure, how long the primary is left alone before one call probes it again, ms. Default 1000. */
   cooldownMs?: number;
   /**
@@ -33,6 +47,11 @@ export interface ResilientStoreOptions {
 }
 
 const SKIPPED = Symbol('primary skipped');
+
+/** How long a scope's word stays true at most: a sliding window's span, a fixed window's whole period. */
+function windowSpanMs(scope: ScopeRequest): number {
+  return scope.window.kind === 'sliding' ? scope.window.windowMs : Infinity;
+}
 
 /**
  * Wraps a store so that an outage costs one deadline per `cooldownMs`, not one per
@@ -48,6 +67,9 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   const fallback = options.fallback ?? memoryStore({ now: storeNow });
   const cooldownMs = options.cooldownMs ?? 1000;
   const rememberScopes = options.rememberScopes ?? 100_000;
+  const maxUnsettled = options.maxUnsettled ?? 100_000;
+  const heartbeatMs = options.heartbeatMs ?? 5000;
+  const viewMaxAgeMs = options.viewMaxAgeMs ?? 60_000;
   const onError = errorReporter(options.onError);
 
   /** The primary's last word on each scope, oldest first, so the oldest is forgotten first. */
@@ -65,53 +87,118 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     if (seen) seen.state = { ...seen.state, used: Math.max(0, seen.state.used + delta) };
   };
   /**
-   * Starts the fallback's count of `scope` from the primary's last word, and says
-   * whether the fallback may count it at all: a fixed window (a quota period) this
-   * process has not seen the primary count is unknown, and a fresh quota would let
-   * every process spend it again. A sliding window is seeded while its last word is recent.
+   * How many processes share the primary, as its heartbeat said last (this one
+   * included; a process that stopped counts until its heartbeat expires, which errs on
+   * the safe side). Undefined until the primary has answered one: a process that never
+   * heard how many it shares with cannot know its share.
+   */
+  let fleetSize: number | undefined = primary.heartbeat ? undefined : 1;
+  const processId = newLeaseId();
+  const beat = async () => {
+    try {
+      fleetSize = Math.max(1, await primary.heartbeat!(processId, heartbeatMs * 3));
+    } catch {
+      // The outage is told by the calls that need the store; a heartbeat keeps the last size.
+    }
+  };
+  let heartbeat: NodeJS.Timeout | undefined;
+  if (primary.heartbeat) {
+    void beat();
+    heartbeat = setInterval(() => void beat(), heartbeatMs).unref();
+  }
+
+  /**
+   * Starts the fallback's count of `scope` at this process's share of what the primary
+   * last said was left — `remaining / processes` — so that the fleet as a whole never
+   * spends more than was left, and says whether the fallback may count it at all. A
+   * fixed window (a quota period) this process has not seen the primary count lately
+   * is unknown: a fresh quota would let every process spend it again. A sliding window
+   * starts from its share of the limit when its last word is older than the window.
    */
   const startFromLastSeen = (scope: ScopeRequest): boolean => {
+    if (fallback.counts(scope)) return true;
+    if (fleetSize === undefined) return false;
     const seen = lastSeen.get(scope.key);
     const nowMs = storeNow();
-    if (scope.window.kind === 'sliding') {
-      if (seen && nowMs - seen.atMs < scope.window.windowMs) fallback.seed(scope, seen.state.used);
-      return true;
-    }
-    if (fallback.counts(scope)) return true;
-    if (!seen || nowMs >= seen.state.resetAtMs) return false;
-    fallback.seed(scope, seen.state.used);
+    const recent = seen !== undefined && nowMs - seen.atMs < Math.min(viewMaxAgeMs, windowSpanMs(scope));
+    if (scope.window.kind === 'fixed' && (!recent || nowMs >= seen.state.resetAtMs)) return false;
+    const used = recent ? seen.state.used : 0;
+    const share = Math.floor(Math.max(0, scope.limit - used) / fleetSize);
+    fallback.seed(scope, scope.limit - share);
     return true;
+  };
+
+  /** Told the settled spend that reaches the primary outside a request: a retried settle, a hand-back. */
+  const lateSpendListeners: ((report: SettleReport) => void)[] = [];
+  const tellLateSpend = (report: SettleReport) => {
+    if (report.spent.length === 0) return;
+    for (const listener of lateSpendListeners) {
+      try {
+        listener(report);
+      } catch (err) {
+        onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  };
+
+  /**
+   * Settlements the primary could not be sent or did not confirm (it died or stalled
+   * under them), oldest first: written, before anything else, when it is back. A
+   * settle that had landed moves nothing the second time (the Store contract).
+   */
+  const unsettled: { reservation: Reservation; usage: CallUsage }[] = [];
+  const keepUnsettled = (reservation: Reservation, usage: CallUsage) => {
+    unsettled.push({ reservation, usage });
+    if (unsettled.length > maxUnsettled) {
+      const lost = unsettled.shift()!;
+      onError(
+        new StoreUnavailableError(
+          `More than ${maxUnsettled} settlements waited for the budget store; the oldest (lease ${lost.reservation.leaseId}) is dropped and its lease settles it at its input`,
+        ),
+      );
+    }
   };
 
   /** What the fallback counted, by its window counter, until the primary takes it back. */
   const countedInFallback = new Map<string, CountedElsewhere>();
-  const noteFallbackCount = (windowKey: string, scope: ScopeRequest, amount: number) => {
+  const noteFallbackCount = (windowKey: string, scope: ScopeRequest, amount: number, spent: number) => {
     const counted = countedInFallback.get(windowKey);
-    if (counted) counted.amount += amount;
-    else countedInFallback.set(windowKey, { scope, atMs: storeNow(), amount });
+    if (counted) {
+      counted.amount += amount;
+      counted.spent! += spent;
+    } else countedInFallback.set(windowKey, { scope, atMs: storeNow(), amount, spent });
   };
   /** A hand-back the primary may or may not have applied (its reply was lost): retried under its id, so it lands once. */
   let unconfirmed: { id: string; counts: CountedElsewhere[] } | undefined;
   let handing: Promise<void> | undefined;
   const handBackAll = async (): Promise<void> => {
+    while (unsettled.length > 0) {
+      const { reservation, usage } = unsettled[0]!;
+      const report = await primary.settle(reservation, usage);
+      unsettled.shift();
+      for (const part of reservation.parts) settleLastSeen(part.scope.key, amountOf(part.scope, usage) - part.amount);
+      tellLateSpend(report);
+    }
+    if (!primary.add) return;
     while (unconfirmed || countedInFallback.size > 0) {
       if (!unconfirmed) {
         unconfirmed = { id: newLeaseId(), counts: [...countedInFallback.values()] };
         countedInFallback.clear();
       }
-      await primary.add!(unconfirmed.counts, unconfirmed.id);
+      tellLateSpend(await primary.add(unconfirmed.counts, unconfirmed.id));
       unconfirmed = undefined;
     }
     // The primary has it all: the next outage starts again from the primary's word.
     fallback.reset();
   };
   /**
-   * Adds what the fallback counted to the primary before the primary is used again,
-   * so that the first reservations after an outage see it; one hand-back at a time.
-   * Rejects (StoreUnavailableError) while the primary cannot take it.
+   * Writes what the primary missed before it is used again — settlements it did not
+   * confirm, then what the fallback counted — so that the first reservations after an
+   * outage see it; one hand-back at a time. Rejects (StoreUnavailableError) while the
+   * primary cannot take it.
    */
   const handBack = (): Promise<void> => {
-    if (!primary.add || (!unconfirmed && countedInFallback.size === 0)) return Promise.resolve();
+    if (unsettled.length === 0 && (!primary.add || (!unconfirmed && countedInFallback.size === 0))) return Promise.resolve();
     handing ??= handBackAll().finally(() => {
       handing = undefined;
     });
@@ -181,7 +268,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     const unknown = counted.find((scope) => !startFromLastSeen(scope));
     if (unknown) {
       throw new StoreUnavailableError(
-        `The budget store is unreachable and this process has not seen scope ${unknown.key} this period`,
+        `The budget store is unreachable and this process has not seen scope ${unknown.key} lately (or does not know how many processes share it)`,
         {
           cause: lastFailure,
         },
@@ -193,12 +280,17 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     if (!result.ok) return { ok: false, refused: result.refused, scopes };
     for (const part of result.reservation.parts) {
       part.fallback = true;
-      noteFallbackCount(part.windowKey, part.scope, part.amount);
+      noteFallbackCount(part.windowKey, part.scope, part.amount, 0);
     }
     return { ok: true, reservation: result.reservation, scopes };
   };
 
-  /** Settles the parts one store took; a failure is reported, never thrown. */
+  /**
+   * Settles the parts one store took; a failure is reported, never thrown, and a
+   * settlement the primary did not confirm is kept to be written when it is back. The
+   * fallback's spend is reported when it is handed back, on the primary's counters:
+   * the fallback's own start from zero and would alert thresholds again.
+   */
   const settleIn = async (
     store: Store,
     reservation: Reservation,
@@ -209,13 +301,17 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     try {
       const report = await store.settle({ ...reservation, parts }, usage);
       for (const part of parts) {
-        const delta = amountOf(part.scope, usage) - part.amount;
-        if (store === fallback) noteFallbackCount(part.windowKey, part.scope, delta);
-        else settleLastSeen(part.scope.key, delta);
+        const used = amountOf(part.scope, usage);
+        if (store === fallback)
+          noteFallbackCount(part.windowKey, part.scope, used - part.amount, part.scope.tracksSpend ? used : 0);
+        else settleLastSeen(part.scope.key, used - part.amount);
       }
-      return report;
+      return store === fallback ? { spent: [] } : report;
     } catch (err) {
-      if (store === primary && err instanceof StoreUnavailableError) noteFailure(err);
+      if (store === primary && err instanceof StoreUnavailableError) {
+        noteFailure(err);
+        keepUnsettled({ ...reservation, parts }, usage);
+      }
       onError(err instanceof Error ? err : new Error(String(err)));
       return { spent: [] };
     }
@@ -273,7 +369,12 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
       return scope.onUnavailable === 'fallback' ? fallback.usage(scope) : uncounted(scope);
     },
 
+    onLateSpend(listener: (report: SettleReport) => void): void {
+      lateSpendListeners.push(listener);
+    },
+
     async close(): Promise<void> {
+      clearInterval(heartbeat);
       await Promise.all([primary.close?.(), fallback.close?.()]);
     },
   };

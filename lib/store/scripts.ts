@@ -75,6 +75,10 @@ for s = 1, scopeCount do
       redis.call('SET', windowKey, value, 'KEEPTTL')
     end
     redis.call('ZREM', leaseKeys[s], member)
+    -- Its call may still settle (a process that was only stalled): it then moves by what it used beyond the input.
+    local reclaimed = leaseKeys[s] .. ':reclaimed'
+    redis.call('HSET', reclaimed, member, 1)
+    redis.call('PEXPIRE', reclaimed, 86400000)
   end
 end
 local values, existed = {}, {}
@@ -154,7 +158,10 @@ return reply
 /**
  * Settles reserved parts: ends each part's lease and moves its counter by what the
  * call used minus what the part took — its amount while the lease was held, only the
- * input's amount once a lease was taken for a dead process. Never below zero; a
+ * input's amount once a lease was taken for a dead process (the reserve script notes
+ * it in the lease set's `:reclaimed` hash). A part whose lease is in neither was
+ * settled already: a settle retried after a lost reply moves nothing. A reservation
+ * without a lease id holds none: it moves by what was used minus the input. Never below zero; a
  * counter that has expired stays gone. The lease member is named here from KEYS, as
  * the reserve script named it, so that a client's own key prefix is in both. A part
  * that tracks spend also adds what was used to its window's settled counter (which
@@ -170,11 +177,18 @@ for i = 1, n do
   local a = 1 + (i - 1) * 5
   local amount, inputAmount, used = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local member = ARGV[1] .. '|' .. string.format('%d', amount) .. '|' .. string.format('%d', inputAmount) .. '|' .. KEYS[i]
-  local taken = inputAmount
-  if redis.call('ZREM', KEYS[n + i], member) == 1 then taken = amount end
+  local taken
+  if ARGV[1] == '' then
+    taken = inputAmount
+  elseif redis.call('ZREM', KEYS[n + i], member) == 1 then
+    taken = amount
+  elseif redis.call('HDEL', KEYS[n + i] .. ':reclaimed', member) == 1 then
+    taken = inputAmount
+  end
   local before, after = -1, -1
   local raw = redis.call('GET', KEYS[i])
-  if raw then
+  -- Neither held nor reclaimed: settled already (a retry whose first attempt landed), so nothing moves.
+  if raw and taken then
     local value = tonumber(raw) + used - taken
     if value < 0 then value = 0 end
     redis.call('SET', KEYS[i], value, 'KEEPTTL')
@@ -202,10 +216,13 @@ return redis.call('MGET', unpack(KEYS))
 /**
  * Adds counts taken elsewhere (a fallback during an outage) to counters, creating
  * them with their window's expiry; a negative count never goes below zero, and a
- * window that has ended is left alone.
+ * window that has ended is left alone. A count's settled spend is added to the
+ * window's settled counter, as the settle script does, and reported before and after
+ * (-1, -1 where none was added).
  * A batch is added once: a marker beside its first counter (same slot) remembers it
  * for an hour, so that a retry after a lost reply adds nothing.
- * KEYS: counters. ARGV: nowMs ('' = Redis TIME), batchId, then per counter amount and expiresAtMs.
+ * KEYS: counters. ARGV: nowMs ('' = Redis TIME), batchId, then per counter amount,
+ * expiresAtMs, spent and keepSpentMs.
  */
 export const ADD_SCRIPT = luaScript(`
 local now = tonumber(ARGV[1])
@@ -213,9 +230,12 @@ if not now then
   local time = redis.call('TIME')
   now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-if not redis.call('SET', KEYS[1] .. ':added:' .. ARGV[2], '1', 'NX', 'PX', 3600000) then return 0 end
+local reply = {}
+if not redis.call('SET', KEYS[1] .. ':added:' .. ARGV[2], '1', 'NX', 'PX', 3600000) then return reply end
 for i = 1, #KEYS do
-  local amount, expiresAt = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+  local a = 3 + (i - 1) * 4
+  local amount, expiresAt, spent = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local before, after = -1, -1
   if expiresAt > now then
     local raw = redis.call('GET', KEYS[i])
     if raw then
@@ -225,7 +245,32 @@ for i = 1, #KEYS do
     elseif amount > 0 then
       redis.call('SET', KEYS[i], amount, 'PX', expiresAt - now)
     end
+    if spent > 0 then
+      local spentKey = KEYS[i] .. ':spent'
+      after = redis.call('INCRBY', spentKey, spent)
+      before = after - spent
+      if redis.call('PTTL', spentKey) < 0 then
+        redis.call('PEXPIRE', spentKey, expiresAt - now + tonumber(ARGV[a + 3]))
+      end
+    end
   end
+  reply[#reply + 1] = before
+  reply[#reply + 1] = after
 end
-return 0
+return reply
+`);
+
+/**
+ * Notes a process alive and counts the live ones: a sorted set of process ids scored
+ * by when each stops counting, on Redis's clock.
+ * KEYS: the set. ARGV: processId, ttlMs.
+ */
+export const HEARTBEAT_SCRIPT = luaScript(`
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return redis.call('ZCARD', KEYS[1])
 `);

@@ -148,7 +148,11 @@ export interface ReservedPart {
 
 export interface Reservation {
   parts: ReservedPart[];
-  /** Names the lease kept beside every part's counter until the reservation is settled. */
+  /**
+   * Names the lease kept beside every part's counter until the reservation is settled.
+   * Empty: the reservation holds no lease, and a settle adds what was used minus `input`
+   * (how usage billed after a reservation was given back is still counted).
+   */
   leaseId: string;
   input: number;
   /** Output tokens granted: the smallest of `maxOutput` and what every scope afforded. */
@@ -160,6 +164,12 @@ export interface CountedElsewhere {
   scope: ScopeRequest;
   atMs: number;
   amount: number;
+  /**
+   * Of a scope that tracks spend: what settled calls used there, added to the window's
+   * settled counter as a settle would.
+   * @default 0
+   */
+  spent?: number;
 }
 
 export type ReserveResult =
@@ -180,13 +190,14 @@ export interface Store {
   /**
    * Moves every reserved counter by what the call used minus the part's `amount`
    * (never below zero) and ends the lease; if the lease had already been taken
-   * (settled at its input), by what it used minus the input's amount. A counter whose
+   * (settled at its input), by what it used minus the input's amount. Settling a
+   * reservation again moves nothing, so a settle whose reply was lost can be retried. A counter whose
    * window has since expired is left alone. `actual` is a `CallUsage`, or a token
    * count where no scope is a money scope (0 for any). Reports the spend of the
    * scopes that track it.
    */
   settle(reservation: Reservation, actual: number | CallUsage): Promise<SettleReport>;
-  /** Gives the whole reservation back: `settle(reservation, 0)`. */
+  /** Gives the whole reservation back: `settle(reservation, 0)` (so once, like any settle). */
   release(reservation: Reservation): Promise<SettleReport>;
   /** The settled amount of a scope that tracks spend, in the windows containing each instant (0 where none). */
   spentAt?(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;
@@ -194,9 +205,10 @@ export interface Store {
    * Adds `amount` (negative: takes away, never below zero) to each scope's window at
    * `atMs`, creating the counter if needed; a window that has expired is left alone.
    * How counts taken elsewhere (a fallback during an outage) are carried back. A
-   * `batchId` already added (a retry after a lost reply) adds nothing.
+   * `batchId` already added (a retry after a lost reply) adds nothing. Reports the
+   * settled spend it moved, as `settle` does.
    */
-  add?(counts: readonly CountedElsewhere[], batchId?: string): Promise<void>;
+  add?(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport>;
   /**
    * The store's clock, epoch ms (for a remote store, its best estimate): windows and
    * counts taken elsewhere are placed on it. @default Date.now
@@ -204,6 +216,18 @@ export interface Store {
   now?(): number;
   /** Reads a scope's state without changing it. */
   usage(scope: ScopeRequest): Promise<ScopeState>;
+  /**
+   * Notes that process `processId` is alive for the next `ttlMs` (the store's clock) and
+   * returns how many processes are alive, this one included. A store shared by many
+   * processes has it; during an outage each process then spends only its share.
+   */
+  heartbeat?(processId: string, ttlMs: number): Promise<number>;
+  /**
+   * Calls `listener` with the settled spend a store writes outside any request — a
+   * settlement retried after an outage, counts handed back from a fallback — so that
+   * spend alerts see it (`resilientStore`).
+   */
+  onLateSpend?(listener: (report: SettleReport) => void): void;
   /** Stops timers and forgets state the store owns; never closes a client it was given. */
   close?(): Promise<void>;
 }

@@ -109,8 +109,8 @@ export function stageFromMarker(request: UpstreamRequest): UpstreamBehaviour {
 
 /**
  * What the budgets must have charged for one upstream call, by the settlement rules:
- * R1 a 200 with usage → its total; R2 a 200 without usage → the input + the reply's
- * output counted by the model's encoding; R3 an HTTP error status → nothing; R4 sent
+ * R1 a 200 with usage → its total; R2 a 200 without usage → the reservation (the
+ * default `onMissingUsage: 'charge'`); R3 an HTTP error status → nothing; R4 sent
  * but no usable answer (garbled body, reset, our time-out, or the app gave up on the
  * exchange) → the reservation: input + the output cap sent upstream.
  */
@@ -120,10 +120,10 @@ export function expectedCharge(call: UpstreamCall): number {
   switch (call.behaviour.kind) {
     case 'reply':
     case 'delay':
-    case 'no-usage':
       return call.promptTokens + call.completionTokens;
     case 'error':
       return 0;
+    case 'no-usage':
     case 'garbled':
     case 'reset':
     case 'hang':

@@ -96,6 +96,65 @@ describe('while the primary is down', () => {
   });
 });
 
+describe('a fleet of processes during an outage', () => {
+  /** A primary shared with `processes` processes (its heartbeat says so), on a clock the test moves. */
+  function fleetSetup(processes: number | 'never-answered') {
+    const base = switchableStore();
+    const clock = { now: Date.now() };
+    const beats: string[] = [];
+    const primary: SwitchableStore = Object.assign(base, {
+      now: () => clock.now,
+      heartbeat: async (id: string) => {
+        beats.push(id);
+        if (processes === 'never-answered') throw new StoreUnavailableError('down');
+        return processes;
+      },
+    });
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    return { primary, store, clock, beats };
+  }
+  const settleBeat = () => new Promise((resolve) => setImmediate(resolve));
+
+  test('each process counts from its share of what was left: remaining / processes', async () => {
+    const { primary, store, beats } = fleetSetup(3);
+    await settleBeat();
+    expect(beats).toHaveLength(1);
+    granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    // 60 left, 3 processes: this one may use 20 of it.
+    expect((await store.reserve(reserve(20, user('a', 'fallback')))).scopes[0]).toMatchObject({ used: 100, remaining: 0 });
+    expect((await store.reserve(reserve(1, user('a', 'fallback')))).ok).toBe(false);
+    await store.close!();
+  });
+
+  test('a sliding window with no recent word starts from its share of the limit', async () => {
+    const { primary, store } = fleetSetup(4);
+    await settleBeat();
+    primary.down = true;
+    expect(granted(await store.reserve(reserve(25, global('fallback')))).outputCap).toBe(1);
+    expect((await store.reserve(reserve(1, global('fallback')))).ok).toBe(false);
+    await store.close!();
+  });
+
+  test('a word older than viewMaxAgeMs is not trusted: the quota period is refused', async () => {
+    const { primary, store, clock } = fleetSetup(1);
+    await settleBeat();
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    clock.now += 60_000;
+    primary.down = true;
+    await expect(store.reserve(reserve(10, user('a', 'fallback')))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close!();
+  });
+
+  test('a process that never heard how many share the store counts nothing in its fallback', async () => {
+    const { primary, store } = fleetSetup('never-answered');
+    await settleBeat();
+    primary.down = true;
+    await expect(store.reserve(reserve(10, global('fallback')))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close!();
+  });
+});
+
 describe('onError and the cool-down', () => {
   test('onError hears once per outage; the next outage is heard again', async () => {
     const { primary, store, errors } = setup();
@@ -197,6 +256,69 @@ describe('when the primary is back', () => {
     expect((await store.reserve(reserve(10, user('a', 'fallback')))).scopes[0]).toMatchObject({ used: 60 });
     addFails = false;
     expect((await store.reserve(reserve(10, user('a', 'fallback')))).scopes[0]).toMatchObject({ used: 70 });
+  });
+});
+
+describe('settlements the primary missed', () => {
+  test('a settle that failed is written when the primary is back, before anything else, once', async () => {
+    const { primary, store } = setup();
+    const reservation = granted(await store.reserve(reserve(100, user('a', 'fail-closed', 1000))));
+    primary.down = true;
+    await store.settle(reservation, 40);
+    primary.down = false;
+    // The first call after the outage sees the settle: the 100 reserved became 40.
+    expect((await store.reserve(reserve(10, user('a', 'fail-closed', 1000)))).scopes[0]).toMatchObject({ used: 50 });
+    // A settle that landed although its reply was lost moves nothing when written again.
+    await store.settle(reservation, 40);
+    expect((await store.usage(user('a', 'fail-closed', 1000))).used).toBe(50);
+  });
+
+  test('a settle the primary took while its reply was lost is not counted twice', async () => {
+    const base = switchableStore();
+    let loseReply = true;
+    const primary: Store = {
+      ...base,
+      settle: async (reservation, actual) => {
+        const report = await base.settle(reservation, actual);
+        if (loseReply) throw new StoreUnavailableError('reply lost');
+        return report;
+      },
+    };
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    const reservation = granted(await store.reserve(reserve(100, user('a', 'fail-closed', 1000))));
+    await store.settle(reservation, 40);
+    loseReply = false;
+    expect((await store.reserve(reserve(10, user('a', 'fail-closed', 1000)))).scopes[0]).toMatchObject({ used: 50 });
+  });
+
+  test("spend the fallback settled reaches the primary's settled counter and onLateSpend, once", async () => {
+    const { primary, store } = setup();
+    const heard: number[][] = [];
+    store.onLateSpend!((report) => heard.push(report.spent.flatMap((move) => [move.before, move.after])));
+    const spend = { ...user('a', 'fallback', 1000), tracksSpend: true };
+    const first = granted(await store.reserve(reserve(50, spend)));
+    await store.settle(first, 30);
+    primary.down = true;
+    const during = granted(await store.reserve(reserve(50, spend)));
+    // The fallback's own settled counter starts at zero: its moves are not reported as the scope's spend.
+    expect(await store.settle(during, 20)).toEqual({ spent: [] });
+    primary.down = false;
+    granted(await store.reserve(reserve(1, spend)));
+    expect(heard).toEqual([[30, 50]]);
+    expect(await primary.spentAt!(spend, [Date.now()])).toEqual([50]);
+  });
+
+  test('a settle retried after the outage is heard by onLateSpend with its spend', async () => {
+    const { primary, store } = setup();
+    const heard: number[][] = [];
+    store.onLateSpend!((report) => heard.push(report.spent.flatMap((move) => [move.before, move.after])));
+    const spend = { ...user('a', 'fail-closed', 1000), tracksSpend: true };
+    const reservation = granted(await store.reserve(reserve(50, spend)));
+    primary.down = true;
+    await store.settle(reservation, 30);
+    primary.down = false;
+    await store.usage(spend);
+    expect(heard).toEqual([[0, 30]]);
   });
 });
 

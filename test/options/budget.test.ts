@@ -15,7 +15,7 @@ import {
   type ScriptedCall,
 } from './helpers';
 
-const chatBody = { messages: [{ role: 'user', content: 'Hello there' }] };
+const chatBody = { messages: [{ role: 'user' as const, content: 'Hello there' }] };
 
 test('store: the budgets count in the given store', async () => {
   const store = switchableStore();
@@ -204,6 +204,29 @@ describe('onClientGone', () => {
 
   test("by default ('finish') the call goes on", async () => {
     expect(await hangUp({})).toBe(false);
+  });
+});
+
+describe('onMissingUsage', () => {
+  /** What a reply without usage ("ok", 1 output token) costs the user, with a 1000-token cap sent upstream. */
+  async function chargedFor(options: { onMissingUsage?: 'charge' | 'count-reply' }): Promise<number> {
+    const client = scriptedClient(async ({ params }) => ({ ...completionOf(params), usage: undefined }));
+    const { app, budget } = optionApp(options, (b) => [
+      b.featureBudget('chat'),
+      b.userQuota({ user: (req) => userOf(req)?.id, limits: 100_000 }),
+      b.llmHandler({ client }),
+    ]);
+    await request(app).post('/chat').set('x-user', 'ann').send(chatBody).expect(200);
+    const input = countChatTokens(chatBody.messages, { model: 'gpt-4o' });
+    return (await budget.usage.user('ann')).used - input;
+  }
+
+  test("by default ('charge') the whole reservation is charged", async () => {
+    expect(await chargedFor({})).toBe(1000);
+  });
+
+  test("'count-reply' charges the reply's counted output", async () => {
+    expect(await chargedFor({ onMissingUsage: 'count-reply' })).toBe(1);
   });
 });
 

@@ -433,6 +433,21 @@ export function storeContract(backend: () => ContractBackend): void {
       expect(await used(user)).toBe(350 + 10 + 11);
     });
 
+    it('moves nothing when a settle is retried, before or after its lease was taken', async () => {
+      const twice = granted(await reserveLeased(100, 900));
+      await store.settle(twice, 300);
+      await store.settle(twice, 300);
+      await store.release(twice);
+      expect(await used(user)).toBe(300);
+      const late = granted(await reserveLeased(100, 900));
+      clock.advance(LEASE_MS);
+      granted(await reserveLeased(10, 1));
+      expect(await used(user)).toBe(300 + 100 + 11);
+      await store.settle(late, 250);
+      await store.settle(late, 250);
+      expect(await used(user)).toBe(300 + 250 + 11);
+    });
+
     it('ends the lease when a reservation is settled or released in time', async () => {
       const settled = granted(await reserveLeased(100, 900, [user, global]));
       const released = granted(await reserveLeased(50, 50, [user, global]));
@@ -480,6 +495,26 @@ export function storeContract(backend: () => ContractBackend): void {
     for (let attempt = 0; attempt < 3; attempt++) await store.add!([{ scope: user, atMs: NOON, amount: 70 }], 'batch-1');
     await store.add!([{ scope: user, atMs: NOON, amount: 5 }], 'batch-2');
     expect(await used(user)).toBe(75);
+  });
+
+  it("adds a count's settled spend to its window's settled counter and reports it, once per batch", async () => {
+    const tracked = { ...scope(userScopeKey('spent-back', 'day'), 10_000), tracksSpend: true };
+    granted(await take(tracked, 10));
+    const counts = [{ scope: tracked, atMs: NOON, amount: 120, spent: 90 }];
+    expect((await store.add!(counts, 'spent-1')).spent).toEqual([{ scope: tracked, before: 0, after: 90 }]);
+    expect((await store.add!(counts, 'spent-1')).spent).toEqual([]);
+    expect(await store.spentAt!(tracked, [NOON])).toEqual([90]);
+    expect(await used(tracked)).toBe(130);
+  });
+
+  it('counts the processes whose heartbeat has not expired (stores shared by processes)', async () => {
+    if (!store.heartbeat) return;
+    const id = `beat-${Math.random()}`;
+    expect(await store.heartbeat(`${id}-a`, 60_000)).toBeGreaterThanOrEqual(1);
+    const alive = await store.heartbeat(`${id}-b`, 150);
+    expect(await store.heartbeat(`${id}-a`, 60_000)).toBe(alive);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await store.heartbeat(`${id}-a`, 60_000)).toBe(alive - 1);
   });
 
   describe('money scopes', () => {
