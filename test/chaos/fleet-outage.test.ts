@@ -1,22 +1,9 @@
 // Issue 12's proof: a 10 s Redis stall and a kill under 3 processes (default policy) never multiply a quota or a spend cap.
-import { createClient } from 'redis';
 import { redisStore } from '../../lib';
 import type { SpendAlert } from '../../lib/types';
-import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../examples/offline-upstream';
-import { startRedis, type RedisServer } from '../helpers/redis';
 import { billedNanos, meterScope, USD } from '../cost/money';
-import {
-  getJson,
-  markerText,
-  readMarker,
-  stageFromMarker,
-  startWorkers,
-  stopWorkers,
-  sumBy,
-  until,
-  workersQuiet,
-  type Worker,
-} from './harness';
+import { billedTokens, callsOf, sendAs, startFleetRig, type Exchange, type FleetRig } from './fleet';
+import { getJson, readMarker, startWorkers, stopWorkers, sumBy, until, workersQuiet, type Worker } from './harness';
 import { chaosScopes } from './scopes';
 
 const PROCESSES = 3;
@@ -43,62 +30,10 @@ const DOCUMENTED: Record<number, readonly string[]> = {
   504: ['upstream_timeout'],
 };
 
-interface Exchange {
-  user: string;
-  port: number;
-  id: number;
-  startedAt: number;
-  endedAt: number;
-  status: number;
-  type: string | undefined;
-  json: boolean;
-}
+let rig: FleetRig;
+beforeAll(async () => void (rig = await startFleetRig()), 60_000);
+afterAll(async () => rig?.close());
 
-let redis: RedisServer;
-let client: ReturnType<typeof createClient>;
-let upstream: OfflineUpstream;
-
-beforeAll(async () => {
-  // Every write on disk before it is acknowledged: a killed Redis comes back with all it confirmed.
-  redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-  client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
-  client.on('error', () => {});
-  await client.connect();
-  upstream = await startOfflineUpstream({ behave: stageFromMarker, completionTokens: () => 30 });
-}, 60_000);
-
-afterAll(async () => {
-  await client?.close().catch(() => {});
-  await redis?.close();
-  await upstream?.close();
-});
-
-let nextId = 0;
-
-/** One POST /chat of `user`, its marker naming the user, the id and the upstream behaviour. */
-async function send(port: number, user: string, behaviour: 'reply' | 'no-usage' = 'reply'): Promise<Exchange> {
-  const id = nextId++;
-  const startedAt = performance.now();
-  const res = await fetch(`http://127.0.0.1:${port}/chat`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-user': user },
-    body: JSON.stringify({
-      messages: [{ role: 'user', content: `How is my order? ${markerText({ id, user, behaviour, arg: 0 })}` }],
-    }),
-  });
-  const text = await res.text();
-  let body: { error?: { type?: string } } | undefined;
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    body = undefined;
-  }
-  const { status } = res;
-  return { user, port, id, startedAt, endedAt: performance.now(), status, type: body?.error?.type, json: !!body };
-}
-
-const callsOf = (user: string) => upstream.calls.filter((call) => readMarker(call.request)?.user === user);
-const tokens = (calls: readonly UpstreamCall[]) => calls.reduce((sum, call) => sum + (call.usage?.total_tokens ?? 0), 0);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 describe.each([
@@ -116,8 +51,8 @@ describe.each([
 
   beforeAll(async () => {
     workers = await startWorkers(PROCESSES, {
-      REDIS_URL: redis.url,
-      UPSTREAM_URL: upstream.baseURL,
+      REDIS_URL: rig.redis.url,
+      UPSTREAM_URL: rig.upstream.baseURL,
       PREFIX: prefix,
       USER_LIMITS: JSON.stringify({ default: QUOTA }),
       COST_METER: JSON.stringify({ hourlyCapUsd: CAP_USD, hourlyAlertUsd: ALERTS_USD }),
@@ -130,8 +65,8 @@ describe.each([
     await Promise.all(
       users.flatMap((user) =>
         ports.map(async (port) => {
-          while (tokens(callsOf(user)) < PRE_SPENT * QUOTA) {
-            const e = await send(port, user);
+          while (billedTokens(callsOf(rig.upstream, user)) < PRE_SPENT * QUOTA) {
+            const e = await sendAs(port, user);
             exchanges.push(e);
             if (e.status !== 200) throw new Error(`pre-spend answered ${e.status} ${e.type}`);
           }
@@ -143,31 +78,31 @@ describe.each([
     const loops = users.flatMap((user) =>
       ports.map(async (port) => {
         while (running) {
-          exchanges.push(await send(port, user));
+          exchanges.push(await sendAs(port, user));
           await sleep(150);
         }
       }),
     );
     await sleep(500);
     outageAt = performance.now();
-    if (attack === 'stall') redis.stop();
-    else await redis.kill();
+    if (attack === 'stall') rig.redis.stop();
+    else await rig.redis.kill();
     await sleep(outageMs);
-    if (attack === 'stall') redis.cont();
-    else await redis.restart();
+    if (attack === 'stall') rig.redis.cont();
+    else await rig.redis.restart();
     recoveredAt = performance.now();
     await sleep(3_000);
     running = false;
     await Promise.all(loops);
-    await upstream.idle();
+    await rig.upstream.idle();
     await workersQuiet(workers);
     // Past every lease taken before or during the outage, one more request per user and process reclaims what is left (R7).
     await sleep(outageAt + outageMs + CALL_TIMEOUT_MS + LEASE_MARGIN_MS + 500 - performance.now());
-    for (const user of users) for (const port of ports) exchanges.push(await send(port, user));
-    await upstream.idle();
+    for (const user of users) for (const port of ports) exchanges.push(await sendAs(port, user));
+    await rig.upstream.idle();
     await workersQuiet(workers);
-    billedByUser = new Map(users.map((user) => [user, tokens(callsOf(user))]));
-    billedSpend = billedNanos(upstream.calls.filter((call) => users.includes(readMarker(call.request)?.user ?? '')));
+    billedByUser = new Map(users.map((user) => [user, billedTokens(callsOf(rig.upstream, user))]));
+    billedSpend = billedNanos(rig.upstream.calls.filter((call) => users.includes(readMarker(call.request)?.user ?? '')));
     const statuses = sumBy(
       exchanges,
       (e) => `${e.status}${e.type ? ` ${e.type}` : ''}`,
@@ -217,7 +152,7 @@ describe.each([
         billed,
         byPhase: Object.fromEntries(
           sumBy(
-            callsOf(user),
+            callsOf(rig.upstream, user),
             (call) => phaseOf(byId.get(readMarker(call.request)!.id)!),
             (call) => call.usage?.total_tokens ?? 0,
           ),
@@ -236,13 +171,13 @@ describe.each([
   });
 
   test("after recovery the store holds the upstream's bill (user counters, hourly spend, settled :spent)", async () => {
-    const store = redisStore(client, { prefix });
+    const store = redisStore(rig.client, { prefix });
     // R7: a reservation whose reply the kill swallowed stays charged at its input (at most one per request in flight then).
     const inFlightAtKill = (user?: string) =>
       attack === 'kill'
         ? exchanges.filter((e) => (!user || e.user === user) && e.startedAt < outageAt && e.endedAt > outageAt).length
         : 0;
-    const maxInput = Math.max(...upstream.calls.map((call) => call.promptTokens));
+    const maxInput = Math.max(...rig.upstream.calls.map((call) => call.promptTokens));
     const drift: Record<string, { stored: number; billed: number; slack: number }> = {};
     for (const user of users) {
       const stored = (await store.usage(SCOPES.user(user))).used;

@@ -1,21 +1,8 @@
 // Issue 12's proof, the rest: a burst on a healthy Redis is no outage, a reply without usage is charged its reservation, flags across an outage.
 import { createClient } from 'redis';
 import { createTokenBudget, redisStore, StoreUnavailableError } from '../../lib';
-import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
-import { startRedis, type RedisServer } from '../helpers/redis';
-import {
-  getJson,
-  markerText,
-  readMarker,
-  stageFromMarker,
-  startWorkers,
-  stopWorkers,
-  sumBy,
-  until,
-  workersQuiet,
-  type BehaviourName,
-  type Worker,
-} from './harness';
+import { billedTokens, callsOf, sendAs, startFleetRig, type FleetRig } from './fleet';
+import { getJson, startWorkers, stopWorkers, sumBy, until, workersQuiet, type Worker } from './harness';
 import { chaosScopes } from './scopes';
 
 const PROCESSES = 4;
@@ -25,21 +12,15 @@ const BURST_RUNS = Number(process.env.CHAOS_RUNS ?? 5);
 const PREFIX = 'rules:';
 const SCOPES = chaosScopes({ default: QUOTA });
 
-let redis: RedisServer;
-let client: ReturnType<typeof createClient>;
-let upstream: OfflineUpstream;
+let rig: FleetRig;
 let workers: Worker[] = [];
 
 beforeAll(async () => {
   // As in the outage proof: a killed Redis comes back with every write it confirmed (the flags too).
-  redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-  client = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
-  client.on('error', () => {});
-  await client.connect();
-  upstream = await startOfflineUpstream({ behave: stageFromMarker, completionTokens: () => 30 });
+  rig = await startFleetRig();
   workers = await startWorkers(PROCESSES, {
-    REDIS_URL: redis.url,
-    UPSTREAM_URL: upstream.baseURL,
+    REDIS_URL: rig.redis.url,
+    UPSTREAM_URL: rig.upstream.baseURL,
     PREFIX,
     USER_LIMITS: JSON.stringify({ default: QUOTA }),
     FLAG: '1',
@@ -50,32 +31,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stopWorkers(workers);
-  await client?.close().catch(() => {});
-  await redis?.close();
-  await upstream?.close();
+  await rig?.close();
 });
 
-let nextId = 0;
-
-/** POST /chat for `user`, staging `behaviour` upstream; resolves with the status and the error type. */
-async function send(port: number, user: string, behaviour: BehaviourName = 'reply') {
-  const res = await fetch(`http://127.0.0.1:${port}/chat`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-user': user },
-    body: JSON.stringify({
-      messages: [{ role: 'user', content: `How is my order? ${markerText({ id: nextId++, user, behaviour, arg: 0 })}` }],
-    }),
-  });
-  const body = (await res.json().catch(() => undefined)) as { error?: { type?: string } } | undefined;
-  return { status: res.status, type: body?.error?.type, json: body !== undefined };
-}
-
-const callsOf = (user: string) => upstream.calls.filter((call) => readMarker(call.request)?.user === user);
-const usedBy = async (user: string) => (await redisStore(client, { prefix: PREFIX }).usage(SCOPES.user(user))).used;
+const usedBy = async (user: string) => (await redisStore(rig.client, { prefix: PREFIX }).usage(SCOPES.user(user))).used;
 
 /** A budget in this process sharing the workers' flags, as an admin endpoint would write them; closed after `use`. */
 async function withFlagWriter<T>(use: (budget: ReturnType<typeof createTokenBudget>) => Promise<T>): Promise<T> {
-  const writer = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
+  const writer = createClient({ url: rig.redis.url, socket: { reconnectStrategy: () => 100 } });
   writer.on('error', () => {});
   await writer.connect();
   const budget = createTokenBudget({
@@ -95,10 +58,10 @@ test(`a healthy Redis under a burst is no outage: ${PROCESSES} processes × ${BU
   const wrong: string[] = [];
   for (let run = 0; run < BURST_RUNS; run++) {
     const user = `burst-${run}`;
-    const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => send(workers[i % PROCESSES]!.port, user)));
-    await upstream.idle();
+    const answers = await Promise.all(Array.from({ length: BURST }, (_, i) => sendAs(workers[i % PROCESSES]!.port, user)));
+    await rig.upstream.idle();
     await workersQuiet(workers);
-    const billed = callsOf(user).reduce((sum, call) => sum + call.usage!.total_tokens, 0);
+    const billed = billedTokens(callsOf(rig.upstream, user));
     const counts = sumBy(
       answers,
       (a) => `${a.status}${a.type ? ` ${a.type}` : ''}`,
@@ -114,10 +77,11 @@ test(`a healthy Redis under a burst is no outage: ${PROCESSES} processes × ${BU
 
 test('a reply without usage is charged its reservation: the counted input + the output cap sent upstream', async () => {
   const user = 'no-usage';
-  for (let i = 0; i < 12; i++) expect(await send(workers[i % PROCESSES]!.port, user, 'no-usage')).toMatchObject({ status: 200 });
-  await upstream.idle();
+  for (let i = 0; i < 12; i++)
+    expect(await sendAs(workers[i % PROCESSES]!.port, user, 'no-usage')).toMatchObject({ status: 200 });
+  await rig.upstream.idle();
   await workersQuiet(workers);
-  const calls = callsOf(user);
+  const calls = callsOf(rig.upstream, user);
   expect(calls).toHaveLength(12);
   const reserved = calls.reduce((sum, call) => sum + call.promptTokens + call.cap!, 0);
   const counted = calls.reduce((sum, call) => sum + call.usage!.total_tokens, 0);
@@ -127,18 +91,18 @@ test('a reply without usage is charged its reservation: the counted input + the 
 
 test('a flag write rejected during a stall never lands after the resume (a fresh client, every process)', async () => {
   const key = `${PREFIX}flags`;
-  expect(await client.hGet(key, 'chat')).toBeNull();
+  expect(await rig.client.hGet(key, 'chat')).toBeNull();
   await withFlagWriter(async (budget) => {
-    redis.stop();
+    rig.redis.stop();
     try {
       await expect(budget.flags.set('chat', false)).rejects.toBeInstanceOf(StoreUnavailableError);
     } finally {
-      redis.cont();
+      rig.redis.cont();
     }
     // Past the processes' 5 s re-read of the flags, and any announcement the resumed server would publish.
     await new Promise((resolve) => setTimeout(resolve, 6_000));
   });
-  const fresh = createClient({ url: redis.url });
+  const fresh = createClient({ url: rig.redis.url });
   fresh.on('error', () => {});
   await fresh.connect();
   try {
@@ -148,7 +112,7 @@ test('a flag write rejected during a stall never lands after the resume (a fresh
   }
   const seen = await Promise.all(workers.map((w) => getJson<{ chat: boolean | null }>(w.port, '/flags')));
   expect(seen.map((s) => s.chat)).toEqual(workers.map(() => null));
-  const answers = await Promise.all(workers.map((w) => send(w.port, 'after-flag')));
+  const answers = await Promise.all(workers.map((w) => sendAs(w.port, 'after-flag')));
   expect(answers.map((a) => a.status)).toEqual(workers.map(() => 200));
 }, 30_000);
 
@@ -156,12 +120,12 @@ test('a flag write rejected during a stall never lands after the resume (a fresh
 // engineer; today a process that never read the flags takes the feature for on. Turn on once it is on main.
 test.skip('a process started while Redis is down refuses a feature that is off in Redis (default policy)', async () => {
   await withFlagWriter((budget) => budget.flags.set('chat', false));
-  await redis.kill();
+  await rig.redis.kill();
   let late: Worker[] = [];
   try {
     late = await startWorkers(1, {
-      REDIS_URL: redis.url,
-      UPSTREAM_URL: upstream.baseURL,
+      REDIS_URL: rig.redis.url,
+      UPSTREAM_URL: rig.upstream.baseURL,
       PREFIX,
       USER_LIMITS: JSON.stringify({ default: QUOTA }),
       FLAG: '1',
@@ -171,16 +135,16 @@ test.skip('a process started while Redis is down refuses a feature that is off i
     // The flag alone (GET /flagged has no budget behind it), then the budgeted route: neither reaches the model.
     const flagged = await fetch(`http://127.0.0.1:${port}/flagged`);
     expect(flagged.status).toBe(503);
-    const chat = await send(port, 'late-starter');
+    const chat = await sendAs(port, 'late-starter');
     expect(chat).toMatchObject({ status: 503, json: true });
-    expect(callsOf('late-starter')).toEqual([]);
-    await redis.restart();
+    expect(callsOf(rig.upstream, 'late-starter')).toEqual([]);
+    await rig.redis.restart();
     // Once Redis answers, the process reads the flag it had never seen: the feature stays off.
     expect(await until(async () => (await getJson<{ chat: boolean | null }>(port, '/flags')).chat === false)).toBe(true);
-    expect(await send(port, 'late-starter')).toMatchObject({ status: 503, type: 'feature_disabled' });
-    expect(callsOf('late-starter')).toEqual([]);
+    expect(await sendAs(port, 'late-starter')).toMatchObject({ status: 503, type: 'feature_disabled' });
+    expect(callsOf(rig.upstream, 'late-starter')).toEqual([]);
   } finally {
     await stopWorkers(late);
-    if (!(await until(async () => client.isReady, 5_000))) await redis.restart();
+    if (!(await until(async () => rig.client.isReady, 5_000))) await rig.redis.restart();
   }
 }, 60_000);
