@@ -8,7 +8,7 @@ import { chaosScopes } from './scopes';
 const PROCESSES = 4;
 const QUOTA = 10_000;
 const BURST = 1_000;
-const BURST_RUNS = Number(process.env.CHAOS_RUNS ?? 5);
+const BURST_RUNS = Number(process.env.CHAOS_RUNS ?? 10);
 const PREFIX = 'rules:';
 const SCOPES = chaosScopes({ default: QUOTA });
 
