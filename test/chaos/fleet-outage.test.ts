@@ -17,6 +17,8 @@ const ALERTS_USD = [0.05, 0.1, 0.15, 0.2, 0.22, 0.24, 0.26];
 /** Short leases, so that a reservation whose reply a kill swallowed (R7) is reclaimed within the test. */
 const CALL_TIMEOUT_MS = 3_000;
 const LEASE_MARGIN_MS = 1_000;
+/** How long the upstream holds the calls sent just before the outage. */
+const SLOW_CALL_MS = 1_500;
 const SCOPES = chaosScopes({ default: QUOTA });
 /**
  * Every answer the budgets document here: status → error types (none for a 200). Not `global_rate_limited`: the
@@ -83,7 +85,12 @@ describe.each([
         }
       }),
     );
-    await sleep(500);
+    // Calls the upstream holds across the start of the outage: reserved before it, settled while Redis is away
+    // (the settle must be written when it is back, once, even if the stalled server also runs the first attempt).
+    await sleep(200);
+    const slow = users.flatMap((user) => ports.map((port) => sendAs(port, user, 'slow', SLOW_CALL_MS)));
+    void Promise.all(slow).then((done) => exchanges.push(...done));
+    await sleep(300);
     outageAt = performance.now();
     if (attack === 'stall') rig.redis.stop();
     else await rig.redis.kill();
@@ -93,7 +100,7 @@ describe.each([
     recoveredAt = performance.now();
     await sleep(3_000);
     running = false;
-    await Promise.all(loops);
+    await Promise.all([...loops, ...slow]);
     await rig.upstream.idle();
     await workersQuiet(workers);
     // Past every lease taken before or during the outage, one more request per user and process reclaims what is left (R7).
@@ -175,7 +182,14 @@ describe.each([
     // R7: a reservation whose reply the kill swallowed stays charged at its input (at most one per request in flight then).
     const inFlightAtKill = (user?: string) =>
       attack === 'kill'
-        ? exchanges.filter((e) => (!user || e.user === user) && e.startedAt < outageAt && e.endedAt > outageAt).length
+        ? exchanges.filter(
+            (e) =>
+              (!user || e.user === user) &&
+              e.behaviour === 'reply' &&
+              e.startedAt > outageAt - 1_000 &&
+              e.startedAt < outageAt &&
+              e.endedAt > outageAt,
+          ).length
         : 0;
     const maxInput = Math.max(...rig.upstream.calls.map((call) => call.promptTokens));
     const drift: Record<string, { stored: number; billed: number; slack: number }> = {};

@@ -32,6 +32,7 @@ export type FleetRig = Awaited<ReturnType<typeof startFleetRig>>;
 /** One request as the client saw it. */
 export interface Exchange {
   user: string;
+  behaviour: BehaviourName;
   port: number;
   id: number;
   startedAt: number;
@@ -43,15 +44,15 @@ export interface Exchange {
 
 let nextId = 0;
 
-/** One POST /chat of `user`, its marker naming the user, a fresh id and the upstream behaviour. */
-export async function sendAs(port: number, user: string, behaviour: BehaviourName = 'reply'): Promise<Exchange> {
+/** One POST /chat of `user`, its marker naming the user, a fresh id and the upstream behaviour (with its argument). */
+export async function sendAs(port: number, user: string, behaviour: BehaviourName = 'reply', arg = 0): Promise<Exchange> {
   const id = nextId++;
   const startedAt = performance.now();
   const res = await fetch(`http://127.0.0.1:${port}/chat`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-user': user },
     body: JSON.stringify({
-      messages: [{ role: 'user', content: `How is my order? ${markerText({ id, user, behaviour, arg: 0 })}` }],
+      messages: [{ role: 'user', content: `How is my order? ${markerText({ id, user, behaviour, arg })}` }],
     }),
   });
   const text = await res.text();
@@ -62,7 +63,8 @@ export async function sendAs(port: number, user: string, behaviour: BehaviourNam
     body = undefined;
   }
   const { status } = res;
-  return { user, port, id, startedAt, endedAt: performance.now(), status, type: body?.error?.type, json: !!body };
+  const endedAt = performance.now();
+  return { user, behaviour, port, id, startedAt, endedAt, status, type: body?.error?.type, json: !!body };
 }
 
 /** The upstream calls a user's requests made. */
