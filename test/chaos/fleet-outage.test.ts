@@ -37,6 +37,9 @@ beforeAll(async () => void (rig = await startFleetRig()), 60_000);
 afterAll(async () => rig?.close());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+const HOUR_MS = 3_600_000;
+/** One attack's run, with room to spare: its spend and alerts must fall in one hourly window. */
+const ATTACK_MS = 40_000;
 
 describe.each([
   { attack: 'stall', outage: 'SIGSTOP for 10 s', outageMs: 10_000 },
@@ -52,6 +55,9 @@ describe.each([
   let billedSpend = 0;
 
   beforeAll(async () => {
+    // The cap and the alerts are hourly: an attack that straddled the hour would be judged on two windows.
+    const leftInHour = HOUR_MS - (Date.now() % HOUR_MS);
+    if (leftInHour < ATTACK_MS) await sleep(leftInHour + 100);
     workers = await startWorkers(PROCESSES, {
       REDIS_URL: rig.redis.url,
       UPSTREAM_URL: rig.upstream.baseURL,
@@ -119,7 +125,7 @@ describe.each([
       `${attack}: ${exchanges.length} requests (${[...statuses].map(([s, n]) => `${s}×${n}`).join(', ')}); ` +
         `billed per user ${[...billedByUser.values()].join(', ')} on ${QUOTA}; spend $${billedSpend / USD} on cap $${CAP_USD}`,
     );
-  }, 120_000);
+  }, 120_000 + ATTACK_MS);
 
   afterAll(async () => {
     await stopWorkers(workers);
