@@ -7,6 +7,7 @@ import { amountOf, callUsageOf, inputAmountOf, outputWeightOf, reservedAmountOf 
 import { leaseKeyOf, newLeaseId, spentKeyOf } from './leases';
 import {
   ADD_SCRIPT,
+  CANCEL_SCRIPT,
   GRANTED,
   HEARTBEAT_SCRIPT,
   type LuaScript,
@@ -240,16 +241,50 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
   };
 
   /**
+   * Reservations of one slot whose caller gave up before their reply came, by lease id
+   * and slot: their script may still run (a stalled server reads it when it resumes,
+   * even from a connection closed since), so they are cancelled before the next
+   * reservation, until Redis confirms it.
+   */
+  const uncertain = new Map<string, { leaseId: string; leaseKeys: string[] }>();
+  let cancelling: Promise<void> | undefined;
+  const cancelUncertain = async () => {
+    for (const [id, { leaseId, leaseKeys }] of uncertain) {
+      try {
+        await run(CANCEL_SCRIPT, leaseKeys, [leaseId, String(longestWaitMs(timeoutMs) + 60_000)]);
+      } catch (err) {
+        // Redis is still away: kept for the next reservation. Anything else would fail every time.
+        if (err instanceof StoreUnavailableError) throw err;
+        onError(err instanceof Error ? err : new Error(String(err)));
+      }
+      uncertain.delete(id);
+    }
+  };
+  /** Cancels what is uncertain, one pass at a time; a failure leaves it for the next reservation. */
+  const settleUncertain = (): Promise<void> => {
+    cancelling ??= call(cancelUncertain).finally(() => {
+      cancelling = undefined;
+    });
+    return cancelling;
+  };
+
+  /**
    * One slot's reservation, bounded by the deadline. The script refuses to run past
    * the deadline, but one that ran just before it can still answer late (a slow
    * network, a busy event loop): such a grant is given back when its reply arrives,
-   * since the caller has already been told the store was unavailable.
+   * since the caller has already been told the store was unavailable. One whose reply
+   * never comes is cancelled (see `uncertain`).
    */
   const reserveSlot = (request: ReserveRequest, leaseId: string, group: number[]): Promise<SlotOutcome> => {
     let reply: Promise<SlotOutcome> | undefined;
     return call((gaveUp) => (reply = runPlanned(RESERVE_SCRIPT, request, group, gaveUp, leaseId))).catch((err: unknown) => {
+      const id = `${leaseId}|${group[0]}`;
+      uncertain.set(id, { leaseId, leaseKeys: group.map((i) => leaseKeyOf(request.scopes[i]!.key, prefix)) });
       reply?.then(
-        (late) => (late.status === GRANTED ? rollBack(request, leaseId, [late]) : undefined),
+        (late) => {
+          uncertain.delete(id);
+          return late.status === GRANTED ? rollBack(request, leaseId, [late]) : undefined;
+        },
         () => {},
       );
       throw err;
@@ -270,6 +305,8 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       assertTokenCount(request.input, 'input');
       assertTokenCount(request.maxOutput, 'maxOutput');
       const { scopes } = request;
+      // Nothing granted after an outage before what may have landed unseen during it is cancelled.
+      if (uncertain.size > 0) await settleUncertain();
       const groups = slotGroups(scopes.map((scope) => prefix + scope.key));
       const leaseId = newLeaseId();
       // Each slot has its own deadline, so that a stalled node cannot hide what the others granted.

@@ -97,8 +97,9 @@ const READ_COUNTERS = `
   end
 `;
 
-/** All-or-nothing check-and-add over the scopes of one slot. */
+/** All-or-nothing check-and-add over the scopes of one slot; nothing for a reservation its caller cancelled. */
 export const RESERVE_SCRIPT = luaScript(`${PLANNED_WINDOWS_PROLOGUE}
+if redis.call('EXISTS', leaseKeys[1] .. ':cancelled:' .. ARGV[5]) == 1 then return {${REPLAN}, now} end
 local input = tonumber(ARGV[3])
 local outputCap = tonumber(ARGV[4])
 local refused = 0
@@ -273,4 +274,34 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ttl)
 return redis.call('ZCARD', KEYS[1])
+`);
+
+/**
+ * Cancels a reservation whose caller gave up before its reply came (a stalled or
+ * dropped connection): whatever of it was granted is given back, and a marker that
+ * outlives the reserve script's own deadline makes a copy still on its way take nothing.
+ * KEYS: the lease sets of the reservation's scopes in one slot. ARGV: leaseId, markerMs.
+ */
+export const CANCEL_SCRIPT = luaScript(`
+local prefix = ARGV[1] .. '|'
+for _, leaseKey in ipairs(KEYS) do
+  redis.call('SET', leaseKey .. ':cancelled:' .. ARGV[1], '1', 'PX', tonumber(ARGV[2]))
+  local cursor = '0'
+  repeat
+    local page = redis.call('ZSCAN', leaseKey, cursor, 'MATCH', prefix .. '*', 'COUNT', 1000)
+    cursor = page[1]
+    for j = 1, #page[2], 2 do
+      local member = page[2][j]
+      local amount, windowKey = string.match(member, '^[^|]*|(%d+)|%d+|(.+)$')
+      local raw = redis.call('GET', windowKey)
+      if raw then
+        local value = tonumber(raw) - tonumber(amount)
+        if value < 0 then value = 0 end
+        redis.call('SET', windowKey, value, 'KEEPTTL')
+      end
+      redis.call('ZREM', leaseKey, member)
+    end
+  until cursor == '0'
+end
+return 0
 `);

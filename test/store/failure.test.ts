@@ -114,6 +114,29 @@ describe('redisStore on one node, when Redis breaks', () => {
     expect([(await store.usage(user)).used, (await store.usage(minute)).used]).toEqual([0, 0]);
   });
 
+  it('cancels a reservation whose connection was dropped while Redis was stopped, before granting again', async () => {
+    // A socket time-out (as many apps set) drops the connection that carried the script; Redis still runs it on SIGCONT.
+    const dropping = createClient({ url: server.url, socket: { socketTimeout: 400, reconnectStrategy: () => 50 } });
+    dropping.on('error', () => {});
+    await dropping.connect();
+    const store = redisStore(dropping, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix: freshPrefix() });
+    const user = scope(userScopeKey('dropped', 'day'), 1000);
+    granted(await store.reserve(tenTokens(scope(userScopeKey('warm-up', 'day'), 1000))));
+    server.stop();
+    try {
+      await expectUnavailableInTime(store.reserve(tenTokens(user)));
+      await new Promise((resolve) => setTimeout(resolve, 800));
+    } finally {
+      server.cont();
+    }
+    const other = scope(userScopeKey('after', 'day'), 1000);
+    await eventually(async () => (await store.reserve(tenTokens(other))).ok);
+    // The dropped script ran on resume (or was stopped by the cancel's marker): either way nothing stays held.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await store.usage(user)).used).toBe(0);
+    dropping.destroy();
+  });
+
   it('waits on a store that keeps answering other calls: busy is not dead', async () => {
     let slowKey = '';
     const queued = {
