@@ -69,10 +69,13 @@ test(`a healthy Redis under a burst is no outage: ${PROCESSES} processes × ${BU
     );
     const line = `run ${run}: billed ${billed} on ${QUOTA}, ${[...counts].map(([k, n]) => `${k}×${n}`).join(', ')}`;
     runs.push(line);
+    // A connection reset without an answer (status 0) is reported, not judged here: it shows under a heavily loaded
+    // machine, and says nothing of the store. The processes must still be alive.
     if ((counts.get('503 budget_unavailable') ?? 0) > 0 || billed > QUOTA) wrong.push(line);
   }
   console.log(runs.join('\n'));
   expect(wrong).toEqual([]);
+  expect(workers.filter(({ child }) => child.exitCode !== null || child.signalCode !== null)).toEqual([]);
 }, 120_000);
 
 test('a reply without usage is charged its reservation: the counted input + the output cap sent upstream', async () => {
@@ -117,12 +120,13 @@ test('a flag write rejected during a stall never lands after the resume (a fresh
 }, 30_000);
 
 // The reserve script refuses to run past its deadline (8 store deadlines); one that runs before it, after the caller
-// gave up, is given back when its reply comes — unless the connection that would carry the reply is gone.
+// gave up, is given back when its reply comes, or — when the connection that would carry the reply is gone — it
+// must be cancelled before the process's next grant (else a user told 'unavailable' is charged when its lease ends).
 test.each([
   { client: 'no socket time-out', socketTimeout: undefined, stallMs: 500 },
   { client: 'a 500 ms socket time-out (the README advice for stalls)', socketTimeout: 500, stallMs: 3_000 },
 ])(
-  'a reservation given up during a stall is never left held after the resume: app client with $client',
+  'a reservation given up during a stall is not held after the next one: app client with $client',
   async ({ socketTimeout, stallMs }) => {
     const user = `given-up-${stallMs}`;
     const writer = createClient({
@@ -141,7 +145,10 @@ test.each([
       } finally {
         rig.redis.cont();
       }
-      // The resumed server runs what was written to it first; read through another connection for 2 s.
+      // The app goes on serving: its next reservation (another user's) comes once the server answers again.
+      const next = { scopes: [SCOPES.user(`next-${stallMs}`)], input: 10, maxOutput: 10 };
+      expect(await until(async () => (await store.reserve(next).catch(() => undefined))?.ok === true)).toBe(true);
+      // Read through another connection for 2 s: what the given-up call reserved is not held any more.
       const seen: number[] = [];
       for (const stopAt = performance.now() + 2_000; performance.now() < stopAt;) {
         seen.push(await usedBy(user));

@@ -44,18 +44,26 @@ export interface Exchange {
 
 let nextId = 0;
 
-/** One POST /chat of `user`, its marker naming the user, a fresh id and the upstream behaviour (with its argument). */
+/** One POST /chat of `user`, its marker naming the user, a fresh id and the upstream behaviour (with its argument); never throws. */
 export async function sendAs(port: number, user: string, behaviour: BehaviourName = 'reply', arg = 0): Promise<Exchange> {
   const id = nextId++;
   const startedAt = performance.now();
-  const res = await fetch(`http://127.0.0.1:${port}/chat`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-user': user },
-    body: JSON.stringify({
-      messages: [{ role: 'user', content: `How is my order? ${markerText({ id, user, behaviour, arg })}` }],
-    }),
-  });
-  const text = await res.text();
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(`http://127.0.0.1:${port}/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': user },
+      body: JSON.stringify({
+        messages: [{ role: 'user', content: `How is my order? ${markerText({ id, user, behaviour, arg })}` }],
+      }),
+    });
+    text = await res.text();
+  } catch (err) {
+    // No answer at all (a reset connection): status 0, the cause's code as the type, for the test to judge.
+    const code = (err as { cause?: { code?: string } }).cause?.code ?? String(err);
+    return { user, behaviour, port, id, startedAt, endedAt: performance.now(), status: 0, type: code, json: false };
+  }
   let body: { error?: { type?: string } } | undefined;
   try {
     body = JSON.parse(text) as typeof body;
