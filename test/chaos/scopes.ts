@@ -25,6 +25,12 @@ export interface ChaosEnv {
   MAX_OUTPUT?: string;
   /** JSON tier → tokens per day; the `x-tier` header picks one (default tier: the smallest). */
   USER_LIMITS?: string;
+  /** JSON CostMeterOptions: mounts a costMeter after the user quota; its alerts are read at GET /alerts. */
+  COST_METER?: string;
+  /** '1': the route is behind `featureFlag('chat')`, and so is GET /flagged (no budget); flags are read at GET /flags. */
+  FLAG?: string;
+  /** '1': serve without waiting for Redis to answer first (a process started during an outage). */
+  LAZY_CONNECT?: string;
   /** With CLOCK_RATE: the store's clock runs `rate` times slower than real time from `t0`. */
   CLOCK_T0?: string;
   CLOCK_RATE?: string;

@@ -14,7 +14,7 @@ import type { RedisClient } from '../../lib/store/redis-transport';
 
 const run = promisify(execFile);
 
-/** One redis-server of our own (never the shared one on 6379), nothing persisted. */
+/** One redis-server of our own (never the shared one on 6379), nothing persisted unless asked. */
 export interface RedisServer {
   readonly port: number;
   /** `redis://127.0.0.1:<port>`, for `createClient({ url })`. */
@@ -25,7 +25,10 @@ export interface RedisServer {
   stop(): void;
   /** SIGCONT: a stopped server resumes and runs what was written to it meanwhile. */
   cont(): void;
-  /** Starts the server again on the same port, empty (a cluster node keeps its slots). Kills it first if it runs. */
+  /**
+   * Starts the server again on the same port and directory (a cluster node keeps its slots): empty, unless it was
+   * started with persistence (`appendonly`), then with what it had persisted. Kills it first if it runs.
+   */
   restart(): Promise<void>;
   /** Kills the server and deletes its directory. */
   close(): Promise<void>;
@@ -145,9 +148,14 @@ export const CLIENT_FAMILIES: readonly ClientFamily[] = [
   },
 ];
 
+export interface StartRedisOptions {
+  /** More `redis-server` arguments, after the defaults (nothing persisted), which they override: e.g. `--appendonly yes`. */
+  args?: string[];
+}
+
 /** Starts a redis-server on a free loopback port and resolves once it answers PING. */
-export function startRedis(): Promise<RedisServer> {
-  return startServer([]);
+export function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  return startServer(options.args ?? []);
 }
 
 /** Starts `masters` cluster-enabled servers, joins them (no replicas) and waits for `cluster_state:ok` on each. */
