@@ -218,6 +218,24 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     lastFailure = err;
     retryAtMs = Date.now() + cooldownMs;
     if (firstOfOutage) onError(err);
+    recovery ??= setInterval(recoverIdle, cooldownMs).unref();
+  };
+  /**
+   * Hands back what a process that has gone quiet still holds: without requests it
+   * would never probe the primary, and what it counted would never reach the others.
+   */
+  let recovery: NodeJS.Timeout | undefined;
+  const recoverIdle = () => {
+    // Only what the hand-back writes to the primary: a probe that sends nothing proves nothing.
+    const pending =
+      unsettled.length > 0 || (primary.add !== undefined && (unconfirmed !== undefined || countedInFallback.size > 0));
+    if (!pending && retryAtMs === 0) {
+      clearInterval(recovery);
+      recovery = undefined;
+    } else if (pending && Date.now() >= retryAtMs && !probing && !handing) {
+      // The hand-back is the probe: its success is the primary's answer.
+      void viaPrimary(() => Promise.resolve());
+    }
   };
 
   /** Calls the primary unless it is cooling down or another call is probing it. */
@@ -384,6 +402,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
 
     async close(): Promise<void> {
       clearInterval(heartbeat);
+      clearInterval(recovery);
       await Promise.all([primary.close?.(), fallback.close?.()]);
     },
   };

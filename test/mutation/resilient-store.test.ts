@@ -252,6 +252,18 @@ describe('when the primary is back', () => {
     expect((await store.usage(user('a', 'fallback'))).used).toBe(35);
   });
 
+  test('a process with no more requests hands back what it counted by itself once the primary is back', async () => {
+    const { primary, store } = setup(20);
+    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    primary.down = true;
+    granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    primary.down = false;
+    const seen = async () => (await primary.usage(user('a', 'fallback'))).used;
+    for (let i = 0; i < 100 && (await seen()) !== 50; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await seen()).toBe(50);
+    await store.close!();
+  });
+
   test('a hand-back the primary cannot take yet is kept and tried again', async () => {
     const base = switchableStore();
     let addFails = true;
