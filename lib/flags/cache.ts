@@ -132,7 +132,7 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
         fail('TB_INVALID_OPTION', `flags.set("${name}", on) needs on to be true or false; got ${JSON.stringify(on)}.`);
       if (!channel) return apply({ name, on });
       const before = version;
-      await withinDeadline(timeoutMs, channel.write({ name, on }));
+      await withinDeadline(timeoutMs, channel.write({ name, on }, timeoutMs));
       // Our own announcement may already have come back, followed by a later change from elsewhere.
       if (!changedSince(name, before)) apply({ name, on });
     },

@@ -201,6 +201,31 @@ it('keeps the last values while Redis is stalled, and reports the outage once', 
   });
 });
 
+it('never applies a write it rejected: the script run after a stall longer than the deadline does nothing', async () => {
+  const [writer, reader] = [cacheOn(await nodeRedis()), cacheOn(await nodeRedis())];
+  await writer.set('chat', false);
+  await until(() => reader.peek('chat') === false);
+  server.stop();
+  try {
+    await expect(writer.set('chat', true)).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Stalled past the caller's deadline (300 ms): the write is still queued in Redis.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  } finally {
+    server.cont();
+  }
+  // The queued script has run once the connection answers again; a later process reads what Redis holds.
+  await until(
+    async () =>
+      await writer.set('other', true).then(
+        () => true,
+        () => false,
+      ),
+  );
+  const later = cacheOn(await nodeRedis());
+  expect(await later.get('chat')).toBe(false);
+  expect(reader.peek('chat')).toBe(false);
+});
+
 describe('on a 3-master Redis Cluster', () => {
   let cluster: Awaited<ReturnType<typeof startConnectedCluster>>;
   beforeAll(async () => {
