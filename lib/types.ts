@@ -282,6 +282,12 @@ export interface GlobalTpmOptions extends ErrorOptions {
   limit: number;
   /** Name of this limit, so that several routes can share one or keep their own. @default 'tpm' */
   name?: string;
+  /**
+   * Whether the RateLimit headers show this limit (as the `"global"` item) to every
+   * client. Off by default: its figures are the whole service's token use.
+   * @default false
+   */
+  headers?: boolean;
   /** @default the budget's `onStoreUnavailable` */
   onStoreUnavailable?: UnavailablePolicy;
 }
@@ -335,6 +341,16 @@ export interface FeatureFlagOptions extends ErrorOptions {
    * @default true
    */
   default?: boolean;
+  /**
+   * What the route does while the flag's state is unknown: this process has never read
+   * the flags from the store (it started during an outage, and the first read failed or
+   * timed out). `'fail-open'` serves as if the flag were `default`; `'fail-closed'` and
+   * `'fallback'` answer 503 `budget_unavailable` with `Retry-After: 1` — there is nothing
+   * the store last said to fall back on, and a feature switched off in the store must
+   * stay off. Once one read has succeeded, the last values read are used during outages.
+   * @default the budget's `onStoreUnavailable` ('fallback')
+   */
+  onUnknown?: UnavailablePolicy;
 }
 
 /** An alert of `budget.costMeter`: a window's spend crossed a threshold, or an hour spiked. */

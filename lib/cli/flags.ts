@@ -51,7 +51,7 @@ ${COMMON_HELP}`,
     const channel = store.flagChannel();
     if (action === 'set') {
       const on = state === 'on';
-      await fromStore(withinDeadline(timeoutMs, channel.write({ name: name!, on })));
+      await fromStore(withinDeadline(timeoutMs, channel.write({ name: name!, on }, timeoutMs)));
       return { text: `${name}: ${state} (announced to every process sharing this Redis)`, json: { name, on } };
     }
     const flags = await fromStore(withinDeadline(timeoutMs, channel.readAll()));

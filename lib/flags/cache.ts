@@ -1,6 +1,7 @@
 // The flag cache: this process's copy of every flag, kept fresh by the store's announcements and a periodic re-read.
 import { checkName, fail } from '../config';
 import { withinDeadline } from '../store/deadline';
+import { StoreUnavailableError } from '../store/unavailable';
 import { errorReporter } from '../store/report';
 import type { FlagChange, FlagChannel } from './channel';
 
@@ -35,6 +36,8 @@ export interface FlagCache extends FeatureFlags {
   peek(name: string): boolean | undefined;
   /** Whether the first read of the store has ended (read, failed or timed out). */
   readonly loaded: boolean;
+  /** Whether the store's flags were read at least once (always, without a channel): until then a flag's state is unknown. */
+  readonly known: boolean;
   /** Resolves once `loaded`; never rejects. */
   whenLoaded(): Promise<void>;
 }
@@ -56,6 +59,7 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
   const changedAt = new Map<string, number>();
   let inOutage = false;
   let loaded = !channel;
+  let known = !channel;
   let closed = false;
   let refreshing = false;
   let subscription: Promise<() => Promise<void>> | undefined;
@@ -93,6 +97,7 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
       for (const name of values.keys()) if (!stored.has(name) && !changedSince(name, readFrom)) values.delete(name);
       for (const [name, on] of stored) if (!changedSince(name, readFrom)) values.set(name, on);
       inOutage = false;
+      known = true;
     } catch (err) {
       noteFailure(err);
     } finally {
@@ -104,9 +109,11 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
   const firstLoad = channel
     ? (async () => {
         // Listening first: a change made between the read and the subscription would go unheard until the next refresh.
+        // A subscription that timed out means a stalled or absent store: reading after it would double the
+        // first load's wait (one deadline each), so the first load ends unknown within one deadline.
         const listening = listen(channel);
-        if (listening) await withinDeadline(timeoutMs, listening).catch(() => {});
-        await refresh(channel);
+        const stalled = listening && (await withinDeadline(timeoutMs, listening).then(() => false, isUnavailable));
+        if (!stalled) await refresh(channel);
         loaded = true;
         timer = setInterval(() => {
           listen(channel);
@@ -124,6 +131,9 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
     get loaded() {
       return loaded;
     },
+    get known() {
+      return known;
+    },
     whenLoaded,
 
     async set(name, on) {
@@ -132,7 +142,7 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
         fail('TB_INVALID_OPTION', `flags.set("${name}", on) needs on to be true or false; got ${JSON.stringify(on)}.`);
       if (!channel) return apply({ name, on });
       const before = version;
-      await withinDeadline(timeoutMs, channel.write({ name, on }));
+      await withinDeadline(timeoutMs, channel.write({ name, on }, timeoutMs));
       // Our own announcement may already have come back, followed by a later change from elsewhere.
       if (!changedSince(name, before)) apply({ name, on });
     },
@@ -160,4 +170,9 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
       if (stopping) await withinDeadline(timeoutMs, stopping).catch(() => {});
     },
   };
+}
+
+/** Whether a failed wait for the store was its deadline passing (rather than an error it answered). */
+function isUnavailable(err: unknown): boolean {
+  return err instanceof StoreUnavailableError;
 }

@@ -14,8 +14,12 @@ export interface FlagChange {
 export interface FlagChannel {
   /** Every flag that has been set. Rejects when the store cannot answer. */
   readAll(): Promise<Map<string, boolean>>;
-  /** Stores one flag and announces the change to every listening process, atomically. */
-  write(change: FlagChange): Promise<void>;
+  /**
+   * Stores one flag and announces the change to every listening process, atomically —
+   * or, once `withinMs` have passed (on the store's clock), does nothing and rejects: the
+   * caller stops waiting then, and a write it was told failed must never land later.
+   */
+  write(change: FlagChange, withinMs: number): Promise<void>;
   /**
    * Calls `onChange` for every change any process writes from now on, until the
    * returned function is called. Resolves once listening. Changes written while the

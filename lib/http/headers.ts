@@ -9,7 +9,7 @@ export interface RateLimitSource {
 }
 
 /**
- * One policy per quota (named after it: `"user"`, `"team"`, …) and per global limit;
+ * One policy per quota (named after it: `"user"`, `"team"`, …) and per global limit shown (`inHeaders`);
  * a scope is paired with its state by key, so a store that reports fewer states
  * (an outage policy) never shifts one scope's figures onto another.
  */
@@ -21,8 +21,10 @@ export function rateLimitHeaders(
   let policies = '';
   let limits = '';
   for (const scope of scopes) {
-    // A feature's budget is the service's, and a spend scope's figures are the company's money: neither is the client's.
-    const state = scope.kind === 'feature' || scope.kind === 'spend' ? undefined : states.find((s) => s.key === scope.key);
+    // A feature's budget and the global limit are the service's, a spend scope's figures are the company's money:
+    // none is the client's (the global limit only when the app opts in).
+    const hidden = scope.kind === 'feature' || scope.kind === 'spend' || (scope.kind === 'global' && !scope.inHeaders);
+    const state = hidden ? undefined : states.find((s) => s.key === scope.key);
     if (!state) continue;
     const windowSeconds =
       scope.window.kind === 'sliding' ? Math.round(scope.window.windowMs / 1000) : periodSeconds(scope.window.periodAt(nowMs));

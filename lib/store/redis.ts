@@ -395,7 +395,7 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
 
     now: () => clock.estimate(),
 
-    flagChannel: () => redisFlagChannel(redisConnection(redis), prefix),
+    flagChannel: () => redisFlagChannel(redisConnection(redis), prefix, () => clock.estimate()),
 
     async close(): Promise<void> {
       stopListening();

@@ -45,6 +45,8 @@ export interface ScopeRequest {
   kind: ScopeKind;
   /** The quota's name (`user`, `team`, …): shown in RateLimit headers and `error.scope`. */
   name?: string;
+  /** A global scope's figures are the whole service's: the RateLimit headers show them only when this is set. */
+  inHeaders?: boolean;
   /** Used by `resilientStore`; the plain stores ignore it. */
   onUnavailable: UnavailablePolicy;
   /**

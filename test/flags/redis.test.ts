@@ -154,6 +154,38 @@ describe('an app on Redis', () => {
     expect(after - before).toBeLessThan(5);
   });
 
+  it('refuses a flagged route in a process started during a stall unless onUnknown fails open, within one deadline', async () => {
+    const writer = cacheOn(await nodeRedis());
+    await writer.set('chat', false);
+    const client = await nodeRedis();
+    server.stop();
+    try {
+      const budget = createTokenBudget({
+        store: flagStore(client),
+        features: { chat: { maxInput: 10, maxOutput: 10, model: 'gpt-4o' } },
+        onStoreError: () => {},
+      });
+      caches.push({ close: () => budget.flags.close() } as FlagCache);
+      const app = express();
+      const served = (_req: express.Request, res: express.Response) => void res.json({ served: true });
+      app.get('/default', budget.featureFlag('chat'), served);
+      app.get('/closed', budget.featureFlag('chat', { onUnknown: 'fail-closed' }), served);
+      app.get('/open', budget.featureFlag('chat', { onUnknown: 'fail-open' }), served);
+      const started = performance.now();
+      const first = await request(app).get('/default');
+      // One store deadline (1000 ms), not the subscription's and then the read's one after the other.
+      expect(performance.now() - started).toBeLessThan(1800);
+      expect(first.status).toBe(503);
+      expect(first.body.error.type).toBe('budget_unavailable');
+      expect(first.headers['retry-after']).toBe('1');
+      expect((await request(app).get('/closed')).body.error.type).toBe('budget_unavailable');
+      // Fail-open serves with the flag's default: the feature switched off in Redis gets through.
+      expect((await request(app).get('/open')).status).toBe(200);
+    } finally {
+      server.cont();
+    }
+  });
+
   it('keeps the last values while Redis is down, refuses to flip blind, and follows Redis again once it is back', async () => {
     const { app, budget } = await flagApp();
     await budget.flags.set('chat', false);
@@ -199,6 +231,31 @@ it('keeps the last values while Redis is stalled, and reports the outage once', 
     await cache.set('chat', true).catch(() => {});
     return cache.peek('chat') === true;
   });
+});
+
+it('never applies a write it rejected: the script run after a stall longer than the deadline does nothing', async () => {
+  const [writer, reader] = [cacheOn(await nodeRedis()), cacheOn(await nodeRedis())];
+  await writer.set('chat', false);
+  await until(() => reader.peek('chat') === false);
+  server.stop();
+  try {
+    await expect(writer.set('chat', true)).rejects.toBeInstanceOf(StoreUnavailableError);
+    // Stalled past the caller's deadline (300 ms): the write is still queued in Redis.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  } finally {
+    server.cont();
+  }
+  // The queued script has run once the connection answers again; a later process reads what Redis holds.
+  await until(
+    async () =>
+      await writer.set('other', true).then(
+        () => true,
+        () => false,
+      ),
+  );
+  const later = cacheOn(await nodeRedis());
+  expect(await later.get('chat')).toBe(false);
+  expect(reader.peek('chat')).toBe(false);
 });
 
 describe('on a 3-master Redis Cluster', () => {

@@ -34,7 +34,7 @@ describe('rateLimitHeaders', () => {
   const feature = scope('feature', 'f:{chat}', day);
   const user = scope('user', 'u:{u=a}:day', day, 'user');
   const team = scope('quota', 'q:{team:i=t}:day', day, 'team');
-  const global = scope('global', 'g:{tpm}', minute);
+  const global = { ...scope('global', 'g:{tpm}', minute), inHeaders: true };
 
   test('one policy per quota, named after it, and one for the global limit; the feature has none', () => {
     const headers = rateLimitHeaders(
@@ -61,6 +61,14 @@ describe('rateLimitHeaders', () => {
 
   test('no quota or global scope: no headers', () => {
     expect(rateLimitHeaders([feature], [state(feature, 1, NOW)], NOW)).toEqual({});
+  });
+
+  test("a global scope not opted in shows nothing: its figures are the whole service's", () => {
+    const hidden = scope('global', 'g:{tpm}', minute);
+    expect(rateLimitHeaders([user, hidden], [state(user, 10, NOW + 1000), state(hidden, 30, NOW + 1000)], NOW)).toEqual({
+      'RateLimit-Policy': '"user";q=1000;w=86400',
+      RateLimit: '"user";r=990;t=1',
+    });
   });
 });
 
@@ -89,7 +97,7 @@ describe.each(Object.entries(EXPRESS))('a custom handler around run() (%s)', (_n
         headersOnWrite,
         headersOnWrite,
         b.quota({ name: 'team', key: () => 'acme', limits: 300 }),
-        b.globalTpm({ limit: 10_000 }),
+        b.globalTpm({ limit: 10_000, headers: true }),
         handler,
       ],
     });

@@ -132,7 +132,7 @@ test('globalTpm refuses past the limit with 429 global_rate_limited and RateLimi
   t = await startTestApp({
     budget: { features, store: memoryStore() },
     upstream: { completionTokens: (_r, cap) => cap },
-    chain: (b, client) => [b.featureBudget('chat'), b.globalTpm({ limit: 500 }), b.llmHandler({ client })],
+    chain: (b, client) => [b.featureBudget('chat'), b.globalTpm({ limit: 500, headers: true }), b.llmHandler({ client })],
   });
   const first = await request(t.app).post('/chat').send(promptOf(100));
   expect(first.status).toBe(200);

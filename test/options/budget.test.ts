@@ -91,11 +91,11 @@ test('onStoreError hears of a flag channel that cannot be read, and console.warn
       }),
     });
     const { app, budget } = optionApp({ store, onStoreError: (err) => errors.push(err) }, (b) => [
-      b.featureFlag('chat'),
+      b.featureFlag('chat', { onUnknown: 'fail-open' }),
       b.featureBudget('chat'),
       b.llmHandler({ client: scriptedClient() }),
     ]);
-    // Flags never read are the flag's default (on).
+    // Flags never read, failing open: the flag's default (on).
     await request(app).post('/chat').send(chatBody).expect(200);
     await budget.flags.close();
     expect(errors).toEqual([unreadable]);

@@ -21,12 +21,21 @@ function twoRoutes(chat: GlobalTpmOptions, other: GlobalTpmOptions, budget: Para
 
 test('limit: tokens past it within the minute are refused with 429 global_rate_limited', async () => {
   const { app } = twoRoutes({ limit: 300 }, { limit: 300 });
-  const ok = await request(app).post('/chat').send(promptOf(100));
-  expect(ok.headers['ratelimit-policy']).toBe('"global";q=300;w=60');
-  expect(ok.headers.ratelimit).toMatch(/^"global";r=100;t=\d+$/);
+  await request(app).post('/chat').send(promptOf(100)).expect(200);
   const res = await request(app).post('/chat').send(promptOf(100));
   expect(res.status).toBe(429);
   expect(res.body.error).toMatchObject({ type: 'global_rate_limited', scope: 'global', limit: 300 });
+});
+
+test("headers: true shows the limit as the RateLimit headers' global item; by default they show nothing of it", async () => {
+  const { app } = twoRoutes({ limit: 300, headers: true }, { limit: 300 });
+  const shown = await request(app).post('/chat').send(promptOf(100));
+  expect(shown.headers['ratelimit-policy']).toBe('"global";q=300;w=60');
+  expect(shown.headers.ratelimit).toMatch(/^"global";r=100;t=\d+$/);
+  const hidden = await request(app).post('/other').send(promptOf(10));
+  expect(hidden.status).toBe(200);
+  expect(hidden.headers['ratelimit-policy']).toBeUndefined();
+  expect(hidden.headers.ratelimit).toBeUndefined();
 });
 
 test('name: routes of one name share the limit; another name keeps its own', async () => {
