@@ -121,6 +121,8 @@ export function expectedCharge(call: UpstreamCall): number {
     case 'reply':
     case 'delay':
     case 'no-usage':
+    case 'stream-cut':
+    case 'stream-error':
       return call.promptTokens + call.completionTokens;
     case 'error':
       return 0;
