@@ -5,7 +5,7 @@ import { memoryStore } from './store/memory';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
-import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, TokenBudgetOptions } from './types';
+import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, StreamPolicy, TokenBudgetOptions } from './types';
 import { warnOncePerCode, type Warn } from './warnings';
 
 /** A feature as the middlewares use it. */
@@ -76,6 +76,12 @@ export function checkOnExceed(value: unknown, path: string): OnExceed | undefine
 export function checkClientGone(value: unknown, path: string): ClientGonePolicy | undefined {
   if (value === undefined || value === 'finish' || value === 'abort') return value;
   return fail('TB_INVALID_OPTION', `${path} must be 'finish' or 'abort'; got ${JSON.stringify(value)}.`);
+}
+
+export function checkStreamPolicy(value: unknown, path: string): StreamPolicy {
+  if (value === undefined || value === 'allow') return 'allow';
+  if (value === 'forbid') return value;
+  return fail('TB_INVALID_OPTION', `${path} must be 'allow' or 'forbid'; got ${JSON.stringify(value)}.`);
 }
 
 export function checkFunction<T>(value: T | undefined, path: string): T | undefined {
