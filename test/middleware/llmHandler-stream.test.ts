@@ -6,19 +6,10 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
-import { featureScopeKey } from '../../lib/store/keys';
-import { periodAt } from '../../lib/store/periods';
-import type { ScopeRequest } from '../../lib/store/types';
-import { EXPRESS, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
+import { chatDailyScope, EXPRESS, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
 
 const DAILY = 10_000;
-const dailyScope: ScopeRequest = {
-  kind: 'feature',
-  key: featureScopeKey('chat'),
-  limit: DAILY,
-  onUnavailable: 'fail-closed',
-  window: { kind: 'fixed', periodAt: (now) => periodAt(now, 'day', 'UTC') },
-};
+const dailyScope = chatDailyScope(DAILY);
 const CAP = 100;
 const features = { chat: { maxInput: 200, maxOutput: CAP, model: 'gpt-4o', dailyTokens: DAILY } };
 const messages = [{ role: 'user' as const, content: 'Hi there' }];
