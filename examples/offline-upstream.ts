@@ -1,4 +1,4 @@
-// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions, deterministic replies, staged failures.
+// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions (streamed or not), deterministic replies, staged failures.
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,15 +26,21 @@ export interface StagedToolCall {
  * - `garbled`: 200 whose JSON body is cut short (the completion was generated);
  * - `reset`: the connection is reset before the headers, or after them with the body cut (generated);
  * - `hang`: never answers; the exchange ends when the client gives up.
+ * A request with `"stream": true` is answered as server-sent events, one token per chunk
+ * (`reply` and `no-usage` alike: `no-usage` ignores `stream_options.include_usage`), and:
+ * - `stream-cut`: the connection is reset after `afterTokens` tokens were sent;
+ * - `stream-error`: an `error` event after `afterTokens` tokens, then the end.
  */
 export type UpstreamBehaviour =
-  | { kind: 'reply' }
+  | { kind: 'reply'; toolCall?: StagedToolCall }
   | { kind: 'error'; status: number; headers?: Record<string, string>; message?: string }
   | { kind: 'delay'; ms: number }
   | { kind: 'no-usage'; toolCall?: StagedToolCall }
   | { kind: 'garbled' }
   | { kind: 'reset'; when: 'before-headers' | 'after-headers' }
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  | { kind: 'stream-cut'; afterTokens: number }
+  | { kind: 'stream-error'; afterTokens: number };
 
 /** How an exchange ended, seen from the upstream. */
 export type UpstreamOutcome = 'pending' | 'answered' | 'reset' | 'client-gone';
@@ -59,6 +65,10 @@ export interface UpstreamCall {
   /** The body's `user` field as received. */
   bodyUser: string | undefined;
   outcome: UpstreamOutcome;
+  /** A streamed reply: output tokens written to the connection so far (what the provider bills if it stops now). */
+  sentTokens: number;
+  /** `performance.now()` when the connection closed (a stream aborted by its client shows when). */
+  closedAt: number | undefined;
   /** Resolves when the exchange is over (answered, reset, or the client left). */
   ended: Promise<void>;
 }
@@ -68,6 +78,8 @@ export interface OfflineUpstreamOptions {
   behave?: (request: UpstreamRequest) => UpstreamBehaviour;
   /** Completion tokens to generate, at most the request's cap. @default min(cap, 24) */
   completionTokens?: (request: UpstreamRequest, cap: number) => number;
+  /** Pause between two chunks of a streamed reply, ms. @default 0 */
+  chunkIntervalMs?: number;
 }
 
 export interface OfflineUpstream {
@@ -123,6 +135,88 @@ function completionBody(id: string, model: string, message: Record<string, unkno
   };
 }
 
+/** One `chat.completion.chunk` event of a streamed reply. */
+function chunkEvent(call: UpstreamCall, choices: unknown[], usage?: unknown): string {
+  const chunk = {
+    id: 'chatcmpl-offline-stream',
+    object: 'chat.completion.chunk',
+    created: Math.floor(Date.now() / 1000),
+    model: call.request.body.model,
+    choices,
+    ...(usage ? { usage } : {}),
+  };
+  return `data: ${JSON.stringify(chunk)}\n\n`;
+}
+
+/** The deltas of a streamed reply, each with the tokens it carries: one token of text per chunk, or a tool call in pieces. */
+function replyDeltas(generated: number, toolCall: StagedToolCall | undefined, model: string): [unknown, number][] {
+  if (!toolCall) {
+    return Array.from({ length: generated }, (_, i) => [{ content: i === 0 ? 'ok' : ' ok' }, 1]);
+  }
+  const deltas: [unknown, number][] = [
+    [
+      { tool_calls: [{ index: 0, id: 'call_offline', type: 'function', function: { name: toolCall.name, arguments: '' } }] },
+      countTokens(toolCall.name, model),
+    ],
+  ];
+  for (let at = 0; at < toolCall.arguments.length; at += 8) {
+    const piece = toolCall.arguments.slice(at, at + 8);
+    deltas.push([{ tool_calls: [{ index: 0, function: { arguments: piece } }] }, countTokens(piece, model)]);
+  }
+  return deltas;
+}
+
+/**
+ * Answers as server-sent events, pausing `intervalMs` between chunks, and records what
+ * it sent: a stream stopped early (cut, failed, or left by its client) bills what was sent.
+ */
+async function streamReply(
+  res: http.ServerResponse,
+  call: UpstreamCall,
+  generated: number,
+  toolCall: StagedToolCall | undefined,
+  model: string,
+  intervalMs: number,
+): Promise<void> {
+  const { behaviour } = call;
+  const stopAfter = behaviour.kind === 'stream-cut' || behaviour.kind === 'stream-error' ? behaviour.afterTokens : Infinity;
+  const bill = () => {
+    call.completionTokens = call.sentTokens;
+    call.usage = {
+      prompt_tokens: call.promptTokens,
+      completion_tokens: call.sentTokens,
+      total_tokens: call.promptTokens + call.sentTokens,
+    };
+  };
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.write(chunkEvent(call, [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+  for (const [delta, tokens] of replyDeltas(generated, toolCall, model)) {
+    if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    else await new Promise((resolve) => setImmediate(resolve));
+    if (res.destroyed) return bill();
+    if (call.sentTokens >= stopAfter) {
+      bill();
+      if (behaviour.kind === 'stream-cut') {
+        call.outcome = 'reset';
+        res.socket?.resetAndDestroy();
+        return;
+      }
+      res.write(
+        `event: error\ndata: ${JSON.stringify({ error: { message: 'staged failure mid-stream', type: 'server_error' } })}\n\n`,
+      );
+      return void res.end();
+    }
+    res.write(chunkEvent(call, [{ index: 0, delta, logprobs: null, finish_reason: null }]));
+    call.sentTokens += tokens;
+  }
+  bill();
+  const finish = toolCall ? 'tool_calls' : generated >= (call.cap ?? DEFAULT_CAP) ? 'length' : 'stop';
+  res.write(chunkEvent(call, [{ index: 0, delta: {}, logprobs: null, finish_reason: finish }]));
+  const streamOptions = call.request.body.stream_options as { include_usage?: unknown } | undefined;
+  if (behaviour.kind !== 'no-usage' && streamOptions?.include_usage === true) res.write(chunkEvent(call, [], call.usage));
+  res.end('data: [DONE]\n\n');
+}
+
 /** Starts the upstream on a free loopback port. */
 export async function startOfflineUpstream(options: OfflineUpstreamOptions = {}): Promise<OfflineUpstream> {
   const calls: UpstreamCall[] = [];
@@ -150,8 +244,11 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       userId: stringField(body.safety_identifier) ?? stringField(body.user),
       bodyUser: stringField(body.user),
       outcome: 'pending',
+      sentTokens: 0,
+      closedAt: undefined,
       ended: new Promise<void>((resolve) =>
         res.once('close', () => {
+          call.closedAt = performance.now();
           if (call.outcome === 'pending') call.outcome = res.writableFinished ? 'answered' : 'client-gone';
           resolve();
         }),
@@ -184,7 +281,8 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
 
     const cap = call.cap ?? DEFAULT_CAP;
     const generated = Math.min(cap, options.completionTokens?.(request, cap) ?? Math.min(cap, 24));
-    const toolCall = behaviour.kind === 'no-usage' ? behaviour.toolCall : undefined;
+    const toolCall = behaviour.kind === 'no-usage' || behaviour.kind === 'reply' ? behaviour.toolCall : undefined;
+    if (body.stream === true) return streamReply(res, call, generated, toolCall, model, options.chunkIntervalMs ?? 0);
     const content = toolCall ? null : replyOfTokens(generated);
     const message: Record<string, unknown> = { role: 'assistant', content, refusal: null };
     if (toolCall) {

@@ -5,7 +5,7 @@ import { memoryStore } from './store/memory';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
-import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, TokenBudgetOptions } from './types';
+import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, StreamPolicy, TokenBudgetOptions } from './types';
 import { warnOncePerCode, type Warn } from './warnings';
 
 /** A feature as the middlewares use it. */
@@ -82,6 +82,12 @@ function checkMissingUsage(value: unknown): MissingUsagePolicy {
   if (value === undefined) return 'charge';
   if (value === 'charge' || value === 'count-reply') return value;
   return fail('TB_INVALID_OPTION', `onMissingUsage must be 'charge' or 'count-reply'; got ${JSON.stringify(value)}.`);
+}
+
+export function checkStreamPolicy(value: unknown, path: string): StreamPolicy {
+  if (value === undefined || value === 'allow') return 'allow';
+  if (value === 'forbid') return value;
+  return fail('TB_INVALID_OPTION', `${path} must be 'allow' or 'forbid'; got ${JSON.stringify(value)}.`);
 }
 
 export function checkFunction<T>(value: T | undefined, path: string): T | undefined {

@@ -9,6 +9,13 @@ import { providerRefused } from './upstream';
 import { amountOf } from './store/amounts';
 import { billedUsage, countReplyTokens, type Usage, usageOf } from './usage';
 import type { Warn } from './warnings';
+import { ChatStreamTally } from './stream/chat-tally';
+
+/**
+ * Output tokens charged on top of what a stopped stream had streamed: chunks the
+ * provider generated and sent before it saw the cancel, still in flight.
+ */
+export const STREAM_IN_FLIGHT_MARGIN = 32;
 
 /** What a degrading strategy did to the messages. */
 export interface Degradation {
@@ -174,6 +181,8 @@ export class BudgetContext {
   private readonly settledListeners: ((call: SettledCall) => void)[] = [];
   /** Stops the call `run` is waiting for. */
   private stopCall: ((reason: StopReason) => void) | undefined;
+  /** Clears the call's timer once it is settled. */
+  private callOver: (() => void) | undefined;
   private onClientGone: ClientGonePolicy;
   private readonly callTimeoutMs: number;
   private readonly leaseMarginMs: number;
@@ -352,6 +361,90 @@ export class BudgetContext {
    * A call that throws before returning a promise sent nothing and is released.
    */
   async run<T>(call: (params: CallParams, options: CallOptions) => PromiseLike<T> | T, options: RunOptions = {}): Promise<T> {
+    const result = await this.send(call, options);
+    try {
+      await this.settle(usageOf(result), result);
+      return result;
+    } finally {
+      this.callOver?.();
+    }
+  }
+
+  /**
+   * `run` for a streamed call: `call` returns the SDK's stream (e.g.
+   * `client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, options)`),
+   * and the stream returned yields its chunks as they arrive. It is settled when it ends:
+   * - with its usage chunk: that usage;
+   * - without one (ended, or cut by an upstream error): as a reply without usage, its output counted from the deltas;
+   * - read no further (the client left, the reader stopped): aborted upstream at once and
+   *   charged the input plus the output streamed so far plus `STREAM_IN_FLIGHT_MARGIN`;
+   * - past its time-out: the whole reservation.
+   * A stream nobody reads is always stopped: `onClientGone` does not apply.
+   */
+  async runStream<C>(
+    call: (params: CallParams, options: CallOptions) => PromiseLike<AsyncIterable<C>>,
+    options: Omit<RunOptions, 'onClientGone'> = {},
+  ): Promise<AsyncGenerator<C, void, undefined>> {
+    const source = await this.send(call, { ...options, onClientGone: 'abort' });
+    return this.settleAsRead(source);
+  }
+
+  /** Yields `source`'s chunks, counting them, and settles the stream as `runStream` says once it is over. */
+  private async *settleAsRead<C>(source: AsyncIterable<C>): AsyncGenerator<C, void, undefined> {
+    const tally = new ChatStreamTally(this.modelInfo.encoding);
+    let readToEnd = false;
+    try {
+      for await (const chunk of source) {
+        tally.observe(chunk);
+        yield chunk;
+      }
+      readToEnd = true;
+    } catch (err) {
+      readToEnd = true;
+      throw err;
+    } finally {
+      // The SDK ends `for await` silently when its signal is aborted: only `stoppedBy` tells.
+      if (!readToEnd) this.stopCall?.('client-gone');
+      this.callOver?.();
+      if (this.stoppedBy === 'timeout') await this.charge();
+      else if (this.stoppedBy === 'client-gone') await this.settleAbandoned(tally.output);
+      else await this.settleStream(tally.usage, tally.output);
+    }
+  }
+
+  /**
+   * Settles a stream that ended or was cut: its usage chunk, or without one what
+   * `onMissingUsage` says (`countedOutput` is the output counted from its deltas).
+   */
+  async settleStream(usage: Usage | undefined, countedOutput: number): Promise<void> {
+    if (this.state !== 'reserved' && this.state !== 'calling') return;
+    this.state = 'settled';
+    if (this.reservation)
+      await this.settleAt(
+        this.reservation,
+        this.usageOrMissing(usage, () => countedOutput, 'A stream'),
+      );
+  }
+
+  /**
+   * Settles a stream stopped before its end: the provider billed the prompt and what it
+   * generated before it noticed — the output streamed plus up to `STREAM_IN_FLIGHT_MARGIN`
+   * tokens in flight (no more than the cap allowed), never less than what was streamed.
+   */
+  private async settleAbandoned(streamedOutput: number): Promise<void> {
+    if (this.state !== 'reserved' && this.state !== 'calling') return;
+    this.state = 'settled';
+    const output = Math.max(streamedOutput, Math.min(streamedOutput + STREAM_IN_FLIGHT_MARGIN, this.outputCap ?? 0));
+    if (this.reservation) await this.settleAt(this.reservation, { input: this.inputTokens, cachedInput: 0, output });
+  }
+
+  /**
+   * Reserves and sends the call with the computed parameters and request options
+   * (`signal`, `timeout`, `maxRetries: 0`); a call that failed is released (the provider
+   * refused it, or it threw before sending) or charged (sent, and no usable answer came
+   * back). An answered call stays `calling` until the caller settles it and calls `callOver`.
+   */
+  private async send<T>(call: (params: CallParams, options: CallOptions) => PromiseLike<T> | T, options: RunOptions): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
     if (options.onClientGone) this.onClientGone = options.onClientGone;
     await this.reserve(timeoutMs);
@@ -362,27 +455,25 @@ export class BudgetContext {
       abort.abort();
     };
     const timer = setTimeout(() => this.stopCall?.('timeout'), timeoutMs);
-    try {
-      let pending: PromiseLike<T> | T;
-      try {
-        pending = call(this.callParams(), { signal: abort.signal, timeout: timeoutMs, maxRetries: 0 });
-      } catch (err) {
-        await this.release();
-        throw err;
-      }
-      let result: T;
-      try {
-        result = await pending;
-      } catch (err) {
-        if (this.stoppedBy === undefined && providerRefused(err)) await this.release();
-        else await this.charge();
-        throw err;
-      }
-      await this.settle(usageOf(result), result);
-      return result;
-    } finally {
+    this.callOver = () => {
       clearTimeout(timer);
       this.stopCall = undefined;
+    };
+    let pending: PromiseLike<T> | T;
+    try {
+      pending = call(this.callParams(), { signal: abort.signal, timeout: timeoutMs, maxRetries: 0 });
+    } catch (err) {
+      this.callOver();
+      await this.release();
+      throw err;
+    }
+    try {
+      return await pending;
+    } catch (err) {
+      this.callOver();
+      if (this.stoppedBy === undefined && providerRefused(err)) await this.release();
+      else await this.charge();
+      throw err;
     }
   }
 
@@ -415,12 +506,17 @@ export class BudgetContext {
    * not a chat completion cannot be counted: the reservation, the most it was allowed).
    */
   private actualUsage(usage: Usage | undefined, reply: unknown): CallUsage {
+    return this.usageOrMissing(usage, () => countReplyTokens(reply, this.modelInfo.encoding), 'A call');
+  }
+
+  /** `usage` as billed; without one, by `onMissingUsage`: the reservation, or the input plus `countOutput()`. */
+  private usageOrMissing(usage: Usage | undefined, countOutput: () => number | undefined, what: string): CallUsage {
     const billed = billedUsage(usage, this.inputTokens);
     if (billed) return billed;
-    const counted = this.onMissingUsage === 'count-reply' ? countReplyTokens(reply, this.modelInfo.encoding) : undefined;
+    const counted = this.onMissingUsage === 'count-reply' ? countOutput() : undefined;
     this.warn(
       'TB_NO_USAGE',
-      `A call of feature "${this.feature}" returned no usage; it was charged ` +
+      `${what} of feature "${this.feature}" returned no usage; it was charged ` +
         (counted === undefined
           ? 'its whole reservation (onMissingUsage).'
           : "the counted input plus the reply's counted output."),

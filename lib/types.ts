@@ -332,7 +332,16 @@ export interface LlmHandlerOptions extends ErrorOptions {
   timeoutMs?: number;
   /** @default the budget's `onClientGone` ('finish') */
   onClientGone?: ClientGonePolicy;
+  /**
+   * Whether a body with `"stream": true` is answered as server-sent events (`'allow'`)
+   * or refused with 400 invalid_request (`'forbid'`). `respond` does not apply to streams.
+   * @default 'allow'
+   */
+  stream?: StreamPolicy;
 }
+
+/** What llmHandler does with `"stream": true`. */
+export type StreamPolicy = 'allow' | 'forbid';
 
 /** Options of `budget.featureFlag(name, options)`. */
 export interface FeatureFlagOptions extends ErrorOptions {

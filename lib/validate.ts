@@ -186,9 +186,8 @@ const FORWARDED: [string, ParamCheck][] = Object.entries({
   logit_bias: (v) => isObject(v) && Object.values(v).every((b) => typeof b === 'number'),
 } satisfies Record<string, ParamCheck>);
 
-/** Picks the forwardable parameters out of a body; a wrong type is a 400, not a silent drop. */
+/** Picks the forwardable parameters out of a body; a wrong type is a 400, not a silent drop. `stream` is llmHandler's. */
 export function readForwardParams(body: Record<string, unknown>): Record<string, unknown> {
-  if (body.stream === true) throw invalid('Streaming ("stream": true) is not supported on this route.');
   const params: Record<string, unknown> = {};
   for (const [name, check] of FORWARDED) {
     const value = body[name];

@@ -124,6 +124,8 @@ export function expectedCharge(call: UpstreamCall): number {
     case 'error':
       return 0;
     case 'no-usage':
+    case 'stream-cut':
+    case 'stream-error':
     case 'garbled':
     case 'reset':
     case 'hang':

@@ -4,6 +4,9 @@ import express5 from 'express';
 import express4 from 'express4';
 import OpenAI from 'openai';
 import { createTokenBudget, type TokenBudget } from '../../lib';
+import { featureScopeKey } from '../../lib/store/keys';
+import { periodAt } from '../../lib/store/periods';
+import type { ScopeRequest } from '../../lib/store/types';
 import type { TokenBudgetOptions } from '../../lib/types';
 import { startOfflineUpstream, type OfflineUpstream, type OfflineUpstreamOptions } from '../../examples/offline-upstream';
 
@@ -56,4 +59,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
 /** A user message of roughly `words` tokens. */
 export function words(n: number, word = 'word'): string {
   return Array.from({ length: n }, () => word).join(' ');
+}
+
+/** The daily scope of feature "chat" as featureBudget declares it with `dailyTokens: limit`: to read what it used. */
+export function chatDailyScope(limit: number): ScopeRequest {
+  return {
+    kind: 'feature',
+    key: featureScopeKey('chat'),
+    limit,
+    onUnavailable: 'fail-closed',
+    window: { kind: 'fixed', periodAt: (now) => periodAt(now, 'day', 'UTC') },
+  };
 }

@@ -191,13 +191,6 @@ const BAD_BODIES: Array<[string, () => request.Test]> = [
         .post('/chat')
         .send({ messages: [user('hi')], temperature: 'hot' }),
   ],
-  [
-    'stream: true',
-    () =>
-      request(t.app)
-        .post('/chat')
-        .send({ messages: [user('hi')], stream: true }),
-  ],
 ];
 
 test.each(BAD_BODIES)('%s → 400 invalid_request', async (_name, send) => {

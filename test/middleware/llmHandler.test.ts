@@ -2,19 +2,10 @@
 import http from 'node:http';
 import request from 'supertest';
 import { countChatTokens, memoryStore } from '../../lib';
-import { featureScopeKey } from '../../lib/store/keys';
-import { periodAt } from '../../lib/store/periods';
-import type { ScopeRequest } from '../../lib/store/types';
-import { startTestApp, type TestApp } from '../helpers/app';
+import { chatDailyScope, startTestApp, type TestApp } from '../helpers/app';
 
 const DAILY = 1000;
-const dailyScope: ScopeRequest = {
-  kind: 'feature',
-  key: featureScopeKey('chat'),
-  limit: DAILY,
-  onUnavailable: 'fail-closed',
-  window: { kind: 'fixed', periodAt: (now) => periodAt(now, 'day', 'UTC') },
-};
+const dailyScope = chatDailyScope(DAILY);
 const features = { chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o', dailyTokens: DAILY } };
 const hi = { messages: [{ role: 'user', content: 'Hi' }] };
 

@@ -1,0 +1,52 @@
+// What a chat-completions stream has generated so far: its usage chunk, or its output counted delta by delta.
+import { getEncoder, type Encoder } from '../tokens/encoder';
+import type { EncodingName } from '../tokens/models';
+import type { Usage } from '../usage';
+
+interface ChunkDelta {
+  content?: unknown;
+  refusal?: unknown;
+  reasoning_content?: unknown;
+  tool_calls?: unknown;
+}
+
+/**
+ * Reads the chunks of one chat-completions stream as they pass. Each delta is counted
+ * on its own, once: a word split across two chunks counts as two pieces, so the count
+ * errs high (never low), and no text is ever counted twice.
+ */
+export class ChatStreamTally {
+  /** Output tokens counted from the deltas seen (text, refusal, reasoning, tool-call names and arguments). */
+  output = 0;
+  /** The usage the stream reported (its usage chunk), if it did. */
+  usage: Usage | undefined;
+  private readonly encoder: Encoder;
+
+  constructor(encoding: EncodingName) {
+    this.encoder = getEncoder(encoding);
+  }
+
+  /** Counts one chunk; Azure's chunks without choices or without a delta are read as nothing generated. */
+  observe(chunk: unknown): void {
+    const { choices, usage } = chunk as { choices?: unknown; usage?: unknown };
+    if (typeof usage === 'object' && usage !== null) this.usage = usage as Usage;
+    if (!Array.isArray(choices)) return;
+    for (const choice of choices) {
+      const delta = (choice as { delta?: ChunkDelta } | null)?.delta;
+      if (typeof delta !== 'object' || delta === null) continue;
+      this.countText(delta.content);
+      this.countText(delta.refusal);
+      this.countText(delta.reasoning_content);
+      if (!Array.isArray(delta.tool_calls)) continue;
+      for (const call of delta.tool_calls) {
+        const fn = (call as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
+        this.countText(fn?.name);
+        this.countText(fn?.arguments);
+      }
+    }
+  }
+
+  private countText(text: unknown): void {
+    if (typeof text === 'string' && text.length > 0) this.output += this.encoder.count(text);
+  }
+}

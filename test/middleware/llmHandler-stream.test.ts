@@ -1,0 +1,200 @@
+// llmHandler with "stream": true, through the real openai SDK on both sides: chunks, usage, hang-ups, cut streams.
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import type http from 'node:http';
+import OpenAI from 'openai';
+import request from 'supertest';
+import { countChatTokens } from '../../lib';
+import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
+import { chatDailyScope, EXPRESS, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
+
+const DAILY = 10_000;
+const dailyScope = chatDailyScope(DAILY);
+const CAP = 100;
+const features = { chat: { maxInput: 200, maxOutput: CAP, model: 'gpt-4o', dailyTokens: DAILY } };
+const messages = [{ role: 'user' as const, content: 'Hi there' }];
+const promptTokens = countChatTokens(messages, { model: 'gpt-4o' });
+
+let t: TestApp;
+let server: http.Server;
+/** The openai SDK pointed at the app's route. */
+let routeClient: OpenAI;
+
+async function start(options: TestAppOptions = {}): Promise<void> {
+  t = await startTestApp({ ...options, budget: { features, ...options.budget } });
+  server = t.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  // The SDK posts to `${baseURL}/chat/completions`: the route is mounted at /chat.
+  routeClient = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+}
+
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  await t?.close();
+});
+
+const dailyUsed = async () => (await t.budget.store.usage(dailyScope)).used;
+
+async function until(done: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await done())) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** Posts through the SDK to /chat (the SDK appends /chat/completions; the app answers at /chat). */
+const streamFromRoute = (body: Record<string, unknown> = {}, options: OpenAI.RequestOptions = {}) =>
+  routeClient.chat.completions.create({ model: 'ignored', messages, stream: true, ...body }, {
+    path: '/chat',
+    ...options,
+  } as OpenAI.RequestOptions);
+
+describe.each(Object.entries(EXPRESS))('%s: a full stream', (_name, express) => {
+  test('text reaches the SDK chunk for chunk and is settled to the usage chunk, which the client did not ask for', async () => {
+    await start({ express, upstream: { completionTokens: () => 20 } });
+    const stream = await streamFromRoute();
+    let text = '';
+    let usageChunks = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usageChunks++;
+    }
+    expect(text).toBe('ok' + ' ok'.repeat(19));
+    expect(usageChunks).toBe(0);
+    const [call] = t.upstream.calls;
+    expect(call.request.body.stream_options).toEqual({ include_usage: true });
+    expect(await dailyUsed()).toBe(call.usage!.total_tokens);
+  });
+});
+
+test('the usage chunk is passed on when the client asked for it; RateLimit headers go with the head', async () => {
+  await start({ upstream: { completionTokens: () => 7 } });
+  const res = await request(t.app)
+    .post('/chat')
+    .send({ messages, stream: true, stream_options: { include_usage: true } });
+  expect(res.status).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+  const events = res.text.split('\n\n').filter(Boolean);
+  expect(events.at(-1)).toBe('data: [DONE]');
+  const usage = JSON.parse(events.at(-2)!.slice('data: '.length)).usage;
+  expect(usage).toEqual(t.upstream.calls[0].usage);
+  expect(await dailyUsed()).toBe(usage.total_tokens);
+});
+
+test('tool-call deltas: the SDK assembles the call, and it is settled to the usage chunk', async () => {
+  const toolCall = { name: 'get_weather', arguments: JSON.stringify({ city: 'Paris', unit: 'celsius' }) };
+  await start({ upstream: { behave: () => ({ kind: 'reply', toolCall }) } });
+  const stream = routeClient.chat.completions.stream({ model: 'ignored', messages }, { path: '/chat' });
+  const completion = await stream.finalChatCompletion();
+  expect(completion.choices[0].message.tool_calls?.[0]).toMatchObject({ function: toolCall });
+  expect(await dailyUsed()).toBe(t.upstream.calls[0].usage!.total_tokens);
+});
+
+describe('a stream without a usage chunk', () => {
+  test('is charged its whole reservation by default (onMissingUsage)', async () => {
+    await start({ upstream: { behave: () => ({ kind: 'no-usage' }), completionTokens: () => 30 } });
+    for await (const chunk of await streamFromRoute()) void chunk;
+    expect(await dailyUsed()).toBe(promptTokens + t.upstream.calls[0].cap!);
+  });
+
+  test("with onMissingUsage 'count-reply', is settled at the input plus the output counted from its deltas", async () => {
+    await start({
+      budget: { onMissingUsage: 'count-reply' },
+      upstream: { behave: () => ({ kind: 'no-usage' }), completionTokens: () => 30 },
+    });
+    let chunks = 0;
+    for await (const chunk of await streamFromRoute()) if (chunk.choices[0]?.delta.content) chunks++;
+    expect(chunks).toBe(30);
+    expect(await dailyUsed()).toBe(promptTokens + 30);
+  });
+});
+
+describe('an upstream that fails mid-stream', () => {
+  test.each([['stream-cut'], ['stream-error']] as const)(
+    "%s: the SDK raises an APIError, and with onMissingUsage 'count-reply' what was generated is settled",
+    async (kind) => {
+      await start({
+        budget: { onMissingUsage: 'count-reply' },
+        upstream: { behave: () => ({ kind, afterTokens: 12 }), completionTokens: () => 40 },
+      });
+      let text = '';
+      const reading = (async () => {
+        for await (const chunk of await streamFromRoute()) text += chunk.choices[0]?.delta.content ?? '';
+      })();
+      await expect(reading).rejects.toMatchObject({ constructor: OpenAI.APIError, error: { type: 'upstream_error' } });
+      expect(text).toBe('ok' + ' ok'.repeat(11));
+      await until(async () => (await dailyUsed()) > 0);
+      expect(t.upstream.calls[0].sentTokens).toBe(12);
+      expect(await dailyUsed()).toBe(promptTokens + 12);
+    },
+  );
+
+  test('an error before the first byte is the JSON refusal, and nothing stays reserved', async () => {
+    await start({ upstream: { behave: () => ({ kind: 'error', status: 429, headers: { 'retry-after': '3' } }) } });
+    const res = await request(t.app).post('/chat').send({ messages, stream: true });
+    expect(res.status).toBe(503);
+    expect(res.body.error.type).toBe('upstream_rate_limited');
+    expect(await dailyUsed()).toBe(0);
+  });
+});
+
+test('a client that leaves after 5 chunks: aborted upstream within 100 ms, charged input + sent + at most the margin', async () => {
+  // When the route saw the client leave: the lag measured is ours, not the client's own socket teardown.
+  let routeSawLeave = 0;
+  await start({
+    upstream: { completionTokens: () => 90, chunkIntervalMs: 15 },
+    chain: (b, client) => [
+      (_req, res, next) => {
+        res.on('close', () => (routeSawLeave = performance.now()));
+        next();
+      },
+      b.featureBudget('chat'),
+      b.llmHandler({ client }),
+    ],
+  });
+  const leave = new AbortController();
+  let received = 0;
+  for await (const chunk of await streamFromRoute({}, { signal: leave.signal })) {
+    if (chunk.choices[0]?.delta.content && ++received === 5) leave.abort();
+  }
+  await t.upstream.idle();
+  const [call] = t.upstream.calls;
+  expect(call.outcome).toBe('client-gone');
+  expect(call.closedAt! - routeSawLeave).toBeLessThan(100);
+  expect(call.sentTokens).toBeLessThan(90);
+  await until(async () => (await dailyUsed()) > 0);
+  const used = await dailyUsed();
+  // Never below what the upstream sent; not the whole reservation (input + 100).
+  expect(used).toBeGreaterThanOrEqual(promptTokens + call.sentTokens);
+  expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
+});
+
+test("stream: 'forbid' refuses a streamed body with 400 invalid_request; a bad value is a TB_INVALID_OPTION", async () => {
+  await start({ chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, stream: 'forbid' })] });
+  const res = await request(t.app).post('/chat').send({ messages, stream: true });
+  expect(res.status).toBe(400);
+  expect(res.body.error.type).toBe('invalid_request');
+  expect(t.upstream.calls).toHaveLength(0);
+  expect(() => t.budget.llmHandler({ client: t.client, stream: 'yes' as never })).toThrow(
+    expect.objectContaining({ code: 'TB_INVALID_OPTION' }),
+  );
+});
+
+test('runStream in a handler of its own: the SDK stream is iterated, and settled to its usage when it ends', async () => {
+  await start({
+    upstream: { completionTokens: () => 9 },
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      async (req, res) => {
+        const stream = await req.tokenBudget!.runStream((params, options) =>
+          client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, options),
+        );
+        let text = '';
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+        res.json({ text, used: await dailyUsed() });
+      },
+    ],
+  });
+  const res = await request(t.app).post('/chat').send({ messages });
+  expect(res.body.text).toBe('ok' + ' ok'.repeat(8));
+  expect(res.body.used).toBe(t.upstream.calls[0].usage!.total_tokens);
+});
