@@ -1,7 +1,6 @@
 // The flag cache: this process's copy of every flag, kept fresh by the store's announcements and a periodic re-read.
 import { checkName, fail } from '../config';
 import { withinDeadline } from '../store/deadline';
-import { StoreUnavailableError } from '../store/unavailable';
 import { errorReporter } from '../store/report';
 import type { FlagChange, FlagChannel } from './channel';
 
@@ -108,12 +107,17 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
   let timer: NodeJS.Timeout | undefined;
   const firstLoad = channel
     ? (async () => {
-        // Listening first: a change made between the read and the subscription would go unheard until the next refresh.
-        // A subscription that timed out means a stalled or absent store: reading after it would double the
-        // first load's wait (one deadline each), so the first load ends unknown within one deadline.
+        // Subscribing and reading side by side: one after the other, a stalled store would cost two deadlines.
         const listening = listen(channel);
-        const stalled = listening && (await withinDeadline(timeoutMs, listening).then(() => false, isUnavailable));
-        if (!stalled) await refresh(channel);
+        const subscribed = listening
+          ? withinDeadline(timeoutMs, listening).then(
+              () => true,
+              () => false,
+            )
+          : false;
+        await Promise.all([subscribed, refresh(channel)]);
+        // The read may have been taken before the subscription was up: a change between them is read again now.
+        if (await subscribed) void refresh(channel);
         loaded = true;
         timer = setInterval(() => {
           listen(channel);
@@ -170,9 +174,4 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
       if (stopping) await withinDeadline(timeoutMs, stopping).catch(() => {});
     },
   };
-}
-
-/** Whether a failed wait for the store was its deadline passing (rather than an error it answered). */
-function isUnavailable(err: unknown): boolean {
-  return err instanceof StoreUnavailableError;
 }
