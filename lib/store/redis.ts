@@ -389,7 +389,9 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
     },
 
     async heartbeat(processId: string, ttlMs: number): Promise<number> {
-      const [alive] = await call(() => run(HEARTBEAT_SCRIPT, [`${prefix}processes`], [processId, String(ttlMs)]));
+      // Not through `call`: a heartbeat that fails (a client not connected yet, or closed) is no outage to report.
+      const beat = run(HEARTBEAT_SCRIPT, [`${prefix}processes`], [processId, String(ttlMs)]);
+      const [alive] = await withinDeadline(timeoutMs, beat, () => lastAnswerAt);
       return alive!;
     },
 
