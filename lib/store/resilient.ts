@@ -26,8 +26,10 @@ export interface ResilientStoreOptions {
   maxUnsettled?: number;
   /**
    * How often this process tells the primary it is alive (`Store.heartbeat`), ms: the
-   * number of live processes decides each one's share of a budget during an outage.
-   * Default 5000 (a process counts for 15 s after its last heartbeat).
+   * number of live processes decides each one's share of a budget during an outage, so
+   * a process started with others must hear of them before an outage can begin. Default
+   * 1000. A process counts for 15 s after its last heartbeat (or 3 heartbeats, if longer):
+   * one that stopped shrinks the others' shares for a while, which errs on the safe side.
    */
   heartbeatMs?: number;
   /**
@@ -38,6 +40,13 @@ export interface ResilientStoreOptions {
   viewMaxAgeMs?: number;
   /** After a failure, how long the primary is left alone before one call probes it again, ms. Default 1000. */
   cooldownMs?: number;
+  /**
+   * After the primary is back, how long this process still spends no more than its
+   * outage share of each scope it holds a share of, ms: the others hand back what they
+   * counted at their next probe, and until then the primary's figures miss it. Default
+   * 3 × `cooldownMs`.
+   */
+  recoveryMs?: number;
   /**
    * Told when the primary becomes unreachable (once per outage) and when a settle
    * or release fails (each time: those are never thrown to the request).
@@ -66,9 +75,11 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   const storeNow = () => primary.now?.() ?? Date.now();
   const fallback = options.fallback ?? memoryStore({ now: storeNow });
   const cooldownMs = options.cooldownMs ?? 1000;
+  const recoveryMs = options.recoveryMs ?? 3 * cooldownMs;
   const rememberScopes = options.rememberScopes ?? 100_000;
   const maxUnsettled = options.maxUnsettled ?? 100_000;
-  const heartbeatMs = options.heartbeatMs ?? 5000;
+  const heartbeatMs = options.heartbeatMs ?? 1000;
+  const liveForMs = Math.max(15_000, heartbeatMs * 3);
   const viewMaxAgeMs = options.viewMaxAgeMs ?? 60_000;
   const onError = errorReporter(options.onError);
 
@@ -96,7 +107,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   const processId = newLeaseId();
   const beat = async () => {
     try {
-      fleetSize = Math.max(1, await primary.heartbeat!(processId, heartbeatMs * 3));
+      fleetSize = Math.max(1, await primary.heartbeat!(processId, liveForMs));
     } catch {
       // The outage is told by the calls that need the store; a heartbeat keeps the last size.
     }
@@ -174,6 +185,9 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   };
   /** A hand-back the primary may or may not have applied (its reply was lost): retried under its id, so it lands once. */
   let unconfirmed: { id: string; counts: CountedElsewhere[] } | undefined;
+  /** Whether anything waits to be written to the primary (a primary that cannot `add` never gets the fallback's counts). */
+  const handBackPending = () =>
+    unsettled.length > 0 || (primary.add !== undefined && (unconfirmed !== undefined || countedInFallback.size > 0));
   let handing: Promise<void> | undefined;
   const handBackAll = async (): Promise<void> => {
     while (unsettled.length > 0) {
@@ -200,7 +214,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
    * primary cannot take it.
    */
   const handBack = (): Promise<void> => {
-    if (unsettled.length === 0 && (!primary.add || (!unconfirmed && countedInFallback.size === 0))) return Promise.resolve();
+    if (!handBackPending()) return Promise.resolve();
     handing ??= handBackAll().finally(() => {
       handing = undefined;
     });
@@ -209,6 +223,18 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
 
   /** 0 while the primary is healthy; otherwise when it may be probed again. */
   let retryAtMs = 0;
+  /** 0 unless the primary came back lately: until then the outage shares still bound this process. */
+  let recoveringUntilMs = 0;
+  /** Whether the outage shares still bound this process; empties the fallback once they no longer do. */
+  const recovering = (): boolean => {
+    if (recoveringUntilMs === 0) return false;
+    if (Date.now() < recoveringUntilMs || handBackPending()) return true;
+    // The others have had their time to hand back: the next outage starts again from the primary's word.
+    recoveringUntilMs = 0;
+    fallback.reset();
+    seededInOutage.clear();
+    return false;
+  };
   /** Settled when the probe under way has its answer. */
   let probing: Promise<void> | undefined;
   let lastFailure: StoreUnavailableError | undefined;
@@ -227,8 +253,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   let recovery: NodeJS.Timeout | undefined;
   const recoverIdle = () => {
     // Only what the hand-back writes to the primary: a probe that sends nothing proves nothing.
-    const pending =
-      unsettled.length > 0 || (primary.add !== undefined && (unconfirmed !== undefined || countedInFallback.size > 0));
+    const pending = handBackPending();
     if (!pending && retryAtMs === 0) {
       clearInterval(recovery);
       recovery = undefined;
@@ -253,11 +278,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     try {
       await handBack();
       const value = await call();
-      if (probe && countedInFallback.size === 0) {
-        // The primary is back and has what the fallback counted: the next outage starts again from its word.
-        fallback.reset();
-        seededInOutage.clear();
-      }
+      if (probe) recoveringUntilMs = Date.now() + recoveryMs;
       retryAtMs = 0;
       return value;
     } catch (err) {
@@ -365,14 +386,31 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     return { spent: reports.flatMap((report) => report.spent) };
   };
 
+  /**
+   * Holds a grant of the primary, made while the others may still hold counts it has
+   * not been given, to this process's outage share: the gate's counts are never handed
+   * back (the primary has them) and are dropped once the recovery is over.
+   */
+  const withinOutageShare = async (request: ReserveRequest, granted: ReserveResult & { ok: true }): Promise<ReserveResult> => {
+    const shared = request.scopes.filter((scope) => scope.onUnavailable === 'fallback' && startFromLastSeen(scope));
+    if (shared.length === 0) return granted;
+    const gate = await fallback.reserve({ ...request, scopes: shared, maxOutput: granted.reservation.outputCap });
+    if (gate.ok) return { ...granted, reservation: { ...granted.reservation, outputCap: gate.reservation.outputCap } };
+    await settle(granted.reservation, 0);
+    const gateStates = new Map(shared.map((scope, i) => [scope.key, gate.scopes[i]!]));
+    return { ok: false, refused: gate.refused, scopes: granted.scopes.map((state) => gateStates.get(state.key) ?? state) };
+  };
+
   return {
     async reserve(request: ReserveRequest): Promise<ReserveResult> {
       const result = await viaPrimary(() => primary.reserve(request));
       if (result === SKIPPED) return reserveWithoutPrimary(request);
       // The first heartbeat failed (a client still connecting): the primary answers now.
       if (fleetSize === undefined) void beat();
+      // Seen during a recovery, a scope's figures miss what the others have not handed back yet; a share of them
+      // still keeps the fleet within the limit, since they are never below what was used before the outage.
       remember(result.scopes);
-      return result;
+      return result.ok && recovering() ? withinOutageShare(request, result) : result;
     },
 
     settle,
@@ -389,6 +427,8 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const state = await viaPrimary(() => primary.usage(scope));
       if (state !== SKIPPED) {
+        // Ends a recovery whose time is up, so that what is read next is the primary's alone.
+        recovering();
         remember([state]);
         return state;
       }

@@ -98,20 +98,21 @@ describe('while the primary is down', () => {
 
 describe('a fleet of processes during an outage', () => {
   /** A primary shared with `processes` processes (its heartbeat says so), on a clock the test moves. */
-  function fleetSetup(processes: number | 'never-answered') {
+  function fleetSetup(processes: number | 'never-answered', recoveryMs = 0) {
     const base = switchableStore();
     const clock = { now: Date.now() };
     const beats: string[] = [];
+    const fleet = { alive: processes };
     const primary: SwitchableStore = Object.assign(base, {
       now: () => clock.now,
       heartbeat: async (id: string) => {
         beats.push(id);
-        if (processes === 'never-answered') throw new StoreUnavailableError('down');
-        return processes;
+        if (fleet.alive === 'never-answered') throw new StoreUnavailableError('down');
+        return fleet.alive;
       },
     });
-    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
-    return { primary, store, clock, beats };
+    const store = resilientStore(primary, { cooldownMs: 0, recoveryMs, onError: () => {} });
+    return { primary, store, clock, beats, fleet };
   }
   const settleBeat = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -125,6 +126,24 @@ describe('a fleet of processes during an outage', () => {
     expect((await store.reserve(reserve(20, user('a', 'fallback')))).scopes[0]).toMatchObject({ used: 100, remaining: 0 });
     expect((await store.reserve(reserve(1, user('a', 'fallback')))).ok).toBe(false);
     await store.close!();
+  });
+
+  test('processes started together hear of each other within a second: the heartbeat is every 1 s by default', async () => {
+    jest.useFakeTimers();
+    try {
+      const { primary, store, fleet } = fleetSetup(1);
+      await jest.advanceTimersByTimeAsync(0);
+      // The others beat for the first time after this one did.
+      fleet.alive = 3;
+      await jest.advanceTimersByTimeAsync(1000);
+      granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+      primary.down = true;
+      expect((await store.reserve(reserve(21, user('a', 'fallback')))).ok).toBe(false);
+      granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+      await store.close!();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('a sliding window with no recent word starts from its share of the limit', async () => {
@@ -155,6 +174,30 @@ describe('a fleet of processes during an outage', () => {
     clock.now += 60_000;
     primary.down = true;
     await expect(store.reserve(reserve(10, user('a', 'fallback')))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close!();
+  });
+
+  test('back on the primary, a process spends no more than its outage share until the others have had recoveryMs to hand back', async () => {
+    const { primary, store } = fleetSetup(3, 60_000);
+    await settleBeat();
+    granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    granted(await store.reserve(reserve(15, user('a', 'fallback'))));
+    primary.down = false;
+    // The primary has this process's 15 (55 of 100) but not yet what the two others counted: 5 of the share are left.
+    const overShare = await store.reserve(reserve(10, user('a', 'fallback')));
+    expect(overShare.ok).toBe(false);
+    // Reported as the outage counted it: the others' shares taken, this one's 15 used.
+    expect(overShare.scopes[0]).toMatchObject({ used: 95, remaining: 5 });
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(55);
+    // Within the share: counted on the primary (where the others will add theirs).
+    granted(await store.reserve(reserve(5, user('a', 'fallback'))));
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(60);
+    // Once recoveryMs has passed, the primary's word alone decides again.
+    const later = Date.now() + 60_000;
+    jest.spyOn(Date, 'now').mockReturnValue(later);
+    expect(granted(await store.reserve(reserve(10, user('a', 'fallback')))).outputCap).toBe(1);
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(70);
     await store.close!();
   });
 
