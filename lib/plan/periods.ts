@@ -16,42 +16,45 @@ export const PLAN_WINDOWS = [
 export type PlanWindow = (typeof PLAN_WINDOWS)[number];
 export type PlanWindowName = PlanWindow['name'];
 
-/** A limit's period: its shortest length, and the grid its boundaries fall on (UTC ms). */
+/** A limit's period: its shortest length, the UTC grid its boundaries fall on, and whether a zone's offset shifts them off it. */
 export interface LimitPeriod {
   minMs: number;
   gridMs: number;
+  shifted: boolean;
 }
 
 /** The global limit's sliding minute: any 60 s, so each UTC minute, stays within it. */
-export const SLIDING_MINUTE: LimitPeriod = { minMs: MINUTE_MS, gridMs: MINUTE_MS };
+export const SLIDING_MINUTE: LimitPeriod = { minMs: MINUTE_MS, gridMs: MINUTE_MS, shifted: false };
 
 const UTC_PERIODS: Record<CalendarPeriod, LimitPeriod> = {
-  hour: { minMs: HOUR_MS, gridMs: HOUR_MS },
-  day: { minMs: DAY_MS, gridMs: DAY_MS },
-  week: { minMs: 7 * DAY_MS, gridMs: DAY_MS },
-  month: { minMs: 28 * DAY_MS, gridMs: DAY_MS },
+  hour: { minMs: HOUR_MS, gridMs: HOUR_MS, shifted: false },
+  day: { minMs: DAY_MS, gridMs: DAY_MS, shifted: false },
+  week: { minMs: 7 * DAY_MS, gridMs: DAY_MS, shifted: false },
+  month: { minMs: 28 * DAY_MS, gridMs: DAY_MS, shifted: false },
 };
 
-/** Every zone's offset is a whole number of quarter hours. */
+/** Every zone's offset is a whole number of quarter hours, so a shifted boundary still falls on a quarter hour. */
 const ZONE_GRID_MS = 15 * MINUTE_MS;
-/** A daylight-saving shift shortens a local day, week or month by up to an hour, and an hour by up to half of it (Lord Howe). */
-const DST_SHIFT_MS = HOUR_MS;
 
-/** A calendar period of a quota or meter in `timeZone`; outside UTC its boundaries fall on quarter hours and it may be shortened by DST. */
+/** A calendar period of a quota or meter in `timeZone`. */
 export function calendarPeriod(period: CalendarPeriod, timeZone: string): LimitPeriod {
-  const utc = UTC_PERIODS[period];
-  if (timeZone === 'UTC') return utc;
-  const minMs = period === 'hour' ? HOUR_MS / 2 : utc.minMs - DST_SHIFT_MS;
-  return { minMs, gridMs: ZONE_GRID_MS };
+  return { ...UTC_PERIODS[period], shifted: timeZone !== 'UTC' };
+}
+
+/** The most periods a window meets when window starts and period boundaries both fall on `grid` (UTC ms). */
+function touchedOnGrid(windowMs: number, periodMs: number, grid: number): number {
+  // Boundaries inside the window lie in [grid, window − grid], at least a period apart.
+  if (windowMs < 2 * grid) return 1;
+  return Math.floor((windowMs - 2 * grid) / periodMs) + 2;
 }
 
 /**
- * The most periods a window can overlap. Window starts and period boundaries both fall on
- * the finer of the two grids `g`, so boundaries inside a window lie in [g, W − g], at least
- * a period apart.
+ * The most periods of a limit one window can meet. A zone's offset shifts the boundaries
+ * (an offset change for daylight saving moves them, without adding one to a UTC day), so
+ * a window that can hold a quarter hour meets at most one period more than in UTC.
  */
 export function periodsTouched(window: PlanWindow, period: LimitPeriod): number {
-  const grid = Math.min(window.gridMs, period.gridMs);
-  if (window.ms < 2 * grid) return 1;
-  return Math.floor((window.ms - 2 * grid) / period.minMs) + 2;
+  const inUtc = touchedOnGrid(window.ms, period.minMs, Math.min(window.gridMs, period.gridMs));
+  if (!period.shifted || touchedOnGrid(window.ms, period.minMs, Math.min(window.gridMs, ZONE_GRID_MS)) === 1) return inUtc;
+  return inUtc + 1;
 }
