@@ -30,12 +30,9 @@ function readFile(path: string): BudgetFile {
 }
 
 /** `free=1000,pro=50` as tier → count; a bare count is every principal at the quota's largest tier (the worst case). */
-function readTierCounts(value: string, option: string, quota: string, files: BudgetFile[]): Record<string, number> {
-  const tiers = new Set(files.flatMap((file) => Object.keys(tierLimits(file, quota))));
-  if (/^\d+$/.test(value)) {
-    const largest = files.map((file) => Object.entries(tierLimits(file, quota)).sort((a, b) => b[1] - a[1])[0]![0]);
-    return Object.fromEntries(largest.map((tier) => [tier, positiveOption(value, option)!]));
-  }
+function readTierCounts(value: string, option: string, quota: string, files: BudgetFile[]): PrincipalCounts[string] {
+  if (/^\d+$/.test(value)) return positiveOption(value, option)!;
+  const tiers = new Set(files.flatMap((file) => tierNames(file, quota)));
   const counts: Record<string, number> = {};
   for (const entry of value.split(',')) {
     const [tier, count, extra] = entry.split('=');
@@ -48,11 +45,11 @@ function readTierCounts(value: string, option: string, quota: string, files: Bud
   return counts;
 }
 
-/** A quota's limits per tier in `file` (`default` for one number); none when the file lacks the quota. */
-function tierLimits(file: BudgetFile, quota: string): Record<string, number> {
+/** The tiers of `quota` in `file` (`default` for one number); none when the file lacks the quota. */
+function tierNames(file: BudgetFile, quota: string): string[] {
   const limits = file.quotas[quota]?.limits;
-  if (limits === undefined) return {};
-  return typeof limits === 'number' ? { default: limits } : limits;
+  if (limits === undefined) return [];
+  return typeof limits === 'number' ? ['default'] : Object.keys(limits);
 }
 
 /** `--users` (the user quota) and `--principals team:gold=20,team:free=5` (other quotas), checked against the files' quotas. */
@@ -127,11 +124,12 @@ function moveRows(moves: Record<PlanWindowName, WindowMove>): string[][] {
 function principalsText(principals: PrincipalCounts): string {
   const quotas = Object.entries(principals);
   if (quotas.length === 0) return 'Principals: none counted (give --users or --principals to let quotas bound the total).';
-  const counts = quotas.map(
-    ([quota, tiers]) =>
-      `${quota} ${Object.entries(tiers)
-        .map(([tier, n]) => `${tier}=${n.toLocaleString('en-US')}`)
-        .join(' ')}`,
+  const counts = quotas.map(([quota, tiers]) =>
+    typeof tiers === 'number'
+      ? `${quota} ${tiers.toLocaleString('en-US')} at the largest tier`
+      : `${quota} ${Object.entries(tiers)
+          .map(([tier, n]) => `${tier}=${n.toLocaleString('en-US')}`)
+          .join(' ')}`,
   );
   return `Principals: ${counts.join('; ')}.`;
 }

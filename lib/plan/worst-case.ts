@@ -12,8 +12,8 @@ import {
   type PlanWindowName,
 } from './periods';
 
-/** Expected principals per quota name and tier, e.g. `{ user: { free: 1000, pro: 50 } }`. */
-export type PrincipalCounts = Record<string, Record<string, number>>;
+/** Expected principals per quota name and tier, e.g. `{ user: { free: 1000, pro: 50 } }`; a bare count is all at the largest tier. */
+export type PrincipalCounts = Record<string, Record<string, number> | number>;
 
 /** The most one window allows. */
 export interface WindowBound {
@@ -70,13 +70,15 @@ function tightest(limits: Limit[], window: PlanWindow): Bound {
 }
 
 /** The most a quota's principals can use per period; `undefined` without their count. */
-function quotaTokens(quota: BudgetFileQuota, counts: Record<string, number> | undefined): number | undefined {
+function quotaTokens(quota: BudgetFileQuota, counts: PrincipalCounts[string] | undefined): number | undefined {
   if (counts === undefined) return undefined;
   const limits = typeof quota.limits === 'number' ? { default: quota.limits } : quota.limits;
-  const smallest = Math.min(...Object.values(limits));
-  const defaultLimit = quota.defaultTier === undefined ? smallest : limits[quota.defaultTier]!;
+  const defaultLimit = quota.defaultTier === undefined ? Math.min(...Object.values(limits)) : limits[quota.defaultTier]!;
   // As the app does, a tier the quota does not list gets the default tier's limit.
-  let tokens = Object.entries(counts).reduce((sum, [tier, count]) => sum + count * (limits[tier] ?? defaultLimit), 0);
+  let tokens =
+    typeof counts === 'number'
+      ? counts * Math.max(...Object.values(limits))
+      : Object.entries(counts).reduce((sum, [tier, count]) => sum + count * (limits[tier] ?? defaultLimit), 0);
   // Every request without a principal shares one budget of the anonymous tier.
   if (quota.anonymous !== undefined && quota.anonymous !== 'reject') tokens += limits[quota.anonymous.tier]!;
   return tokens;
@@ -89,7 +91,8 @@ function sharedTokenLimits(file: BudgetFile, principals: PrincipalCounts): Limit
     const tokens = quotaTokens(quota, principals[name]);
     const period = calendarPeriod(quota.period ?? 'day', quota.timeZone ?? 'UTC');
     if (tokens === undefined) continue;
-    const count = Object.values(principals[name]!).reduce((sum, n) => sum + n, 0);
+    const counts = principals[name]!;
+    const count = typeof counts === 'number' ? counts : Object.values(counts).reduce((sum, n) => sum + n, 0);
     limits.push({ option: `quotas.${name}.limits × ${count.toLocaleString('en-US')} principals`, amount: tokens, period });
   }
   return limits;

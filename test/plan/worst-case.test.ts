@@ -66,6 +66,12 @@ describe('one feature', () => {
     expect(usd(result.total)).toEqual([4.02, 4.02, 4.02, 120.6]);
   });
 
+  test('a bare count of principals is every one at the largest tier', () => {
+    const quotas = { user: { limits: { free: 1000, pro: 10_000 } } };
+    const result = plan({ features: { chat: chat() }, quotas }, { user: 110 });
+    expect(result.total.day).toEqual({ usd: 22, tokens: 1_100_000, binding: 'quotas.user.limits × 110 principals' });
+  });
+
   test('a quota in another zone than UTC: a UTC day meets two of its days', () => {
     const quotas = { user: { limits: 1000, timeZone: 'Europe/Paris' } };
     const result = plan({ features: { chat: chat() }, quotas }, { user: { default: 1000 } });
