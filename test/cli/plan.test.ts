@@ -1,6 +1,6 @@
 // `token-budget plan`, run as a child process: the worst case of a budget file, the spend gates' exit codes, --json and --diff.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -12,9 +12,9 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[]): Promise<Run> {
+function cli(args: string[], cwd?: string): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -155,4 +155,32 @@ test('--help prints the command and its exit statuses', async () => {
   expect(run.stdout).toMatch(/^Usage: token-budget plan FILE/);
   expect(run.stdout).toContain('3 the worst case is over --max-daily-usd or --max-monthly-usd');
   expect((await cli(['--help'])).stdout).toContain('plan FILE [--users T=N,…]');
+});
+
+test("the README's sample is what the command prints for examples/budgets.json", async () => {
+  const args = ['plan', 'budgets.json', '--users', 'free=1000,pro=50', '--max-daily-usd', '500'];
+  const run = await cli(args, path.resolve(__dirname, '../../examples'));
+  expect(run.code).toBe(0);
+  const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  expect(readme).toContain(`$ npx token-budget ${args.join(' ')}\n${run.stdout}`);
+});
+
+test("the README's --diff sample: the pro tier from 100,000 to 400,000 and the global limit doubled", async () => {
+  const example = JSON.parse(readFileSync(path.resolve(__dirname, '../../examples/budgets.json'), 'utf8'));
+  // Inside the project, where `--import tsx` resolves.
+  const scratch = path.resolve(__dirname, '../../.scratch');
+  mkdirSync(scratch, { recursive: true });
+  const cwd = mkdtempSync(path.join(scratch, 'plan-diff-'));
+  mkdirSync(path.join(cwd, 'main'));
+  writeFileSync(path.join(cwd, 'main', 'budgets.json'), JSON.stringify(example));
+  example.quotas.user.limits.pro = 400_000;
+  example.globalTpm.limit = 2_000_000;
+  writeFileSync(path.join(cwd, 'budgets.json'), JSON.stringify(example));
+  const args = ['plan', '--diff', 'main/budgets.json', 'budgets.json', '--users', 'free=1000,pro=50', '--max-daily-usd', '100'];
+  const run = await cli(args, cwd);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  expect(readme).toContain(`$ npx token-budget ${args.join(' ')}\n${run.stdout}`);
+  rmSync(cwd, { recursive: true, force: true });
 });
