@@ -76,7 +76,7 @@ export function readBudgetFile(value: unknown): BudgetFile {
   if (file.globalTpm !== undefined) createGlobalTpm(config, file.globalTpm);
   const prices = readPrices(file.prices, file.fallbackPrice);
   if (file.costMeter !== undefined) {
-    readCostMeter(config, { ...file.costMeter, onAlert: alertGivenInCode });
+    readCostMeter(config, { ...file.costMeter, onAlert: alertGivenInCode }, 'costMeter');
     for (const feature of config.features.values()) priceOf(feature.model, prices);
   }
   return file;

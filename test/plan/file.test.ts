@@ -116,7 +116,7 @@ test.each([
     'a cap in words',
     { features: { chat: CHAT }, costMeter: { dailyCapUsd: 'lots' } },
     'TB_INVALID_OPTION',
-    'costMeter("spend").dailyCapUsd must be a positive amount of USD; got "lots".',
+    'costMeter.dailyCapUsd must be a positive amount of USD; got "lots".',
   ],
   [
     'a price per token instead of per 1M',
