@@ -12,7 +12,7 @@ import { cliName, noMore } from './names';
 
 const USAGE = 'token-budget plan FILE | plan --diff OLD NEW [--users T=N,…] [--principals Q:T=N,…] [--max-daily-usd N]';
 /** Exit status of a plan whose worst case is over a spend limit given on the line. */
-export const OVER_LIMIT_EXIT = 3;
+const OVER_LIMIT_EXIT = 3;
 
 /** The spend limits a release must stay within, from the line. */
 const GATES = [
