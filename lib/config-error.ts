@@ -10,7 +10,9 @@ export type ConfigErrorCode =
   | 'TB_OVER_CONTEXT'
   | 'TB_OVER_INPUT_LIMIT'
   | 'TB_UNPRICED_MODEL'
-  | 'TB_DUPLICATE_QUOTA';
+  | 'TB_DUPLICATE_QUOTA'
+  | 'TB_BUDGET_FILE'
+  | 'TB_UNKNOWN_OPTION';
 
 /** A mistake in the options given to token-budget, reported when they are read. */
 export class TokenBudgetConfigError extends Error {

@@ -3,6 +3,7 @@ import './middleware/request';
 
 export { createTokenBudget, type TokenBudget } from './budget';
 export { TokenBudgetConfigError, type ConfigErrorCode } from './config-error';
+export { loadBudgetConfig } from './plan/file';
 export { BudgetRefusal } from './refusal';
 export type {
   BudgetContext,

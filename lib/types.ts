@@ -484,3 +484,36 @@ export interface CostMeterOptions extends ErrorOptions {
   /** @default the budget's `onStoreUnavailable` */
   onStoreUnavailable?: UnavailablePolicy;
 }
+
+/** A quota in a budget file: its limits, tiers, period and zone; the principal and tier functions stay in code. */
+export type BudgetFileQuota = Omit<QuotaLimitOptions, 'tier' | 'onReject'>;
+
+/** The global limit in a budget file. */
+export type BudgetFileGlobalTpm = Omit<GlobalTpmOptions, 'onReject'>;
+
+/** The cost meter in a budget file: caps, thresholds and webhook; `onAlert` stays in code. */
+export type BudgetFileCostMeter = Omit<CostMeterOptions, 'onAlert' | 'onReject'>;
+
+/**
+ * A budget file (JSON) as `loadBudgetConfig` returns it: the options of `createTokenBudget`
+ * that are data, and the limits the routes mount (quotas, global limit, cost meter), which
+ * `token-budget plan` reads to work out the worst case. The store, callbacks and functions
+ * stay in code: `createTokenBudget({ ...file, store })`, `budget.userQuota({ ...file.quotas.user, user })`.
+ */
+export interface BudgetFile extends Omit<TokenBudgetOptions, 'store' | 'onStoreError' | 'onWarning' | 'onReject'> {
+  /**
+   * Quotas by name, `user` being `budget.userQuota`'s.
+   * @default {} (none)
+   */
+  quotas: Record<string, BudgetFileQuota>;
+  /**
+   * The options of `budget.globalTpm`.
+   * @default undefined (no global limit)
+   */
+  globalTpm?: BudgetFileGlobalTpm;
+  /**
+   * The options of `budget.costMeter`.
+   * @default undefined (no meter)
+   */
+  costMeter?: BudgetFileCostMeter;
+}

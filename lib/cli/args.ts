@@ -14,7 +14,7 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSpecs;
 
-export const COMMON_HELP = `Connection (every command):
+export const COMMON_HELP = `Connection (flags, usage, spend):
   --redis URL        Redis to read and write (default: $REDIS_URL)
   --prefix P         key prefix the app's redisStore uses (default: tb:)
   --timeout MS       longest wait for Redis, to connect and per command (default: 3000)

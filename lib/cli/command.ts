@@ -1,4 +1,4 @@
-// What a CLI command is: its help, its own options, a check of its line before connecting, and its work against Redis.
+// What a CLI command is: its help, its own options, and its work — against Redis, or on local files.
 import type { RedisStore } from './store';
 import type { OptionSpecs, ParsedLine } from './args';
 import type { OpenedRedis } from './redis-client';
@@ -7,6 +7,10 @@ import type { OpenedRedis } from './redis-client';
 export interface Output {
   text: string;
   json: unknown;
+  /** Exit status when the work was done but its finding fails the caller (plan over a limit). @default 0 */
+  exitCode?: number;
+  /** Said on stderr with that status. */
+  failure?: string;
 }
 
 export interface Session extends ParsedLine {
@@ -23,4 +27,12 @@ export interface Command {
   /** Throws a UsageError for a line that is wrong, so a mistake never waits for Redis. */
   check(line: ParsedLine): void;
   run(session: Session): Promise<Output>;
+}
+
+/** A command that reads local files, not Redis (plan). */
+export interface LocalCommand {
+  help: string;
+  options?: OptionSpecs;
+  /** Throws a UsageError for a wrong line, a CliFailure when a file cannot be used. */
+  runLocal(line: ParsedLine): Output;
 }

@@ -80,11 +80,11 @@ function readCostHeader(value: unknown, path: string): string | undefined {
   return value;
 }
 
-/** Reads `budget.costMeter(options)`. */
-export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = {}): CostMeterConfig {
+/** Reads `budget.costMeter(options)`; mistakes are named under `where` (default: `costMeter("name")`). */
+export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = {}, where?: string): CostMeterConfig {
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', 'costMeter options must be an object.');
-  const name = checkName(options.name ?? 'spend', 'costMeter.name');
-  const path = `costMeter("${name}")`;
+  const name = checkName(options.name ?? 'spend', `${where ?? 'costMeter'}.name`);
+  const path = where ?? `costMeter("${name}")`;
   const per = options.per ?? 'global';
   if (per !== 'global' && per !== 'feature')
     fail('TB_INVALID_OPTION', `${path}.per must be 'global' or 'feature'; got ${JSON.stringify(per)}.`);

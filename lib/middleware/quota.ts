@@ -85,13 +85,18 @@ export function readQuotaLimits(
   };
 }
 
+/** Refuses a quota name that another budget uses in errors and headers. */
+export function checkUnreservedName(name: string, path: string): void {
+  if (RESERVED_NAMES.includes(name)) {
+    fail('TB_INVALID_OPTION', `${path}: "${name}" names another budget in errors and headers; choose another quota name.`);
+  }
+}
+
 /** Reads `budget.quota(options)`. */
 export function readQuota(config: BudgetConfig, options: QuotaOptions): QuotaConfig {
   const name = checkName(options?.name, 'quota.name');
   const path = `quota("${name}")`;
-  if (RESERVED_NAMES.includes(name)) {
-    fail('TB_INVALID_OPTION', `${path}: "${name}" names another budget in errors and headers; choose another quota name.`);
-  }
+  checkUnreservedName(name, path);
   if (typeof options.key !== 'function') {
     fail('TB_INVALID_OPTION', `${path} needs { key: req => id }: the id must come from the app (e.g. req.user), not the client.`);
   }

@@ -20,7 +20,15 @@ beforeAll(() => {
 
 afterAll(() => rmSync(SANDBOX, { recursive: true, force: true }));
 
-const EXPORTS = ['createTokenBudget', 'memoryStore', 'redisStore', 'countTokens', 'countChatTokens', 'TokenBudgetConfigError'];
+const EXPORTS = [
+  'createTokenBudget',
+  'memoryStore',
+  'redisStore',
+  'countTokens',
+  'countChatTokens',
+  'TokenBudgetConfigError',
+  'loadBudgetConfig',
+];
 
 test('ships only dist/, the docs and the licence', () => {
   expect(readdirSync(INSTALLED).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'package.json']);
@@ -32,6 +40,11 @@ test('ships the token-budget command, executable', () => {
   expect(out).toMatch(/^Usage: token-budget <command>/);
   expect(out).toMatch(/\bflags\b/);
   expect(out).toMatch(/\bspend\b/);
+});
+
+test('ships the budget file schema as token-budget/budget.schema.json', () => {
+  const script = "console.log(require('token-budget/budget.schema.json').title)";
+  expect(execFileSync(process.execPath, ['-e', script], { cwd: SANDBOX, encoding: 'utf8' })).toBe('token-budget budget file\n');
 });
 
 test('require() works', () => {
@@ -178,5 +191,7 @@ test('publint finds nothing to warn about in the tarball', () => {
 });
 
 test('arethetypeswrong finds no problem in the tarball, in every resolution mode', () => {
-  execFileSync('npx', ['--no-install', 'attw', tarball, '--format', 'ascii'], { cwd: ROOT, encoding: 'utf8' });
+  // The schema is JSON for editors, without types; node10 resolution knows no `exports` subpath.
+  const args = ['--no-install', 'attw', tarball, '--format', 'ascii', '--exclude-entrypoints', './budget.schema.json'];
+  execFileSync('npx', args, { cwd: ROOT, encoding: 'utf8' });
 }, 60_000);
