@@ -4,8 +4,6 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test/chaos'],
   testMatch: ['**/*.test.ts'],
-  // The fleet proofs of issue 12 still fail (the fallback's shares do not yet hold under a 10 s stall): `npm run test:fleet`.
-  testPathIgnorePatterns: ['/node_modules/', '/fleet-'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 120_000,
   maxWorkers: 1,

@@ -158,7 +158,7 @@ describe.each([
     expect(summary).toEqual({});
   });
 
-  test('every user: tokens billed by the upstream ≤ the quota up to Redis’s return, and the quota was contested', () => {
+  test('every user: tokens billed by the upstream ≤ the quota + R8’s bound, before and after Redis’s return, and the quota was contested', () => {
     // Billed by the phase the request started in, so that an overspend shows where it came from.
     const byId = new Map(exchanges.map((e) => [e.id, e]));
     const billed = users.map((user) => {
