@@ -182,10 +182,17 @@ test('a process started while Redis is down refuses a feature that is off in Red
     });
     const port = late[0]!.port;
     // The flag alone (GET /flagged has no budget behind it), then the budgeted route: neither reaches the model.
+    // Each answer waits one store deadline at most (1 s; 1 s more for a loaded machine), not one per store call.
+    let startedAt = performance.now();
     const flagged = await fetch(`http://127.0.0.1:${port}/flagged`);
+    const flaggedMs = performance.now() - startedAt;
     expect(flagged.status).toBe(503);
+    startedAt = performance.now();
     const chat = await sendAs(port, 'late-starter');
+    const chatMs = performance.now() - startedAt;
     expect(chat).toMatchObject({ status: 503, json: true });
+    console.log(`late process during an outage: flag answered in ${Math.round(flaggedMs)} ms, chat in ${Math.round(chatMs)} ms`);
+    expect(Math.max(flaggedMs, chatMs)).toBeLessThan(2_000);
     expect(callsOf(rig.upstream, 'late-starter')).toEqual([]);
     await rig.redis.restart();
     // Once Redis answers, the process reads the flag it had never seen: the feature stays off.
