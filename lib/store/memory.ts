@@ -66,8 +66,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const counters = new ExpiringCounters();
   /** Leases by scope key, then lease id; `nextExpiryMs` is the earliest expiry among them. */
   const leases = new Map<string, { byId: Map<string, Lease>; nextExpiryMs: number }>();
-  /** Ids of the last hand-backs added, so that one retried is added once. */
-  const appliedBatches = new Set<string>();
+  /** The last hand-backs added, by id, with the spend they moved: one retried is added once and reported again. */
+  const appliedBatches = new Map<string, SpendMove[]>();
   /** Lease ids need only be unique in this store (one process): a count, not random bytes (a system call each). */
   let leasesGiven = 0;
   /**
@@ -247,11 +247,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     },
 
     async add(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport> {
+      const applied = batchId === undefined ? undefined : appliedBatches.get(batchId);
+      if (applied) return { spent: applied };
       const spent: SpendMove[] = [];
       if (batchId !== undefined) {
-        if (appliedBatches.has(batchId)) return { spent };
-        appliedBatches.add(batchId);
-        if (appliedBatches.size > 1000) appliedBatches.delete(appliedBatches.values().next().value!);
+        appliedBatches.set(batchId, spent);
+        if (appliedBatches.size > 1000) appliedBatches.delete(appliedBatches.keys().next().value!);
       }
       const nowMs = now();
       pastBucketMoves++;

@@ -232,8 +232,9 @@ return redis.call('MGET', unpack(KEYS))
  * window that has ended is left alone. A count's settled spend is added to the
  * window's settled counter, as the settle script does, and reported before and after
  * (-1, -1 where none was added).
- * A batch is added once: a marker beside its first counter (same slot) remembers it
- * for an hour, so that a retry after a lost reply adds nothing.
+ * A batch is added once: a marker beside its first counter (same slot) keeps its reply
+ * for an hour, so that a retry after a lost reply adds nothing and reports the same
+ * moves (nobody saw them the first time: the thresholds they crossed still alert once).
  * KEYS: counters. ARGV: nowMs ('' = Redis TIME), batchId, then per counter amount,
  * expiresAtMs, spent and keepSpentMs.
  */
@@ -244,7 +245,12 @@ if not now then
   now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 local reply = {}
-if not redis.call('SET', KEYS[1] .. ':added:' .. ARGV[2], '1', 'NX', 'PX', 3600000) then return reply end
+local marker = KEYS[1] .. ':added:' .. ARGV[2]
+local prior = redis.call('GET', marker)
+if prior then
+  for figure in string.gmatch(prior, '%-?%d+') do reply[#reply + 1] = tonumber(figure) end
+  return reply
+end
 for i = 1, #KEYS do
   local a = 3 + (i - 1) * 4
   local amount, expiresAt, spent = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
@@ -270,6 +276,9 @@ for i = 1, #KEYS do
   reply[#reply + 1] = before
   reply[#reply + 1] = after
 end
+local figures = {}
+for j = 1, #reply do figures[j] = string.format('%d', reply[j]) end
+redis.call('SET', marker, table.concat(figures, ' '), 'PX', 3600000)
 return reply
 `);
 

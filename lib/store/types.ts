@@ -207,8 +207,8 @@ export interface Store {
    * Adds `amount` (negative: takes away, never below zero) to each scope's window at
    * `atMs`, creating the counter if needed; a window that has expired is left alone.
    * How counts taken elsewhere (a fallback during an outage) are carried back. A
-   * `batchId` already added (a retry after a lost reply) adds nothing. Reports the
-   * settled spend it moved, as `settle` does.
+   * `batchId` already added (a retry after a lost reply) adds nothing and reports what
+   * the first attempt moved. Reports the settled spend it moved, as `settle` does.
    */
   add?(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport>;
   /**

@@ -375,6 +375,29 @@ describe('settlements the primary missed', () => {
     expect(await primary.spentAt!(spend, [Date.now()])).toEqual([50]);
   });
 
+  test('a hand-back whose reply was lost is retried and its spend heard once, as the primary first moved it', async () => {
+    const { primary, store } = setup();
+    const add = primary.add!;
+    let loseReply = true;
+    primary.add = async (counts, batchId) => {
+      const report = await add(counts, batchId);
+      if (!loseReply) return report;
+      loseReply = false;
+      throw new StoreUnavailableError('reply lost');
+    };
+    const heard: number[][] = [];
+    store.onLateSpend!((report) => heard.push(report.spent.flatMap((move) => [move.before, move.after])));
+    const spend = { ...user('a', 'fallback', 1000), tracksSpend: true };
+    granted(await store.reserve(reserve(10, spend)));
+    primary.down = true;
+    await store.settle(granted(await store.reserve(reserve(50, spend))), 20);
+    primary.down = false;
+    await store.usage(spend);
+    await store.usage(spend);
+    expect(heard).toEqual([[0, 20]]);
+    expect(await primary.spentAt!(spend, [Date.now()])).toEqual([20]);
+  });
+
   test('a settle retried after the outage is heard by onLateSpend with its spend', async () => {
     const { primary, store } = setup();
     const heard: number[][] = [];
