@@ -1,14 +1,18 @@
-// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions (streamed or not), deterministic replies, staged failures.
+// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions and the Responses API (streamed or not), deterministic replies, staged failures.
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { countChatTokens, countTokens } from '../lib';
 import { lookupModel } from '../lib/tokens/models';
+import { readResponsesRequest } from '../lib/responses/request';
+import { outputItem, responseBody, ResponsesEvents, responsesUsage } from './offline-responses';
 
-/** One chat-completions request as the upstream received it. */
+/** One request as the upstream received it. */
 export interface UpstreamRequest {
   body: Record<string, unknown>;
   headers: http.IncomingHttpHeaders;
+  /** The endpoint: `/chat/completions`, or `/responses` (the Responses API). */
+  api: 'chat' | 'responses';
 }
 
 /** A tool call the upstream puts in its reply instead of text. */
@@ -27,9 +31,11 @@ export interface StagedToolCall {
  * - `reset`: the connection is reset before the headers, or after them with the body cut (generated);
  * - `hang`: never answers; the exchange ends when the client gives up.
  * A request with `"stream": true` is answered as server-sent events, one token per chunk
- * (`reply` and `no-usage` alike: `no-usage` ignores `stream_options.include_usage`), and:
+ * (`reply` and `no-usage` alike: `no-usage` ignores `stream_options.include_usage`, and
+ * sends `response.completed` with `usage: null` on `/responses`), and:
  * - `stream-cut`: the connection is reset after `afterTokens` tokens were sent;
- * - `stream-error`: an `error` event after `afterTokens` tokens, then the end.
+ * - `stream-error`: an `error` event after `afterTokens` tokens, then the end (`/responses`:
+ *   the API's own `error` event, `{ type: 'error', code, message }`).
  */
 export type UpstreamBehaviour =
   | { kind: 'reply'; toolCall?: StagedToolCall }
@@ -49,15 +55,18 @@ export type UpstreamOutcome = 'pending' | 'answered' | 'reset' | 'client-gone';
 export interface UpstreamCall {
   request: UpstreamRequest;
   behaviour: UpstreamBehaviour;
-  /** Prompt tokens of the request, counted like the provider (messages and tools). */
+  /** Prompt tokens of the request, counted like the provider (messages and tools; `/responses`: input, instructions and tools). */
   promptTokens: number;
-  /** The output cap it was sent (`max_completion_tokens` or `max_tokens`), if any. */
+  /** The output cap it was sent (`max_completion_tokens`, `max_tokens` or `max_output_tokens`), if any. */
   cap: number | undefined;
   /**
    * Completion tokens generated, counted with the model's encoding (text, tool-call names
-   * and arguments); 0 when nothing was generated (error, hang, reset before the headers).
+   * and arguments, and hidden reasoning tokens); 0 when nothing was generated (error, hang,
+   * reset before the headers).
    */
   completionTokens: number;
+  /** Hidden reasoning tokens generated before the visible output (part of `completionTokens`). */
+  reasoningTokens: number;
   /** What it billed (prompt + generated) when it generated a completion, reported or not. */
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   /** The end user it was told about: `safety_identifier`, else `user`. */
@@ -67,6 +76,8 @@ export interface UpstreamCall {
   outcome: UpstreamOutcome;
   /** A streamed reply: output tokens written to the connection so far (what the provider bills if it stops now). */
   sentTokens: number;
+  /** A staged `stream-cut` or `stream-error` happened (a reply shorter than `afterTokens` ends normally). */
+  failedMidStream: boolean;
   /** `performance.now()` when the connection closed (a stream aborted by its client shows when). */
   closedAt: number | undefined;
   /** Resolves when the exchange is over (answered, reset, or the client left). */
@@ -80,6 +91,11 @@ export interface OfflineUpstreamOptions {
   completionTokens?: (request: UpstreamRequest, cap: number) => number;
   /** Pause between two chunks of a streamed reply, ms. @default 0 */
   chunkIntervalMs?: number;
+  /**
+   * Hidden reasoning tokens generated (and billed as output) before the visible reply, at
+   * most the cap; the visible reply gets what the cap leaves. @default 0
+   */
+  reasoningTokens?: (request: UpstreamRequest) => number;
 }
 
 export interface OfflineUpstream {
@@ -148,73 +164,165 @@ function chunkEvent(call: UpstreamCall, choices: unknown[], usage?: unknown): st
   return `data: ${JSON.stringify(chunk)}\n\n`;
 }
 
-/** The deltas of a streamed reply, each with the tokens it carries: one token of text per chunk, or a tool call in pieces. */
-function replyDeltas(generated: number, toolCall: StagedToolCall | undefined, model: string): [unknown, number][] {
-  if (!toolCall) {
-    return Array.from({ length: generated }, (_, i) => [{ content: i === 0 ? 'ok' : ' ok' }, 1]);
-  }
-  const deltas: [unknown, number][] = [
-    [
-      { tool_calls: [{ index: 0, id: 'call_offline', type: 'function', function: { name: toolCall.name, arguments: '' } }] },
-      countTokens(toolCall.name, model),
-    ],
-  ];
+/** Pieces of a streamed reply, each with its tokens: one token of text each, or a tool call's arguments in slices of 8 characters. */
+function replyPieces(generated: number, toolCall: StagedToolCall | undefined, model: string): [string, number][] {
+  if (!toolCall) return Array.from({ length: generated }, (_, i) => [i === 0 ? 'ok' : ' ok', 1]);
+  const pieces: [string, number][] = [];
   for (let at = 0; at < toolCall.arguments.length; at += 8) {
     const piece = toolCall.arguments.slice(at, at + 8);
-    deltas.push([{ tool_calls: [{ index: 0, function: { arguments: piece } }] }, countTokens(piece, model)]);
+    pieces.push([piece, countTokens(piece, model)]);
   }
-  return deltas;
+  return pieces;
 }
 
-/**
- * Answers as server-sent events, pausing `intervalMs` between chunks, and records what
- * it sent: a stream stopped early (cut, failed, or left by its client) bills what was sent.
- */
-async function streamReply(
+/** How one API's stream is written: its head, one event per generated piece, its end, a failure. */
+interface StreamWire {
+  /** Writes the head; returns the output tokens it carried (a function call's name on `/responses`). */
+  head(): number;
+  /** Events that carry generated output, each with its tokens, written one at a time. */
+  deltas: [write: () => void, tokens: number][];
+  finish(): void;
+  error(): void;
+}
+
+/** The chat-completions stream: `data:` chunks, a usage chunk when asked for, `[DONE]`. */
+function chatWire(
   res: http.ServerResponse,
   call: UpstreamCall,
   generated: number,
   toolCall: StagedToolCall | undefined,
   model: string,
-  intervalMs: number,
-): Promise<void> {
+): StreamWire {
+  const write = (choices: unknown[], usage?: unknown) => res.write(chunkEvent(call, choices, usage));
+  const writeDelta = (delta: unknown) => write([{ index: 0, delta, logprobs: null, finish_reason: null }]);
+  const pieces = replyPieces(generated, toolCall, model);
+  const deltas: StreamWire['deltas'] = toolCall
+    ? [
+        [
+          () =>
+            writeDelta({
+              tool_calls: [{ index: 0, id: 'call_offline', type: 'function', function: { name: toolCall.name, arguments: '' } }],
+            }),
+          countTokens(toolCall.name, model),
+        ],
+        ...pieces.map(([piece, tokens]): [() => void, number] => [
+          () => writeDelta({ tool_calls: [{ index: 0, function: { arguments: piece } }] }),
+          tokens,
+        ]),
+      ]
+    : pieces.map(([piece, tokens]) => [() => writeDelta({ content: piece }), tokens]);
+  return {
+    head: () => {
+      writeDelta({ role: 'assistant', content: '' });
+      return 0;
+    },
+    deltas,
+    finish: () => {
+      const finish = toolCall ? 'tool_calls' : generated >= (call.cap ?? DEFAULT_CAP) - call.reasoningTokens ? 'length' : 'stop';
+      write([{ index: 0, delta: {}, logprobs: null, finish_reason: finish }]);
+      const streamOptions = call.request.body.stream_options as { include_usage?: unknown } | undefined;
+      if (call.behaviour.kind !== 'no-usage' && streamOptions?.include_usage === true) write([], chatUsage(call));
+      res.end('data: [DONE]\n\n');
+    },
+    error: () => {
+      res.write(
+        `event: error\ndata: ${JSON.stringify({ error: { message: 'staged failure mid-stream', type: 'server_error' } })}\n\n`,
+      );
+      res.end();
+    },
+  };
+}
+
+/** The Responses API stream: named events, usage in `response.completed`, no `[DONE]`. */
+function responsesWire(
+  res: http.ServerResponse,
+  call: UpstreamCall,
+  generated: number,
+  toolCall: StagedToolCall | undefined,
+  model: string,
+): StreamWire {
+  const events = new ResponsesEvents((text) => res.write(text), 'resp_offline_stream', call.request.body.model, toolCall);
+  const pieces = replyPieces(generated, toolCall, model);
+  return {
+    head: () => {
+      events.head();
+      return toolCall ? countTokens(toolCall.name, model) : 0;
+    },
+    deltas: pieces.map(([piece, tokens]) => [() => events.delta(piece), tokens]),
+    finish: () => {
+      const text = toolCall ? '' : replyOfTokens(generated);
+      const status = !toolCall && generated >= (call.cap ?? DEFAULT_CAP) - call.reasoningTokens ? 'incomplete' : 'completed';
+      events.finish(text, status, call.behaviour.kind === 'no-usage' ? null : wireUsage(call));
+      res.end();
+    },
+    error: () => {
+      events.error();
+      res.end();
+    },
+  };
+}
+
+/**
+ * Answers as server-sent events, pausing `intervalMs` between chunks, and records what
+ * it sent: a stream stopped early (cut, failed, or left by its client) bills what was sent
+ * (and the reasoning tokens generated before it).
+ */
+async function streamReply(res: http.ServerResponse, call: UpstreamCall, wire: StreamWire, intervalMs: number): Promise<void> {
   const { behaviour } = call;
   const stopAfter = behaviour.kind === 'stream-cut' || behaviour.kind === 'stream-error' ? behaviour.afterTokens : Infinity;
   const bill = () => {
-    call.completionTokens = call.sentTokens;
+    call.completionTokens = call.reasoningTokens + call.sentTokens;
     call.usage = {
       prompt_tokens: call.promptTokens,
-      completion_tokens: call.sentTokens,
-      total_tokens: call.promptTokens + call.sentTokens,
+      completion_tokens: call.completionTokens,
+      total_tokens: call.promptTokens + call.completionTokens,
     };
   };
+  // A client that leaves is billed by the time its exchange is seen to end.
+  res.once('close', bill);
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  res.write(chunkEvent(call, [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
-  for (const [delta, tokens] of replyDeltas(generated, toolCall, model)) {
+  call.sentTokens += wire.head();
+  for (const [writeDelta, tokens] of wire.deltas) {
     if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
     else await new Promise((resolve) => setImmediate(resolve));
     if (res.destroyed) return bill();
     if (call.sentTokens >= stopAfter) {
       bill();
+      call.failedMidStream = true;
       if (behaviour.kind === 'stream-cut') {
         call.outcome = 'reset';
         res.socket?.resetAndDestroy();
         return;
       }
-      res.write(
-        `event: error\ndata: ${JSON.stringify({ error: { message: 'staged failure mid-stream', type: 'server_error' } })}\n\n`,
-      );
-      return void res.end();
+      return wire.error();
     }
-    res.write(chunkEvent(call, [{ index: 0, delta, logprobs: null, finish_reason: null }]));
+    writeDelta();
     call.sentTokens += tokens;
   }
   bill();
-  const finish = toolCall ? 'tool_calls' : generated >= (call.cap ?? DEFAULT_CAP) ? 'length' : 'stop';
-  res.write(chunkEvent(call, [{ index: 0, delta: {}, logprobs: null, finish_reason: finish }]));
-  const streamOptions = call.request.body.stream_options as { include_usage?: unknown } | undefined;
-  if (behaviour.kind !== 'no-usage' && streamOptions?.include_usage === true) res.write(chunkEvent(call, [], call.usage));
-  res.end('data: [DONE]\n\n');
+  wire.finish();
+}
+
+/** The bill as chat completions report it (reasoning tokens in its details, when there were any). */
+const chatUsage = (call: UpstreamCall) =>
+  call.reasoningTokens > 0
+    ? { ...call.usage!, completion_tokens_details: { reasoning_tokens: call.reasoningTokens } }
+    : call.usage;
+
+/** The bill as the Responses API reports it. */
+const wireUsage = (call: UpstreamCall) => responsesUsage(call.promptTokens, call.completionTokens, call.reasoningTokens);
+
+/** Prompt tokens of a request as the provider counts them; a Responses body is read as the messages it stands for. */
+function countPromptTokens(request: UpstreamRequest, model: string): number {
+  const { body } = request;
+  if (request.api === 'chat') {
+    return countChatTokens(body.messages as never, {
+      model,
+      ...(Array.isArray(body.tools) ? { tools: body.tools as never } : {}),
+    });
+  }
+  const { messages, tools } = readResponsesRequest(body, Infinity);
+  return countChatTokens(messages, { model, ...(tools ? { tools } : {}) });
 }
 
 /** Starts the upstream on a free loopback port. */
@@ -222,29 +330,40 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
   const calls: UpstreamCall[] = [];
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    if (req.method !== 'POST' || !/\/chat\/completions$/.test(req.url ?? '')) {
+    const api = /\/chat\/completions$/.test(req.url ?? '')
+      ? 'chat'
+      : /\/responses$/.test(req.url ?? '')
+        ? 'responses'
+        : undefined;
+    if (req.method !== 'POST' || !api) {
       return sendJson(res, 404, { error: { message: 'Not found', type: 'invalid_request_error' } });
     }
     const body = await readJson(req);
-    if (!body || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
-      return sendJson(res, 400, { error: { message: 'model and messages are required', type: 'invalid_request_error' } });
+    const prompt = api === 'chat' ? body?.messages : body?.input;
+    if (
+      !body ||
+      typeof body.model !== 'string' ||
+      !(Array.isArray(prompt) || (api === 'responses' && typeof prompt === 'string'))
+    ) {
+      const message = api === 'chat' ? 'model and messages are required' : 'model and input are required';
+      return sendJson(res, 400, { error: { message, type: 'invalid_request_error' } });
     }
-    const request: UpstreamRequest = { body, headers: req.headers };
+    const request: UpstreamRequest = { body, headers: req.headers, api };
     const model = countingModel(body.model);
-    const sentCap = Number(body.max_completion_tokens ?? body.max_tokens);
+    const sentCap = Number(body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens);
+    const cap = Number.isFinite(sentCap) ? sentCap : undefined;
     const call: UpstreamCall = {
       request,
       behaviour: options.behave?.(request) ?? { kind: 'reply' },
-      promptTokens: countChatTokens(body.messages as never, {
-        model,
-        ...(Array.isArray(body.tools) ? { tools: body.tools as never } : {}),
-      }),
-      cap: Number.isFinite(sentCap) ? sentCap : undefined,
+      promptTokens: countPromptTokens(request, model),
+      cap,
       completionTokens: 0,
+      reasoningTokens: Math.min(cap ?? DEFAULT_CAP, options.reasoningTokens?.(request) ?? 0),
       userId: stringField(body.safety_identifier) ?? stringField(body.user),
       bodyUser: stringField(body.user),
       outcome: 'pending',
       sentTokens: 0,
+      failedMidStream: false,
       closedAt: undefined,
       ended: new Promise<void>((resolve) =>
         res.once('close', () => {
@@ -279,30 +398,38 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       if (res.destroyed) return;
     }
 
-    const cap = call.cap ?? DEFAULT_CAP;
-    const generated = Math.min(cap, options.completionTokens?.(request, cap) ?? Math.min(cap, 24));
+    // Reasoning comes first: the visible reply gets what the cap leaves.
+    const visibleCap = (cap ?? DEFAULT_CAP) - call.reasoningTokens;
+    const generated = Math.min(visibleCap, options.completionTokens?.(request, visibleCap) ?? Math.min(visibleCap, 24));
     const toolCall = behaviour.kind === 'no-usage' || behaviour.kind === 'reply' ? behaviour.toolCall : undefined;
-    if (body.stream === true) return streamReply(res, call, generated, toolCall, model, options.chunkIntervalMs ?? 0);
-    const content = toolCall ? null : replyOfTokens(generated);
-    const message: Record<string, unknown> = { role: 'assistant', content, refusal: null };
-    if (toolCall) {
-      message.tool_calls = [{ id: `call_offline_${calls.length}`, type: 'function', function: toolCall }];
-      call.completionTokens = countTokens(toolCall.name, model) + countTokens(toolCall.arguments, model);
-    } else {
-      call.completionTokens = countTokens(content ?? '', model);
+    if (body.stream === true) {
+      const wire = (api === 'chat' ? chatWire : responsesWire)(res, call, generated, toolCall, model);
+      return streamReply(res, call, wire, options.chunkIntervalMs ?? 0);
     }
+    const content = toolCall ? null : replyOfTokens(generated);
+    const visible = toolCall
+      ? countTokens(toolCall.name, model) + countTokens(toolCall.arguments, model)
+      : countTokens(content ?? '', model);
+    call.completionTokens = call.reasoningTokens + visible;
     call.usage = {
       prompt_tokens: call.promptTokens,
       completion_tokens: call.completionTokens,
       total_tokens: call.promptTokens + call.completionTokens,
     };
-    const reply = completionBody(
-      `chatcmpl-offline-${calls.length}`,
-      body.model,
-      message,
-      toolCall ? 'tool_calls' : generated >= cap ? 'length' : 'stop',
-    );
-    const text = JSON.stringify(behaviour.kind === 'no-usage' ? reply : { ...reply, usage: call.usage });
+    const cut = !toolCall && generated >= visibleCap;
+    let reply: Record<string, unknown>;
+    if (api === 'responses') {
+      const usage = behaviour.kind === 'no-usage' ? null : wireUsage(call);
+      const output = [outputItem(content ?? '', toolCall, 'completed')];
+      reply = responseBody(`resp_offline_${calls.length}`, body.model, output, cut ? 'incomplete' : 'completed', usage);
+    } else {
+      const message: Record<string, unknown> = { role: 'assistant', content, refusal: null };
+      if (toolCall) message.tool_calls = [{ id: `call_offline_${calls.length}`, type: 'function', function: toolCall }];
+      const finish = toolCall ? 'tool_calls' : cut ? 'length' : 'stop';
+      reply = completionBody(`chatcmpl-offline-${calls.length}`, body.model, message, finish);
+      if (behaviour.kind !== 'no-usage') reply.usage = chatUsage(call);
+    }
+    const text = JSON.stringify(reply);
 
     if (behaviour.kind === 'garbled') {
       // A well-framed HTTP body whose JSON stops half-way.

@@ -1,6 +1,6 @@
 // Options → validated internal config, read once at start-up; mistakes throw TokenBudgetConfigError.
 import { TokenBudgetConfigError } from './config-error';
-import type { CallSettings, ClientGonePolicy, MissingUsagePolicy } from './context';
+import type { CallSettings, ClientGonePolicy, MissingUsagePolicy, ModelApi } from './context';
 import { memoryStore } from './store/memory';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
@@ -88,6 +88,11 @@ export function checkStreamPolicy(value: unknown, path: string): StreamPolicy {
   if (value === undefined || value === 'allow') return 'allow';
   if (value === 'forbid') return value;
   return fail('TB_INVALID_OPTION', `${path} must be 'allow' or 'forbid'; got ${JSON.stringify(value)}.`);
+}
+
+export function checkApi(value: unknown, path: string): ModelApi | undefined {
+  if (value === undefined || value === 'chat' || value === 'responses') return value;
+  return fail('TB_INVALID_OPTION', `${path} must be 'chat' or 'responses'; got ${JSON.stringify(value)}.`);
 }
 
 export function checkFunction<T>(value: T | undefined, path: string): T | undefined {

@@ -9,7 +9,9 @@ import { providerRefused } from './upstream';
 import { amountOf } from './store/amounts';
 import { billedUsage, countReplyTokens, type Usage, usageOf } from './usage';
 import type { Warn } from './warnings';
-import { ChatStreamTally } from './stream/chat-tally';
+import { ChatStreamTally, type StreamTally } from './stream/chat-tally';
+import { ResponsesStreamTally } from './stream/responses-tally';
+import { responseInput, responseTools, type ResponseFunctionTool, type ResponseInputItem } from './responses/input';
 
 /**
  * Output tokens charged on top of what a stopped stream had streamed: chunks the
@@ -51,8 +53,17 @@ export interface CallOptions {
   maxRetries: 0;
 }
 
+/** The API a call is made with: chat completions, or the Responses API. */
+export type ModelApi = 'chat' | 'responses';
+
 /** Per-call options of `run`. */
 export interface RunOptions {
+  /**
+   * The API `call` uses, which decides the shape of `params`: `'chat'` (`messages`,
+   * `max_tokens`) or `'responses'` (`input`, `instructions`, `max_output_tokens`).
+   * @default 'chat'
+   */
+  api?: ModelApi;
   /** @default the budget's `callTimeoutMs` */
   timeoutMs?: number;
   /** @default the budget's `onClientGone` */
@@ -103,6 +114,23 @@ export interface CallParams {
   [param: string]: unknown;
 }
 
+/** The parameters `run(call, { api: 'responses' })` passes: the SDK's non-streaming Responses body. */
+export interface ResponseCallParams {
+  model: string;
+  input: ResponseInputItem[];
+  instructions?: string;
+  tools?: ResponseFunctionTool[];
+  max_output_tokens: number;
+  /** The app's user, hashed, when a user quota was declared. */
+  safety_identifier?: string;
+  stream?: false;
+  /** The forwarded body parameters (temperature, reasoning, text, …). */
+  [param: string]: unknown;
+}
+
+/** Options of a `run` whose call uses the Responses API. */
+export type ResponsesRunOptions = RunOptions & { api: 'responses' };
+
 /**
  * `reserving`: the store is being asked (a second reserve is refused, not doubled);
  * `calling`: reserved, and `run` is waiting for the model — only `run` settles or releases then.
@@ -111,6 +139,8 @@ export type BudgetState = 'planned' | 'reserving' | 'reserved' | 'calling' | 'se
 
 export interface BudgetContextInit {
   feature: string;
+  /** The API the request body was written for. @default 'chat' */
+  api?: ModelApi;
   model: string;
   modelInfo: ModelInfo;
   messages: ChatMessage[];
@@ -157,6 +187,8 @@ function safetyIdentifier(userKey: string): string {
  */
 export class BudgetContext {
   readonly feature: string;
+  /** The API the request body was written for: `'responses'` when it had `input` and no `messages`. */
+  readonly api: ModelApi;
   readonly model: string;
   readonly modelInfo: ModelInfo;
   readonly messages: ChatMessage[];
@@ -197,6 +229,7 @@ export class BudgetContext {
 
   constructor(init: BudgetContextInit) {
     this.feature = init.feature;
+    this.api = init.api ?? 'chat';
     this.model = init.model;
     this.modelInfo = init.modelInfo;
     this.messages = init.messages;
@@ -345,8 +378,25 @@ export class BudgetContext {
     const params: CallParams = { ...this.forwardParams, model: this.model, messages: this.messages as CallMessage[] };
     if (this.tools) params.tools = this.tools;
     params[this.modelInfo.outputParam] = this.outputCap;
+    return this.withSafetyIdentifier(params);
+  }
+
+  /** The parameters for a Responses API call: the (degraded) messages as `input` and `instructions`, the cap as `max_output_tokens`. */
+  responseParams(): ResponseCallParams {
+    if (this.outputCap === undefined) throw new Error('token-budget: responseParams() before reserve()');
+    const params: ResponseCallParams = {
+      ...this.forwardParams,
+      model: this.model,
+      ...responseInput(this.messages),
+      max_output_tokens: this.outputCap,
+    };
+    if (this.tools) params.tools = responseTools(this.tools);
+    return this.withSafetyIdentifier(params);
+  }
+
+  /** The provider's abuse reports name the app's user, hashed; never an id the client chose. */
+  private withSafetyIdentifier<P extends { safety_identifier?: string }>(params: P): P {
     const user = this.scopes.find((scope) => scope.kind === 'user');
-    // The provider's abuse reports name the app's user, hashed; never an id the client chose.
     if (user) params.safety_identifier = safetyIdentifier(user.key);
     return params;
   }
@@ -359,8 +409,17 @@ export class BudgetContext {
    * - it was sent and no usable answer came back (time-out, cut off, garbled, aborted
    *   because the client left): the whole reservation is charged.
    * A call that throws before returning a promise sent nothing and is released.
+   * With `{ api: 'responses' }`, `call` gets the Responses API's parameters (`responseParams()`).
    */
-  async run<T>(call: (params: CallParams, options: CallOptions) => PromiseLike<T> | T, options: RunOptions = {}): Promise<T> {
+  run<T>(
+    call: (params: CallParams, options: CallOptions) => PromiseLike<T> | T,
+    options?: RunOptions & { api?: 'chat' },
+  ): Promise<T>;
+  run<T>(
+    call: (params: ResponseCallParams, options: CallOptions) => PromiseLike<T> | T,
+    options: ResponsesRunOptions,
+  ): Promise<T>;
+  async run<T>(call: (params: never, options: CallOptions) => PromiseLike<T> | T, options: RunOptions = {}): Promise<T> {
     const result = await this.send(call, options);
     try {
       await this.settle(usageOf(result), result);
@@ -379,19 +438,34 @@ export class BudgetContext {
    * - read no further (the client left, the reader stopped): aborted upstream at once and
    *   charged the input plus the output streamed so far plus `STREAM_IN_FLIGHT_MARGIN`;
    * - past its time-out: the whole reservation.
-   * A stream nobody reads is always stopped: `onClientGone` does not apply.
+   * A stream nobody reads is always stopped: `onClientGone` does not apply. A model with
+   * hidden reasoning tokens (`ModelInfo.hiddenReasoning`) read no further is charged its
+   * whole reservation instead: what it generated unseen cannot be known.
+   * With `{ api: 'responses' }`, `call` gets the Responses API's parameters and the stream's
+   * events are read in the Responses format (the usage of `response.completed`).
    */
-  async runStream<C>(
+  runStream<C>(
     call: (params: CallParams, options: CallOptions) => PromiseLike<AsyncIterable<C>>,
+    options?: Omit<RunOptions, 'onClientGone'> & { api?: 'chat' },
+  ): Promise<AsyncGenerator<C, void, undefined>>;
+  runStream<C>(
+    call: (params: ResponseCallParams, options: CallOptions) => PromiseLike<AsyncIterable<C>>,
+    options: Omit<ResponsesRunOptions, 'onClientGone'>,
+  ): Promise<AsyncGenerator<C, void, undefined>>;
+  async runStream<C>(
+    call: (params: never, options: CallOptions) => PromiseLike<AsyncIterable<C>>,
     options: Omit<RunOptions, 'onClientGone'> = {},
   ): Promise<AsyncGenerator<C, void, undefined>> {
-    const source = await this.send(call, { ...options, onClientGone: 'abort' });
-    return this.settleAsRead(source);
+    const source = await this.send(call, { ...options, onClientGone: 'abort' }, true);
+    const encoding = this.modelInfo.encoding;
+    return this.settleAsRead(
+      source,
+      options.api === 'responses' ? new ResponsesStreamTally(encoding) : new ChatStreamTally(encoding),
+    );
   }
 
-  /** Yields `source`'s chunks, counting them, and settles the stream as `runStream` says once it is over. */
-  private async *settleAsRead<C>(source: AsyncIterable<C>): AsyncGenerator<C, void, undefined> {
-    const tally = new ChatStreamTally(this.modelInfo.encoding);
+  /** Yields `source`'s chunks, counting them with `tally`, and settles the stream as `runStream` says once it is over. */
+  private async *settleAsRead<C>(source: AsyncIterable<C>, tally: StreamTally): AsyncGenerator<C, void, undefined> {
     let readToEnd = false;
     try {
       for await (const chunk of source) {
@@ -430,8 +504,11 @@ export class BudgetContext {
    * Settles a stream stopped before its end: the provider billed the prompt and what it
    * generated before it noticed — the output streamed plus up to `STREAM_IN_FLIGHT_MARGIN`
    * tokens in flight (no more than the cap allowed), never less than what was streamed.
+   * A model with hidden reasoning tokens is charged the reservation.
    */
   private async settleAbandoned(streamedOutput: number): Promise<void> {
+    // Reasoning tokens are generated before and between the visible deltas, unseen: only the reservation is safe.
+    if (this.modelInfo.hiddenReasoning) return this.charge();
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
     const output = Math.max(streamedOutput, Math.min(streamedOutput + STREAM_IN_FLIGHT_MARGIN, this.outputCap ?? 0));
@@ -442,9 +519,14 @@ export class BudgetContext {
    * Reserves and sends the call with the computed parameters and request options
    * (`signal`, `timeout`, `maxRetries: 0`); a call that failed is released (the provider
    * refused it, or it threw before sending) or charged (sent, and no usable answer came
-   * back). An answered call stays `calling` until the caller settles it and calls `callOver`.
+   * back; a stream its client left before the first chunk, as `settleAbandoned` says). An
+   * answered call stays `calling` until the caller settles it and calls `callOver`.
    */
-  private async send<T>(call: (params: CallParams, options: CallOptions) => PromiseLike<T> | T, options: RunOptions): Promise<T> {
+  private async send<T>(
+    call: (params: never, options: CallOptions) => PromiseLike<T> | T,
+    options: RunOptions,
+    streamed = false,
+  ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
     if (options.onClientGone) this.onClientGone = options.onClientGone;
     await this.reserve(timeoutMs);
@@ -461,7 +543,13 @@ export class BudgetContext {
     };
     let pending: PromiseLike<T> | T;
     try {
-      pending = call(this.callParams(), { signal: abort.signal, timeout: timeoutMs, maxRetries: 0 });
+      const params = options.api === 'responses' ? this.responseParams() : this.callParams();
+      // The overloads of `run` and `runStream` tie `call`'s parameter type to `options.api`.
+      pending = (call as (params: CallParams | ResponseCallParams, options: CallOptions) => PromiseLike<T> | T)(params, {
+        signal: abort.signal,
+        timeout: timeoutMs,
+        maxRetries: 0,
+      });
     } catch (err) {
       this.callOver();
       await this.release();
@@ -472,6 +560,8 @@ export class BudgetContext {
     } catch (err) {
       this.callOver();
       if (this.stoppedBy === undefined && providerRefused(err)) await this.release();
+      // A stream left before its first chunk is charged like one left later: nothing streamed yet.
+      else if (this.stoppedBy === 'client-gone' && streamed) await this.settleAbandoned(0);
       else await this.charge();
       throw err;
     }

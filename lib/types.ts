@@ -1,6 +1,6 @@
 // Public options of token-budget; every option carries its default in its doc comment.
 import type { NextFunction, Request, Response } from 'express';
-import type { CallOptions, ClientGonePolicy, MissingUsagePolicy } from './context';
+import type { CallOptions, ClientGonePolicy, MissingUsagePolicy, ModelApi } from './context';
 import type { ChatMessage, ToolDefinition } from './messages';
 import type { ModelPrice } from './pricing/prices';
 import type { Store, UnavailablePolicy } from './store/types';
@@ -303,7 +303,8 @@ export interface UserUsage {
 
 /**
  * The part of an OpenAI client `llmHandler` uses; `new OpenAI()` (openai ^6 or ^7)
- * fits, and so does any client with the same `chat.completions.create`.
+ * fits, and so does any client with the same `chat.completions.create` (and
+ * `responses.create`, for Responses API routes).
  */
 export interface ChatCompletionsClient {
   chat: {
@@ -311,6 +312,10 @@ export interface ChatCompletionsClient {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       create(body: any, options?: CallOptions): PromiseLike<unknown>;
     };
+  };
+  responses?: {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    create(body: any, options?: CallOptions): PromiseLike<unknown>;
   };
 }
 
@@ -338,6 +343,13 @@ export interface LlmHandlerOptions extends ErrorOptions {
    * @default 'allow'
    */
   stream?: StreamPolicy;
+  /**
+   * The API the model is called with, and the format of the answer (and of its stream):
+   * `'chat'` (chat completions) or `'responses'` (the Responses API, `client.responses.create`).
+   * Either reads a body of either format (`messages`, or `input` and `instructions`).
+   * @default the format of the request body: `'responses'` when it has `input` and no `messages`
+   */
+  api?: ModelApi;
 }
 
 /** What llmHandler does with `"stream": true`. */

@@ -1,9 +1,9 @@
-// What a model call billed: the usage it reported, or its reply counted when it reported none.
+// What a model call billed: the usage it reported (chat completions or Responses), or its reply counted when it reported none.
 import type { CallUsage } from './store/types';
 import { getEncoder } from './tokens/encoder';
 import type { EncodingName } from './tokens/models';
 
-/** Token usage as the chat-completions API reports it. */
+/** Token usage as the chat-completions API reports it, or the Responses API (`input_tokens`, `output_tokens`). */
 export interface Usage {
   prompt_tokens?: number;
   completion_tokens?: number;
@@ -12,6 +12,12 @@ export interface Usage {
   prompt_tokens_details?: { cached_tokens?: number } | null;
   /** Reasoning tokens are part of `completion_tokens`. */
   completion_tokens_details?: { reasoning_tokens?: number } | null;
+  /** Responses API: prompt tokens. */
+  input_tokens?: number;
+  /** Responses API: output tokens, reasoning tokens included. */
+  output_tokens?: number;
+  input_tokens_details?: { cached_tokens?: number } | null;
+  output_tokens_details?: { reasoning_tokens?: number } | null;
 }
 
 const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0;
@@ -30,13 +36,15 @@ export function usageOf(result: unknown): Usage | undefined {
  * usable. A usage with a total alone is split at the counted input.
  */
 export function billedUsage(usage: Usage | undefined, countedInput: number): CallUsage | undefined {
-  if (isCount(usage?.prompt_tokens) && isCount(usage?.completion_tokens)) {
-    const input = Math.round(usage.prompt_tokens);
-    const cached = usage.prompt_tokens_details?.cached_tokens;
+  const prompt = usage?.prompt_tokens ?? usage?.input_tokens;
+  const completion = usage?.completion_tokens ?? usage?.output_tokens;
+  if (isCount(prompt) && isCount(completion)) {
+    const input = Math.round(prompt);
+    const cached = (usage?.prompt_tokens_details ?? usage?.input_tokens_details)?.cached_tokens;
     return {
       input,
       cachedInput: isCount(cached) ? Math.min(input, Math.round(cached)) : 0,
-      output: Math.round(usage.completion_tokens),
+      output: Math.round(completion),
     };
   }
   if (isCount(usage?.total_tokens)) {
@@ -64,19 +72,45 @@ function* generatedTexts(message: Record<string, unknown>): Generator<string> {
 }
 
 /**
- * The output tokens of a chat completion counted from its messages (text, refusal,
- * tool-call names and arguments), for a reply that came without usage; undefined
- * when `reply` is not a chat completion at all.
+ * Texts of one Responses output item that the provider generated: a message's text and
+ * refusal parts, a function call's name and arguments, a reasoning summary.
+ */
+export function* generatedItemTexts(item: Record<string, unknown>): Generator<string> {
+  for (const field of ['name', 'arguments']) {
+    const text = item[field];
+    if (typeof text === 'string') yield text;
+  }
+  const parts = [...(Array.isArray(item.content) ? item.content : []), ...(Array.isArray(item.summary) ? item.summary : [])];
+  for (const part of parts) {
+    const { text, refusal } = (part ?? {}) as { text?: unknown; refusal?: unknown };
+    if (typeof text === 'string') yield text;
+    if (typeof refusal === 'string') yield refusal;
+  }
+}
+
+/** The generated texts of a chat completion (its choices' messages) or of a Responses response (its output items). */
+function* replyTexts(reply: unknown): Generator<string> {
+  const { choices, output } = (reply ?? {}) as { choices?: unknown; output?: unknown };
+  const records = (list: unknown[], pick: (entry: unknown) => unknown) =>
+    list.map(pick).filter((entry): entry is Record<string, unknown> => typeof entry === 'object' && entry !== null);
+  if (Array.isArray(choices)) {
+    for (const message of records(choices, (choice) => (choice as { message?: unknown } | null)?.message)) {
+      yield* generatedTexts(message);
+    }
+  }
+  if (Array.isArray(output)) for (const item of records(output, (entry) => entry)) yield* generatedItemTexts(item);
+}
+
+/**
+ * The output tokens of a reply counted from what it generated (chat completion: message
+ * text, refusal, tool-call names and arguments; Responses: output items), for a reply that
+ * came without usage; undefined when `reply` is neither.
  */
 export function countReplyTokens(reply: unknown, encoding: EncodingName): number | undefined {
-  const choices = (reply as { choices?: unknown } | null | undefined)?.choices;
-  if (!Array.isArray(choices)) return undefined;
+  const { choices, output } = (reply ?? {}) as { choices?: unknown; output?: unknown };
+  if (!Array.isArray(choices) && !Array.isArray(output)) return undefined;
   const encoder = getEncoder(encoding);
   let tokens = 0;
-  for (const choice of choices) {
-    const message = (choice as { message?: unknown } | null)?.message;
-    if (typeof message !== 'object' || message === null) continue;
-    for (const text of generatedTexts(message as Record<string, unknown>)) tokens += encoder.count(text);
-  }
+  for (const text of replyTexts(reply)) tokens += encoder.count(text);
   return tokens;
 }

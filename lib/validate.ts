@@ -3,17 +3,17 @@ import type { ChatMessage, ChatRole, ContentPart, ToolCall, ToolDefinition } fro
 import { BudgetRefusal } from './refusal';
 
 /** Deepest JSON a tool schema or response format may nest; deeper is junk, not a schema. */
-const MAX_SCHEMA_DEPTH = 32;
+export const MAX_SCHEMA_DEPTH = 32;
 /** The API's own limit on tools per request. */
 const MAX_TOOLS = 128;
 
 const ROLES = new Set<ChatRole>(['system', 'developer', 'user', 'assistant', 'tool']);
 
-function invalid(message: string): BudgetRefusal {
+export function invalid(message: string): BudgetRefusal {
   return new BudgetRefusal('invalid_request', message);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -90,16 +90,28 @@ function readMessage(value: unknown, where: string): ChatMessage {
   return message;
 }
 
-/** Checks `messages` and returns clean copies holding only the fields the API knows. */
-export function readMessages(value: unknown, maxMessages: number): ChatMessage[] {
-  if (value === undefined) throw invalid('The request needs a "messages" array (send JSON with Content-Type: application/json).');
-  if (!Array.isArray(value)) throw invalid('"messages" must be an array.');
-  if (value.length === 0) throw invalid('"messages" must not be empty.');
-  if (value.length > maxMessages) throw invalid(`"messages" has ${value.length} entries; at most ${maxMessages} are accepted.`);
-  return value.map((message, i) => readMessage(message, `messages[${i}]`));
+/** Checks the `name` array (at most `maxEntries`, not empty) and returns it. */
+export function readList(value: unknown, name: string, maxEntries: number): unknown[] {
+  if (value === undefined) throw invalid(`The request needs a "${name}" array (send JSON with Content-Type: application/json).`);
+  if (!Array.isArray(value)) throw invalid(`"${name}" must be an array.`);
+  if (value.length === 0) throw invalid(`"${name}" must not be empty.`);
+  if (value.length > maxEntries) throw invalid(`"${name}" has ${value.length} entries; at most ${maxEntries} are accepted.`);
+  return value;
 }
 
-function depthExceeds(value: unknown, limit: number): boolean {
+/**
+ * Checks `messages` and returns clean copies holding only the fields the API knows;
+ * `where(i)` names an entry in error messages (a Responses `input` item read as a message).
+ */
+export function readMessages(
+  value: unknown,
+  maxMessages: number,
+  where: (i: number) => string = (i) => `messages[${i}]`,
+): ChatMessage[] {
+  return readList(value, 'messages', maxMessages).map((message, i) => readMessage(message, where(i)));
+}
+
+export function depthExceeds(value: unknown, limit: number): boolean {
   if (typeof value !== 'object' || value === null) return false;
   if (limit === 0) return true;
   for (const child of Object.values(value)) {
@@ -157,13 +169,13 @@ export function readTools(value: unknown): ToolDefinition[] | undefined {
   });
 }
 
-type ParamCheck = (value: unknown) => boolean;
+export type ParamCheck = (value: unknown) => boolean;
 
-const isNumberIn =
+export const isNumberIn =
   (min: number, max: number): ParamCheck =>
   (v) =>
     typeof v === 'number' && v >= min && v <= max;
-const isBoolean: ParamCheck = (v) => typeof v === 'boolean';
+export const isBoolean: ParamCheck = (v) => typeof v === 'boolean';
 
 /**
  * Body parameters forwarded to the model, each with its check. Anything else — a
@@ -186,10 +198,16 @@ const FORWARDED: [string, ParamCheck][] = Object.entries({
   logit_bias: (v) => isObject(v) && Object.values(v).every((b) => typeof b === 'number'),
 } satisfies Record<string, ParamCheck>);
 
-/** Picks the forwardable parameters out of a body; a wrong type is a 400, not a silent drop. `stream` is llmHandler's. */
-export function readForwardParams(body: Record<string, unknown>): Record<string, unknown> {
+/**
+ * Picks the forwardable parameters (`forwarded`, chat completions' by default) out of a
+ * body; a wrong type is a 400, not a silent drop. `stream` is llmHandler's.
+ */
+export function readForwardParams(
+  body: Record<string, unknown>,
+  forwarded: readonly [string, ParamCheck][] = FORWARDED,
+): Record<string, unknown> {
   const params: Record<string, unknown> = {};
-  for (const [name, check] of FORWARDED) {
+  for (const [name, check] of forwarded) {
     const value = body[name];
     if (value === undefined || value === null) continue;
     if (!check(value)) throw invalid(`"${name}" has an invalid value.`);

@@ -13,6 +13,7 @@ import { countPrompt, promptCounter } from '../tokens/prompt';
 import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../tokens/slice';
 import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
 import { readBody, readForwardParams, readMessages, readTools } from '../validate';
+import { isResponsesBody, readResponsesRequest } from '../responses/request';
 import { answerRefusal, handleAsync, readErrorOptions } from './respond';
 
 /** The parts of a request besides its messages that count as prompt. */
@@ -202,13 +203,21 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
     try {
       // An app that builds messages itself may route bodiless requests here.
       const body = messagesSource && (req.body === undefined || req.body === null) ? {} : readBody(parsedBody(req));
-      const messages = readMessages(messagesSource ? await messagesSource(req) : body.messages, config.maxMessages);
-      const tools = readTools(body.tools);
-      const forwardParams = readForwardParams(body);
+      // A Responses body (`input`, `instructions`) is read as the same messages; its tools and parameters are its own.
+      const api = isResponsesBody(body) ? 'responses' : 'chat';
+      const read =
+        api === 'responses'
+          ? readResponsesRequest(body, config.maxMessages)
+          : { messages: undefined, tools: readTools(body.tools), forwardParams: readForwardParams(body) };
+      const messages = messagesSource
+        ? readMessages(await messagesSource(req), config.maxMessages)
+        : (read.messages ?? readMessages(body.messages, config.maxMessages));
+      const { tools, forwardParams } = read;
       const admitting = admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
       const admitted = admitting instanceof Promise ? await admitting : admitting;
       const context = new BudgetContext({
         feature: feature.name,
+        api,
         model: feature.model,
         modelInfo: feature.modelInfo,
         tools,

@@ -1,12 +1,15 @@
 // llmHandler: the final step — reserve, call the model once with the computed limits, settle what it cost.
 import type { Request, RequestHandler, Response } from 'express';
-import type { BudgetContext } from '../context';
-import { checkClientGone, checkFunction, checkStreamPolicy, fail, positiveInteger, type BudgetConfig } from '../config';
+import type { BudgetContext, CallOptions, ModelApi } from '../context';
+import { checkApi, checkClientGone, checkFunction, checkStreamPolicy, fail, positiveInteger, type BudgetConfig } from '../config';
 import { endWithErrorEvent, writeEvent, writeEventStreamHead } from '../http/sse';
-import { BudgetRefusal } from '../refusal';
+import { BudgetRefusal, internalError } from '../refusal';
 import { callFailureRefusal } from '../upstream';
 import type { ChatCompletionsClient, LlmHandlerOptions } from '../types';
 import { answerRefusal, handleAsync, readErrorOptions, requireContext } from './respond';
+
+/** One `create` of the client: chat completions' or the Responses API's. */
+type Create = (body: Record<string, unknown>, options?: CallOptions) => PromiseLike<unknown>;
 
 /** What the client is told when `run` threw: a budget's refusal, or the upstream's failure in our own words. */
 function failureRefusal(err: unknown, context: BudgetContext): unknown {
@@ -26,59 +29,123 @@ function wantsUsageChunk(body: unknown): boolean {
   return streamOptions?.include_usage === true;
 }
 
+/** A Responses event that reports the upstream's failure: its text is never passed on. */
+const isFailureEvent = (type: unknown) => type === 'error' || type === 'response.failed';
+
+/** How one API's stream is asked for and written as server-sent events. */
+interface StreamFormat {
+  /** The upstream body's streaming fields. */
+  streamParams: Record<string, unknown>;
+  /** Writes one chunk; false when the chunk reports a failure (the stream then ends with an error event). */
+  write(res: Response, chunk: Record<string, unknown>): boolean;
+  /** What ends a stream that ran to its end. */
+  end(res: Response): void;
+}
+
+/** Chat completions: `data:` chunks, the usage chunk only when asked for, then `[DONE]`. */
+function chatFormat(req: Request): StreamFormat {
+  const passUsage = wantsUsageChunk(req.body);
+  return {
+    streamParams: { stream: true, stream_options: { include_usage: true } },
+    write: (res, chunk) => {
+      if (passUsage || !isUsageChunk(chunk)) writeEvent(res, JSON.stringify(chunk));
+      return true;
+    },
+    end: (res) => {
+      writeEvent(res, '[DONE]');
+      res.end();
+    },
+  };
+}
+
+/** The Responses API: each event named by its `type` (usage in `response.completed`), no `[DONE]`. */
+const responsesFormat: StreamFormat = {
+  streamParams: { stream: true },
+  write: (res, event) => {
+    if (isFailureEvent(event.type)) return false;
+    writeEvent(res, JSON.stringify(event), String(event.type));
+    return true;
+  },
+  end: (res) => res.end(),
+};
+
+/** The refusal an upstream failure mid-stream is told as; a failure event of the Responses API is an upstream error. */
+const midStreamFailure = (err: unknown, context: BudgetContext) =>
+  err === undefined
+    ? new BudgetRefusal('upstream_error', 'The model provider failed while streaming the answer.')
+    : callFailureRefusal(err, context.stoppedBy);
+
 /**
- * Streams the completion to the client as server-sent events, chunk for chunk; the
- * stream's head carries the headers set from the reservation. After the head, an upstream
- * failure ends the stream with an `error` event.
+ * Streams the answer to the client as server-sent events in the API's format, chunk for
+ * chunk; the stream's head carries the headers set from the reservation. After the head,
+ * an upstream failure ends the stream with an `error` event.
  */
-async function streamCompletion(
-  completions: ChatCompletionsClient['chat']['completions'],
+async function streamAnswer(
+  create: Create,
+  api: ModelApi,
   context: BudgetContext,
   req: Request,
   res: Response,
   timeoutMs: number | undefined,
 ): Promise<void> {
   const clientGone = () => res.destroyed && !res.writableEnded;
-  const chunks = await context.runStream<{ choices?: unknown; usage?: unknown }>(
-    (params, callOptions) =>
-      completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, callOptions) as PromiseLike<
-        AsyncIterable<{ choices?: unknown; usage?: unknown }>
-      >,
-    { timeoutMs },
-  );
-  const passUsage = wantsUsageChunk(req.body);
+  const format = api === 'responses' ? responsesFormat : chatFormat(req);
+  const call = (params: object, callOptions: CallOptions) =>
+    create({ ...params, ...format.streamParams }, callOptions) as PromiseLike<AsyncIterable<Record<string, unknown>>>;
+  const chunks =
+    api === 'responses' ? await context.runStream(call, { timeoutMs, api }) : await context.runStream(call, { timeoutMs });
   writeEventStreamHead(res);
+  let failed = false;
+  let failure: unknown;
   try {
     for await (const chunk of chunks) {
       // Leaving the loop stops the stream upstream and charges what it streamed.
       if (clientGone()) break;
-      if (!passUsage && isUsageChunk(chunk)) continue;
-      writeEvent(res, JSON.stringify(chunk));
+      // After a failure event, the rest is read to its end (settled as generated), not written.
+      if (!failed) failed = !format.write(res, chunk);
     }
   } catch (err) {
-    if (!clientGone()) endWithErrorEvent(res, callFailureRefusal(err, context.stoppedBy));
-    return;
+    failed = true;
+    failure = err;
   }
   if (clientGone()) return;
-  writeEvent(res, '[DONE]');
-  res.end();
+  if (failed) endWithErrorEvent(res, midStreamFailure(failure, context));
+  else format.end(res);
 }
 
-/** Builds `budget.llmHandler({ client, respond, timeoutMs, onClientGone, stream })`. */
+/** The client's `create` for `api`; a client without the Responses API cannot serve its routes. */
+function createOf(client: ChatCompletionsClient, api: ModelApi): Create | undefined {
+  const endpoint = api === 'responses' ? client.responses : client.chat.completions;
+  return typeof endpoint?.create === 'function' ? endpoint.create.bind(endpoint) : undefined;
+}
+
+/** Builds `budget.llmHandler({ client, respond, timeoutMs, onClientGone, stream, api })`. */
 export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOptions): RequestHandler {
-  const create = options?.client?.chat?.completions?.create;
-  if (typeof create !== 'function') {
+  if (typeof options?.client?.chat?.completions?.create !== 'function') {
     fail('TB_INVALID_OPTION', 'llmHandler needs { client }, an OpenAI client (e.g. new OpenAI()).');
   }
   const respond = checkFunction(options.respond, 'llmHandler.respond');
   const timeoutMs = options.timeoutMs === undefined ? undefined : positiveInteger(options.timeoutMs, 'llmHandler.timeoutMs');
   const onClientGone = checkClientGone(options.onClientGone, 'llmHandler.onClientGone');
   const streams = checkStreamPolicy(options.stream, 'llmHandler.stream');
+  const routeApi = checkApi(options.api, 'llmHandler.api');
+  if (routeApi === 'responses' && !createOf(options.client, 'responses')) {
+    fail('TB_INVALID_OPTION', "llmHandler({ api: 'responses' }) needs a client with responses.create (openai 5 or later).");
+  }
   const errorOptions = readErrorOptions(config, options, 'llmHandler');
-  const completions = options.client.chat.completions;
+  const { client } = options;
 
   return handleAsync(async (req: Request, res, next) => {
     const context = requireContext(req, 'llmHandler');
+    const api = routeApi ?? context.api;
+    const create = createOf(client, api);
+    if (!create) {
+      const refusal = internalError(
+        'TB_NO_RESPONSES_API',
+        "llmHandler received a Responses API request (input) but its client has no responses.create; use openai 5 or later, or set api: 'chat'.",
+      );
+      return answerRefusal(refusal, req, res, next, errorOptions);
+    }
     // Closed before it was answered: the client went away (read when needed, not by a listener on each response).
     const clientGone = () => res.destroyed && !res.writableEnded;
     const streamed = (req.body as { stream?: unknown } | undefined)?.stream === true;
@@ -86,18 +153,19 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
       const refusal = new BudgetRefusal('invalid_request', 'Streaming ("stream": true) is not supported on this route.');
       return answerRefusal(refusal, req, res, next, errorOptions);
     }
-    let completion: unknown;
+    let answer: unknown;
     try {
-      if (streamed) return await streamCompletion(completions, context, req, res, timeoutMs);
-      completion = await context.run((params, callOptions) => completions.create(params, callOptions), {
-        timeoutMs,
-        onClientGone,
-      });
+      if (streamed) return await streamAnswer(create, api, context, req, res, timeoutMs);
+      const runOptions = { timeoutMs, onClientGone };
+      answer =
+        api === 'responses'
+          ? await context.run((params, callOptions) => create(params, callOptions), { ...runOptions, api })
+          : await context.run((params, callOptions) => create(params, callOptions), runOptions);
     } catch (err) {
       if (clientGone()) return;
       return answerRefusal(failureRefusal(err, context), req, res, next, errorOptions);
     }
     if (clientGone()) return;
-    res.json(respond ? await respond(completion, req) : completion);
+    res.json(respond ? await respond(answer, req) : answer);
   });
 }

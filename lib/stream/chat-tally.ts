@@ -10,12 +10,21 @@ interface ChunkDelta {
   tool_calls?: unknown;
 }
 
+/** What a stream has generated so far, read chunk by chunk as it passes. */
+export interface StreamTally {
+  /** Output tokens counted from the deltas seen. */
+  output: number;
+  /** The usage the stream reported, if it did. */
+  usage: Usage | undefined;
+  observe(chunk: unknown): void;
+}
+
 /**
  * Reads the chunks of one chat-completions stream as they pass. Each delta is counted
  * on its own, once: a word split across two chunks counts as two pieces, so the count
  * errs high (never low), and no text is ever counted twice.
  */
-export class ChatStreamTally {
+export class ChatStreamTally implements StreamTally {
   /** Output tokens counted from the deltas seen (text, refusal, reasoning, tool-call names and arguments). */
   output = 0;
   /** The usage the stream reported (its usage chunk), if it did. */

@@ -25,6 +25,12 @@ export interface ModelInfo {
   functionInit: number;
   /** The request parameter that caps output: reasoning models reject `max_tokens`. */
   outputParam: 'max_tokens' | 'max_completion_tokens';
+  /**
+   * The model generates reasoning tokens it bills as output but never shows (o-series,
+   * gpt-5 reasoning models), so its visible output says nothing of its cost. True for a
+   * model no family matches (unknown: the rule that errs high).
+   */
+  hiddenReasoning: boolean;
   image: ImageCost;
 }
 
@@ -42,6 +48,8 @@ interface RowOptions {
   framing0301?: boolean;
   /** A prompt limit of its own, below the context window. */
   maxInputTokens?: number;
+  /** Bills reasoning tokens it never shows. */
+  hiddenReasoning?: boolean;
 }
 
 const row = (encoding: EncodingName, contextWindow: number, maxOutputTokens: number, options: RowOptions = {}): FamilyRow => ({
@@ -53,9 +61,10 @@ const row = (encoding: EncodingName, contextWindow: number, maxOutputTokens: num
   tokensPerName: options.framing0301 ? -1 : TOKENS_PER_NAME,
   functionInit: encoding === 'cl100k_base' ? 10 : 7,
   outputParam: options.maxCompletionTokens ? 'max_completion_tokens' : 'max_tokens',
+  hiddenReasoning: options.hiddenReasoning ?? false,
 });
 
-const reasoning = { maxCompletionTokens: true };
+const reasoning = { maxCompletionTokens: true, hiddenReasoning: true };
 // gpt-5's context is 400,000 tokens but a prompt may use 272,000 of them. gpt-5.4 and
 // gpt-5.5 list a 1.05 M context, billed at twice the price above 272,000 input tokens;
 // they keep this row, so a prompt never reaches that tier.
@@ -99,7 +108,8 @@ const FAMILIES: Record<string, FamilyRow> = {
   'gpt-5': row('o200k_base', 400_000, 128_000, gpt5),
   'gpt-5-mini': row('o200k_base', 400_000, 128_000, gpt5),
   'gpt-5-nano': row('o200k_base', 400_000, 128_000, gpt5),
-  'gpt-5-chat-latest': row('o200k_base', 128_000, 16_384, reasoning),
+  // The chat model behind ChatGPT: no reasoning, but it takes only `max_completion_tokens`.
+  'gpt-5-chat-latest': row('o200k_base', 128_000, 16_384, { maxCompletionTokens: true }),
 };
 
 /**
@@ -151,6 +161,7 @@ export function fallbackModel(model: string, encoding: EncodingName): ModelInfo 
     contextWindow: undefined,
     maxOutputTokens: undefined,
     maxInputTokens: undefined,
+    hiddenReasoning: true,
     image: imageRuleOf(model),
   };
 }

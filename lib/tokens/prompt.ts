@@ -8,10 +8,10 @@ import type { Slice, Steps } from './slice';
 
 /**
  * Forwarded parameters that reach the model as prompt text: a structured-output
- * schema and a named tool choice. Nothing official says how they are framed; their
+ * schema (chat `response_format`, Responses `text`) and a named tool choice. Nothing official says how they are framed; their
  * JSON text is counted, an estimate that errs high.
  */
-const PROMPT_PARAMS = ['response_format', 'tool_choice'] as const;
+const PROMPT_PARAMS = ['response_format', 'text', 'tool_choice'] as const;
 
 /**
  * Counts prompts of `model` carrying `tools` and `params` (a resolved ModelInfo, so

@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
+import { fallbackModel, lookupModel } from '../../lib/tokens/models';
 import { chatDailyScope, EXPRESS, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
 
 const DAILY = 10_000;
@@ -166,6 +167,57 @@ test('a client that leaves after 5 chunks: aborted upstream within 100 ms, charg
   // Never below what the upstream sent; not the whole reservation (input + 100).
   expect(used).toBeGreaterThanOrEqual(promptTokens + call.sentTokens);
   expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
+});
+
+test('a client that leaves before the first chunk: aborted upstream, charged input + the margin (not the reservation)', async () => {
+  await start({ upstream: { behave: () => ({ kind: 'delay', ms: 2_000 }) } });
+  const leave = new AbortController();
+  const reading = streamFromRoute({}, { signal: leave.signal });
+  await until(() => t.upstream.calls.length === 1);
+  leave.abort();
+  await expect(reading).rejects.toThrow();
+  await t.upstream.idle();
+  const [call] = t.upstream.calls;
+  expect(call.outcome).toBe('client-gone');
+  expect(call.sentTokens).toBe(0);
+  await until(async () => (await dailyUsed()) > 0);
+  expect(await dailyUsed()).toBe(promptTokens + STREAM_IN_FLIGHT_MARGIN);
+});
+
+describe('a reasoning model left mid-stream', () => {
+  test.each([['o3-mini'], ['gpt-5-mini']])(
+    '%s: charged the whole reservation, never below the upstream bill with its hidden reasoning tokens',
+    async (model) => {
+      await start({
+        budget: { features: { chat: { ...features.chat, model } } },
+        upstream: { completionTokens: () => 60, reasoningTokens: () => 50, chunkIntervalMs: 10 },
+      });
+      const leave = new AbortController();
+      let received = 0;
+      for await (const chunk of await streamFromRoute({}, { signal: leave.signal })) {
+        if (chunk.choices[0]?.delta.content && ++received === 3) leave.abort();
+      }
+      await t.upstream.idle();
+      const [call] = t.upstream.calls;
+      expect(call.outcome).toBe('client-gone');
+      await until(async () => (await dailyUsed()) > 0);
+      const input = countChatTokens(messages, { model });
+      // input + streamed + margin would be below the bill: the 50 hidden tokens were never streamed.
+      expect(input + call.sentTokens + STREAM_IN_FLIGHT_MARGIN).toBeLessThan(call.usage!.total_tokens);
+      expect(await dailyUsed()).toBe(input + CAP);
+      expect(await dailyUsed()).toBeGreaterThanOrEqual(call.usage!.total_tokens);
+    },
+  );
+
+  test('the model table knows which models hide reasoning tokens; an unknown model is taken to (errs high)', () => {
+    expect(['o1', 'o3-mini', 'o4-mini', 'gpt-5', 'gpt-5.1', 'gpt-5-nano'].map((m) => lookupModel(m)?.hiddenReasoning)).toEqual(
+      Array(6).fill(true),
+    );
+    expect(['gpt-4o', 'gpt-4.1-mini', 'gpt-3.5-turbo', 'gpt-5-chat-latest'].map((m) => lookupModel(m)?.hiddenReasoning)).toEqual(
+      Array(4).fill(false),
+    );
+    expect(fallbackModel('llama-3', 'cl100k_base').hiddenReasoning).toBe(true);
+  });
 });
 
 test("stream: 'forbid' refuses a streamed body with 400 invalid_request; a bad value is a TB_INVALID_OPTION", async () => {

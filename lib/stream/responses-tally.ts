@@ -1,0 +1,52 @@
+// What a Responses API stream has generated so far: the usage of its final event, or its output counted delta by delta.
+import { getEncoder, type Encoder } from '../tokens/encoder';
+import type { EncodingName } from '../tokens/models';
+import type { Usage } from '../usage';
+import type { StreamTally } from './chat-tally';
+
+/** Events whose `delta` is generated text: message text, refusals, function-call arguments, reasoning. */
+const DELTA_EVENTS = new Set([
+  'response.output_text.delta',
+  'response.refusal.delta',
+  'response.function_call_arguments.delta',
+  'response.reasoning_text.delta',
+  'response.reasoning_summary_text.delta',
+]);
+
+/** Events that end a response and carry it whole, `usage` included. */
+const FINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+
+/**
+ * Reads the events of one Responses stream as they pass. Each delta is counted on its
+ * own, once (a word split across two events counts as two pieces: the count errs high);
+ * a function call's name is counted when its item is added.
+ */
+export class ResponsesStreamTally implements StreamTally {
+  output = 0;
+  usage: Usage | undefined;
+  private readonly encoder: Encoder;
+
+  constructor(encoding: EncodingName) {
+    this.encoder = getEncoder(encoding);
+  }
+
+  observe(event: unknown): void {
+    const { type, delta, item, response } = (event ?? {}) as {
+      type?: unknown;
+      delta?: unknown;
+      item?: unknown;
+      response?: unknown;
+    };
+    if (typeof type !== 'string') return;
+    if (DELTA_EVENTS.has(type)) this.countText(delta);
+    else if (type === 'response.output_item.added') this.countText((item as { name?: unknown } | null)?.name);
+    else if (FINAL_EVENTS.has(type)) {
+      const usage = (response as { usage?: unknown } | null)?.usage;
+      if (typeof usage === 'object' && usage !== null) this.usage = usage as Usage;
+    }
+  }
+
+  private countText(text: unknown): void {
+    if (typeof text === 'string' && text.length > 0) this.output += this.encoder.count(text);
+  }
+}
