@@ -1,4 +1,4 @@
-// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions (streamed or not), deterministic replies, staged failures.
+// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions (streamed or not, OpenAI's paths and Azure's), deterministic replies, staged failures.
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,8 @@ import { lookupModel } from '../lib/tokens/models';
 export interface UpstreamRequest {
   body: Record<string, unknown>;
   headers: http.IncomingHttpHeaders;
+  /** Set when the request came on Azure OpenAI's path: `/openai/deployments/{deployment}/chat/completions?api-version=…`. */
+  azure?: { deployment: string; apiVersion: string };
 }
 
 /** A tool call the upstream puts in its reply instead of text. */
@@ -71,6 +73,8 @@ export interface UpstreamCall {
   closedAt: number | undefined;
   /** Resolves when the exchange is over (answered, reset, or the client left). */
   ended: Promise<void>;
+  /** The model its replies name (on Azure, the model the deployment runs). */
+  answeringModel: unknown;
 }
 
 export interface OfflineUpstreamOptions {
@@ -80,6 +84,10 @@ export interface OfflineUpstreamOptions {
   completionTokens?: (request: UpstreamRequest, cap: number) => number;
   /** Pause between two chunks of a streamed reply, ms. @default 0 */
   chunkIntervalMs?: number;
+  /** The model each Azure deployment runs: counted with, and named in replies. @default counted as gpt-4o, named as the deployment */
+  deployments?: Record<string, string>;
+  /** Fields added to every `usage` it reports, as some compatible servers do. @default none */
+  extraUsage?: Record<string, unknown>;
 }
 
 export interface OfflineUpstream {
@@ -125,7 +133,7 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
 }
 
 /** The chat.completion body of a generated reply. */
-function completionBody(id: string, model: string, message: Record<string, unknown>, finishReason: string) {
+function completionBody(id: string, model: unknown, message: Record<string, unknown>, finishReason: string) {
   return {
     id,
     object: 'chat.completion',
@@ -135,18 +143,40 @@ function completionBody(id: string, model: string, message: Record<string, unkno
   };
 }
 
+/** The model a reply names: the one an Azure deployment runs, or the one asked for. */
+const answeringModel = (request: UpstreamRequest, deployments: Record<string, string> = {}): unknown =>
+  request.azure ? (deployments[request.azure.deployment] ?? request.azure.deployment) : request.body.model;
+
 /** One `chat.completion.chunk` event of a streamed reply. */
 function chunkEvent(call: UpstreamCall, choices: unknown[], usage?: unknown): string {
   const chunk = {
     id: 'chatcmpl-offline-stream',
     object: 'chat.completion.chunk',
     created: Math.floor(Date.now() / 1000),
-    model: call.request.body.model,
+    model: call.answeringModel,
     choices,
     ...(usage ? { usage } : {}),
   };
   return `data: ${JSON.stringify(chunk)}\n\n`;
 }
+
+/** Azure's content-filter verdict on a prompt or a completion: nothing filtered. */
+const AZURE_FILTER = { hate: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' } };
+
+/** Azure's first event: no choices, no id, no model, only the prompt's filter results. */
+const azurePromptFilterEvent = (): string =>
+  `data: ${JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER }] })}\n\n`;
+
+/** Azure's asynchronous filter verdict after the text: a choice without `delta`. */
+const azureCompletionFilterEvent = (call: UpstreamCall): string =>
+  chunkEvent(call, [
+    {
+      index: 0,
+      finish_reason: null,
+      content_filter_results: AZURE_FILTER,
+      content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: call.sentTokens },
+    },
+  ]);
 
 /** The deltas of a streamed reply, each with the tokens it carries: one token of text per chunk, or a tool call in pieces. */
 function replyDeltas(generated: number, toolCall: StagedToolCall | undefined, model: string): [unknown, number][] {
@@ -177,6 +207,7 @@ async function streamReply(
   toolCall: StagedToolCall | undefined,
   model: string,
   intervalMs: number,
+  extraUsage: Record<string, unknown> = {},
 ): Promise<void> {
   const { behaviour } = call;
   const stopAfter = behaviour.kind === 'stream-cut' || behaviour.kind === 'stream-error' ? behaviour.afterTokens : Infinity;
@@ -186,9 +217,11 @@ async function streamReply(
       prompt_tokens: call.promptTokens,
       completion_tokens: call.sentTokens,
       total_tokens: call.promptTokens + call.sentTokens,
+      ...extraUsage,
     };
   };
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  if (call.request.azure) res.write(azurePromptFilterEvent());
   res.write(chunkEvent(call, [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
   for (const [delta, tokens] of replyDeltas(generated, toolCall, model)) {
     if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
@@ -212,6 +245,7 @@ async function streamReply(
   bill();
   const finish = toolCall ? 'tool_calls' : generated >= (call.cap ?? DEFAULT_CAP) ? 'length' : 'stop';
   res.write(chunkEvent(call, [{ index: 0, delta: {}, logprobs: null, finish_reason: finish }]));
+  if (call.request.azure) res.write(azureCompletionFilterEvent(call));
   const streamOptions = call.request.body.stream_options as { include_usage?: unknown } | undefined;
   if (behaviour.kind !== 'no-usage' && streamOptions?.include_usage === true) res.write(chunkEvent(call, [], call.usage));
   res.end('data: [DONE]\n\n');
@@ -222,15 +256,22 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
   const calls: UpstreamCall[] = [];
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    if (req.method !== 'POST' || !/\/chat\/completions$/.test(req.url ?? '')) {
+    const url = new URL(req.url ?? '/', 'http://upstream');
+    if (req.method !== 'POST' || !/\/chat\/completions$/.test(url.pathname)) {
       return sendJson(res, 404, { error: { message: 'Not found', type: 'invalid_request_error' } });
+    }
+    const deployment = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(url.pathname)?.[1];
+    const apiVersion = url.searchParams.get('api-version');
+    if (deployment !== undefined && !apiVersion) {
+      return sendJson(res, 404, { error: { code: '404', message: 'Resource not found' } });
     }
     const body = await readJson(req);
     if (!body || typeof body.model !== 'string' || !Array.isArray(body.messages)) {
       return sendJson(res, 400, { error: { message: 'model and messages are required', type: 'invalid_request_error' } });
     }
     const request: UpstreamRequest = { body, headers: req.headers };
-    const model = countingModel(body.model);
+    if (deployment !== undefined) request.azure = { deployment: decodeURIComponent(deployment), apiVersion: apiVersion! };
+    const model = countingModel(String(answeringModel(request, options.deployments)));
     const sentCap = Number(body.max_completion_tokens ?? body.max_tokens);
     const call: UpstreamCall = {
       request,
@@ -244,6 +285,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       userId: stringField(body.safety_identifier) ?? stringField(body.user),
       bodyUser: stringField(body.user),
       outcome: 'pending',
+      answeringModel: answeringModel(request, options.deployments),
       sentTokens: 0,
       closedAt: undefined,
       ended: new Promise<void>((resolve) =>
@@ -282,7 +324,9 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
     const cap = call.cap ?? DEFAULT_CAP;
     const generated = Math.min(cap, options.completionTokens?.(request, cap) ?? Math.min(cap, 24));
     const toolCall = behaviour.kind === 'no-usage' || behaviour.kind === 'reply' ? behaviour.toolCall : undefined;
-    if (body.stream === true) return streamReply(res, call, generated, toolCall, model, options.chunkIntervalMs ?? 0);
+    if (body.stream === true) {
+      return streamReply(res, call, generated, toolCall, model, options.chunkIntervalMs ?? 0, options.extraUsage);
+    }
     const content = toolCall ? null : replyOfTokens(generated);
     const message: Record<string, unknown> = { role: 'assistant', content, refusal: null };
     if (toolCall) {
@@ -295,13 +339,21 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       prompt_tokens: call.promptTokens,
       completion_tokens: call.completionTokens,
       total_tokens: call.promptTokens + call.completionTokens,
+      ...options.extraUsage,
     };
-    const reply = completionBody(
+    const completion = completionBody(
       `chatcmpl-offline-${calls.length}`,
-      body.model,
+      call.answeringModel,
       message,
       toolCall ? 'tool_calls' : generated >= cap ? 'length' : 'stop',
     );
+    const reply = request.azure
+      ? {
+          ...completion,
+          prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER }],
+          choices: completion.choices.map((choice) => ({ ...choice, content_filter_results: AZURE_FILTER })),
+        }
+      : completion;
     const text = JSON.stringify(behaviour.kind === 'no-usage' ? reply : { ...reply, usage: call.usage });
 
     if (behaviour.kind === 'garbled') {

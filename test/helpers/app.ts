@@ -26,6 +26,8 @@ export interface TestAppOptions {
   express?: typeof express5;
   /** Builds the route's chain; default: featureBudget('chat') → llmHandler. */
   chain?: (budget: TokenBudget, client: OpenAI) => RequestHandler[];
+  /** The model client the chain calls with; default: OpenAI at the upstream's base URL. */
+  client?: (upstream: OfflineUpstream) => OpenAI;
   /** Sets `req.user` from the `x-test-user` / `x-test-plan` headers (the app's own auth, in tests). */
   users?: boolean;
 }
@@ -38,7 +40,9 @@ export const FEATURES: TokenBudgetOptions['features'] = {
 /** An app with POST /chat guarded by the chain, and budget.errorHandler() mounted. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const upstream = await startOfflineUpstream(options.upstream);
-  const client = new OpenAI({ apiKey: 'sk-test-secret-key-0123456789', baseURL: upstream.baseURL, maxRetries: 0 });
+  const client =
+    options.client?.(upstream) ??
+    new OpenAI({ apiKey: 'sk-test-secret-key-0123456789', baseURL: upstream.baseURL, maxRetries: 0 });
   const budget = createTokenBudget({ features: FEATURES, onWarning: () => {}, onStoreError: () => {}, ...options.budget });
   const express = options.express ?? express5;
   const app = express();
