@@ -1,27 +1,18 @@
 // Model aliases and router names: a name the app uses inherits a known model's row, with its own overrides; mistakes have codes.
 import request from 'supertest';
-import { createTokenBudget, TokenBudgetConfigError, type TokenBudgetOptions } from '../lib';
+import { createTokenBudget, type TokenBudgetOptions } from '../lib';
 import { readConfig } from '../lib/config';
 import { costNanos } from '../lib/pricing/cost';
 import { findPrice, priceOf } from '../lib/pricing/prices';
 import { lookupModel } from '../lib/tokens/models';
 import { formatUsd } from '../lib/alerts/money';
+import { configError } from './helpers/config-error';
 import { startTestApp, type TestApp } from './helpers/app';
 
 const feature = (model: string, maxOutput = 50) => ({ chat: { maxInput: 100, maxOutput, model } });
 const read = (options: Partial<TokenBudgetOptions> & Pick<TokenBudgetOptions, 'features'>) =>
   readConfig({ onWarning: () => {}, ...options });
 const modelOf = (options: Parameters<typeof read>[0]) => read(options).features.get('chat')!.modelInfo;
-
-function configError(make: () => unknown): TokenBudgetConfigError {
-  try {
-    make();
-  } catch (err) {
-    expect(err).toBeInstanceOf(TokenBudgetConfigError);
-    return err as TokenBudgetConfigError;
-  }
-  throw new Error('expected a TokenBudgetConfigError');
-}
 
 describe('an alias inherits the row of the model it names', () => {
   test.each([

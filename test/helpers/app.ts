@@ -1,4 +1,6 @@
 // Test apps: a budget, an Express app (4 or 5) and the real openai SDK against the offline upstream.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
@@ -74,4 +76,27 @@ export function chatDailyScope(limit: number): ScopeRequest {
     onUnavailable: 'fail-closed',
     window: { kind: 'fixed', periodAt: (now) => periodAt(now, 'day', 'UTC') },
   };
+}
+
+/** Reads a whole streamed reply of the app's POST /chat through the openai SDK, as a client would; the app listens only meanwhile. */
+export async function readChatStream(
+  app: express5.Express,
+  body: Omit<OpenAI.ChatCompletionCreateParamsStreaming, 'model' | 'stream'>,
+): Promise<OpenAI.ChatCompletionChunk[]> {
+  const server = app.listen(0, '127.0.0.1');
+  try {
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+    // The SDK posts to `${baseURL}/chat/completions`: the route is mounted at /chat.
+    const stream = await client.chat.completions.create({ model: 'ignored', stream: true, ...body }, {
+      path: '/chat',
+    } as OpenAI.RequestOptions);
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return chunks;
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }

@@ -1,14 +1,11 @@
 // Azure OpenAI through the real AzureOpenAI client: deployment names as aliases, Azure's paths, filter chunks, retry-after-ms.
-import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
-import type http from 'node:http';
-import OpenAI, { AzureOpenAI } from 'openai';
+import { AzureOpenAI } from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { costNanos } from '../../lib/pricing/cost';
 import { priceOf } from '../../lib/pricing/prices';
 import { formatUsd } from '../../lib/alerts/money';
-import { chatDailyScope, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
+import { chatDailyScope, readChatStream, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
 
 const DAILY = 10_000;
 const API_VERSION = '2024-10-21';
@@ -18,7 +15,6 @@ const messages = [{ role: 'user' as const, content: 'Hi there' }];
 const promptTokens = countChatTokens(messages, { model: 'gpt-4o' });
 
 let t: TestApp;
-let server: http.Server | undefined;
 
 /** An app whose route calls the offline upstream on Azure's paths through AzureOpenAI. */
 async function start(options: TestAppOptions = {}): Promise<void> {
@@ -39,14 +35,7 @@ async function start(options: TestAppOptions = {}): Promise<void> {
   });
 }
 
-afterEach(async () => {
-  if (server) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server!.close(resolve));
-    server = undefined;
-  }
-  await t?.close();
-});
+afterEach(() => t?.close());
 
 const dailyUsed = async () => (await t.budget.store.usage(chatDailyScope(DAILY))).used;
 
@@ -87,21 +76,9 @@ test('run() with an AzureOpenAI client settles the real usage', async () => {
   expect(await dailyUsed()).toBe(promptTokens + 5);
 });
 
-/** The openai SDK pointed at the app's route, to read its stream as a client would. */
-async function routeClient(): Promise<OpenAI> {
-  server = t.app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
-}
-
-const streamFrom = (client: OpenAI) =>
-  client.chat.completions.create({ model: 'ignored', messages, stream: true }, { path: '/chat' } as OpenAI.RequestOptions);
-
 test("Azure's stream (a first chunk without choices, a filter chunk without delta) is forwarded and settled to its usage chunk", async () => {
   await start({ upstream: { completionTokens: () => 12 } });
-  const chunks = [];
-  for await (const chunk of await streamFrom(await routeClient())) chunks.push(chunk);
+  const chunks = await readChatStream(t.app, { messages });
   expect(chunks[0]).toMatchObject({ choices: [], id: '', prompt_filter_results: [expect.anything()] });
   const text = chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('');
   expect(text).toBe('ok' + ' ok'.repeat(11));
@@ -115,7 +92,7 @@ test('an Azure stream without its usage chunk is settled by onMissingUsage, its 
     budget: { onMissingUsage: 'count-reply' },
     upstream: { completionTokens: () => 12, behave: () => ({ kind: 'no-usage' }) },
   });
-  for await (const chunk of await streamFrom(await routeClient())) void chunk;
+  await readChatStream(t.app, { messages });
   expect(await dailyUsed()).toBe(promptTokens + 12);
 });
 

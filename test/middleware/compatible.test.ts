@@ -1,12 +1,8 @@
 // OpenAI-compatible servers (vLLM, Ollama, LiteLLM): usage with extra fields, no usage at all, stream_options ignored.
-import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
-import type http from 'node:http';
-import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import type { TokenBudgetOptions } from '../../lib/types';
-import { chatDailyScope, startTestApp, type TestApp } from '../helpers/app';
+import { chatDailyScope, readChatStream, startTestApp, type TestApp } from '../helpers/app';
 import type { OfflineUpstreamOptions } from '../../examples/offline-upstream';
 
 const DAILY = 10_000;
@@ -20,33 +16,14 @@ const promptTokens = countChatTokens(messages, { model: 'gpt-4o' });
 const EXTRA_USAGE = { prompt_tokens_details: null, completion_tokens_details: null, queue_time: 0.02, cost: 0.00013 };
 
 let t: TestApp;
-let server: http.Server | undefined;
 
 async function start(upstream: OfflineUpstreamOptions, budget: Partial<TokenBudgetOptions> = {}): Promise<void> {
   t = await startTestApp({ upstream, budget: { features, unknownModelEncoding: 'o200k_base', ...budget } });
 }
 
-afterEach(async () => {
-  if (server) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server!.close(resolve));
-    server = undefined;
-  }
-  await t?.close();
-});
+afterEach(() => t?.close());
 
 const dailyUsed = async () => (await t.budget.store.usage(chatDailyScope(DAILY))).used;
-
-async function readStream(): Promise<void> {
-  server = t.app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
-  const stream = await client.chat.completions.create({ model: 'ignored', messages, stream: true }, {
-    path: '/chat',
-  } as OpenAI.RequestOptions);
-  for await (const chunk of stream) void chunk;
-}
 
 describe('usage with extra fields settles to its token counts', () => {
   test('a reply', async () => {
@@ -59,7 +36,7 @@ describe('usage with extra fields settles to its token counts', () => {
 
   test('a stream', async () => {
     await start({ completionTokens: () => 8, extraUsage: EXTRA_USAGE });
-    await readStream();
+    await readChatStream(t.app, { messages });
     expect(await dailyUsed()).toBe(promptTokens + 8);
   });
 });
@@ -83,14 +60,14 @@ describe('no usage at all', () => {
 describe('a server that ignores stream_options is settled as a stream without its usage chunk', () => {
   test('count-reply: the counted input plus the streamed output', async () => {
     await start({ completionTokens: () => 8, behave: () => ({ kind: 'no-usage' }) }, { onMissingUsage: 'count-reply' });
-    await readStream();
+    await readChatStream(t.app, { messages });
     expect(t.upstream.calls[0].request.body.stream_options).toEqual({ include_usage: true });
     expect(await dailyUsed()).toBe(promptTokens + 8);
   });
 
   test('by default: the whole reservation', async () => {
     await start({ completionTokens: () => 8, behave: () => ({ kind: 'no-usage' }) });
-    await readStream();
+    await readChatStream(t.app, { messages });
     expect(await dailyUsed()).toBe(promptTokens + CAP);
   });
 });
