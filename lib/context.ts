@@ -259,7 +259,7 @@ export class BudgetContext {
     this.scopeStates = result.scopes;
     if (!result.ok) {
       this.state = 'refused';
-      throw quotaRefusal(result.refused, this.now());
+      throw quotaRefusal(result.refused, this.inputTokens, this.now());
     }
     this.reservation = result.reservation;
     this.outputCap = result.reservation.outputCap;
