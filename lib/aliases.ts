@@ -96,17 +96,19 @@ export function readModelAliases(models: unknown): ModelAliases {
 
 /**
  * `prices` with a row for every alias: its own price, else the row of the model it
- * is like (so `prices: { 'gpt-4o': … }` reaches its aliases too); a row the app gave
- * the alias's own name in `prices` is kept when the alias gives none.
+ * is like (so `prices: { 'gpt-4o': … }` reaches its aliases too). A row the app gave
+ * the alias's own name in `priceOverrides` is kept when the alias gives none; a
+ * published row of that name is not (a deployment named `gpt-4` may serve gpt-4o).
  */
-export function withAliasPrices(prices: PriceList, aliases: ModelAliases): PriceList {
+export function withAliasPrices(prices: PriceList, aliases: ModelAliases, priceOverrides: object = {}): PriceList {
   if (aliases.size === 0) return prices;
   const rows = new Map(prices.rows);
   for (const [name, alias] of aliases) {
     if (alias.price) rows.set(name, toNanoPrice(alias.price, `models["${name}"].prices`));
-    else if (!rows.has(name)) {
+    else if (!Object.hasOwn(priceOverrides, name)) {
       const inherited = findPrice(alias.like, { rows: prices.rows, fallback: undefined });
       if (inherited) rows.set(name, inherited.price);
+      else rows.delete(name);
     }
   }
   return { rows, fallback: prices.fallback };

@@ -97,7 +97,7 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
     costMeter(meterOptions) {
       const meter = readCostMeter(config, meterOptions);
       // Prices are read only by apps that track money.
-      prices ??= withAliasPrices(readPrices(options.prices, options.fallbackPrice), config.aliases);
+      prices ??= withAliasPrices(readPrices(options.prices, options.fallbackPrice), config.aliases, options.prices);
       return createCostMeter(config, prices, meter, registerMeter(meters, meter));
     },
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),

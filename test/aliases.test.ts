@@ -146,6 +146,20 @@ describe('an alias is priced as its model unless it has a price of its own', () 
     expect(header).toBe(usd(7, 21));
   });
 
+  test("inherited, even where the alias's name has a published row of its own (a deployment named gpt-4 serving gpt-4o)", async () => {
+    const header = await costOf({ features: feature('gpt-4'), models: { 'gpt-4': 'gpt-4o' } });
+    expect(header).toBe(usd(2.5, 10));
+  });
+
+  test("the app's own price for the alias's name is kept", async () => {
+    const header = await costOf({
+      features: feature('prod'),
+      models: { prod: 'gpt-4o' },
+      prices: { prod: { input: 4, output: 16 } },
+    });
+    expect(header).toBe(usd(4, 16));
+  });
+
   test("its own: the alias's prices", async () => {
     const header = await costOf({
       features: feature('prod'),
