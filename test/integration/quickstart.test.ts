@@ -1,9 +1,9 @@
 // The README's Quick start, run as pasted: it listens while Redis is down, then serves a chat and counts it once Redis is up.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { unusedPort } from '../helpers/ports';
 import { startRedis, type RedisServer } from '../helpers/redis';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -18,14 +18,6 @@ function quickStart(): string {
   return code.replace(/from 'token-budget'/g, `from ${JSON.stringify(path.join(ROOT, 'lib', 'index.ts'))}`);
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 let upstream: OfflineUpstream;
 let redis: RedisServer;
 let app: ChildProcess;
@@ -38,7 +30,7 @@ beforeAll(async () => {
   mkdirSync(DIR, { recursive: true });
   const file = path.join(DIR, 'quickstart.ts');
   writeFileSync(file, quickStart());
-  const port = await freePort();
+  const port = await unusedPort();
   base = `http://127.0.0.1:${port}`;
   const env = {
     ...process.env,
