@@ -76,9 +76,18 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   const streams = checkStreamPolicy(options.stream, 'llmHandler.stream');
   const errorOptions = readErrorOptions(config, options, 'llmHandler');
   const completions = options.client.chat.completions;
+  // An AzureOpenAI client built with `deployment` sends every call there, whatever model the body names.
+  const { deploymentName } = options.client as { deploymentName?: unknown };
+  const boundDeployment = typeof deploymentName === 'string' && deploymentName !== '' ? deploymentName : undefined;
 
   return handleAsync(async (req: Request, res, next) => {
     const context = requireContext(req, 'llmHandler');
+    if (boundDeployment !== undefined && boundDeployment !== context.model) {
+      config.warn(
+        'TB_CLIENT_DEPLOYMENT',
+        `llmHandler's client is bound to the Azure deployment "${boundDeployment}", so feature "${context.feature}" calls it, not its model "${context.model}", which it is counted and priced as; build the client without \`deployment\`, or name the deployment as the feature's model (an alias in models).`,
+      );
+    }
     // Closed before it was answered: the client went away (read when needed, not by a listener on each response).
     const clientGone = () => res.destroyed && !res.writableEnded;
     const streamed = (req.body as { stream?: unknown } | undefined)?.stream === true;

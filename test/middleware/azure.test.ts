@@ -1,11 +1,12 @@
 // Azure OpenAI through the real AzureOpenAI client: deployment names as aliases, Azure's paths, filter chunks, retry-after-ms.
 import { AzureOpenAI } from 'openai';
 import request from 'supertest';
-import { countChatTokens } from '../../lib';
+import { countChatTokens, type BudgetWarning } from '../../lib';
 import { costNanos } from '../../lib/pricing/cost';
 import { priceOf } from '../../lib/pricing/prices';
 import { formatUsd } from '../../lib/alerts/money';
 import { chatDailyScope, readChatStream, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
+import type { OfflineUpstream } from '../../examples/offline-upstream';
 
 const DAILY = 10_000;
 const API_VERSION = '2024-10-21';
@@ -16,19 +17,23 @@ const promptTokens = countChatTokens(messages, { model: 'gpt-4o' });
 
 let t: TestApp;
 
+/** AzureOpenAI at the upstream, sending each call to the deployment its body names unless bound to `deployment`. */
+const azureClient = (upstream: OfflineUpstream, deployment?: string) =>
+  new AzureOpenAI({
+    endpoint: new URL(upstream.baseURL).origin,
+    apiKey: 'azure-test-key',
+    apiVersion: API_VERSION,
+    maxRetries: 0,
+    ...(deployment === undefined ? {} : { deployment }),
+  });
+
 /** An app whose route calls the offline upstream on Azure's paths through AzureOpenAI. */
 async function start(options: TestAppOptions = {}): Promise<void> {
   t = await startTestApp({
     ...options,
     upstream: { deployments: { [DEPLOYMENT]: 'gpt-4o-2024-08-06' }, ...options.upstream },
     budget: { features, models: { [DEPLOYMENT]: 'gpt-4o' }, ...options.budget },
-    client: (upstream) =>
-      new AzureOpenAI({
-        endpoint: new URL(upstream.baseURL).origin,
-        apiKey: 'azure-test-key',
-        apiVersion: API_VERSION,
-        maxRetries: 0,
-      }),
+    client: (upstream) => azureClient(upstream),
     chain:
       options.chain ??
       ((budget, client) => [budget.featureBudget('chat'), budget.costMeter({ costHeader: true }), budget.llmHandler({ client })]),
@@ -103,4 +108,30 @@ test("Azure's 429 with retry-after-ms is a 503 upstream_rate_limited with Retry-
   expect(res.body.error.type).toBe('upstream_rate_limited');
   expect(res.headers['retry-after']).toBe('3');
   expect(await dailyUsed()).toBe(0);
+});
+
+test("a client bound to another deployment calls it, and says so once: the feature's model is not what is called", async () => {
+  const warnings: BudgetWarning[] = [];
+  t = await startTestApp({
+    budget: { features, models: { [DEPLOYMENT]: 'gpt-4o' }, onWarning: (warning) => warnings.push(warning) },
+    client: (upstream) => azureClient(upstream, 'legacy-35'),
+  });
+  await request(t.app).post('/chat').send({ messages });
+  await request(t.app).post('/chat').send({ messages });
+  expect(t.upstream.calls.map((call) => call.request.azure?.deployment)).toEqual(['legacy-35', 'legacy-35']);
+  expect(warnings.map((warning) => warning.code)).toEqual(['TB_CLIENT_DEPLOYMENT']);
+  expect(warnings[0]!.message).toMatch(
+    /bound to the Azure deployment "legacy-35", so feature "chat" calls it, not its model "prod-chat-4o"/,
+  );
+});
+
+test('a client bound to the deployment the feature names is quiet', async () => {
+  const warnings: BudgetWarning[] = [];
+  t = await startTestApp({
+    budget: { features, models: { [DEPLOYMENT]: 'gpt-4o' }, onWarning: (warning) => warnings.push(warning) },
+    client: (upstream) => azureClient(upstream, DEPLOYMENT),
+  });
+  expect((await request(t.app).post('/chat').send({ messages })).status).toBe(200);
+  expect(t.upstream.calls[0]!.request.azure?.deployment).toBe(DEPLOYMENT);
+  expect(warnings).toEqual([]);
 });
