@@ -74,7 +74,7 @@ export interface UpstreamCall {
   /** Resolves when the exchange is over (answered, reset, or the client left). */
   ended: Promise<void>;
   /** The model its replies name (on Azure, the model the deployment runs). */
-  answeringModel: unknown;
+  answeringModel: string;
 }
 
 export interface OfflineUpstreamOptions {
@@ -133,7 +133,7 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
 }
 
 /** The chat.completion body of a generated reply. */
-function completionBody(id: string, model: unknown, message: Record<string, unknown>, finishReason: string) {
+function completionBody(id: string, model: string, message: Record<string, unknown>, finishReason: string) {
   return {
     id,
     object: 'chat.completion',
@@ -144,8 +144,8 @@ function completionBody(id: string, model: unknown, message: Record<string, unkn
 }
 
 /** The model a reply names: the one an Azure deployment runs, or the one asked for. */
-const answeringModel = (request: UpstreamRequest, deployments: Record<string, string> = {}): unknown =>
-  request.azure ? (deployments[request.azure.deployment] ?? request.azure.deployment) : request.body.model;
+const answeringModel = (request: UpstreamRequest, deployments: Record<string, string> = {}): string =>
+  request.azure ? (deployments[request.azure.deployment] ?? request.azure.deployment) : String(request.body.model);
 
 /** One `chat.completion.chunk` event of a streamed reply. */
 function chunkEvent(call: UpstreamCall, choices: unknown[], usage?: unknown): string {
@@ -271,7 +271,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
     }
     const request: UpstreamRequest = { body, headers: req.headers };
     if (deployment !== undefined) request.azure = { deployment: decodeURIComponent(deployment), apiVersion: apiVersion! };
-    const model = countingModel(String(answeringModel(request, options.deployments)));
+    const model = countingModel(answeringModel(request, options.deployments));
     const sentCap = Number(body.max_completion_tokens ?? body.max_tokens);
     const call: UpstreamCall = {
       request,
