@@ -1,13 +1,13 @@
 // Model aliases and router names: a name the app uses inherits a known model's row, with its own overrides; mistakes have codes.
 import request from 'supertest';
-import { createTokenBudget, type TokenBudgetOptions } from '../lib';
+import { countChatTokens, createTokenBudget, type TokenBudgetOptions } from '../lib';
 import { readConfig } from '../lib/config';
 import { costNanos } from '../lib/pricing/cost';
 import { findPrice, priceOf } from '../lib/pricing/prices';
 import { lookupModel } from '../lib/tokens/models';
 import { formatUsd } from '../lib/alerts/money';
 import { configError } from './helpers/config-error';
-import { startTestApp, type TestApp } from './helpers/app';
+import { chatDailyScope, startTestApp, type TestApp } from './helpers/app';
 
 const feature = (model: string, maxOutput = 50) => ({ chat: { maxInput: 100, maxOutput, model } });
 const read = (options: Partial<TokenBudgetOptions> & Pick<TokenBudgetOptions, 'features'>) =>
@@ -135,6 +135,17 @@ describe('an alias is priced as its model unless it has a price of its own', () 
   test('inherited: the price of gpt-4o', async () => {
     const header = await costOf({ features: feature('prod'), models: { prod: 'gpt-4o' } });
     expect(header).toBe(usd(2.5, 10));
+  });
+
+  test("a router's name through the SDK: sent as named, counted and priced as the model after its '/'", async () => {
+    const header = await costOf({
+      features: { chat: { maxInput: 100, maxOutput: 50, model: 'openai/gpt-4o-mini', dailyTokens: 1_000 } },
+    });
+    const [call] = t.upstream.calls;
+    expect(call!.request.body.model).toBe('openai/gpt-4o-mini');
+    expect(call!.promptTokens).toBe(countChatTokens([{ role: 'user', content: 'Hi' }], { model: 'gpt-4o-mini' }));
+    expect(header).toBe(usd(0.15, 0.6));
+    expect((await t.budget.store.usage(chatDailyScope(1_000))).used).toBe(call!.usage!.total_tokens);
   });
 
   test("inherited through prices: an override of gpt-4o's row reaches its alias", async () => {
