@@ -1,4 +1,4 @@
-// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions and the Responses API (streamed or not), deterministic replies, staged failures.
+// An offline OpenAI-compatible upstream: a real HTTP server speaking chat completions (OpenAI's paths and Azure's) and the Responses API, streamed or not, deterministic replies, staged failures.
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,8 @@ export interface UpstreamRequest {
   headers: http.IncomingHttpHeaders;
   /** The endpoint: `/chat/completions`, or `/responses` (the Responses API). */
   api: 'chat' | 'responses';
+  /** Set when the request came on Azure OpenAI's path: `/openai/deployments/{deployment}/chat/completions?api-version=…`. */
+  azure?: { deployment: string; apiVersion: string };
 }
 
 /** A tool call the upstream puts in its reply instead of text. */
@@ -82,6 +84,8 @@ export interface UpstreamCall {
   closedAt: number | undefined;
   /** Resolves when the exchange is over (answered, reset, or the client left). */
   ended: Promise<void>;
+  /** The model its replies name (on Azure, the model the deployment runs). */
+  answeringModel: string;
 }
 
 export interface OfflineUpstreamOptions {
@@ -96,6 +100,10 @@ export interface OfflineUpstreamOptions {
    * most the cap; the visible reply gets what the cap leaves. @default 0
    */
   reasoningTokens?: (request: UpstreamRequest) => number;
+  /** The model each Azure deployment runs: counted with, and named in replies. @default counted as gpt-4o, named as the deployment */
+  deployments?: Record<string, string>;
+  /** Fields added to every `usage` it reports, as some compatible servers do. @default none */
+  extraUsage?: Record<string, unknown>;
 }
 
 export interface OfflineUpstream {
@@ -151,13 +159,17 @@ function completionBody(id: string, model: string, message: Record<string, unkno
   };
 }
 
+/** The model a reply names: the one an Azure deployment runs, or the one asked for. */
+const answeringModel = (request: UpstreamRequest, deployments: Record<string, string> = {}): string =>
+  request.azure ? (deployments[request.azure.deployment] ?? request.azure.deployment) : String(request.body.model);
+
 /** One `chat.completion.chunk` event of a streamed reply. */
 function chunkEvent(call: UpstreamCall, choices: unknown[], usage?: unknown): string {
   const chunk = {
     id: 'chatcmpl-offline-stream',
     object: 'chat.completion.chunk',
     created: Math.floor(Date.now() / 1000),
-    model: call.request.body.model,
+    model: call.answeringModel,
     choices,
     ...(usage ? { usage } : {}),
   };
@@ -185,7 +197,25 @@ interface StreamWire {
   error(): void;
 }
 
-/** The chat-completions stream: `data:` chunks, a usage chunk when asked for, `[DONE]`. */
+/** Azure's content-filter verdict on a prompt or a completion: nothing filtered. */
+const AZURE_FILTER = { hate: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' } };
+
+/** Azure's first event: no choices, no id, no model, only the prompt's filter results. */
+const azurePromptFilterEvent = (): string =>
+  `data: ${JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER }] })}\n\n`;
+
+/** Azure's asynchronous filter verdict after the text: a choice without `delta`. */
+const azureCompletionFilterEvent = (call: UpstreamCall): string =>
+  chunkEvent(call, [
+    {
+      index: 0,
+      finish_reason: null,
+      content_filter_results: AZURE_FILTER,
+      content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: call.sentTokens },
+    },
+  ]);
+
+/** The chat-completions stream: `data:` chunks, a usage chunk when asked for, `[DONE]` (Azure's filter events around them). */
 function chatWire(
   res: http.ServerResponse,
   call: UpstreamCall,
@@ -213,6 +243,7 @@ function chatWire(
     : pieces.map(([piece, tokens]) => [() => writeDelta({ content: piece }), tokens]);
   return {
     head: () => {
+      if (call.request.azure) res.write(azurePromptFilterEvent());
       writeDelta({ role: 'assistant', content: '' });
       return 0;
     },
@@ -220,6 +251,7 @@ function chatWire(
     finish: () => {
       const finish = toolCall ? 'tool_calls' : generated >= (call.cap ?? DEFAULT_CAP) - call.reasoningTokens ? 'length' : 'stop';
       write([{ index: 0, delta: {}, logprobs: null, finish_reason: finish }]);
+      if (call.request.azure) res.write(azureCompletionFilterEvent(call));
       const streamOptions = call.request.body.stream_options as { include_usage?: unknown } | undefined;
       if (call.behaviour.kind !== 'no-usage' && streamOptions?.include_usage === true) write([], chatUsage(call));
       res.end('data: [DONE]\n\n');
@@ -267,7 +299,13 @@ function responsesWire(
  * it sent: a stream stopped early (cut, failed, or left by its client) bills what was sent
  * (and the reasoning tokens generated before it).
  */
-async function streamReply(res: http.ServerResponse, call: UpstreamCall, wire: StreamWire, intervalMs: number): Promise<void> {
+async function streamReply(
+  res: http.ServerResponse,
+  call: UpstreamCall,
+  wire: StreamWire,
+  intervalMs: number,
+  extraUsage: Record<string, unknown> = {},
+): Promise<void> {
   const { behaviour } = call;
   const stopAfter = behaviour.kind === 'stream-cut' || behaviour.kind === 'stream-error' ? behaviour.afterTokens : Infinity;
   const bill = () => {
@@ -276,6 +314,7 @@ async function streamReply(res: http.ServerResponse, call: UpstreamCall, wire: S
       prompt_tokens: call.promptTokens,
       completion_tokens: call.completionTokens,
       total_tokens: call.promptTokens + call.completionTokens,
+      ...extraUsage,
     };
   };
   // A client that leaves is billed by the time its exchange is seen to end.
@@ -330,13 +369,15 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
   const calls: UpstreamCall[] = [];
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const api = /\/chat\/completions$/.test(req.url ?? '')
-      ? 'chat'
-      : /\/responses$/.test(req.url ?? '')
-        ? 'responses'
-        : undefined;
+    const url = new URL(req.url ?? '/', 'http://upstream');
+    const api = /\/chat\/completions$/.test(url.pathname) ? 'chat' : /\/responses$/.test(url.pathname) ? 'responses' : undefined;
     if (req.method !== 'POST' || !api) {
       return sendJson(res, 404, { error: { message: 'Not found', type: 'invalid_request_error' } });
+    }
+    const deployment = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(url.pathname)?.[1];
+    const apiVersion = url.searchParams.get('api-version');
+    if (deployment !== undefined && !apiVersion) {
+      return sendJson(res, 404, { error: { code: '404', message: 'Resource not found' } });
     }
     const body = await readJson(req);
     const prompt = api === 'chat' ? body?.messages : body?.input;
@@ -349,7 +390,8 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       return sendJson(res, 400, { error: { message, type: 'invalid_request_error' } });
     }
     const request: UpstreamRequest = { body, headers: req.headers, api };
-    const model = countingModel(body.model);
+    if (deployment !== undefined) request.azure = { deployment: decodeURIComponent(deployment), apiVersion: apiVersion! };
+    const model = countingModel(answeringModel(request, options.deployments));
     const sentCap = Number(body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens);
     const cap = Number.isFinite(sentCap) ? sentCap : undefined;
     const call: UpstreamCall = {
@@ -362,6 +404,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       userId: stringField(body.safety_identifier) ?? stringField(body.user),
       bodyUser: stringField(body.user),
       outcome: 'pending',
+      answeringModel: answeringModel(request, options.deployments),
       sentTokens: 0,
       failedMidStream: false,
       closedAt: undefined,
@@ -404,7 +447,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
     const toolCall = behaviour.kind === 'no-usage' || behaviour.kind === 'reply' ? behaviour.toolCall : undefined;
     if (body.stream === true) {
       const wire = (api === 'chat' ? chatWire : responsesWire)(res, call, generated, toolCall, model);
-      return streamReply(res, call, wire, options.chunkIntervalMs ?? 0);
+      return streamReply(res, call, wire, options.chunkIntervalMs ?? 0, options.extraUsage);
     }
     const content = toolCall ? null : replyOfTokens(generated);
     const visible = toolCall
@@ -415,6 +458,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       prompt_tokens: call.promptTokens,
       completion_tokens: call.completionTokens,
       total_tokens: call.promptTokens + call.completionTokens,
+      ...options.extraUsage,
     };
     const cut = !toolCall && generated >= visibleCap;
     let reply: Record<string, unknown>;
@@ -426,7 +470,14 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       const message: Record<string, unknown> = { role: 'assistant', content, refusal: null };
       if (toolCall) message.tool_calls = [{ id: `call_offline_${calls.length}`, type: 'function', function: toolCall }];
       const finish = toolCall ? 'tool_calls' : cut ? 'length' : 'stop';
-      reply = completionBody(`chatcmpl-offline-${calls.length}`, body.model, message, finish);
+      const completion = completionBody(`chatcmpl-offline-${calls.length}`, call.answeringModel, message, finish);
+      reply = request.azure
+        ? {
+            ...completion,
+            prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER }],
+            choices: completion.choices.map((choice) => ({ ...choice, content_filter_results: AZURE_FILTER })),
+          }
+        : completion;
       if (behaviour.kind !== 'no-usage') reply.usage = chatUsage(call);
     }
     const text = JSON.stringify(reply);

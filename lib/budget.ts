@@ -1,5 +1,6 @@
 // createTokenBudget: reads the options once and hands out the middlewares that share them.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { withAliasPrices } from './aliases';
 import { readConfig } from './config';
 import { createFlagCache, type FeatureFlags, type FlagCache } from './flags/cache';
 import { flagChannelOf } from './flags/channel';
@@ -96,7 +97,7 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
     costMeter(meterOptions) {
       const meter = readCostMeter(config, meterOptions);
       // Prices are read only by apps that track money.
-      prices ??= readPrices(options.prices, options.fallbackPrice);
+      prices ??= withAliasPrices(readPrices(options.prices, options.fallbackPrice), config.aliases, options.prices);
       return createCostMeter(config, prices, meter, registerMeter(meters, meter));
     },
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),

@@ -3,6 +3,8 @@
 /** Stable codes of configuration mistakes; safe to match on. */
 export type ConfigErrorCode =
   | 'TB_UNKNOWN_MODEL'
+  | 'TB_ALIAS_UNKNOWN_MODEL'
+  | 'TB_ALIAS_CYCLE'
   | 'TB_UNKNOWN_FEATURE'
   | 'TB_INVALID_OPTION'
   | 'TB_INVALID_LIMIT'

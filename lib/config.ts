@@ -1,4 +1,5 @@
 // Options → validated internal config, read once at start-up; mistakes throw TokenBudgetConfigError.
+import { readModelAliases, type ModelAliases } from './aliases';
 import { TokenBudgetConfigError } from './config-error';
 import type { CallSettings, ClientGonePolicy, MissingUsagePolicy, ModelApi } from './context';
 import { memoryStore } from './store/memory';
@@ -23,6 +24,8 @@ export interface FeatureConfig {
 
 export interface BudgetConfig {
   features: Map<string, FeatureConfig>;
+  /** The `models` option: names the app uses for known models. */
+  aliases: ModelAliases;
   /** The configured store, behind the outage policies (`resilientStore`) unless it is the default memory store. */
   store: Store;
   onStoreUnavailable: UnavailablePolicy;
@@ -108,8 +111,16 @@ export function checkErrorOptions(options: ErrorOptions, path: string, inherited
   return { errors, onReject: checkFunction(options.onReject, `${path}.onReject`) ?? inherited.onReject };
 }
 
-function resolveModel(model: unknown, path: string, unknownModelEncoding: EncodingName | undefined, warn: Warn): ModelInfo {
+/** How the features' models are resolved: aliases first, then the model table, then the fallback encoding. */
+interface ModelResolution {
+  aliases: ModelAliases;
+  unknownModelEncoding: EncodingName | undefined;
+}
+
+function resolveModel(model: unknown, path: string, { aliases, unknownModelEncoding }: ModelResolution, warn: Warn): ModelInfo {
   if (typeof model !== 'string' || model === '') fail('TB_INVALID_OPTION', `${path} must be a model name.`);
+  const alias = aliases.get(model);
+  if (alias) return alias.info;
   const info = lookupModel(model);
   if (info && isUnlistedSnapshot(model)) {
     warn(
@@ -121,20 +132,20 @@ function resolveModel(model: unknown, path: string, unknownModelEncoding: Encodi
   if (unknownModelEncoding) return fallbackModel(model, unknownModelEncoding);
   return fail(
     'TB_UNKNOWN_MODEL',
-    `${path} "${model}" is not a known OpenAI model; set unknownModelEncoding to count it with a given encoding.`,
+    `${path} "${model}" is not a known OpenAI model; name the model it is in models (e.g. { "${model}": 'gpt-4o' }), or set unknownModelEncoding to count it with a given encoding.`,
   );
 }
 
 function readFeature(
   name: string,
   options: FeatureOptions,
-  unknownModelEncoding: EncodingName | undefined,
+  models: ModelResolution,
   defaultPolicy: UnavailablePolicy,
   warn: Warn,
 ): FeatureConfig {
   const path = `features.${name}`;
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', `${path} must be an object.`);
-  const modelInfo = resolveModel(options.model, `${path}.model`, unknownModelEncoding, warn);
+  const modelInfo = resolveModel(options.model, `${path}.model`, models, warn);
   const maxInput = positiveInteger(options.maxInput, `${path}.maxInput`);
   const maxOutput = positiveInteger(options.maxOutput, `${path}.maxOutput`);
   if (modelInfo.maxOutputTokens !== undefined && maxOutput > modelInfo.maxOutputTokens) {
@@ -190,14 +201,16 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
   const warn = warnOncePerCode(checkFunction(options.onWarning, 'onWarning'));
   const entries = Object.entries(options.features ?? {});
   if (entries.length === 0) fail('TB_INVALID_OPTION', 'features must name at least one feature.');
+  const aliases = readModelAliases(options.models);
   const features = new Map<string, FeatureConfig>();
   for (const [name, feature] of entries) {
     checkName(name, `feature name "${name}"`);
-    features.set(name, readFeature(name, feature, unknownModelEncoding, onStoreUnavailable, warn));
+    features.set(name, readFeature(name, feature, { aliases, unknownModelEncoding }, onStoreUnavailable, warn));
   }
   const onStoreError = checkFunction(options.onStoreError, 'onStoreError');
   return {
     features,
+    aliases,
     // The memory store is never unreachable; any other store gets the outage policies.
     store: options.store === undefined ? memoryStore() : resilientStore(checkStore(options.store), { onError: onStoreError }),
     onStoreUnavailable,

@@ -70,17 +70,19 @@ export interface RunOptions {
   onClientGone?: ClientGonePolicy;
 }
 
-/** A call as it was settled, for listeners such as the cost meter. */
+/** A call as it was settled or charged, told to `afterSettle` listeners (metrics, audit logs, the cost meter). */
 export interface SettledCall {
+  /** The feature the request was counted under. */
   feature: string;
-  /** The configured model. */
+  /** The configured model, as the app named it (an alias stays the alias). */
   model: string;
   /** The model the provider says answered (a dated snapshot, say), when the reply names one. */
   responseModel: string | undefined;
-  /** What was charged: the real usage, the counted reply, or the whole reservation. */
+  /** What was charged, in tokens: the real usage, the counted reply, or the whole reservation. */
   usage: CallUsage;
-  /** The settled spend of the scopes that track it, before and after this call. */
+  /** The settled spend of the scopes that track money (a `costMeter`), before and after this call, in nano-USD; empty without one. */
   report: SettleReport;
+  /** The request's budget context (`inputTokens`, `outputCap`, `scopeStates`, `degraded`, …). */
   context: BudgetContext;
 }
 
@@ -292,7 +294,7 @@ export class BudgetContext {
     this.scopeStates = result.scopes;
     if (!result.ok) {
       this.state = 'refused';
-      throw quotaRefusal(result.refused, this.now());
+      throw quotaRefusal(result.refused, this.inputTokens, this.now());
     }
     this.reservation = result.reservation;
     this.outputCap = result.reservation.outputCap;
@@ -320,7 +322,7 @@ export class BudgetContext {
     }
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    if (this.reservation) await this.settleAt(this.reservation, this.actualUsage(usage, reply), reply);
+    await this.settleAt(this.reservation, this.actualUsage(usage, reply), reply);
   }
 
   /**
@@ -330,9 +332,7 @@ export class BudgetContext {
   async charge(): Promise<void> {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    const reservation = this.reservation;
-    if (reservation)
-      await this.settleAt(reservation, { input: reservation.input, cachedInput: 0, output: reservation.outputCap });
+    await this.settleAt(this.reservation, { input: this.inputTokens, cachedInput: 0, output: this.outputCap ?? 0 });
   }
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */
@@ -342,16 +342,22 @@ export class BudgetContext {
     if (this.reservation) await this.settleAt(this.reservation, { input: 0, cachedInput: 0, output: 0 });
   }
 
-  /** Calls `listener` once the call is settled or charged (not when it is released: it cost nothing). */
+  /**
+   * Calls `listener` once the call is settled or charged, after the store recorded it — not
+   * when it is released (it cost nothing). Listeners run synchronously; one that throws is
+   * reported once as TB_LISTENER_FAILED and the others still run.
+   */
   afterSettle(listener: (call: SettledCall) => void): void {
     this.settledListeners.push(listener);
   }
 
   /**
-   * Settles the reservation at `usage`, moves the scope states the headers report to
-   * match, and tells the listeners what a call that cost something cost.
+   * Settles the reservation at `usage` (a request that declared no budgets has none),
+   * moves the scope states the headers report to match, and tells the listeners what a
+   * call that cost something cost.
    */
-  private async settleAt(reservation: Reservation, usage: CallUsage, reply?: unknown): Promise<void> {
+  private async settleAt(reservation: Reservation | undefined, usage: CallUsage, reply?: unknown): Promise<void> {
+    if (!reservation) return this.tellListeners(usage, { spent: [] }, reply);
     const report = await this.store.settle(reservation, usage);
     this.scopeStates = this.scopeStates.map((state) => {
       const part = reservation.parts.find((reserved) => reserved.scope.key === state.key);
@@ -359,6 +365,10 @@ export class BudgetContext {
       const used = Math.max(0, state.used + amountOf(part.scope, usage) - part.amount);
       return { ...state, used, remaining: Math.max(0, state.limit - used) };
     });
+    this.tellListeners(usage, report, reply);
+  }
+
+  private tellListeners(usage: CallUsage, report: SettleReport, reply: unknown): void {
     if (usage.input + usage.output === 0) return;
     const named = (reply as { model?: unknown } | null | undefined)?.model;
     const responseModel = typeof named === 'string' ? named : undefined;
@@ -493,11 +503,10 @@ export class BudgetContext {
   async settleStream(usage: Usage | undefined, countedOutput: number): Promise<void> {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    if (this.reservation)
-      await this.settleAt(
-        this.reservation,
-        this.usageOrMissing(usage, () => countedOutput, 'A stream'),
-      );
+    await this.settleAt(
+      this.reservation,
+      this.usageOrMissing(usage, () => countedOutput, 'A stream'),
+    );
   }
 
   /**
@@ -512,7 +521,7 @@ export class BudgetContext {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
     const output = Math.max(streamedOutput, Math.min(streamedOutput + STREAM_IN_FLIGHT_MARGIN, this.outputCap ?? 0));
-    if (this.reservation) await this.settleAt(this.reservation, { input: this.inputTokens, cachedInput: 0, output });
+    await this.settleAt(this.reservation, { input: this.inputTokens, cachedInput: 0, output });
   }
 
   /**

@@ -14,14 +14,16 @@ export type {
   MissingUsagePolicy,
   Degradation,
   RunOptions,
+  SettledCall,
   Usage,
 } from './context';
 export { memoryStore, type MemoryStore, type MemoryStoreOptions } from './store/memory';
 export { redisStore, type RedisStoreOptions } from './store/redis';
 export type { IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisClient } from './store/redis-transport';
 export { StoreUnavailableError } from './store/unavailable';
-// For people writing their own store.
+// For people writing their own store (and reading a SettledCall).
 export type {
+  CallUsage,
   CountedElsewhere,
   FixedWindow,
   Period,
@@ -32,7 +34,9 @@ export type {
   ScopeKind,
   ScopeRequest,
   ScopeState,
+  SettleReport,
   SlidingWindow,
+  SpendMove,
 } from './store/types';
 export { countTokens } from './tokens/count';
 export { countChatTokens } from './tokens/chat';

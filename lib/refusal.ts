@@ -79,19 +79,30 @@ function errorBody(type: RefusalType, message: string, { scope, scopeName }: Ref
   return body;
 }
 
-const QUOTA_REFUSALS: Record<ScopeKind, { type: RefusalType; message: (name: string) => string }> = {
-  feature: { type: 'feature_quota_exceeded', message: () => "This feature's daily token budget is used up." },
-  user: { type: 'user_quota_exceeded', message: () => 'Your token quota for this period is used up.' },
-  quota: { type: 'quota_exceeded', message: (name) => `The ${name} token quota for this period is used up.` },
+/** What a refused request needed of a token budget, and what that budget had left: the two figures a user compares. */
+const needs = (input: number, left: number, budget: string) =>
+  `This request needs at least ${input + 1} tokens (${input} input + 1 output), and ${budget} has ${left} left.`;
+
+const QUOTA_REFUSALS: Record<ScopeKind, { type: RefusalType; message: (name: string, input: number, left: number) => string }> = {
+  feature: {
+    type: 'feature_quota_exceeded',
+    message: (_name, input, left) => needs(input, left, "this feature's daily token budget"),
+  },
+  user: { type: 'user_quota_exceeded', message: (_name, input, left) => needs(input, left, 'your token quota for this period') },
+  quota: {
+    type: 'quota_exceeded',
+    message: (name, input, left) => needs(input, left, `the ${name} token quota for this period`),
+  },
+  // The service's own figures are not the client's: these two say no amounts.
   global: { type: 'global_rate_limited', message: () => 'The service is at its tokens-per-minute limit; retry shortly.' },
   spend: { type: 'spend_cap_reached', message: () => 'The spending cap for this period is reached; retry after it resets.' },
 };
 
-/** The refusal for a scope that cannot afford the request. */
-export function quotaRefusal(scope: ScopeState, nowMs: number): BudgetRefusal {
+/** The refusal for a scope that cannot afford a request of `input` prompt tokens (and one output token). */
+export function quotaRefusal(scope: ScopeState, input: number, nowMs: number): BudgetRefusal {
   const { type, message } = QUOTA_REFUSALS[scope.kind];
   const retryAfterSeconds = Math.max(1, Math.ceil((scope.resetAtMs - nowMs) / 1000));
-  return new BudgetRefusal(type, message(scope.name ?? scope.kind), { scope, retryAfterSeconds });
+  return new BudgetRefusal(type, message(scope.name ?? scope.kind, input, scope.remaining), { scope, retryAfterSeconds });
 }
 
 /** The answer to a request the app's own setup cannot serve; `code` and `message` go to the server's log only. */

@@ -206,6 +206,27 @@ export interface TokenBudgetOptions extends ErrorOptions {
    * @default undefined
    */
   fallbackPrice?: ModelPrice;
+  /**
+   * Names the app calls known models by — an Azure deployment (`'prod-chat-4o': 'gpt-4o'`),
+   * a router's name with its own price — each with the model it is like. A feature
+   * whose `model` is an alias is counted, limited and priced as that model, and the
+   * alias is the name sent upstream and shown in headers, errors and costs. A router's
+   * name `vendor/model` needs no alias when `model` is a known name.
+   * @default none
+   */
+  models?: Record<string, string | ModelAlias>;
+}
+
+/** A model name the app uses for a known model, with what differs from it. */
+export interface ModelAlias {
+  /** The known model (or another alias) whose encoding, framing, limits, image rule and price it inherits. Required. */
+  like: string;
+  /** Its price in USD per 1M tokens. @default the price of the model it is like */
+  prices?: ModelPrice;
+  /** Most tokens of prompt and completion together. @default the context window of the model it is like */
+  contextWindow?: number;
+  /** Largest completion it produces. @default the output limit of the model it is like */
+  maxOutput?: number;
 }
 
 /** Options of `budget.featureBudget(name, options)`. */

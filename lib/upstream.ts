@@ -61,16 +61,25 @@ export function callFailureRefusal(err: unknown, stoppedBy: StopReason | undefin
 const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
+ * Messages (they have no code) of fetch's own refusals before it connects: undici refuses
+ * the Fetch standard's blocked ports (1, 10080, …) with a bare `Error('bad port')` under
+ * its `TypeError('fetch failed')`.
+ */
+const NEVER_SENT = new Set(['bad port']);
+
+/**
  * Whether the provider did not bill a failed call: it answered with an HTTP error
- * status (4xx, 429, 5xx), or the connection was never made. Anything else (a time-out,
- * a reset, a garbled body, an abort) happened after the request was sent.
+ * status (4xx, 429, 5xx), or the request never left the process (the connection was
+ * never made, or fetch refused to make it). Anything else (a time-out, a reset, a
+ * garbled body, an abort) happened after the request was sent.
  */
 export function providerRefused(err: unknown): boolean {
   const status = (err as UpstreamErrorLike | null | undefined)?.status;
   if (typeof status === 'number' && status >= 400) return true;
   let cause: unknown = err;
   for (let depth = 0; depth < 8 && typeof cause === 'object' && cause !== null; depth++) {
-    if (NEVER_CONNECTED.has(String((cause as { code?: unknown }).code))) return true;
+    const { code, message } = cause as { code?: unknown; message?: unknown };
+    if (NEVER_CONNECTED.has(String(code)) || NEVER_SENT.has(String(message))) return true;
     cause = (cause as { cause?: unknown }).cause;
   }
   return false;

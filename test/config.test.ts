@@ -4,19 +4,10 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError, type BudgetWarning } from '../lib';
 import { lookupModel } from '../lib/tokens/models';
+import { configError } from './helpers/config-error';
 import { startTestApp, type TestApp } from './helpers/app';
 
 const chat = { maxInput: 100, maxOutput: 50, model: 'gpt-4o' };
-
-function configError(make: () => unknown): TokenBudgetConfigError {
-  try {
-    make();
-  } catch (err) {
-    expect(err).toBeInstanceOf(TokenBudgetConfigError);
-    return err as TokenBudgetConfigError;
-  }
-  throw new Error('expected a TokenBudgetConfigError');
-}
 
 const cases: Array<[string, () => unknown, string, RegExp]> = [
   ['no features', () => createTokenBudget({ features: {} }), 'TB_INVALID_OPTION', /at least one feature/],

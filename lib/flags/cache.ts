@@ -70,8 +70,9 @@ export function createFlagCache(options: FlagCacheOptions = {}): FlagCache {
   };
   const changedSince = (name: string, since: number) => (changedAt.get(name) ?? 0) > since;
 
+  // A read still in flight when the cache was closed fails with its connection: no outage to tell.
   const noteFailure = (err: unknown) => {
-    if (!inOutage) report(err instanceof Error ? err : new Error(String(err)));
+    if (!inOutage && !closed) report(err instanceof Error ? err : new Error(String(err)));
     inOutage = true;
   };
 

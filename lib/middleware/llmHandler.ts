@@ -134,9 +134,18 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   }
   const errorOptions = readErrorOptions(config, options, 'llmHandler');
   const { client } = options;
+  // An AzureOpenAI client built with `deployment` sends every call there, whatever model the body names.
+  const { deploymentName } = client as { deploymentName?: unknown };
+  const boundDeployment = typeof deploymentName === 'string' && deploymentName !== '' ? deploymentName : undefined;
 
   return handleAsync(async (req: Request, res, next) => {
     const context = requireContext(req, 'llmHandler');
+    if (boundDeployment !== undefined && boundDeployment !== context.model) {
+      config.warn(
+        'TB_CLIENT_DEPLOYMENT',
+        `llmHandler's client is bound to the Azure deployment "${boundDeployment}", so feature "${context.feature}" calls it, not its model "${context.model}", which it is counted and priced as; build the client without \`deployment\`, or name the deployment as the feature's model (an alias in models).`,
+      );
+    }
     const api = routeApi ?? context.api;
     const create = createOf(client, api);
     if (!create) {

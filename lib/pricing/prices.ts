@@ -1,6 +1,6 @@
 // Model prices: the published table plus the app's overrides, resolved per model name, in integer nano-USD.
 import { TokenBudgetConfigError } from '../config-error';
-import { SNAPSHOT_DATE } from '../tokens/models';
+import { SNAPSHOT_DATE, withoutRouterPrefix } from '../tokens/models';
 import { PUBLISHED_PRICES } from './table';
 
 /** A model's price in USD per 1M tokens, as OpenAI publishes it. */
@@ -119,10 +119,13 @@ function markedUp(base: NanoPrice): NanoPrice {
  * The row that prices `model`: its own, else its undated name's. A fine-tune
  * (`ft:gpt-4o-mini-2024-07-18:org::id`) is priced by its own row, else an `ft:` row of
  * its base (`ft:gpt-4o-mini`), else as its base model times the highest known
- * fine-tune markup (`pricedAs` ends in ` × fine-tune markup`). Falls back to
- * `prices.fallback`; `undefined` when nothing applies.
+ * fine-tune markup (`pricedAs` ends in ` × fine-tune markup`). A router's name
+ * (`openai/gpt-4o`) without a row of its own is priced as the name after its last `/`.
+ * Falls back to `prices.fallback`; `undefined` when nothing applies.
  */
 export function findPrice(model: string, prices: PriceList = PUBLISHED): ResolvedPrice | undefined {
+  const routed = withoutRouterPrefix(model);
+  if (routed !== model && !prices.rows.has(model)) return findPrice(routed, prices);
   const base = model.startsWith('ft:') ? model.slice(3).split(':')[0]! : undefined;
   for (const name of base === undefined ? [model] : [model, `ft:${base}`]) {
     const row = rowFor(name, prices.rows);

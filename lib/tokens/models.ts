@@ -127,11 +127,18 @@ const FAMILY_NAMES = Object.keys(FAMILIES).sort((a, b) => b.length - a.length);
 const withoutFineTune = (model: string) => (model.startsWith('ft:') ? model.slice(3).split(':')[0]! : model);
 
 /**
+ * A router's name for a model (`openai/gpt-4o`, `azure/openai/gpt-4o-mini`) without its
+ * prefixes: the part after the last `/`. A name without `/` is itself.
+ */
+export const withoutRouterPrefix = (model: string): string => model.slice(model.lastIndexOf('/') + 1);
+
+/**
  * Resolves a model name to its family's facts, or `undefined` for a name no
- * family matches. Fine-tuned names (`ft:gpt-4o-mini:org::id`) resolve to their base.
+ * family matches. Fine-tuned names (`ft:gpt-4o-mini:org::id`) resolve to their base;
+ * a router's name (`openai/gpt-4o`) resolves as the name after its last `/`.
  */
 export function lookupModel(model: string): ModelInfo | undefined {
-  const named = withoutFineTune(model);
+  const named = withoutFineTune(withoutRouterPrefix(model));
   const release = POINT_RELEASES.exec(named);
   const name = named.replace(POINT_RELEASES, '$1');
   const imageRule = release && Number(release[2]) >= FIRST_UNPUBLISHED_IMAGE_RELEASE ? unpublishedImageRuleOf : imageRuleOf;
@@ -206,7 +213,7 @@ const LISTED_SNAPSHOTS = new Set([
  * but is not one OpenAI has listed: it gets its family's rows, which may not be its own.
  */
 export function isUnlistedSnapshot(model: string): boolean {
-  const named = withoutFineTune(model);
+  const named = withoutFineTune(withoutRouterPrefix(model));
   if (!SNAPSHOT_DATE.test(named) || LISTED_SNAPSHOTS.has(named)) return false;
   const info = lookupModel(named);
   return info !== undefined && named.replace(SNAPSHOT_DATE, '').replace(POINT_RELEASES, '$1') === info.family;

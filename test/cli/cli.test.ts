@@ -1,6 +1,5 @@
 // The token-budget command, run as a child process against a private redis-server: flags, usage, spend, help, mistakes, outages.
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import request from 'supertest';
 import { createClient } from 'redis';
 import { redisStore } from '../../lib';
@@ -8,6 +7,7 @@ import { formatUsd } from '../../lib/alerts/money';
 import { findClient } from '../../lib/cli/redis-client';
 import { runCli } from '../../lib/cli/run';
 import { spawnApp } from '../helpers/child-app';
+import { unusedPort } from '../helpers/ports';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import { billedNanos } from '../cost/money';
@@ -80,7 +80,7 @@ describe('--help and mistakes', () => {
 
 describe('an unreachable Redis', () => {
   it('nothing listening: exits 1 at once, the password not printed', async () => {
-    const port = await closedPort();
+    const port = await unusedPort();
     const run = await cli(['flags', 'list', '--redis', `redis://:hunter2@127.0.0.1:${port}`, '--timeout', '1000']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^token-budget: Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? within 1000 ms/);
@@ -243,12 +243,3 @@ describe('usage and spend', () => {
     );
   });
 });
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

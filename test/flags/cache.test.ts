@@ -18,6 +18,9 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** Every channel made by the test in progress: what it left unanswered is answered after it. */
+const channels: ScriptedChannel[] = [];
+
 /** A channel whose every read and write waits for the test to answer it. */
 class ScriptedChannel implements FlagChannel {
   reads: Deferred<Map<string, boolean>>[] = [];
@@ -25,6 +28,18 @@ class ScriptedChannel implements FlagChannel {
   listeners: ((change: FlagChange) => void)[] = [];
   stopped = 0;
   listenReply: Deferred<void> | undefined;
+
+  constructor() {
+    channels.push(this);
+  }
+
+  /** Fails whatever is still waiting, as a closed connection would: no deadline timer outlives its test. */
+  hangUp() {
+    const closed = new Error('connection closed');
+    for (const read of this.reads) read.reject(closed);
+    for (const { reply } of this.writes) reply.reject(closed);
+    this.listenReply?.reject(closed);
+  }
 
   readAll() {
     const reply = deferred<Map<string, boolean>>();
@@ -54,7 +69,10 @@ async function until(condition: () => boolean) {
 }
 
 let cache: FlagCache | undefined;
-afterEach(() => cache?.close());
+afterEach(async () => {
+  await cache?.close();
+  for (const channel of channels.splice(0)) channel.hangUp();
+});
 
 describe('without a channel (memory store)', () => {
   it('keeps flags in the process: set, get, list', async () => {
@@ -234,6 +252,16 @@ describe('over a channel', () => {
     await until(() => channel.listeners.length === 1);
     channel.announce({ name: 'chat', on: true });
     expect(cache.peek('chat')).toBe(true);
+  });
+
+  it('does not report a read still in flight when it was closed as an outage', async () => {
+    const channel = new ScriptedChannel();
+    const errors: Error[] = [];
+    cache = createFlagCache({ channel, timeoutMs: 30, onError: (err) => errors.push(err) });
+    await until(() => channel.reads.length === 1);
+    await cache.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(errors).toEqual([]);
   });
 
   it('stops listening and re-reading when closed', async () => {

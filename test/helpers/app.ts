@@ -1,4 +1,6 @@
 // Test apps: a budget, an Express app (4 or 5) and the real openai SDK against the offline upstream.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
@@ -26,6 +28,8 @@ export interface TestAppOptions {
   express?: typeof express5;
   /** Builds the route's chain; default: featureBudget('chat') → llmHandler. */
   chain?: (budget: TokenBudget, client: OpenAI) => RequestHandler[];
+  /** The model client the chain calls with; default: OpenAI at the upstream's base URL. */
+  client?: (upstream: OfflineUpstream) => OpenAI;
   /** Sets `req.user` from the `x-test-user` / `x-test-plan` headers (the app's own auth, in tests). */
   users?: boolean;
 }
@@ -38,7 +42,9 @@ export const FEATURES: TokenBudgetOptions['features'] = {
 /** An app with POST /chat guarded by the chain, and budget.errorHandler() mounted. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const upstream = await startOfflineUpstream(options.upstream);
-  const client = new OpenAI({ apiKey: 'sk-test-secret-key-0123456789', baseURL: upstream.baseURL, maxRetries: 0 });
+  const client =
+    options.client?.(upstream) ??
+    new OpenAI({ apiKey: 'sk-test-secret-key-0123456789', baseURL: upstream.baseURL, maxRetries: 0 });
   const budget = createTokenBudget({ features: FEATURES, onWarning: () => {}, onStoreError: () => {}, ...options.budget });
   const express = options.express ?? express5;
   const app = express();
@@ -70,4 +76,27 @@ export function chatDailyScope(limit: number): ScopeRequest {
     onUnavailable: 'fail-closed',
     window: { kind: 'fixed', periodAt: (now) => periodAt(now, 'day', 'UTC') },
   };
+}
+
+/** Reads a whole streamed reply of the app's POST /chat through the openai SDK, as a client would; the app listens only meanwhile. */
+export async function readChatStream(
+  app: express5.Express,
+  body: Omit<OpenAI.ChatCompletionCreateParamsStreaming, 'model' | 'stream'>,
+): Promise<OpenAI.ChatCompletionChunk[]> {
+  const server = app.listen(0, '127.0.0.1');
+  try {
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+    // The SDK posts to `${baseURL}/chat/completions`: the route is mounted at /chat.
+    const stream = await client.chat.completions.create({ model: 'ignored', stream: true, ...body }, {
+      path: '/chat',
+    } as OpenAI.RequestOptions);
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return chunks;
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }

@@ -1,5 +1,6 @@
 // llmHandler and run(): refused calls are released, sent ones charged, usage is settled, limits are enforced.
 import http from 'node:http';
+import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens, memoryStore } from '../../lib';
 import { chatDailyScope, startTestApp, type TestApp } from '../helpers/app';
@@ -41,6 +42,17 @@ describe('upstream failures release the reservation and answer clearly', () => {
     expect(res.status).toBe(status);
     expect(res.body.error.type).toBe(type);
     if (type === 'upstream_rate_limited') expect(res.headers['retry-after']).toBe('7');
+    expect(await dailyUsed()).toBe(0);
+  });
+
+  test.each([1, 10080])('a port fetch refuses to use (%i): nothing was sent, so 502 and nothing charged', async (port) => {
+    t = await startTestApp({
+      budget: { features },
+      client: () => new OpenAI({ apiKey: 'offline', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }),
+    });
+    const res = await request(t.app).post('/chat').send(hi);
+    expect(res.status).toBe(502);
+    expect(res.body.error.type).toBe('upstream_error');
     expect(await dailyUsed()).toBe(0);
   });
 

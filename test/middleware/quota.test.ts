@@ -62,7 +62,9 @@ test('a used-up team quota is a 429 quota_exceeded naming the team scope; other 
   const res = await chat('bob', 'acme', 10);
   expect(res.status).toBe(429);
   expect(res.body.error).toMatchObject({ type: 'quota_exceeded', scope: 'team', limit: 500, remaining: 0 });
-  expect(res.body.error.message).toBe('The team token quota for this period is used up.');
+  expect(res.body.error.message).toBe(
+    'This request needs at least 11 tokens (10 input + 1 output), and the team token quota for this period has 0 left.',
+  );
   expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   expect(res.headers['ratelimit-policy']).toBe('"user";q=1000;w=86400, "team";q=500;w=86400');
   expect((await chat('bob', 'globex', 10)).status).toBe(200);

@@ -36,6 +36,20 @@ function quotaApp(extra: Parameters<TestApp['budget']['userQuota']>[0] extends i
   });
 }
 
+/** An app whose replies are 5 tokens, with the user quota at the default tier's 300. */
+function fiveTokenApp() {
+  return startTestApp({
+    users: true,
+    budget: { features },
+    upstream: { completionTokens: () => 5 },
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      b.userQuota({ user: (req) => (req as { user?: { id: string } }).user?.id, limits }),
+      b.llmHandler({ client }),
+    ],
+  });
+}
+
 test('a user with 300 tokens left and a 100-token prompt gets max_tokens 200', async () => {
   t = await quotaApp();
   const res = await request(t.app).post('/chat').set('x-test-user', 'alice').send(promptOf(100));
@@ -46,19 +60,21 @@ test('a user with 300 tokens left and a 100-token prompt gets max_tokens 200', a
 });
 
 test('RateLimit reports what is left after the call, not while it was reserved', async () => {
-  t = await startTestApp({
-    users: true,
-    budget: { features },
-    upstream: { completionTokens: () => 5 },
-    chain: (b, client) => [
-      b.featureBudget('chat'),
-      b.userQuota({ user: (req) => (req as { user?: { id: string } }).user?.id, limits }),
-      b.llmHandler({ client }),
-    ],
-  });
+  t = await fiveTokenApp();
   const res = await request(t.app).post('/chat').set('x-test-user', 'gus').send(promptOf(100));
   expect(res.body.usage.total_tokens).toBe(105);
   expect(res.headers.ratelimit).toMatch(/^"user";r=195;t=\d+$/);
+});
+
+test('a quota with tokens left, but fewer than the prompt needs, says both figures', async () => {
+  t = await fiveTokenApp();
+  await request(t.app).post('/chat').set('x-test-user', 'hal').send(promptOf(100)); // 105 of 300
+  const res = await request(t.app).post('/chat').set('x-test-user', 'hal').send(promptOf(200));
+  expect(res.status).toBe(429);
+  expect(res.body.error).toMatchObject({ type: 'user_quota_exceeded', remaining: 195 });
+  expect(res.body.error.message).toBe(
+    'This request needs at least 201 tokens (200 input + 1 output), and your token quota for this period has 195 left.',
+  );
 });
 
 test('a used-up quota is a 429 with Retry-After until the next UTC midnight; other users are untouched', async () => {

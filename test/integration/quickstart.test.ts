@@ -1,0 +1,88 @@
+// The README's Quick start, run as pasted: it listens while Redis is down, then serves a chat and counts it once Redis is up.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { unusedPort } from '../helpers/ports';
+import { startRedis, type RedisServer } from '../helpers/redis';
+
+const ROOT = path.resolve(__dirname, '../..');
+/** Inside the repo, so that the block's imports resolve from its node_modules (a dot folder, out of tsc's and Jest's way). */
+const DIR = path.join(ROOT, 'test', '.readme-blocks', `quickstart-${process.pid}`);
+
+/** The first ```ts block after the Quick start heading, importing the package from lib/. */
+function quickStart(): string {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Quick start\n'));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+  return code.replace(/from 'token-budget'/g, `from ${JSON.stringify(path.join(ROOT, 'lib', 'index.ts'))}`);
+}
+
+let upstream: OfflineUpstream;
+let redis: RedisServer;
+let app: ChildProcess;
+let base: string;
+
+beforeAll(async () => {
+  upstream = await startOfflineUpstream({ completionTokens: () => 6 });
+  redis = await startRedis();
+  await redis.kill(); // down at start-up: the app must listen all the same
+  mkdirSync(DIR, { recursive: true });
+  const file = path.join(DIR, 'quickstart.ts');
+  writeFileSync(file, quickStart());
+  const port = await unusedPort();
+  base = `http://127.0.0.1:${port}`;
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    REDIS_URL: redis.url,
+    OPENAI_BASE_URL: upstream.baseURL,
+    OPENAI_API_KEY: 'sk-offline',
+  };
+  app = spawn(process.execPath, ['--import', 'tsx', file], { env, stdio: 'ignore' });
+}, 60_000);
+
+afterAll(async () => {
+  app?.kill();
+  await redis?.close();
+  await upstream?.close();
+  rmSync(DIR, { recursive: true, force: true });
+});
+
+const chat = (user?: string) =>
+  fetch(`${base}/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(user ? { 'x-demo-user': user } : {}) },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'Say hi' }] }),
+  });
+
+/** Retries `attempt` until it resolves (the app still starting, or Redis still connecting); Jest's time-out is the limit. */
+async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await attempt();
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+test('listens with Redis down, refusing what it cannot check; serves and counts once Redis is up', async () => {
+  const refused = await eventually(() => chat('alice'));
+  expect(refused.status).toBe(503);
+  expect(((await refused.json()) as { error: { type: string } }).error.type).toBe('budget_unavailable');
+  expect(upstream.calls).toHaveLength(0);
+
+  await redis.restart();
+  const served = await eventually(async () => {
+    const res = await chat('alice');
+    if (res.status !== 200) throw new Error(`status ${res.status}`);
+    return res;
+  });
+  const { usage } = (await served.json()) as { usage: { total_tokens: number } };
+  expect(usage.total_tokens).toBe(upstream.calls[0]!.usage!.total_tokens);
+  const budget = await fetch(`${base}/budget`, { headers: { 'x-demo-user': 'alice' } });
+  expect(await budget.json()).toMatchObject({ used: usage.total_tokens, limit: 10_000 });
+  // The stand-in sign-in: no header is user "demo", on the free tier, not a 401.
+  expect((await chat()).status).toBe(200);
+}, 60_000);
