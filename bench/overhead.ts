@@ -2,7 +2,7 @@
 // Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; BASELINE=<git ref>[,<ref>…] adds the chain as of those commits;
 // LIB=tsx runs lib/ through tsx's on-the-fly transform instead of as the package ships it)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -142,7 +142,12 @@ function compileLib(sourceLib: string, outDir: string): string {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) compileDir(file);
-      else if (file.endsWith('.ts')) {
+      else if (file.endsWith('.json')) {
+        // Data the code imports (the budget file's schema), as the build copies it.
+        const out = path.join(outLib, path.relative(sourceLib, file));
+        mkdirSync(path.dirname(out), { recursive: true });
+        copyFileSync(file, out);
+      } else if (file.endsWith('.ts')) {
         const out = path.join(outLib, path.relative(sourceLib, file)).replace(/\.ts$/, '.js');
         mkdirSync(path.dirname(out), { recursive: true });
         writeFileSync(
