@@ -7,6 +7,7 @@ import { createCostMeter, readCostMeter, registerMeter, type MeterRegistry } fro
 import { createErrorHandler } from './middleware/errorHandler';
 import { createFeatureBudget } from './middleware/featureBudget';
 import { createFeatureFlag } from './middleware/featureFlag';
+import { createMetrics } from './metrics/prometheus';
 import { createGlobalTpm } from './middleware/globalTpm';
 import { createLlmHandler } from './middleware/llmHandler';
 import { createQuota, findQuota, readQuota, registerQuota, usageScope, type QuotaConfig } from './middleware/quota';
@@ -21,6 +22,7 @@ import type {
   FeatureFlagOptions,
   GlobalTpmOptions,
   LlmHandlerOptions,
+  MetricsOptions,
   PrincipalId,
   QuotaOptions,
   TokenBudgetOptions,
@@ -61,6 +63,12 @@ export interface TokenBudget {
   };
   /** Builds the encoders of every configured model now, so the first request does not pay for it (~1 s). */
   warmup(): void;
+  /**
+   * Registers Prometheus metrics (prom-client, loaded now) of every request of this budget:
+   * tokens and cost by feature and model, refusals, degradations, reservations in flight,
+   * store errors, outage policies, late spend, reserve and settle latency. No user ids as labels.
+   */
+  metrics(options?: MetricsOptions): void;
   /** The store every budget counts in (wrapped in the outage policies). */
   readonly store: Store;
 }
@@ -74,6 +82,8 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
   const quotas = new Map<string, QuotaConfig>();
   const meters: MeterRegistry = new Map();
   let prices: PriceList | undefined;
+  // Prices are read only by apps that track money (a costMeter, metrics, the admin view).
+  const priceList = () => (prices ??= readPrices(options.prices, options.fallbackPrice));
   const mountQuota = (quota: QuotaConfig): RequestHandler => {
     registerQuota(quotas, quota);
     return createQuota(quota);
@@ -95,9 +105,7 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
     globalTpm: (tpmOptions) => createGlobalTpm(config, tpmOptions),
     costMeter(meterOptions) {
       const meter = readCostMeter(config, meterOptions);
-      // Prices are read only by apps that track money.
-      prices ??= readPrices(options.prices, options.fallbackPrice);
-      return createCostMeter(config, prices, meter, registerMeter(meters, meter));
+      return createCostMeter(config, priceList(), meter, registerMeter(meters, meter));
     },
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),
     usageHandler(handlerOptions) {
@@ -111,6 +119,9 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
     },
     warmup() {
       warmEncoders([...new Set([...config.features.values()].map((f) => f.modelInfo.encoding))]);
+    },
+    metrics(metricsOptions) {
+      config.observers.add(createMetrics(config, priceList, metricsOptions));
     },
     store: config.store,
   };

@@ -10,7 +10,8 @@ export type ConfigErrorCode =
   | 'TB_OVER_CONTEXT'
   | 'TB_OVER_INPUT_LIMIT'
   | 'TB_UNPRICED_MODEL'
-  | 'TB_DUPLICATE_QUOTA';
+  | 'TB_DUPLICATE_QUOTA'
+  | 'TB_MISSING_PEER';
 
 /** A mistake in the options given to token-budget, reported when they are read. */
 export class TokenBudgetConfigError extends Error {

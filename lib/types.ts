@@ -484,3 +484,27 @@ export interface CostMeterOptions extends ErrorOptions {
   /** @default the budget's `onStoreUnavailable` */
   onStoreUnavailable?: UnavailablePolicy;
 }
+
+/**
+ * The part of a prom-client `Registry` the metrics use; `new Registry()` and prom-client's
+ * global `register` fit.
+ */
+export interface MetricsRegistry {
+  metrics(): Promise<string>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  registerMetric(metric: any): void;
+}
+
+/** Options of `budget.metrics(options)` (prom-client, an optional peer dependency, loaded then). */
+export interface MetricsOptions {
+  /**
+   * Where the metrics are registered.
+   * @default prom-client's global registry (`register`)
+   */
+  registry?: MetricsRegistry;
+  /**
+   * Prepended to every metric name.
+   * @default 'token_budget_'
+   */
+  prefix?: string;
+}

@@ -4,12 +4,12 @@ import { checkFunction, checkName, checkPolicy, fail, type BudgetConfig } from '
 import type { BudgetContext } from '../context';
 import type { AnswerOptions } from '../http/errors';
 import { formatUsd, usdToNanos } from '../alerts/money';
-import { createAlertSender, type AlertSinks } from '../alerts/sinks';
+import { createAlertSender, type AlertSinks, type SendAlert } from '../alerts/sinks';
 import { NO_CAP, spendScope, weightsOf, type SpendWindow } from '../alerts/spend-scopes';
 import type { SpikeRule } from '../alerts/spike';
 import { createSpendWatcher, type WatchedScope } from '../alerts/watcher';
 import { readWebhook } from '../alerts/webhook';
-import { costNanos } from '../pricing/cost';
+import { callCostNanos } from '../pricing/cost';
 import { findPrice, priceOf, type NanoPrice, type PriceList } from '../pricing/prices';
 import { validateTimeZone } from '../store/periods';
 import type { UnavailablePolicy } from '../store/types';
@@ -144,6 +144,14 @@ export function registerMeter(meters: MeterRegistry, meter: CostMeterConfig): Re
   return known;
 }
 
+/** Alerts reach the budget's observers (the admin view's recent alerts) as well as the meter's sinks. */
+function tellObservers(config: BudgetConfig, send: SendAlert): SendAlert {
+  return (alert) => {
+    config.observers.alert(alert);
+    send(alert);
+  };
+}
+
 /** What the meter needs of one feature: its price and its scopes. */
 interface MeteredFeature {
   price: NanoPrice;
@@ -199,7 +207,7 @@ export function createCostMeter(
     scopeOf: (key) => byKey.get(key),
     spike: meter.spike,
     readSpent: store.spentAt && ((scope, atMs) => store.spentAt!(scope, atMs)),
-    send: createAlertSender(meter.sinks, config.warn),
+    send: tellObservers(config, createAlertSender(meter.sinks, config.warn)),
     warn: config.warn,
     now: Date.now,
   });
@@ -226,11 +234,7 @@ export function createCostMeter(
             );
           }
           if (meter.costHeader && !res.headersSent) {
-            const { input, cachedInput, output } = call.usage;
-            res.setHeader(
-              meter.costHeader,
-              formatUsd(costNanos(feature.price, { promptTokens: input, cachedTokens: cachedInput, completionTokens: output })),
-            );
+            res.setHeader(meter.costHeader, formatUsd(callCostNanos(feature.price, call.usage)));
           }
         });
       }
