@@ -1,10 +1,9 @@
 // budget.metrics({ registry }): prom-client counters, gauges and histograms fed by the budget's events.
 import type * as PromClient from 'prom-client';
-import type { BudgetConfig } from '../config';
 import type { ReserveOutcome } from '../context';
 import type { BudgetEvents } from '../observers';
 import { callCostNanos } from '../pricing/cost';
-import { findPrice, type NanoPrice, type PriceList } from '../pricing/prices';
+import type { NanoPrice } from '../pricing/prices';
 import type { BudgetRefusal } from '../refusal';
 import type { Reservation } from '../store/types';
 import { fail } from '../config';
@@ -45,7 +44,7 @@ function outagePolicies(scopes: readonly { key: string; onUnavailable: string }[
 }
 
 /** Registers the budget's metrics in `options.registry` (default prom-client's global registry) and feeds them. */
-export function createMetrics(config: BudgetConfig, prices: () => PriceList, options: MetricsOptions = {}): BudgetEvents {
+export function createMetrics(priceOf: (model: string) => NanoPrice | undefined, options: MetricsOptions = {}): BudgetEvents {
   const prom = loadPromClient();
   const registers = [(options.registry as PromClient.Registry | undefined) ?? prom.register];
   const prefix = options.prefix ?? 'token_budget_';
@@ -93,14 +92,6 @@ export function createMetrics(config: BudgetConfig, prices: () => PriceList, opt
   const reserveSeconds = histogram('reserve_seconds', 'Time of one reservation in the store, by outcome.', ['outcome']);
   const settleSeconds = histogram('settle_seconds', 'Time of one settlement or release in the store.', []);
 
-  /** Each feature's price, once; a model with no price is counted in tokens only. */
-  const priceByModel = new Map<string, NanoPrice | undefined>();
-  const priceOfModel = (model: string) => {
-    if (!priceByModel.has(model)) priceByModel.set(model, findPrice(model, prices())?.price);
-    return priceByModel.get(model);
-  };
-  for (const feature of config.features.values()) priceOfModel(feature.model);
-
   return {
     reserved(context, outcome: ReserveOutcome, durationMs, reservation) {
       reserveSeconds.observe({ outcome }, durationMs / 1000);
@@ -117,7 +108,8 @@ export function createMetrics(config: BudgetConfig, prices: () => PriceList, opt
       const labels = { feature: call.feature, model: call.model };
       tokens.inc({ ...labels, direction: 'input' }, call.usage.input);
       tokens.inc({ ...labels, direction: 'output' }, call.usage.output);
-      const price = priceOfModel(call.model);
+      // A model with no price is counted in tokens only.
+      const price = priceOf(call.model);
       if (price) cost.inc(labels, callCostNanos(price, call.usage) / NANOS_PER_USD);
     },
     refused(refusal, feature) {

@@ -43,6 +43,8 @@ export interface CostMeterConfig {
 /** A meter as registered: the requests one of its name already watches, and whether spend settled outside requests reaches it yet. */
 export interface RegisteredMeter {
   definition: string;
+  /** The first mount's options (every mount of a name agrees on caps and alerts): what the admin view shows. */
+  config: CostMeterConfig;
   watching: WeakSet<BudgetContext>;
   hearsLateSpend: boolean;
 }
@@ -131,7 +133,12 @@ export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = 
 export function registerMeter(meters: MeterRegistry, meter: CostMeterConfig): RegisteredMeter {
   const known = meters.get(meter.name);
   if (!known) {
-    const registered = { definition: meter.definition, watching: new WeakSet<BudgetContext>(), hearsLateSpend: false };
+    const registered = {
+      definition: meter.definition,
+      config: meter,
+      watching: new WeakSet<BudgetContext>(),
+      hearsLateSpend: false,
+    };
     meters.set(meter.name, registered);
     return registered;
   }
