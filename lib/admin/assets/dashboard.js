@@ -84,6 +84,7 @@
         stroke: '#2f6fde',
         fill: 'rgba(47,111,222,0.25)',
         paths: uPlot.paths.bars({ size: [0.7, 40] }),
+        points: { show: false },
         value: function (_u, v) {
           return v == null ? '–' : usd(v);
         },
@@ -106,9 +107,11 @@
       axes: [
         {},
         {
-          size: 70,
+          size: 72,
           values: function (_u, ticks) {
-            return ticks.map(usd);
+            return ticks.map(function (v) {
+              return '$' + Number(v.toPrecision(3));
+            });
           },
         },
       ],
