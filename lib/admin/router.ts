@@ -1,5 +1,5 @@
 // budget.adminRouter({ authorize }): the admin JSON API and the dashboard page, refused to anyone `authorize` does not let in.
-import { type Request, type RequestHandler, type Response, Router, json } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
 import type { FeatureFlags } from '../flags/cache';
 import type { AdminRouterOptions, FlagAudit, PrincipalId, UserUsage } from '../types';
@@ -99,7 +99,10 @@ export function createAdminRouter(config: BudgetConfig, sources: AdminSources, o
     return Number.isSafeInteger(asked) && asked > 0 ? Math.min(asked, maxTop) : DEFAULT_TOP;
   };
 
-  const router = Router();
+  // Express (a peer dependency) is loaded when an app builds the router, not by require('token-budget').
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Router: newRouter, json } = require('express') as typeof import('express');
+  const router = newRouter();
   router.use((req, res, next) => {
     Promise.resolve()
       .then(() => authorize(req))
