@@ -112,6 +112,11 @@ test('the page shows the spend of the requests made, and a flag switch turns the
 
   const context = await browser.newContext({ httpCredentials: ADMIN, viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(message.text());
+  });
   await page.goto(`${base}/admin`);
   expect(page.url()).toBe(`${base}/admin/`);
   await page.waitForSelector('body[data-loaded="true"]');
@@ -143,5 +148,7 @@ test('the page shows the spend of the requests made, and a flag switch turns the
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(200);
   expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+  // No script error, and nothing the page's security policy had to block.
+  expect(pageErrors).toEqual([]);
   await context.close();
 });
