@@ -134,13 +134,18 @@ describe('with Redis, through an outage', () => {
   });
   afterAll(() => server.close());
 
-  it('counts the store error, the fallback reservations, and the spend handed back', async () => {
+  it('counts the store error, the fallback and fail-open reservations, and the spend handed back', async () => {
     const client = createClient({ url: server.url, socket: { reconnectStrategy: 50 } });
     client.on('error', () => {});
     await client.connect();
     const app = await startTestApp({
       budget: { store: redisStore(client, { timeoutMs: 300, onError: () => {} }) },
-      chain: (budget, openai) => [budget.featureBudget('chat'), budget.costMeter(), budget.llmHandler({ client: openai })],
+      chain: (budget, openai) => [
+        budget.featureBudget('chat'),
+        budget.globalTpm({ limit: 1_000_000, onStoreUnavailable: 'fail-open' }),
+        budget.costMeter(),
+        budget.llmHandler({ client: openai }),
+      ],
     });
     const registry = new Registry();
     app.budget.metrics({ registry });
@@ -155,6 +160,8 @@ describe('with Redis, through an outage', () => {
     let scrape = await registry.metrics();
     expect(sample(scrape, 'token_budget_store_errors_total')).toBeGreaterThanOrEqual(1);
     expect(sample(scrape, 'token_budget_outage_policy_total', { policy: 'fallback' })).toBe(2);
+    expect(sample(scrape, 'token_budget_outage_policy_total', { policy: 'fail-open' })).toBe(2);
+    expect(sample(scrape, 'token_budget_reservations_in_flight')).toBe(0);
     await server.restart();
     // The next reservation hands back what the fallback counted first.
     for (let i = 0; i < 100 && sample(scrape, 'token_budget_late_spend_total') === 0; i++) {
@@ -166,5 +173,17 @@ describe('with Redis, through an outage', () => {
     await app.budget.store.close?.();
     await app.close();
     client.destroy();
+  });
+});
+
+test('without prom-client installed, budget.metrics() says what to install (TB_MISSING_PEER)', () => {
+  jest.isolateModules(() => {
+    jest.doMock('prom-client', () => {
+      throw new Error("Cannot find module 'prom-client'");
+    });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { createTokenBudget } = require('../../lib') as typeof import('../../lib');
+    const budget = createTokenBudget({ features: { chat: { maxInput: 10, maxOutput: 10, model: 'gpt-4o' } } });
+    expect(() => budget.metrics()).toThrow(/npm install prom-client.*TB_MISSING_PEER/);
   });
 });
