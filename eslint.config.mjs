@@ -29,6 +29,7 @@ export default tseslint.config(
       '.mutation/**',
       '.pack-test/**',
       'test/.readme-blocks/**',
+      'lib/admin/assets/uPlot.*',
     ],
   },
   js.configs.recommended,
@@ -40,6 +41,16 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: node } },
+  // The dashboard's script runs in the browser, as a classic script next to uPlot's.
+  {
+    files: ['lib/admin/assets/dashboard.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'uPlot', 'setTimeout', 'clearTimeout', 'setInterval'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
   // CommonJS config and Jest plug-in files load their dependencies with require().
   { files: ['**/*.js'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

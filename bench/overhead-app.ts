@@ -1,7 +1,8 @@
-// The app measured by bench/overhead.ts: one route bare, with the full chain (memory, Redis), and with the peer limiter.
+// The app measured by bench/overhead.ts: one route bare, with the full chain (memory, Redis; memory with metrics), and with the peer limiter.
 import express, { type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import OpenAI from 'openai';
+import { Registry } from 'prom-client';
 import { RedisStore } from 'rate-limit-redis';
 import { createClient } from 'redis';
 import { listenForParent } from '../test/helpers/child-app';
@@ -52,12 +53,16 @@ async function main(): Promise<void> {
   const memoryBudget = createTokenBudget({ features, store: memoryStore() });
   const redisBudget = createTokenBudget({ features, store: redisStore(redis, { prefix: REDIS_PREFIX ?? 'bench:' }) });
   memoryBudget.warmup();
+  // The same chain with Prometheus metrics on (commits before budget.metrics() have no such route).
+  const meteredBudget = createTokenBudget({ features, store: memoryStore() });
+  if ('metrics' in meteredBudget) meteredBudget.metrics({ registry: new Registry() });
 
   const app = express();
   app.use(express.json({ limit: '1mb' }));
   app.post('/bare', bare);
   app.post('/memory', ...chain(memoryBudget));
   app.post('/redis', ...chain(redisBudget));
+  app.post('/metrics', ...chain(meteredBudget));
   app.post('/peer', peer, bare);
   // CPU this process has used, so the bench can report CPU per request: steadier than req/s on a shared machine.
   app.get('/cpu', (_req, res) => {

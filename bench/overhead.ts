@@ -206,6 +206,7 @@ async function main(): Promise<void> {
   const routes: Route[] = [
     { label: 'bare (SDK call only)', path: 'bare', port: app.port },
     { label: 'full chain, memory store', path: 'memory', port: app.port },
+    { label: 'full chain, memory store, with budget.metrics()', path: 'metrics', port: app.port },
     { label: 'full chain, Redis store', path: 'redis', port: app.port },
     { label: 'express-rate-limit + rate-limit-redis', path: 'peer', port: app.port },
   ];

@@ -1,6 +1,6 @@
 // The example app (`npm start`): three features behind token budgets, OpenAI or an offline upstream.
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import express, { type Request } from 'express';
 import OpenAI from 'openai';
 import { createTokenBudget } from '../lib';
 import { startOfflineUpstream } from './offline-upstream';
@@ -11,6 +11,13 @@ const DEMO_USERS: Record<string, { id: string; plan: 'free' | 'pro' | 'enterpris
   'demo-pro': { id: 'bob', plan: 'pro' },
   'demo-enterprise': { id: 'carol', plan: 'enterprise' },
 };
+
+/**
+ * DEMO ONLY: the dashboard's sign-in is HTTP Basic with a fixed password (admin / demo, or
+ * ADMIN_PASSWORD), so a browser asks for it. A real app authorizes with its own sessions and roles.
+ */
+const DEMO_ADMIN = `Basic ${Buffer.from(`admin:${process.env.ADMIN_PASSWORD ?? 'demo'}`).toString('base64')}`;
+const isDemoAdmin = (req: Request) => req.get('authorization') === DEMO_ADMIN;
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -47,6 +54,11 @@ async function main(): Promise<void> {
     limits: { free: 10_000, pro: 100_000, enterprise: 1_000_000 },
   });
   const tpm = budget.globalTpm({ limit: 1_000_000 });
+  const spend = budget.costMeter({
+    hourlyAlertUsd: [0.01, 0.05],
+    hourlyCapUsd: 0.1,
+    onAlert: (alert) => console.log(`token-budget alert: $${alert.spentUsd} spent this ${alert.window}`),
+  });
   const callModel = budget.llmHandler({ client });
 
   const app = express();
@@ -57,10 +69,27 @@ async function main(): Promise<void> {
     next();
   });
 
-  app.post('/chat', budget.featureBudget('chat'), quota, tpm, callModel);
-  app.post('/summarize', budget.featureBudget('summarize', { onExceed: 'reject' }), quota, tpm, callModel);
-  app.post('/quick-answer', budget.featureBudget('quick_answer'), quota, tpm, callModel);
+  app.post('/chat', budget.featureFlag('chat'), budget.featureBudget('chat'), quota, tpm, spend, callModel);
+  app.post(
+    '/summarize',
+    budget.featureFlag('summarize'),
+    budget.featureBudget('summarize', { onExceed: 'reject' }),
+    quota,
+    tpm,
+    spend,
+    callModel,
+  );
+  app.post(
+    '/quick-answer',
+    budget.featureFlag('quick_answer'),
+    budget.featureBudget('quick_answer'),
+    quota,
+    tpm,
+    spend,
+    callModel,
+  );
   app.get('/budget', budget.usageHandler());
+  app.use('/admin', budget.adminRouter({ authorize: isDemoAdmin, challenge: 'Basic realm="token-budget demo"' }));
   app.use(budget.errorHandler());
 
   const port = Number(process.env.PORT ?? 3000);
@@ -78,6 +107,9 @@ async function main(): Promise<void> {
         `-d '{"messages":[{"role":"user","content":"Hello!"}]}'`,
     );
     console.log(`  curl -s localhost:${listening}/budget -H 'authorization: Bearer demo-free'`);
+    console.log(
+      `Dashboard: http://localhost:${listening}/admin/ (demo sign-in: admin / ${process.env.ADMIN_PASSWORD ? '$ADMIN_PASSWORD' : 'demo'})`,
+    );
   });
 }
 

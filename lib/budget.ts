@@ -1,6 +1,9 @@
 // createTokenBudget: reads the options once and hands out the middlewares that share them.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { withAliasPrices } from './aliases';
+import type { Router } from 'express';
+import { createAdminRouter } from './admin/router';
+import { rankingObserver } from './admin/rankings';
 import { readConfig } from './config';
 import { createFlagCache, type FeatureFlags, type FlagCache } from './flags/cache';
 import { flagChannelOf } from './flags/channel';
@@ -8,20 +11,23 @@ import { createCostMeter, readCostMeter, registerMeter, type MeterRegistry } fro
 import { createErrorHandler } from './middleware/errorHandler';
 import { createFeatureBudget } from './middleware/featureBudget';
 import { createFeatureFlag } from './middleware/featureFlag';
+import { createMetrics } from './metrics/prometheus';
 import { createGlobalTpm } from './middleware/globalTpm';
 import { createLlmHandler } from './middleware/llmHandler';
 import { createQuota, findQuota, readQuota, registerQuota, usageScope, type QuotaConfig } from './middleware/quota';
 import { createUsageHandler, toUsage } from './middleware/usageHandler';
 import { readUserQuota } from './middleware/userQuota';
-import { readPrices, type PriceList } from './pricing/prices';
+import { findPrice, readPrices, type NanoPrice, type PriceList } from './pricing/prices';
 import type { Store } from './store/types';
 import { warmEncoders } from './tokens/encoder';
 import type {
+  AdminRouterOptions,
   CostMeterOptions,
   FeatureBudgetOptions,
   FeatureFlagOptions,
   GlobalTpmOptions,
   LlmHandlerOptions,
+  MetricsOptions,
   PrincipalId,
   QuotaOptions,
   TokenBudgetOptions,
@@ -62,6 +68,17 @@ export interface TokenBudget {
   };
   /** Builds the encoders of every configured model now, so the first request does not pay for it (~1 s). */
   warmup(): void;
+  /**
+   * Registers Prometheus metrics (prom-client, loaded now) of every request of this budget:
+   * tokens and cost by feature and model, refusals, degradations, reservations in flight,
+   * store errors, outage policies, late spend, reserve and settle latency. No user ids as labels.
+   */
+  metrics(options?: MetricsOptions): void;
+  /**
+   * The admin JSON API and the spend dashboard (mount it, e.g. `app.use('/admin', …)`);
+   * every request is refused unless `authorize(req)` resolves to true.
+   */
+  adminRouter(options: AdminRouterOptions): Router;
   /** The store every budget counts in (wrapped in the outage policies). */
   readonly store: Store;
 }
@@ -75,30 +92,42 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
   const quotas = new Map<string, QuotaConfig>();
   const meters: MeterRegistry = new Map();
   let prices: PriceList | undefined;
+  // Prices are read only by apps that track money (a costMeter, metrics, the admin view).
+  // Read only by apps that track money.
+  const priceList = () =>
+    (prices ??= withAliasPrices(readPrices(options.prices, options.fallbackPrice), config.aliases, options.prices));
   const mountQuota = (quota: QuotaConfig): RequestHandler => {
     registerQuota(quotas, quota);
     return createQuota(quota);
   };
+  const featureFlags: FeatureFlags = {
+    set: (name, on) => flags().set(name, on),
+    get: (name) => flags().get(name),
+    list: () => flags().list(),
+    close: async () => flagCache?.close(),
+  };
+  // Rankings live in the app's own store: the outage wrapper around it keeps none.
+  const rankStore = options.store ?? config.store;
+  const storeNow = () => config.store.now?.() ?? Date.now();
+  const priceByModel = new Map<string, NanoPrice | undefined>();
+  const modelPrice = (model: string) => {
+    if (!priceByModel.has(model)) priceByModel.set(model, findPrice(model, priceList())?.price);
+    return priceByModel.get(model);
+  };
+  let ranking = false;
   const readUsage = async (name: string, id: PrincipalId, tier: string | undefined, what: string): Promise<UserUsage> =>
     toUsage(await config.store.usage(usageScope(findQuota(quotas, name, what), id, tier)));
 
   return {
     featureFlag: (name, flagOptions) => createFeatureFlag(config, flags(), name, flagOptions),
-    flags: {
-      set: (name, on) => flags().set(name, on),
-      get: (name) => flags().get(name),
-      list: () => flags().list(),
-      close: async () => flagCache?.close(),
-    },
+    flags: featureFlags,
     featureBudget: (name, featureOptions) => createFeatureBudget(config, name, featureOptions),
     userQuota: (quotaOptions) => mountQuota(readUserQuota(config, quotaOptions)),
     quota: (quotaOptions) => mountQuota(readQuota(config, quotaOptions)),
     globalTpm: (tpmOptions) => createGlobalTpm(config, tpmOptions),
     costMeter(meterOptions) {
       const meter = readCostMeter(config, meterOptions);
-      // Prices are read only by apps that track money.
-      prices ??= withAliasPrices(readPrices(options.prices, options.fallbackPrice), config.aliases, options.prices);
-      return createCostMeter(config, prices, meter, registerMeter(meters, meter));
+      return createCostMeter(config, priceList(), meter, registerMeter(meters, meter));
     },
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),
     usageHandler(handlerOptions) {
@@ -112,6 +141,28 @@ export function createTokenBudget(options: TokenBudgetOptions): TokenBudget {
     },
     warmup() {
       warmEncoders([...new Set([...config.features.values()].map((f) => f.modelInfo.encoding))]);
+    },
+    metrics(metricsOptions) {
+      config.observers.add(createMetrics(modelPrice, metricsOptions));
+    },
+    adminRouter(adminOptions) {
+      const router = createAdminRouter(
+        config,
+        {
+          store: rankStore,
+          now: storeNow,
+          features: [...config.features.keys()],
+          flags: featureFlags,
+          meters: () => [...meters.values()].map((meter) => meter.config),
+          usage: (name, id, tier) => readUsage(name, id, tier, `adminRouter: the quota '${name}'`),
+        },
+        adminOptions,
+      );
+      if (!ranking && rankStore.rank) {
+        ranking = true;
+        config.observers.add(rankingObserver({ rank: rankStore.rank.bind(rankStore) }, modelPrice, storeNow));
+      }
+      return router;
     },
     store: config.store,
   };

@@ -14,7 +14,8 @@ export type ConfigErrorCode =
   | 'TB_UNPRICED_MODEL'
   | 'TB_DUPLICATE_QUOTA'
   | 'TB_BUDGET_FILE'
-  | 'TB_UNKNOWN_OPTION';
+  | 'TB_UNKNOWN_OPTION'
+  | 'TB_MISSING_PEER';
 
 /** A mistake in the options given to token-budget, reported when they are read. */
 export class TokenBudgetConfigError extends Error {

@@ -2,7 +2,9 @@
 import { readModelAliases, type ModelAliases } from './aliases';
 import { TokenBudgetConfigError } from './config-error';
 import type { CallSettings, ClientGonePolicy, MissingUsagePolicy, ModelApi } from './context';
+import { Observers } from './observers';
 import { memoryStore } from './store/memory';
+import { errorReporter } from './store/report';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
@@ -33,6 +35,8 @@ export interface BudgetConfig {
   errorOptions: ErrorOptions;
   warn: Warn;
   calls: CallSettings;
+  /** Metrics and the admin view listen here; empty (and free) until one does. */
+  observers: Observers;
 }
 
 /** Feature, quota and key names: they become Redis keys and log fields. */
@@ -207,12 +211,21 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     checkName(name, `feature name "${name}"`);
     features.set(name, readFeature(name, feature, { aliases, unknownModelEncoding }, onStoreUnavailable, warn));
   }
-  const onStoreError = checkFunction(options.onStoreError, 'onStoreError');
+  const observers = new Observers();
+  const reportStoreError = errorReporter(checkFunction(options.onStoreError, 'onStoreError'));
+  const onStoreError = (err: Error) => {
+    observers.storeError(err);
+    reportStoreError(err);
+  };
+  // The memory store is never unreachable; any other store gets the outage policies.
+  const store =
+    options.store === undefined ? memoryStore() : resilientStore(checkStore(options.store), { onError: onStoreError });
+  store.onLateSpend?.((report) => observers.lateSpend(report));
   return {
     features,
     aliases,
-    // The memory store is never unreachable; any other store gets the outage policies.
-    store: options.store === undefined ? memoryStore() : resilientStore(checkStore(options.store), { onError: onStoreError }),
+    store,
+    observers,
     onStoreUnavailable,
     maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
     errorOptions: checkErrorOptions(options, 'options'),

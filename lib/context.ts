@@ -86,6 +86,23 @@ export interface SettledCall {
   context: BudgetContext;
 }
 
+/** How a reservation attempt ended: granted, refused by a scope, refused for a store outage (fail-closed), or failed. */
+export type ReserveOutcome = 'granted' | 'refused' | 'unavailable' | 'failed';
+
+/**
+ * Told of each reservation and of its end, for metrics: it is called on the request's
+ * path, so it must only count. Timings are taken only while `active`.
+ */
+export interface CallObserver {
+  readonly active: boolean;
+  reserved(context: BudgetContext, outcome: ReserveOutcome, durationMs: number, reservation: Reservation | undefined): void;
+  /**
+   * A settlement was written: `call` is set when it cost something; `held` when it ended a
+   * reservation this observer was told was granted (a late settle after a release is not).
+   */
+  ended(context: BudgetContext, durationMs: number, call: SettledCall | undefined, held: boolean): void;
+}
+
 /** Why `run` stopped a call before it answered. */
 export type StopReason = 'timeout' | 'client-gone';
 
@@ -156,6 +173,8 @@ export interface BudgetContextInit {
   warn: Warn;
   now: () => number;
   calls: CallSettings;
+  /** @default none */
+  observer?: CallObserver;
 }
 
 /** How `run` calls the model, from the budget's options. */
@@ -228,6 +247,9 @@ export class BudgetContext {
   private readonly store: Store;
   private readonly warn: Warn;
   private readonly now: () => number;
+  private readonly observer: CallObserver | undefined;
+  /** A granted reservation the observer has not yet been told the end of. */
+  private observedInFlight = false;
 
   constructor(init: BudgetContextInit) {
     this.feature = init.feature;
@@ -247,6 +269,7 @@ export class BudgetContext {
     this.leaseMarginMs = init.calls.leaseMarginMs;
     this.onClientGone = init.calls.onClientGone;
     this.onMissingUsage = init.calls.onMissingUsage;
+    this.observer = init.observer;
   }
 
   /** Adds a budget; a scope with the same key replaces the earlier one (a route may re-declare). */
@@ -274,6 +297,8 @@ export class BudgetContext {
       return this.outputCap;
     }
     this.state = 'reserving';
+    const observer = this.observer?.active ? this.observer : undefined;
+    const startedAt = observer ? performance.now() : 0;
     let result;
     try {
       result = await this.store.reserve({
@@ -284,6 +309,8 @@ export class BudgetContext {
       });
     } catch (err) {
       this.state = 'refused';
+      const outcome = err instanceof StoreUnavailableError ? 'unavailable' : 'failed';
+      observer?.reserved(this, outcome, performance.now() - startedAt, undefined);
       if (err instanceof StoreUnavailableError) {
         throw new BudgetRefusal('budget_unavailable', 'Token budgets cannot be checked right now; retry shortly.', {
           retryAfterSeconds: 1,
@@ -292,6 +319,13 @@ export class BudgetContext {
       throw err;
     }
     this.scopeStates = result.scopes;
+    observer?.reserved(
+      this,
+      result.ok ? 'granted' : 'refused',
+      performance.now() - startedAt,
+      result.ok ? result.reservation : undefined,
+    );
+    this.observedInFlight = observer !== undefined && result.ok;
     if (!result.ok) {
       this.state = 'refused';
       throw quotaRefusal(result.refused, this.inputTokens, this.now());
@@ -357,28 +391,33 @@ export class BudgetContext {
    * call that cost something cost.
    */
   private async settleAt(reservation: Reservation | undefined, usage: CallUsage, reply?: unknown): Promise<void> {
-    if (!reservation) return this.tellListeners(usage, { spent: [] }, reply);
-    const report = await this.store.settle(reservation, usage);
+    const startedAt = this.observer?.active ? performance.now() : 0;
+    const report = reservation ? await this.store.settle(reservation, usage) : { spent: [] };
     this.scopeStates = this.scopeStates.map((state) => {
-      const part = reservation.parts.find((reserved) => reserved.scope.key === state.key);
+      const part = reservation?.parts.find((reserved) => reserved.scope.key === state.key);
       if (!part) return state;
       const used = Math.max(0, state.used + amountOf(part.scope, usage) - part.amount);
       return { ...state, used, remaining: Math.max(0, state.limit - used) };
     });
-    this.tellListeners(usage, report, reply);
-  }
-
-  private tellListeners(usage: CallUsage, report: SettleReport, reply: unknown): void {
-    if (usage.input + usage.output === 0) return;
-    const named = (reply as { model?: unknown } | null | undefined)?.model;
-    const responseModel = typeof named === 'string' ? named : undefined;
+    const call = usage.input + usage.output === 0 ? undefined : this.settledCall(usage, report, reply);
+    if (this.observedInFlight || (call && this.observer?.active)) {
+      this.observer!.ended(this, performance.now() - startedAt, call, this.observedInFlight);
+      this.observedInFlight = false;
+    }
+    if (!call) return;
     for (const listener of this.settledListeners) {
       try {
-        listener({ feature: this.feature, model: this.model, responseModel, usage, report, context: this });
+        listener(call);
       } catch (err) {
         this.warn('TB_LISTENER_FAILED', `A listener of settled calls threw: ${String(err)}`);
       }
     }
+  }
+
+  private settledCall(usage: CallUsage, report: SettleReport, reply: unknown): SettledCall {
+    const named = (reply as { model?: unknown } | null | undefined)?.model;
+    const responseModel = typeof named === 'string' ? named : undefined;
+    return { feature: this.feature, model: this.model, responseModel, usage, report, context: this };
   }
 
   /** The parameters for the model call: the feature's model, the (degraded) messages, the cap. */

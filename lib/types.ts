@@ -550,3 +550,69 @@ export interface BudgetFile extends Omit<TokenBudgetOptions, 'store' | 'onStoreE
    */
   costMeter?: BudgetFileCostMeter;
 }
+
+/**
+ * The part of a prom-client `Registry` the metrics use; `new Registry()` and prom-client's
+ * global `register` fit.
+ */
+export interface MetricsRegistry {
+  metrics(): Promise<string>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  registerMetric(metric: any): void;
+}
+
+/** Options of `budget.metrics(options)` (prom-client, an optional peer dependency, loaded then). */
+export interface MetricsOptions {
+  /**
+   * Where the metrics are registered.
+   * @default prom-client's global registry (`register`)
+   */
+  registry?: MetricsRegistry;
+  /**
+   * Prepended to every metric name.
+   * @default 'token_budget_'
+   */
+  prefix?: string;
+}
+
+/** A flag switched through the admin API, as told to `onFlagChange`. */
+export interface FlagAudit {
+  flag: string;
+  /** The flag before: `undefined` when it had never been set. */
+  from: boolean | undefined;
+  to: boolean;
+  /** Who switched it: `actor(req)`. */
+  by: string;
+  /** ISO 8601. */
+  at: string;
+}
+
+/** Options of `budget.adminRouter(options)`. */
+export interface AdminRouterOptions {
+  /**
+   * Whether this request may see and act on the admin API and dashboard. Required: there
+   * is no default that lets anyone in. A throw or rejection refuses the request.
+   */
+  authorize: (req: Request) => boolean | Promise<boolean>;
+  /**
+   * A `WWW-Authenticate` challenge sent with refusals, which are then 401 (e.g.
+   * `'Basic realm="token-budget"'` makes a browser ask for a password); without it they are 403.
+   * @default none (403)
+   */
+  challenge?: string;
+  /**
+   * Names who made a request, for the audit of flag switches.
+   * @default req => req.ip
+   */
+  actor?: (req: Request) => string | undefined;
+  /**
+   * Told of every flag switched through the API (who, when, from what).
+   * @default one console.info line
+   */
+  onFlagChange?: (change: FlagAudit) => void;
+  /**
+   * Most principals the top list may hold.
+   * @default 100
+   */
+  maxTopPrincipals?: number;
+}

@@ -2,16 +2,20 @@
 import type { NextFunction, Request, Response } from 'express';
 import { internalError, type BudgetRefusal } from '../refusal';
 import type { ErrorOptions } from '../types';
+import type { Observers } from '../observers';
 import type { Warn } from '../warnings';
 
 /** How a middleware answers, as read once from its options; `warn` is the budget's. */
 export interface AnswerOptions extends ErrorOptions {
   warn?: Warn;
+  /** Told of every refusal answered, for metrics. */
+  observers?: Observers;
 }
 
 /** Answers with the refusal as the middleware's options ask: `next(err)`, `onReject`, or the JSON body. */
 export function sendError(refusal: BudgetRefusal, req: Request, res: Response, next: NextFunction, options: AnswerOptions): void {
   reportWarning(refusal, options.warn);
+  options.observers?.refused(refusal, req.tokenBudget?.feature);
   if (options.errors === 'next') return next(refusal);
   if (options.onReject) return callOnReject(options.onReject, refusal, req, res, next, options.warn);
   sendJson(refusal, res, next);

@@ -4,12 +4,12 @@ import { checkFunction, checkName, checkPolicy, fail, type BudgetConfig } from '
 import type { BudgetContext } from '../context';
 import type { AnswerOptions } from '../http/errors';
 import { formatUsd, usdToNanos } from '../alerts/money';
-import { createAlertSender, type AlertSinks } from '../alerts/sinks';
+import { createAlertSender, type AlertSinks, type SendAlert } from '../alerts/sinks';
 import { NO_CAP, spendScope, weightsOf, type SpendWindow } from '../alerts/spend-scopes';
 import type { SpikeRule } from '../alerts/spike';
 import { createSpendWatcher, type WatchedScope } from '../alerts/watcher';
 import { readWebhook } from '../alerts/webhook';
-import { costNanos } from '../pricing/cost';
+import { callCostNanos } from '../pricing/cost';
 import { findPrice, priceOf, type NanoPrice, type PriceList } from '../pricing/prices';
 import { validateTimeZone } from '../store/periods';
 import type { UnavailablePolicy } from '../store/types';
@@ -43,6 +43,8 @@ export interface CostMeterConfig {
 /** A meter as registered: the requests one of its name already watches, and whether spend settled outside requests reaches it yet. */
 export interface RegisteredMeter {
   definition: string;
+  /** The first mount's options (every mount of a name agrees on caps and alerts): what the admin view shows. */
+  config: CostMeterConfig;
   watching: WeakSet<BudgetContext>;
   hearsLateSpend: boolean;
 }
@@ -131,7 +133,12 @@ export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = 
 export function registerMeter(meters: MeterRegistry, meter: CostMeterConfig): RegisteredMeter {
   const known = meters.get(meter.name);
   if (!known) {
-    const registered = { definition: meter.definition, watching: new WeakSet<BudgetContext>(), hearsLateSpend: false };
+    const registered = {
+      definition: meter.definition,
+      config: meter,
+      watching: new WeakSet<BudgetContext>(),
+      hearsLateSpend: false,
+    };
     meters.set(meter.name, registered);
     return registered;
   }
@@ -142,6 +149,14 @@ export function registerMeter(meters: MeterRegistry, meter: CostMeterConfig): Re
     );
   }
   return known;
+}
+
+/** Alerts reach the budget's observers (the admin view's recent alerts) as well as the meter's sinks. */
+function tellObservers(config: BudgetConfig, send: SendAlert): SendAlert {
+  return (alert) => {
+    config.observers.alert(alert);
+    send(alert);
+  };
 }
 
 /** What the meter needs of one feature: its price and its scopes. */
@@ -199,7 +214,7 @@ export function createCostMeter(
     scopeOf: (key) => byKey.get(key),
     spike: meter.spike,
     readSpent: store.spentAt && ((scope, atMs) => store.spentAt!(scope, atMs)),
-    send: createAlertSender(meter.sinks, config.warn),
+    send: tellObservers(config, createAlertSender(meter.sinks, config.warn)),
     warn: config.warn,
     now: Date.now,
   });
@@ -226,11 +241,7 @@ export function createCostMeter(
             );
           }
           if (meter.costHeader && !res.headersSent) {
-            const { input, cachedInput, output } = call.usage;
-            res.setHeader(
-              meter.costHeader,
-              formatUsd(costNanos(feature.price, { promptTokens: input, cachedTokens: cachedInput, completionTokens: output })),
-            );
+            res.setHeader(meter.costHeader, formatUsd(callCostNanos(feature.price, call.usage)));
           }
         });
       }

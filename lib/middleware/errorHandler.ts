@@ -41,7 +41,7 @@ function refusalOf(err: unknown, context: BudgetContext | undefined): BudgetRefu
  * them all with an HTML page. Anything else goes on to the app's own error handlers.
  */
 export function createErrorHandler(config: BudgetConfig): ErrorRequestHandler {
-  const options = { ...config.errorOptions, errors: 'respond', warn: config.warn } as const;
+  const options = { ...config.errorOptions, errors: 'respond', warn: config.warn, observers: config.observers } as const;
   return (err, req, res, next) => {
     const refusal = refusalOf(err, req.tokenBudget);
     if (!refusal) return next(err);

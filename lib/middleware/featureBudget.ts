@@ -228,6 +228,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
         warn: config.warn,
         now: Date.now,
         calls: config.calls,
+        observer: config.observers,
       });
       if (scope) context.declare(scope);
       req.tokenBudget = context;

@@ -9,7 +9,7 @@ import type { ErrorOptions } from '../types';
 
 /** A middleware's `errors` and `onReject` (inherited from the budget's), with the budget's `warn`. */
 export function readErrorOptions(config: BudgetConfig, options: ErrorOptions, path: string): AnswerOptions {
-  return { ...checkErrorOptions(options, path, config.errorOptions), warn: config.warn };
+  return { ...checkErrorOptions(options, path, config.errorOptions), warn: config.warn, observers: config.observers };
 }
 
 /** Express 4 ignores a rejected promise from a middleware: pass it to next() ourselves. */

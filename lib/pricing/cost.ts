@@ -1,4 +1,5 @@
 // What a call costs, in integer nano-USD: exact arithmetic, rounded up once per call.
+import type { CallUsage } from '../store/types';
 import type { NanoPrice } from './prices';
 
 /** The token counts a chat completion bills (its `usage`). */
@@ -35,4 +36,9 @@ export function costNanos(price: NanoPrice, tokens: BilledTokens): number {
   const cost = Number((perMillion + TOKENS_PER_PRICE_UNIT - 1n) / TOKENS_PER_PRICE_UNIT);
   if (!Number.isSafeInteger(cost)) throw new RangeError(`A cost of ${cost} nano-USD is beyond exact integer arithmetic.`);
   return cost;
+}
+
+/** What a settled call cost at `price`, nano-USD. */
+export function callCostNanos(price: NanoPrice, usage: CallUsage): number {
+  return costNanos(price, { promptTokens: usage.input, cachedTokens: usage.cachedInput, completionTokens: usage.output });
 }

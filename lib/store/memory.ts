@@ -2,10 +2,13 @@
 import { ExpiringCounters } from './expiring-counters';
 import { affordableOutput, amountOf, callUsageOf, inputAmountOf, reservedAmountOf } from './amounts';
 import { spentKeyOf } from './leases';
+import { MemoryRankings } from './memory-rankings';
 import {
   type CallUsage,
   type CountedElsewhere,
   DEFAULT_LEASE_MS,
+  type RankIncrement,
+  type RankedMember,
   type ReserveRequest,
   type ReserveResult,
   type Reservation,
@@ -44,6 +47,8 @@ export interface MemoryStore extends Store {
   reset(): void;
   add(counts: readonly CountedElsewhere[], batchId?: string): Promise<SettleReport>;
   spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]>;
+  rank(increments: readonly RankIncrement[]): Promise<void>;
+  ranked(key: string, limit: number): Promise<RankedMember[]>;
   /** Forgets every expired window now (a timer also does it every `sweepIntervalMs`); returns how many. */
   sweep(): number;
   /** Window counters held, including expired ones not yet swept. */
@@ -64,6 +69,7 @@ const MAX_RECLAIMED = 10_000;
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const now = options.now ?? Date.now;
   const counters = new ExpiringCounters();
+  const rankings = new MemoryRankings();
   /** Leases by scope key, then lease id; `nextExpiryMs` is the earliest expiry among them. */
   const leases = new Map<string, { byId: Map<string, Lease>; nextExpiryMs: number }>();
   /** The last hand-backs added, by id, with the spend they moved: one retried is added once and reported again. */
@@ -279,6 +285,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
     now,
 
+    async rank(increments: readonly RankIncrement[]): Promise<void> {
+      rankings.add(increments, now());
+    },
+
+    async ranked(key: string, limit: number): Promise<RankedMember[]> {
+      return rankings.top(key, limit, now());
+    },
+
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const nowMs = now();
       const { plan, values } = read(scope, nowMs);
@@ -298,6 +312,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       pastBucketMoves++;
       counters.clear();
       leases.clear();
+      rankings.clear();
     },
   };
 }

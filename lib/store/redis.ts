@@ -11,6 +11,7 @@ import {
   GRANTED,
   HEARTBEAT_SCRIPT,
   type LuaScript,
+  RANK_SCRIPT,
   READ_SCRIPT,
   REFUSED,
   REPLAN,
@@ -22,6 +23,8 @@ import {
   type CallUsage,
   type CountedElsewhere,
   DEFAULT_LEASE_MS,
+  type RankIncrement,
+  type RankedMember,
   type ReserveRequest,
   type ReserveResult,
   type Reservation,
@@ -393,6 +396,31 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       const beat = run(HEARTBEAT_SCRIPT, [`${prefix}processes`], [processId, String(ttlMs)]);
       const [alive] = await withinDeadline(timeoutMs, beat, () => lastAnswerAt);
       return alive!;
+    },
+
+    async rank(increments: readonly RankIncrement[]): Promise<void> {
+      await perSlot(
+        [...increments],
+        (increment) => prefix + increment.key,
+        (slot) =>
+          run(
+            RANK_SCRIPT,
+            slot.map((increment) => prefix + increment.key),
+            slot.flatMap(({ member, amount, ttlMs }) => [member, String(amount), String(ttlMs)]),
+          ),
+      );
+    },
+
+    async ranked(key: string, limit: number): Promise<RankedMember[]> {
+      if (limit <= 0) return [];
+      const reply = await call(() =>
+        redisConnection(redis).send(['ZREVRANGE', prefix + key, '0', String(limit - 1), 'WITHSCORES'], prefix + key),
+      );
+      // RESP2: member, score, member, score…; RESP3: [member, score] pairs.
+      const flat = (reply as unknown[]).flat().map(String);
+      const members: RankedMember[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) members.push({ member: flat[i]!, score: Number(flat[i + 1]) });
+      return members;
     },
 
     now: () => clock.estimate(),

@@ -326,3 +326,18 @@ for _, leaseKey in ipairs(KEYS) do
 end
 return 0
 `);
+
+/**
+ * Adds increments to rankings (sorted sets) of one slot; a ranking created here expires
+ * after its lifetime, which later increments never push forward.
+ * KEYS: the rankings. ARGV: per key, member, amount, ttlMs.
+ */
+export const RANK_SCRIPT = luaScript(`
+for i, key in ipairs(KEYS) do
+  local at = (i - 1) * 3
+  local fresh = redis.call('EXISTS', key) == 0
+  redis.call('ZINCRBY', key, ARGV[at + 2], ARGV[at + 1])
+  if fresh then redis.call('PEXPIRE', key, ARGV[at + 3]) end
+end
+return 0
+`);

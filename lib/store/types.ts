@@ -174,6 +174,23 @@ export interface CountedElsewhere {
   spent?: number;
 }
 
+/** One increment of a ranking: `member`'s score in ranking `key` grows by `amount`. */
+export interface RankIncrement {
+  /** The ranking's key without the store prefix; keys written together share their `{hash tag}`. */
+  key: string;
+  member: string;
+  /** A positive integer. */
+  amount: number;
+  /** Lifetime of the ranking from its creation, ms of the store's clock; never pushed forward by later increments. */
+  ttlMs: number;
+}
+
+/** A member of a ranking and its score. */
+export interface RankedMember {
+  member: string;
+  score: number;
+}
+
 export type ReserveResult =
   { ok: true; reservation: Reservation; scopes: ScopeState[] } | { ok: false; refused: ScopeState; scopes: ScopeState[] };
 
@@ -230,6 +247,13 @@ export interface Store {
    * spend alerts see it (`resilientStore`).
    */
   onLateSpend?(listener: (report: SettleReport) => void): void;
+  /**
+   * Adds each increment to its ranking (creating it with its `ttlMs`): what a dashboard
+   * reads later without scanning keys (top principals, spend by feature).
+   */
+  rank?(increments: readonly RankIncrement[]): Promise<void>;
+  /** The `limit` highest members of ranking `key`, highest first (equal scores: member in reverse byte order). */
+  ranked?(key: string, limit: number): Promise<RankedMember[]>;
   /** Stops timers and forgets state the store owns; never closes a client it was given. */
   close?(): Promise<void>;
 }

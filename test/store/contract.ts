@@ -320,6 +320,53 @@ export function storeContract(backend: () => ContractBackend): void {
     });
   });
 
+  describe('rankings', () => {
+    const rank = (key: string, member: string, amount: number, ttlMs = DAY) => store.rank!([{ key, member, amount, ttlMs }]);
+
+    it('adds up each member and reads the highest first, within the limit', async () => {
+      const key = 'r:{ranks}:day';
+      await store.rank!([
+        { key, member: 'alice', amount: 30, ttlMs: DAY },
+        { key, member: 'bob', amount: 50, ttlMs: DAY },
+        { key, member: 'carol', amount: 10, ttlMs: DAY },
+        { key: 'r:{ranks}:other', member: 'dave', amount: 99, ttlMs: DAY },
+      ]);
+      await rank(key, 'alice', 25);
+      await rank(key, 'o:{x}=1 \n', 1);
+      expect(await store.ranked!(key, 2)).toEqual([
+        { member: 'alice', score: 55 },
+        { member: 'bob', score: 50 },
+      ]);
+      expect(await store.ranked!(key, 10)).toEqual([
+        { member: 'alice', score: 55 },
+        { member: 'bob', score: 50 },
+        { member: 'carol', score: 10 },
+        { member: 'o:{x}=1 \n', score: 1 },
+      ]);
+      expect(await store.ranked!('r:{ranks}:never', 10)).toEqual([]);
+    });
+
+    it('orders equal scores as Redis does: the greater member first', async () => {
+      await store.rank!(['a', 'c', 'b'].map((member) => ({ key: 'r:{ties}', member, amount: 7, ttlMs: DAY })));
+      expect((await store.ranked!('r:{ties}', 3)).map((m) => m.member)).toEqual(['c', 'b', 'a']);
+    });
+
+    it('forgets a ranking once its lifetime from creation ends; later increments do not extend it', async () => {
+      const inspect = backend().inspect;
+      // Redis expires keys on its own clock: real time passes there, the injected clock here.
+      const pass = async (ms: number) => {
+        clock.advance(ms);
+        if (inspect) await new Promise((resolve) => setTimeout(resolve, ms));
+      };
+      await rank('r:{ttl}', 'alice', 5, 1000);
+      await pass(300);
+      await rank('r:{ttl}', 'alice', 5, 1000);
+      expect(await store.ranked!('r:{ttl}', 1)).toEqual([{ member: 'alice', score: 10 }]);
+      await pass(800);
+      expect(await store.ranked!('r:{ttl}', 1)).toEqual([]);
+    });
+  });
+
   describe('sliding window', () => {
     it('does not admit twice the limit across a minute boundary, and frees tokens as their bucket leaves', async () => {
       const global = scope(globalScopeKey('tpm'), 6000, perMinute, 'global');
