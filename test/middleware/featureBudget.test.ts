@@ -306,17 +306,18 @@ describe('the event loop while counting hostile bodies', () => {
   beforeAll(() => warmEncoders());
   afterEach(() => t?.close());
 
-  /** The longest the event loop was held while `work` ran, seen by a histogram and by a 5 ms timer's ticks. */
-  async function loopHeldMs(work: () => Promise<unknown>): Promise<{ histogramMs: number; timerGapMs: number; ticks: number }> {
+  /**
+   * The longest the event loop was held while `work` ran, seen by a histogram and by the gaps between a 5 ms timer's
+   * ticks (the last one up to the work's end: a short work on a loaded machine may end before the first tick).
+   */
+  async function loopHeldMs(work: () => Promise<unknown>): Promise<{ histogramMs: number; timerGapMs: number }> {
     const histogram = monitorEventLoopDelay({ resolution: 5 });
     let last = performance.now();
     let timerGapMs = 0;
-    let ticks = 0;
     const timer = setInterval(() => {
       const now = performance.now();
       timerGapMs = Math.max(timerGapMs, now - last);
       last = now;
-      ticks++;
     }, 5);
     histogram.enable();
     try {
@@ -324,8 +325,9 @@ describe('the event loop while counting hostile bodies', () => {
     } finally {
       histogram.disable();
       clearInterval(timer);
+      timerGapMs = Math.max(timerGapMs, performance.now() - last);
     }
-    return { histogramMs: histogram.max / 1e6, timerGapMs, ticks };
+    return { histogramMs: histogram.max / 1e6, timerGapMs };
   }
 
   // The target is 50 ms; the margin absorbs GC pauses and a machine shared with other jobs.
@@ -344,7 +346,6 @@ describe('the event loop while counting hostile bodies', () => {
     expect([200, 413]).toContain(status);
     expect(held.histogramMs).toBeLessThan(600);
     expect(held.timerGapMs).toBeLessThan(600);
-    expect(held.ticks).toBeGreaterThan(0);
   });
 });
 
