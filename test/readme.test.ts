@@ -1,16 +1,18 @@
-// README.md stays true: every ```ts block type-checks on its own against lib/, and no link leaves the package.
+// README.md and docs/ stay true: every ```ts block type-checks on its own against lib/, every table of codes matches
+// the code, and every link leads to a file of the repository (and a heading of it, for an #anchor).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
+import { markdownFiles, readDocs, ROOT } from './helpers/docs';
 
-const ROOT = path.resolve(__dirname, '..');
-const README = path.join(ROOT, 'README.md');
 /** Inside the repo, so that `express`, `openai`, `redis`… resolve from its node_modules; a dot folder, so tsc's `include` skips it. */
 const BLOCKS_ROOT = path.join(ROOT, 'test', '.readme-blocks');
 const BLOCKS_DIR = path.join(BLOCKS_ROOT, String(process.pid));
 
 interface CodeBlock {
-  /** 1-based line in README.md of the block's first line of code. */
+  /** The markdown file, relative to the repository. */
+  file: string;
+  /** 1-based line in that file of the block's first line of code. */
   line: number;
   code: string;
   /** ```ts fragment: deliberately incomplete, not checked. */
@@ -18,16 +20,16 @@ interface CodeBlock {
 }
 
 /** The ```ts / ```typescript blocks of a markdown text. */
-export function typeScriptBlocks(markdown: string): CodeBlock[] {
+export function typeScriptBlocks(markdown: string, file: string): CodeBlock[] {
   const blocks: CodeBlock[] = [];
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const open = /^```(\S*)(.*)$/.exec(lines[i]!);
     if (!open) continue;
     const end = lines.findIndex((text, j) => j > i && /^```\s*$/.test(text));
-    if (end === -1) throw new Error(`README.md:${i + 1}: a code block is never closed`);
+    if (end === -1) throw new Error(`${file}:${i + 1}: a code block is never closed`);
     if (open[1] === 'ts' || open[1] === 'typescript') {
-      blocks.push({ line: i + 2, code: lines.slice(i + 1, end).join('\n'), fragment: /\bfragment\b/.test(open[2]!) });
+      blocks.push({ file, line: i + 2, code: lines.slice(i + 1, end).join('\n'), fragment: /\bfragment\b/.test(open[2]!) });
     }
     i = end;
   }
@@ -82,7 +84,7 @@ function cachingHost(options: ts.CompilerOptions): ts.CompilerHost {
   return host;
 }
 
-/** The block's diagnostics as `README.md:line:column message`, lines counted in README.md. */
+/** The block's diagnostics as `file:line:column message`, lines counted in its markdown file. */
 function checkBlock(block: CodeBlock, fileName: string, options: ts.CompilerOptions, host: ts.CompilerHost): string[] {
   const program = ts.createProgram({ rootNames: [fileName], options, host });
   const file = program.getSourceFile(fileName)!;
@@ -98,15 +100,23 @@ function checkBlock(block: CodeBlock, fileName: string, options: ts.CompilerOpti
       return `${diagnostic.file?.fileName ?? '(options)'}: TS${diagnostic.code} ${message}`;
     }
     const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
-    return `README.md:${block.line + line}:${character + 1} TS${diagnostic.code} ${message}`;
+    return `${block.file}:${block.line + line}:${character + 1} TS${diagnostic.code} ${message}`;
   });
 }
 
-const readme = readFileSync(README, 'utf8');
-const blocks = typeScriptBlocks(readme);
+const pages = markdownFiles().map((file) => ({ file: path.relative(ROOT, file), text: readFileSync(file, 'utf8') }));
+const blocks = pages.flatMap((page) => typeScriptBlocks(page.text, page.file));
 const checked = blocks.filter((block) => !block.fragment);
+const docs = readDocs();
 
-describe('README.md', () => {
+/** The anchors of each markdown file's headings, by absolute path, read once. */
+const anchorsOf = new Map<string, Set<string>>();
+function anchorsIn(file: string): Set<string> {
+  if (!anchorsOf.has(file)) anchorsOf.set(file, headingAnchors(readFileSync(file, 'utf8')));
+  return anchorsOf.get(file)!;
+}
+
+describe('README.md and docs/', () => {
   const options = compilerOptions();
   const host = cachingHost(options);
   const files = new Map<CodeBlock, string>();
@@ -114,7 +124,7 @@ describe('README.md', () => {
   beforeAll(() => {
     mkdirSync(BLOCKS_DIR, { recursive: true });
     for (const block of checked) {
-      const fileName = path.join(BLOCKS_DIR, `readme-line-${block.line}.ts`);
+      const fileName = path.join(BLOCKS_DIR, `${block.file.replace(/[/.]/g, '-')}-line-${block.line}.ts`);
       writeFileSync(fileName, block.code);
       files.set(block, fileName);
     }
@@ -126,21 +136,30 @@ describe('README.md', () => {
     if (readdirSync(BLOCKS_ROOT).length === 0) rmdirSync(BLOCKS_ROOT);
   });
 
-  test('has TypeScript blocks to check, and few fragments', () => {
+  test('has the pages, TypeScript blocks to check, and few fragments', () => {
+    expect(pages.length).toBeGreaterThanOrEqual(20);
     expect(checked.length).toBeGreaterThanOrEqual(8);
     expect(blocks.length - checked.length).toBeLessThanOrEqual(2);
   });
 
-  test.each(checked.map((block) => [block.line, block] as const))(
-    'the ts block at line %i type-checks on its own',
-    (_line, block) => {
+  test('README.md is a front page: at most 250 lines, with the Quick start', () => {
+    const readme = pages.find((page) => page.file === 'README.md')!.text;
+    expect(readme.split('\n').length).toBeLessThanOrEqual(250);
+    expect(readme).toContain('\n## Quick start\n');
+  });
+
+  test.each(checked.map((block) => [`${block.file}:${block.line}`, block] as const))(
+    'the ts block at %s type-checks on its own',
+    (_where, block) => {
       const diagnostics = checkBlock(block, files.get(block)!, options, host);
       if (diagnostics.length > 0) {
         const numbered = block.code
           .split('\n')
           .map((text, i) => `${String(block.line + i).padStart(5)} | ${text}`)
           .join('\n');
-        throw new Error(`README.md block at line ${block.line} does not compile:\n  ${diagnostics.join('\n  ')}\n\n${numbered}`);
+        throw new Error(
+          `${block.file} block at line ${block.line} does not compile:\n  ${diagnostics.join('\n  ')}\n\n${numbered}`,
+        );
       }
     },
   );
@@ -155,22 +174,27 @@ describe('README.md', () => {
     const types = [...statuses.matchAll(/(\w+): (\d{3}),/g)].map(([, type, status]) => ({ type: type!, status: status! }));
     expect(codes.size).toBeGreaterThan(15);
     expect(types.length).toBeGreaterThan(10);
-    expect([...codes].filter((code) => !readme.includes(`\`${code}\``))).toEqual([]);
+    expect([...codes].filter((code) => !docs.includes(`\`${code}\``))).toEqual([]);
     // A row of the error table: | cause | status (+ Retry-After …) | `type` |
     const inErrorTable = ({ type, status }: { type: string; status: string }) =>
-      new RegExp(`^\\|[^|\\n]*\\| *${status}\\b[^|\\n]*\\| *\`${type}\` *\\|`, 'm').test(readme);
+      new RegExp(`^\\|[^|\\n]*\\| *${status}\\b[^|\\n]*\\| *\`${type}\` *\\|`, 'm').test(docs);
     expect(types.filter((row) => !inErrorTable(row))).toEqual([]);
   });
 
-  test('links stay inside the package and lead somewhere', () => {
-    const targets = [...readme.matchAll(/\]\(([^)\s]+)[^)]*\)/g)].map((match) => match[1]!);
-    const anchors = headingAnchors(readme);
-    const broken = targets.filter((target) => {
-      if (/^https?:/.test(target)) return false;
-      if (target.startsWith('#')) return !anchors.has(target.slice(1));
-      const file = path.resolve(ROOT, target.split('#')[0]!);
-      return !file.startsWith(ROOT + path.sep) || !existsSync(file);
-    });
-    expect(broken).toEqual([]);
-  });
+  test.each(pages.map((page) => [page.file, page] as const))(
+    'the links of %s stay inside the repository and lead to a file and a heading',
+    (_file, page) => {
+      const from = path.join(ROOT, page.file);
+      const withoutCode = page.text.replace(/^```[\s\S]*?^```/gm, '');
+      const targets = [...withoutCode.matchAll(/\]\(([^)\s]+)[^)]*\)/g)].map((match) => match[1]!);
+      const broken = targets.filter((target) => {
+        if (/^https?:/.test(target)) return false;
+        const [file, anchor] = target.split('#') as [string, string | undefined];
+        const resolved = file === '' ? from : path.resolve(path.dirname(from), file);
+        if (!resolved.startsWith(ROOT + path.sep) || !existsSync(resolved)) return true;
+        return anchor !== undefined && (!resolved.endsWith('.md') || !anchorsIn(resolved).has(anchor));
+      });
+      expect(broken).toEqual([]);
+    },
+  );
 });

@@ -21,7 +21,7 @@ const SEED = 20_260_611;
  * bound is generous because the machine is shared and the test's own client runs here.
  */
 const LOOP_BOUND_MS = 200;
-/** Every `error.type` the README documents. */
+/** Every `error.type` the docs document (docs/reference/errors.md). */
 const DOCUMENTED_TYPES = new Set([
   'invalid_request',
   'user_required',

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { readDocs } from '../helpers/docs';
 
 const MAIN = require.resolve('../../lib/cli/main.ts');
 
@@ -157,15 +158,14 @@ test('--help prints the command and its exit statuses', async () => {
   expect((await cli(['--help'])).stdout).toContain('plan FILE [--users T=N,…]');
 });
 
-test("the README's sample is what the command prints for examples/budgets.json", async () => {
+test("the docs' sample is what the command prints for examples/budgets.json", async () => {
   const args = ['plan', 'budgets.json', '--users', 'free=1000,pro=50', '--max-daily-usd', '500'];
   const run = await cli(args, path.resolve(__dirname, '../../examples'));
   expect(run.code).toBe(0);
-  const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
-  expect(readme).toContain(`$ npx token-budget ${args.join(' ')}\n${run.stdout}`);
+  expect(readDocs()).toContain(`$ npx token-budget ${args.join(' ')}\n${run.stdout}`);
 });
 
-test("the README's --diff sample: the pro tier from 100,000 to 400,000 and the global limit doubled", async () => {
+test("the docs' --diff sample: the pro tier from 100,000 to 400,000 and the global limit doubled", async () => {
   const example = JSON.parse(readFileSync(path.resolve(__dirname, '../../examples/budgets.json'), 'utf8'));
   // Inside the project, where `--import tsx` resolves.
   const scratch = path.resolve(__dirname, '../../.scratch');
@@ -180,7 +180,6 @@ test("the README's --diff sample: the pro tier from 100,000 to 400,000 and the g
   const run = await cli(args, cwd);
   expect(run.stderr).toBe('');
   expect(run.code).toBe(0);
-  const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
-  expect(readme).toContain(`$ npx token-budget ${args.join(' ')}\n${run.stdout}`);
+  expect(readDocs()).toContain(`$ npx token-budget ${args.join(' ')}\n${run.stdout}`);
   rmSync(cwd, { recursive: true, force: true });
 });

@@ -16,7 +16,7 @@ function promptOf(n: number) {
   return { messages: [{ role: 'user' as const, content: words(n - base + 1) }] };
 }
 
-/** A custom handler as the README shows it: run() around the app's own SDK call, failures to next(). */
+/** A custom handler as the docs show it (docs/reference/llmHandler.md): run() around the app's own SDK call, failures to next(). */
 function customHandler(client: OpenAI, requestOptions: OpenAI.RequestOptions = {}): RequestHandler {
   return async (req, res, next) => {
     try {
