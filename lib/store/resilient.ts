@@ -233,8 +233,11 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     recoveringUntilMs = 0;
     fallback.reset();
     seededInOutage.clear();
+    sharesHeld.clear();
     return false;
   };
+  /** What a grant made during a recovery holds of this process's outage share, by the primary's lease id. */
+  const sharesHeld = new Map<string, Reservation>();
   /** Settled when the probe under way has its answer. */
   let probing: Promise<void> | undefined;
   let lastFailure: StoreUnavailableError | undefined;
@@ -368,6 +371,12 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
       actual,
       reservation.parts.map((part) => part.scope),
     );
+    // A grant of the recovery frees what its share held beyond what it used (never handed back: the primary has it).
+    const share = sharesHeld.get(reservation.leaseId);
+    if (share) {
+      sharesHeld.delete(reservation.leaseId);
+      await fallback.settle(share, usage);
+    }
     // Tried even while cooling down: only the primary can give back what it holds.
     const reports = await Promise.all([
       settleIn(
@@ -388,14 +397,17 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
 
   /**
    * Holds a grant of the primary, made while the others may still hold counts it has
-   * not been given, to this process's outage share: the gate's counts are never handed
-   * back (the primary has them) and are dropped once the recovery is over.
+   * not been given, to this process's outage share: what it holds there is settled with
+   * the grant, never handed back (the primary has it), and dropped once the recovery is over.
    */
   const withinOutageShare = async (request: ReserveRequest, granted: ReserveResult & { ok: true }): Promise<ReserveResult> => {
     const shared = request.scopes.filter((scope) => scope.onUnavailable === 'fallback' && startFromLastSeen(scope));
     if (shared.length === 0) return granted;
     const gate = await fallback.reserve({ ...request, scopes: shared, maxOutput: granted.reservation.outputCap });
-    if (gate.ok) return { ...granted, reservation: { ...granted.reservation, outputCap: gate.reservation.outputCap } };
+    if (gate.ok) {
+      sharesHeld.set(granted.reservation.leaseId, gate.reservation);
+      return { ...granted, reservation: { ...granted.reservation, outputCap: gate.reservation.outputCap } };
+    }
     await settle(granted.reservation, 0);
     const gateStates = new Map(shared.map((scope, i) => [scope.key, gate.scopes[i]!]));
     return { ok: false, refused: gate.refused, scopes: granted.scopes.map((state) => gateStates.get(state.key) ?? state) };

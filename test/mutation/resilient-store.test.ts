@@ -190,8 +190,10 @@ describe('a fleet of processes during an outage', () => {
     // Reported as the outage counted it: the others' shares taken, this one's 15 used.
     expect(overShare.scopes[0]).toMatchObject({ used: 95, remaining: 5 });
     expect((await primary.usage(user('a', 'fallback'))).used).toBe(55);
-    // Within the share: counted on the primary (where the others will add theirs).
-    granted(await store.reserve(reserve(5, user('a', 'fallback'))));
+    // Within the share: counted on the primary (where the others will add theirs); settled, it frees what it did not use.
+    await store.settle(granted(await store.reserve(reserve(5, user('a', 'fallback')))), 1);
+    granted(await store.reserve(reserve(4, user('a', 'fallback'))));
+    expect((await store.reserve(reserve(1, user('a', 'fallback')))).ok).toBe(false);
     expect((await primary.usage(user('a', 'fallback'))).used).toBe(60);
     // Once recoveryMs has passed, the primary's word alone decides again.
     const later = Date.now() + 60_000;
