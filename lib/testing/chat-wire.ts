@@ -1,8 +1,8 @@
 // The offline upstream's chat-completions wire format: completion bodies, the chunks of a streamed reply, Azure's content-filter events.
-import type http from 'node:http';
 import { countTokens } from '../tokens/count';
-import { DEFAULT_CAP, replyPieces, type StreamWire } from './stream';
-import type { StagedToolCall, UpstreamCall } from './types';
+import { DEFAULT_CAP, replyPieces } from './stream';
+import type { UpstreamCall } from './types';
+import type { ReplyBody, StreamWire, StreamWriter } from './wire';
 
 /** The chat.completion body of a generated reply. */
 function completionBody(id: string, model: string, message: Record<string, unknown>, finishReason: string) {
@@ -47,13 +47,7 @@ const azureCompletionFilterEvent = (call: UpstreamCall): string =>
   ]);
 
 /** The chat-completions stream: `data:` chunks, a usage chunk when asked for, `[DONE]` (Azure's filter events around them). */
-export function chatWire(
-  res: http.ServerResponse,
-  call: UpstreamCall,
-  generated: number,
-  toolCall: StagedToolCall | undefined,
-  model: string,
-): StreamWire {
+export const chatWire: StreamWriter = (res, call, generated, toolCall, model) => {
   const write = (choices: unknown[], usage?: unknown) => res.write(chunkEvent(call, choices, usage));
   const writeDelta = (delta: unknown) => write([{ index: 0, delta, logprobs: null, finish_reason: null }]);
   const pieces = replyPieces(generated, toolCall, model);
@@ -94,7 +88,7 @@ export function chatWire(
       res.end();
     },
   };
-}
+};
 
 /** The bill as chat completions report it (reasoning tokens in its details, when there were any). */
 const chatUsage = (call: UpstreamCall) =>
@@ -103,13 +97,7 @@ const chatUsage = (call: UpstreamCall) =>
     : call.usage;
 
 /** The `n`th reply, not streamed: its text or tool call, Azure's filter results on Azure's path, `usage` unless staged without. */
-export function chatReply(
-  call: UpstreamCall,
-  n: number,
-  content: string | null,
-  toolCall: StagedToolCall | undefined,
-  cut: boolean,
-): Record<string, unknown> {
+export const chatReply: ReplyBody = (call, n, content, toolCall, cut) => {
   const message: Record<string, unknown> = { role: 'assistant', content, refusal: null };
   if (toolCall) message.tool_calls = [{ id: `call_offline_${n}`, type: 'function', function: toolCall }];
   const finish = toolCall ? 'tool_calls' : cut ? 'length' : 'stop';
@@ -123,4 +111,4 @@ export function chatReply(
     : completion;
   if (call.behaviour.kind !== 'no-usage') reply.usage = chatUsage(call);
   return reply;
-}
+};

@@ -1,8 +1,8 @@
 // The offline upstream's Responses API wire format: response bodies and the named server-sent events of a streamed response.
-import type http from 'node:http';
 import { countTokens } from '../tokens/count';
-import { DEFAULT_CAP, replyOfTokens, replyPieces, type StreamWire } from './stream';
+import { DEFAULT_CAP, replyOfTokens, replyPieces } from './stream';
 import type { StagedToolCall, UpstreamCall } from './types';
+import type { ReplyBody, StreamWriter } from './wire';
 
 /** Usage in the Responses API's shape. */
 interface ResponsesUsage {
@@ -121,13 +121,7 @@ class ResponsesEvents {
 const wireUsage = (call: UpstreamCall) => responsesUsage(call.promptTokens, call.completionTokens, call.reasoningTokens);
 
 /** The Responses API stream: named events, usage in `response.completed`, no `[DONE]`. */
-export function responsesWire(
-  res: http.ServerResponse,
-  call: UpstreamCall,
-  generated: number,
-  toolCall: StagedToolCall | undefined,
-  model: string,
-): StreamWire {
+export const responsesWire: StreamWriter = (res, call, generated, toolCall, model) => {
   const events = new ResponsesEvents((text) => res.write(text), 'resp_offline_stream', call.request.body.model, toolCall);
   const pieces = replyPieces(generated, toolCall, model);
   return {
@@ -147,17 +141,11 @@ export function responsesWire(
       res.end();
     },
   };
-}
+};
 
 /** The `n`th response, not streamed: its text or function call, `incomplete` when the cap cut it, `usage` unless staged without. */
-export function responsesReply(
-  call: UpstreamCall,
-  n: number,
-  content: string | null,
-  toolCall: StagedToolCall | undefined,
-  cut: boolean,
-): Record<string, unknown> {
+export const responsesReply: ReplyBody = (call, n, content, toolCall, cut) => {
   const usage = call.behaviour.kind === 'no-usage' ? null : wireUsage(call);
   const output = [outputItem(content ?? '', toolCall, 'completed')];
   return responseBody(`resp_offline_${n}`, call.request.body.model, output, cut ? 'incomplete' : 'completed', usage);
-}
+};

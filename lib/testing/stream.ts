@@ -2,6 +2,7 @@
 import type http from 'node:http';
 import { countTokens } from '../tokens/count';
 import type { StagedToolCall, UpstreamCall } from './types';
+import type { StreamWire } from './wire';
 
 /** The cap a request without one gets. */
 export const DEFAULT_CAP = 4096;
@@ -31,16 +32,6 @@ export function billCall(call: UpstreamCall, completionTokens: number, extraUsag
     total_tokens: call.promptTokens + completionTokens,
     ...extraUsage,
   };
-}
-
-/** How one API's stream is written: its head, one event per generated piece, its end, a failure. */
-export interface StreamWire {
-  /** Writes the head; returns the output tokens it carried (a function call's name on `/responses`). */
-  head(): number;
-  /** Events that carry generated output, each with its tokens, written one at a time. */
-  deltas: [write: () => void, tokens: number][];
-  finish(): void;
-  error(): void;
 }
 
 /**
