@@ -1,4 +1,6 @@
-// token-budget/testing as its TSDoc promises, through the real openai SDK: the defaults, the cap, slow and usage-less replies, idle().
+// token-budget/testing as its TSDoc promises, through the real openai SDK (the defaults, the cap, slow and usage-less replies, idle()), and its option table in the docs.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import OpenAI from 'openai';
 import { countChatTokens } from '../../lib';
 import { startOfflineUpstream, type OfflineUpstream, type UpstreamBehaviour } from '../../lib/testing';
@@ -58,4 +60,29 @@ test('idle() waits for a call still open, until its client leaves', async () => 
   expect(await call).toBe('aborted');
   expect(upstream.calls[0]).toMatchObject({ outcome: 'client-gone', completionTokens: 0 });
   expect(upstream.billedTokens()).toBe(0);
+});
+
+test("the docs' option table lists every option with its TSDoc default", () => {
+  const root = path.resolve(__dirname, '../..');
+  const docs = existsSync(path.join(root, 'docs'))
+    ? readdirSync(path.join(root, 'docs'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.md'))
+    : [];
+  const text = [path.join(root, 'README.md'), ...docs.map((file) => path.join(root, 'docs', file))]
+    .map((file) => readFileSync(file, 'utf8'))
+    .join('\n');
+  const table = new Map([...text.matchAll(/^\| `(\w+)` +\| `([^|]+)` +\|/gm)].map(([, name, value]) => [name!, value!] as const));
+  const source = readFileSync(path.join(root, 'lib', 'testing', 'types.ts'), 'utf8');
+  const options = source.slice(source.indexOf('export interface OfflineUpstreamOptions'));
+  const documented = [
+    ...options.slice(0, options.indexOf('\n}\n')).matchAll(/@default ([^\n]*?)(?: \*\/)?\n[^]*?^ {2}(\w+)\?:/gm),
+  ];
+  expect(documented.map(([, , name]) => name)).toEqual([
+    'behave',
+    'completionTokens',
+    'chunkIntervalMs',
+    'reasoningTokens',
+    'deployments',
+    'extraUsage',
+  ]);
+  for (const [, tsdoc, name] of documented) expect([name, tsdoc!.startsWith(table.get(name!) ?? '?')]).toEqual([name, true]);
 });
