@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import OpenAI from 'openai';
 import { createTokenBudget } from '../lib';
-import { startOfflineUpstream } from '../examples/offline-upstream';
+import { startOfflineUpstream } from '../lib/testing';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 20);
 const TOKENS = Number(process.env.TOKENS ?? 2000);

@@ -7,7 +7,7 @@ import { createTokenBudget, redisStore, type ChatMessage, type SpendAlert, type 
 import { formatUsd } from '../lib/alerts/money';
 import { costNanos } from '../lib/pricing/cost';
 import { priceOf } from '../lib/pricing/prices';
-import { startOfflineUpstream } from './offline-upstream';
+import { startOfflineUpstream } from '../lib/testing';
 
 const MODEL = 'gpt-4o';
 /** The runaway: conversations that never end, each restarted under a new user by a retry loop. */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type Request } from 'express';
 import OpenAI from 'openai';
 import { createTokenBudget } from '../lib';
-import { startOfflineUpstream } from './offline-upstream';
+import { startOfflineUpstream } from '../lib/testing';
 
 /** Demo sign-in: in a real app `req.user` comes from your session or auth middleware. */
 const DEMO_USERS: Record<string, { id: string; plan: 'free' | 'pro' | 'enterprise' }> = {

@@ -66,7 +66,10 @@ function compilerOptions(): ts.CompilerOptions {
     moduleDetection: ts.ModuleDetectionKind.Force,
     // An app's project: Node's types, not Jest's globals.
     types: ['node'],
-    paths: { 'token-budget': [path.join(ROOT, 'lib', 'index.ts')] },
+    paths: {
+      'token-budget': [path.join(ROOT, 'lib', 'index.ts')],
+      'token-budget/testing': [path.join(ROOT, 'lib', 'testing', 'index.ts')],
+    },
     noEmit: true,
   };
 }

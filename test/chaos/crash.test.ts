@@ -2,7 +2,7 @@
 import { createClient } from 'redis';
 import { redisStore } from '../../lib';
 import type { ScopeRequest } from '../../lib/store/types';
-import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import { startWorkers, stopWorkers, until, type Worker } from './harness';
 import { chaosScopes } from './scopes';

@@ -1,6 +1,6 @@
 // Shared by the fleet proofs (issue 12): a persisted Redis, the marker-staged upstream, and marked requests from named users.
 import { createClient } from 'redis';
-import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../lib/testing';
 import { startRedis } from '../helpers/redis';
 import { markerText, readMarker, stageFromMarker, type BehaviourName } from './harness';
 

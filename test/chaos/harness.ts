@@ -1,6 +1,6 @@
 // The chaos suite's shared parts: seeded randomness, staged upstream behaviours, the expected charge of a call, worker processes.
 import type { ChildProcess } from 'node:child_process';
-import type { UpstreamBehaviour, UpstreamCall, UpstreamRequest } from '../../examples/offline-upstream';
+import type { UpstreamBehaviour, UpstreamCall, UpstreamRequest } from '../../lib/testing';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import { spawnApp } from '../helpers/child-app';
 import type { ChaosEnv } from './scopes';

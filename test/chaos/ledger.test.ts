@@ -5,7 +5,7 @@ import request from 'supertest';
 import { redisStore } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import type { ScopeRequest } from '../../lib/store/types';
-import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../lib/testing';
 import { startTestApp } from '../helpers/app';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import {

@@ -1,7 +1,7 @@
 // Redis stalled (SIGSTOP) and killed (SIGKILL) under steady load: deadlines hold, policies hold, counts come back.
 import { createClient } from 'redis';
 import { redisStore } from '../../lib';
-import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../lib/testing';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import { getJson, startWorkers, stopWorkers, until, workersQuiet, type Worker } from './harness';
 import { chaosScopes } from './scopes';

@@ -1,7 +1,7 @@
 // The multi-process proof, 20 times in a row: 4 processes × 1,000 concurrent requests of one user, default store deadline and policy.
 import { createClient } from 'redis';
 import { redisStore } from '../../lib';
-import { startOfflineUpstream, type OfflineUpstream, type UpstreamRequest } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream, type UpstreamRequest } from '../../lib/testing';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import { startWorkers, stopWorkers, until, workersQuiet, type Worker } from './harness';
 import { chaosScopes } from './scopes';

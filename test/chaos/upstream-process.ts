@@ -1,5 +1,5 @@
 // The offline upstream in its own process, so that counting big prompts never blocks the event loop of the app under test.
-import { startOfflineUpstream } from '../../examples/offline-upstream';
+import { startOfflineUpstream } from '../../lib/testing';
 
 startOfflineUpstream({ completionTokens: () => 5 })
   .then((upstream) => {

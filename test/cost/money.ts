@@ -2,7 +2,7 @@
 import { spendScope, NO_CAP, weightsOf, type SpendWindow } from '../../lib/alerts/spend-scopes';
 import { costNanos } from '../../lib/pricing/cost';
 import { priceOf } from '../../lib/pricing/prices';
-import type { UpstreamCall } from '../../examples/offline-upstream';
+import type { UpstreamCall } from '../../lib/testing';
 
 export const USD = 1_000_000_000;
 

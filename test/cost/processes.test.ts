@@ -2,7 +2,7 @@
 import { createClient } from 'redis';
 import { countChatTokens, redisStore, type ChatMessage } from '../../lib';
 import type { SpendAlert } from '../../lib/types';
-import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import { spawnApp } from '../helpers/child-app';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import { startReceiver } from '../alerts/receiver';

@@ -16,6 +16,8 @@ beforeAll(() => {
   const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', SANDBOX], { cwd: ROOT, encoding: 'utf8' });
   tarball = path.join(SANDBOX, packed.trim().split('\n').pop()!);
   execFileSync('tar', ['-xzf', tarball, '-C', INSTALLED, '--strip-components=1']);
+  // A package of its own: inside the repo's, Node would resolve 'token-budget' to the repo itself (self-reference).
+  writeFileSync(path.join(SANDBOX, 'package.json'), JSON.stringify({ name: 'pack-test', private: true }));
 }, 120_000);
 
 afterAll(() => rmSync(SANDBOX, { recursive: true, force: true }));
@@ -32,6 +34,15 @@ const EXPORTS = [
 
 test('ships only dist/, the docs and the licence', () => {
   expect(readdirSync(INSTALLED).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'package.json']);
+});
+
+test('a consumer resolves both entries to the unpacked tarball', () => {
+  const script = "console.log(JSON.stringify(['token-budget', 'token-budget/testing'].map((id) => require.resolve(id))))";
+  const resolved = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: SANDBOX, encoding: 'utf8' })) as string[];
+  expect(resolved).toEqual([
+    path.join(INSTALLED, 'dist', 'cjs', 'index.js'),
+    path.join(INSTALLED, 'dist', 'cjs', 'testing', 'index.js'),
+  ]);
 });
 
 test('ships the token-budget command, executable', () => {
@@ -66,7 +77,7 @@ test('import works', () => {
   expect(JSON.parse(out)).toEqual([...EXPORTS.map(() => 'function'), 'function', 2]);
 });
 
-test('the declarations type-check a consumer, req.tokenBudget included', () => {
+test('the declarations type-check a consumer, req.tokenBudget and token-budget/testing included', () => {
   const file = path.join(SANDBOX, 'consumer.ts');
   writeFileSync(
     file,
@@ -76,6 +87,7 @@ test('the declarations type-check a consumer, req.tokenBudget included', () => {
      import { createClient as createClient4 } from 'redis4';
      import { createCluster as createCluster5 } from 'redis5';
      import { createTokenBudget, redisStore, type FixedWindow, type Period, type ReservedPart, type SlidingWindow, type Store, type TokenBudgetOptions } from 'token-budget';
+     import { startOfflineUpstream, type OfflineUpstream, type UpstreamBehaviour, type UpstreamCall } from 'token-budget/testing';
      const options: TokenBudgetOptions = { features: { chat: { maxInput: 10, maxOutput: 10, model: 'gpt-4o' } } };
      const budget = createTokenBudget(options);
      const app = express();
@@ -90,7 +102,13 @@ test('the declarations type-check a consumer, req.tokenBudget included', () => {
      const day: FixedWindow = { kind: 'fixed', periodAt: (ms): Period => ({ id: 'd', startMs: ms, endMs: ms + 1 }) };
      const minute: SlidingWindow = { kind: 'sliding', windowMs: 60_000, bucketMs: 1000 };
      const part = (p: ReservedPart) => p.windowKey;
-     void [stores, day, minute, part];`,
+     // The test kit, typed.
+     const slow: UpstreamBehaviour = { kind: 'delay', ms: 10 };
+     const upstream: Promise<OfflineUpstream> = startOfflineUpstream({ behave: () => slow, chunkIntervalMs: 1 });
+     const billed = (call: UpstreamCall): number | undefined => call.usage?.total_tokens;
+     // @ts-expect-error no such behaviour
+     startOfflineUpstream({ behave: () => ({ kind: 'explode' }) });
+     void [stores, day, minute, part, upstream, billed];`,
   );
   const tsc = require.resolve('typescript/bin/tsc');
   execFileSync(
@@ -143,10 +161,18 @@ test('require() loads no Redis client and nothing outside the runtime dependenci
     const files = Object.keys(require.cache).filter((file) => !before.has(file));
     const packages = new Set(files.map((file) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(file.slice(file.lastIndexOf('node_modules/')))?.[1]).filter(Boolean));
     packages.delete('token-budget');
-    console.log(JSON.stringify({ packages: [...packages], heapMb, redisStore: typeof tb.redisStore }));`;
+    const testing = files.filter((file) => file.includes('/dist/cjs/testing/'));
+    console.log(JSON.stringify({ packages: [...packages], testing, heapMb, redisStore: typeof tb.redisStore }));`;
   const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], { cwd: SANDBOX, encoding: 'utf8' });
-  const { packages, heapMb, redisStore } = JSON.parse(out) as { packages: string[]; heapMb: number; redisStore: string };
+  const { packages, testing, heapMb, redisStore } = JSON.parse(out) as {
+    packages: string[];
+    testing: string[];
+    heapMb: number;
+    redisStore: string;
+  };
   expect(redisStore).toBe('function');
+  // The test kit is an entry of its own: an app that does not import it does not load it.
+  expect(testing).toEqual([]);
   expect(packages.filter((name) => /redis/.test(name))).toEqual([]);
   const allowed = dependencyClosure();
   expect(packages.filter((name) => !allowed.has(name))).toEqual([]);
@@ -183,6 +209,106 @@ describe("redisStore from the tarball, through the app's own client", () => {
     const out = execFileSync(process.execPath, ['-e', script], { cwd: SANDBOX, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([true, 120]);
   });
+});
+
+describe('token-budget/testing from the tarball, through the openai SDK', () => {
+  test("require(): a chat reply whose usage is what the upstream billed, counted by the package's own counter", () => {
+    const script = `(async () => {
+      const { startOfflineUpstream } = require('token-budget/testing');
+      const { countChatTokens } = require('token-budget');
+      const OpenAI = require('openai');
+      const upstream = await startOfflineUpstream({ completionTokens: () => 5 });
+      const client = new OpenAI({ baseURL: upstream.baseURL, apiKey: 'offline' });
+      const messages = [{ role: 'user', content: 'Say hi' }];
+      const reply = await client.chat.completions.create({ model: 'gpt-4o', messages, max_tokens: 50 });
+      await upstream.idle();
+      console.log(JSON.stringify({
+        content: reply.choices[0].message.content,
+        usage: reply.usage,
+        counted: countChatTokens(messages, { model: 'gpt-4o' }),
+        billed: upstream.billedTokens(),
+        calls: upstream.calls.map((call) => [call.request.api, call.cap, call.outcome]),
+      }));
+      await upstream.close();
+    })().catch((err) => { console.error(err); process.exit(1); });`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: SANDBOX, encoding: 'utf8' })) as {
+      content: string;
+      usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+      counted: number;
+      billed: number;
+      calls: unknown[];
+    };
+    expect(out.content).toBe('ok ok ok ok ok');
+    expect(out.usage).toEqual({ prompt_tokens: out.counted, completion_tokens: 5, total_tokens: out.counted + 5 });
+    expect(out.billed).toBe(out.usage.total_tokens);
+    expect(out.calls).toEqual([['chat', 50, 'answered']]);
+  });
+
+  test('import: a staged failure, a stream cut short and the Responses API, each billed as a provider bills', () => {
+    const file = path.join(SANDBOX, 'testing-consumer.mjs');
+    writeFileSync(
+      file,
+      `import { startOfflineUpstream } from 'token-budget/testing';
+       import OpenAI from 'openai';
+       const staged = [{ kind: 'error', status: 429, headers: { 'retry-after': '1' } }, { kind: 'stream-cut', afterTokens: 3 }, { kind: 'reply' }];
+       const upstream = await startOfflineUpstream({ behave: () => staged.shift() });
+       const client = new OpenAI({ baseURL: upstream.baseURL, apiKey: 'offline', maxRetries: 0 });
+       const input = [{ role: 'user', content: 'Say hi' }];
+       const refused = await client.chat.completions.create({ model: 'gpt-4o', messages: input }).catch((err) => err.status);
+       const streamed = [];
+       const cut = await (async () => {
+         const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: input, stream: true });
+         for await (const chunk of stream) streamed.push(chunk.choices[0]?.delta.content ?? '');
+       })().catch((err) => err.constructor.name);
+       const response = await client.responses.create({ model: 'gpt-4o', input: 'Say hi', max_output_tokens: 4 });
+       await upstream.idle();
+       console.log(JSON.stringify({
+         refused, cut, streamed: streamed.join(''), text: response.output_text, usage: response.usage,
+         bills: upstream.calls.map((call) => call.usage?.completion_tokens ?? 0),
+         prompts: upstream.calls.map((call) => call.promptTokens),
+         billed: upstream.billedTokens(),
+       }));
+       await upstream.close();`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, [file], { cwd: SANDBOX, encoding: 'utf8' })) as {
+      refused: number;
+      cut: string;
+      streamed: string;
+      text: string;
+      usage: { input_tokens: number; output_tokens: number; total_tokens: number };
+      bills: number[];
+      prompts: number[];
+      billed: number;
+    };
+    expect(out.refused).toBe(429);
+    expect(out.cut).toMatch(/Error/);
+    expect(out.streamed).toBe('ok ok ok');
+    expect(out.text).toBe('ok ok ok ok');
+    expect(out.usage).toMatchObject({ output_tokens: 4, total_tokens: out.usage.input_tokens + 4 });
+    // Nothing for the refusal, the 3 tokens sent before the cut, the whole response.
+    expect(out.bills).toEqual([0, 3, 4]);
+    expect(out.billed).toBe(out.prompts[1]! + 3 + out.usage.total_tokens);
+  });
+
+  test("the testing guide's test, run by Jest against the tarball", () => {
+    const guide = readFileSync(path.join(ROOT, 'docs', 'guides', 'testing-your-app.md'), 'utf8');
+    const section = guide.slice(guide.indexOf('# Testing your app without an OpenAI key\n'));
+    writeFileSync(path.join(SANDBOX, 'app.test.ts'), /```ts\n([\s\S]*?)```/.exec(section)![1]!);
+    const config = {
+      rootDir: SANDBOX,
+      testEnvironment: 'node',
+      testMatch: ['<rootDir>/app.test.ts'],
+      transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+    };
+    const jest = require.resolve('jest/bin/jest');
+    const out = execFileSync(process.execPath, [jest, '--config', JSON.stringify(config), '--json'], {
+      cwd: SANDBOX,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const report = JSON.parse(out) as { numPassedTests: number; numFailedTests: number };
+    expect(report).toMatchObject({ numPassedTests: 1, numFailedTests: 0 });
+  }, 60_000);
 });
 
 test('publint finds nothing to warn about in the tarball', () => {

@@ -3,7 +3,7 @@ import { createClient } from 'redis';
 import { countChatTokens, redisStore } from '../../lib';
 import { userScopeKey } from '../../lib/store/keys';
 import { periodAt } from '../../lib/store/periods';
-import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import { spawnApp } from '../helpers/child-app';
 import { startConnectedCluster, startRedis } from '../helpers/redis';
 

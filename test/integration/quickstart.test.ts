@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startOfflineUpstream, type OfflineUpstream } from '../../examples/offline-upstream';
+import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import { unusedPort } from '../helpers/ports';
 import { startRedis, type RedisServer } from '../helpers/redis';
 

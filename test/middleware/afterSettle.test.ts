@@ -1,7 +1,7 @@
 // afterSettle: each call that cost something is told once, with what it was charged; a released call is not.
 import request from 'supertest';
 import type { SettledCall } from '../../lib';
-import type { UpstreamBehaviour } from '../../examples/offline-upstream';
+import type { UpstreamBehaviour } from '../../lib/testing';
 import { readChatStream, startTestApp, type TestApp } from '../helpers/app';
 
 const CAP = 50;

@@ -6,7 +6,7 @@ import { costNanos } from '../../lib/pricing/cost';
 import { priceOf } from '../../lib/pricing/prices';
 import { formatUsd } from '../../lib/alerts/money';
 import { chatDailyScope, readChatStream, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
-import type { OfflineUpstream } from '../../examples/offline-upstream';
+import type { OfflineUpstream } from '../../lib/testing';
 
 const DAILY = 10_000;
 const API_VERSION = '2024-10-21';

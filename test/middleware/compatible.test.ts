@@ -3,7 +3,7 @@ import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import type { TokenBudgetOptions } from '../../lib/types';
 import { chatDailyScope, readChatStream, startTestApp, type TestApp } from '../helpers/app';
-import type { OfflineUpstreamOptions } from '../../examples/offline-upstream';
+import type { OfflineUpstreamOptions } from '../../lib/testing';
 
 const DAILY = 10_000;
 const CAP = 100;

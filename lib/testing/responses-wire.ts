@@ -1,13 +1,11 @@
 // The offline upstream's Responses API wire format: response bodies and the named server-sent events of a streamed response.
-
-/** A function call the upstream generates instead of text. */
-interface ToolCallOut {
-  name: string;
-  arguments: string;
-}
+import { countTokens } from '../tokens/count';
+import { DEFAULT_CAP, replyOfTokens, replyPieces } from './stream';
+import type { StagedToolCall, UpstreamCall } from './types';
+import type { ReplyBody, StreamWriter } from './wire';
 
 /** Usage in the Responses API's shape. */
-export interface ResponsesUsage {
+interface ResponsesUsage {
   input_tokens: number;
   input_tokens_details: { cached_tokens: number };
   output_tokens: number;
@@ -15,7 +13,7 @@ export interface ResponsesUsage {
   total_tokens: number;
 }
 
-export const responsesUsage = (input: number, output: number, reasoning: number): ResponsesUsage => ({
+const responsesUsage = (input: number, output: number, reasoning: number): ResponsesUsage => ({
   input_tokens: input,
   input_tokens_details: { cached_tokens: 0 },
   output_tokens: output,
@@ -27,7 +25,7 @@ const MESSAGE_ID = 'msg_offline';
 const CALL_ID = 'fc_offline';
 
 /** The output item of a reply: a message with its text, or a function call. */
-export function outputItem(text: string, toolCall: ToolCallOut | undefined, status: 'in_progress' | 'completed') {
+function outputItem(text: string, toolCall: StagedToolCall | undefined, status: 'in_progress' | 'completed') {
   if (toolCall) {
     const args = status === 'completed' ? toolCall.arguments : '';
     return { type: 'function_call', id: CALL_ID, call_id: 'call_offline', name: toolCall.name, arguments: args, status };
@@ -37,7 +35,7 @@ export function outputItem(text: string, toolCall: ToolCallOut | undefined, stat
 }
 
 /** A `response` object: `incomplete` when the cap cut it; `usage` null when the upstream does not report it. */
-export function responseBody(
+function responseBody(
   id: string,
   model: unknown,
   output: unknown[],
@@ -58,14 +56,14 @@ export function responseBody(
 }
 
 /** Writes the named events of one streamed response, numbering them as the API does. */
-export class ResponsesEvents {
+class ResponsesEvents {
   private sequence = 0;
 
   constructor(
     private readonly write: (text: string) => unknown,
     private readonly id: string,
     private readonly model: unknown,
-    private readonly toolCall: ToolCallOut | undefined,
+    private readonly toolCall: StagedToolCall | undefined,
   ) {}
 
   private event(type: string, fields: Record<string, unknown>): void {
@@ -118,3 +116,36 @@ export class ResponsesEvents {
     this.event('error', { code: 'server_error', message: 'staged failure mid-stream', param: null });
   }
 }
+
+/** The bill as the Responses API reports it. */
+const wireUsage = (call: UpstreamCall) => responsesUsage(call.promptTokens, call.completionTokens, call.reasoningTokens);
+
+/** The Responses API stream: named events, usage in `response.completed`, no `[DONE]`. */
+export const responsesWire: StreamWriter = (res, call, generated, toolCall, model) => {
+  const events = new ResponsesEvents((text) => res.write(text), 'resp_offline_stream', call.request.body.model, toolCall);
+  const pieces = replyPieces(generated, toolCall, model);
+  return {
+    head: () => {
+      events.head();
+      return toolCall ? countTokens(toolCall.name, model) : 0;
+    },
+    deltas: pieces.map(([piece, tokens]) => [() => events.delta(piece), tokens]),
+    finish: () => {
+      const text = toolCall ? '' : replyOfTokens(generated);
+      const status = !toolCall && generated >= (call.cap ?? DEFAULT_CAP) - call.reasoningTokens ? 'incomplete' : 'completed';
+      events.finish(text, status, call.behaviour.kind === 'no-usage' ? null : wireUsage(call));
+      res.end();
+    },
+    error: () => {
+      events.error();
+      res.end();
+    },
+  };
+};
+
+/** The `n`th response, not streamed: its text or function call, `incomplete` when the cap cut it, `usage` unless staged without. */
+export const responsesReply: ReplyBody = (call, n, content, toolCall, cut) => {
+  const usage = call.behaviour.kind === 'no-usage' ? null : wireUsage(call);
+  const output = [outputItem(content ?? '', toolCall, 'completed')];
+  return responseBody(`resp_offline_${n}`, call.request.body.model, output, cut ? 'incomplete' : 'completed', usage);
+};
