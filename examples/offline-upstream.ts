@@ -76,6 +76,8 @@ export interface UpstreamCall {
   outcome: UpstreamOutcome;
   /** A streamed reply: output tokens written to the connection so far (what the provider bills if it stops now). */
   sentTokens: number;
+  /** A staged `stream-cut` or `stream-error` happened (a reply shorter than `afterTokens` ends normally). */
+  failedMidStream: boolean;
   /** `performance.now()` when the connection closed (a stream aborted by its client shows when). */
   closedAt: number | undefined;
   /** Resolves when the exchange is over (answered, reset, or the client left). */
@@ -286,6 +288,7 @@ async function streamReply(res: http.ServerResponse, call: UpstreamCall, wire: S
     if (res.destroyed) return bill();
     if (call.sentTokens >= stopAfter) {
       bill();
+      call.failedMidStream = true;
       if (behaviour.kind === 'stream-cut') {
         call.outcome = 'reset';
         res.socket?.resetAndDestroy();
@@ -360,6 +363,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       bodyUser: stringField(body.user),
       outcome: 'pending',
       sentTokens: 0,
+      failedMidStream: false,
       closedAt: undefined,
       ended: new Promise<void>((resolve) =>
         res.once('close', () => {

@@ -456,7 +456,7 @@ export class BudgetContext {
     call: (params: never, options: CallOptions) => PromiseLike<AsyncIterable<C>>,
     options: Omit<RunOptions, 'onClientGone'> = {},
   ): Promise<AsyncGenerator<C, void, undefined>> {
-    const source = await this.send(call, { ...options, onClientGone: 'abort' });
+    const source = await this.send(call, { ...options, onClientGone: 'abort' }, true);
     const encoding = this.modelInfo.encoding;
     return this.settleAsRead(
       source,
@@ -519,9 +519,14 @@ export class BudgetContext {
    * Reserves and sends the call with the computed parameters and request options
    * (`signal`, `timeout`, `maxRetries: 0`); a call that failed is released (the provider
    * refused it, or it threw before sending) or charged (sent, and no usable answer came
-   * back). An answered call stays `calling` until the caller settles it and calls `callOver`.
+   * back; a stream its client left before the first chunk, as `settleAbandoned` says). An
+   * answered call stays `calling` until the caller settles it and calls `callOver`.
    */
-  private async send<T>(call: (params: never, options: CallOptions) => PromiseLike<T> | T, options: RunOptions): Promise<T> {
+  private async send<T>(
+    call: (params: never, options: CallOptions) => PromiseLike<T> | T,
+    options: RunOptions,
+    streamed = false,
+  ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
     if (options.onClientGone) this.onClientGone = options.onClientGone;
     await this.reserve(timeoutMs);
@@ -555,6 +560,8 @@ export class BudgetContext {
     } catch (err) {
       this.callOver();
       if (this.stoppedBy === undefined && providerRefused(err)) await this.release();
+      // A stream left before its first chunk is charged like one left later: nothing streamed yet.
+      else if (this.stoppedBy === 'client-gone' && streamed) await this.settleAbandoned(0);
       else await this.charge();
       throw err;
     }

@@ -1,6 +1,7 @@
 // The chaos suite's shared parts: seeded randomness, staged upstream behaviours, the expected charge of a call, worker processes.
 import type { ChildProcess } from 'node:child_process';
 import type { UpstreamBehaviour, UpstreamCall, UpstreamRequest } from '../../examples/offline-upstream';
+import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import { spawnApp } from '../helpers/child-app';
 import type { ChaosEnv } from './scopes';
 
@@ -32,6 +33,10 @@ interface StagedBehaviour {
   draw?(random: Random): number;
   status: number;
   type?: string;
+  /** Sent with `"stream": true`: answered 200 as server-sent events, ending with `[DONE]` or, failed mid-stream, an `error` event. */
+  stream?: 'done' | 'error';
+  /** The client hangs up after this many text chunks (the drawn argument). */
+  hangUpAfterChunks?: boolean;
 }
 
 /**
@@ -60,6 +65,37 @@ export const BEHAVIOURS = {
   'reset-before': { weight: 7, stage: () => ({ kind: 'reset', when: 'before-headers' }), status: 502, type: 'upstream_error' },
   'reset-after': { weight: 7, stage: () => ({ kind: 'reset', when: 'after-headers' }), status: 502, type: 'upstream_error' },
   hang: { weight: 5, stage: () => ({ kind: 'hang' }), status: 504, type: 'upstream_timeout' },
+  stream: { weight: 12, stage: () => ({ kind: 'reply' }), status: 200, stream: 'done' },
+  'stream-tool': {
+    weight: 4,
+    stage: (n) => ({ kind: 'reply', toolCall: { name: 'lookup_order', arguments: JSON.stringify({ id: n, note: 'ok ok' }) } }),
+    draw: (r) => r.int(1, 1e6),
+    status: 200,
+    stream: 'done',
+  },
+  'stream-no-usage': { weight: 5, stage: () => ({ kind: 'no-usage' }), status: 200, stream: 'done' },
+  'stream-cut': {
+    weight: 5,
+    stage: (n) => ({ kind: 'stream-cut', afterTokens: n }),
+    draw: (r) => r.int(1, 20),
+    status: 200,
+    stream: 'error',
+  },
+  'stream-error': {
+    weight: 5,
+    stage: (n) => ({ kind: 'stream-error', afterTokens: n }),
+    draw: (r) => r.int(1, 20),
+    status: 200,
+    stream: 'error',
+  },
+  'stream-hangup': {
+    weight: 12,
+    stage: () => ({ kind: 'reply' }),
+    draw: (r) => r.int(1, 100),
+    status: 200,
+    stream: 'done',
+    hangUpAfterChunks: true,
+  },
 } satisfies Record<string, StagedBehaviour>;
 export type BehaviourName = keyof typeof BEHAVIOURS;
 
@@ -107,29 +143,49 @@ export function stageFromMarker(request: UpstreamRequest): UpstreamBehaviour {
   return staged.stage(marker.arg);
 }
 
+/** The behaviour a request's marker staged. */
+export function stagedBehaviour(marker: Marker): StagedBehaviour {
+  return BEHAVIOURS[marker.behaviour];
+}
+
+/** Whether the upstream call was a stream. */
+export const isStreamed = (call: UpstreamCall): boolean => call.request.body.stream === true;
+
 /**
- * What the budgets must have charged for one upstream call, by the settlement rules:
- * R1 a 200 with usage → its total; R2 a 200 without usage → the reservation (the
- * default `onMissingUsage: 'charge'`); R3 an HTTP error status → nothing; R4 sent
- * but no usable answer (garbled body, reset, our time-out, or the app gave up on the
- * exchange) → the reservation: input + the output cap sent upstream.
+ * What the budgets must have charged for one upstream call, as `[least, most]`, by the
+ * settlement rules: R1 a 200 with usage (streamed: its usage chunk) → its total; R2/R9 a
+ * 200 without usage, or a stream cut or failed mid-stream → the reservation (the default
+ * `onMissingUsage: 'charge'`); R3 an HTTP error status → nothing; R4 sent but no usable
+ * answer (garbled body, reset, our time-out, or the app gave up on the exchange) → the
+ * reservation: input + the output cap sent upstream. All of these are exact. R10 a stream
+ * whose client left (`clientLeft`, whenever the upstream saw it end) → input + what the
+ * route streamed + `STREAM_IN_FLIGHT_MARGIN` (at most the cap): from the upstream's bill
+ * (input + what it sent, when no more than the margin was in flight) to input + what it
+ * sent + the margin.
  */
-export function expectedCharge(call: UpstreamCall): number {
+export function expectedCharge(call: UpstreamCall, clientLeft: boolean): [least: number, most: number] {
   const reservation = call.promptTokens + (call.cap ?? 0);
-  if (call.outcome === 'client-gone') return reservation;
+  const exactly = (n: number): [number, number] => [n, n];
+  if (isStreamed(call) && clientLeft) {
+    const bill = call.usage?.total_tokens ?? call.promptTokens;
+    return [bill, call.promptTokens + Math.min(call.cap ?? 0, call.sentTokens + STREAM_IN_FLIGHT_MARGIN)];
+  }
+  if (call.outcome === 'client-gone') return exactly(reservation);
   switch (call.behaviour.kind) {
     case 'reply':
     case 'delay':
-      return call.promptTokens + call.completionTokens;
+      return exactly(call.promptTokens + call.completionTokens);
     case 'error':
-      return 0;
-    case 'no-usage':
+      return exactly(0);
     case 'stream-cut':
     case 'stream-error':
+      // Shorter than `afterTokens` (a user's shrinking cap): it ended normally, with its usage chunk.
+      return exactly(call.failedMidStream ? reservation : call.promptTokens + call.completionTokens);
+    case 'no-usage':
     case 'garbled':
     case 'reset':
     case 'hang':
-      return reservation;
+      return exactly(reservation);
   }
 }
 

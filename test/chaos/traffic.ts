@@ -1,5 +1,7 @@
-// Chaos traffic: seeded mixed requests from several users over app processes, some abandoned by their client at a random moment.
-import { BEHAVIOURS, drawBehaviour, markerText, seededRandom, type Marker } from './harness';
+// Chaos traffic: seeded mixed requests, streamed or not, from several users over app processes, some abandoned by their client at a random moment or chunk.
+import { countChatTokens } from '../../lib';
+import type { ChatMessage } from '../../lib/messages';
+import { drawBehaviour, markerText, seededRandom, stagedBehaviour, type Marker } from './harness';
 
 export interface ChaosUser {
   id: string;
@@ -30,6 +32,38 @@ export interface SentRequest {
   body?: unknown;
   /** The body was not JSON. */
   rawBody?: string;
+  /** Whether it asked for a stream. */
+  stream: boolean;
+  /** Its prompt tokens, as the budget counts them (what a stream left before it reached the upstream may be charged, with the margin). */
+  promptTokens: number;
+  /** A streamed answer: the last event, `[DONE]` or `error` (its data's `error.type`). */
+  lastEvent?: { data: string; errorType?: string };
+}
+
+/** Reads a server-sent event stream, hanging up after `hangUpAfter` text chunks; returns the last event. */
+async function readStream(
+  res: Response,
+  hangUpAfter: number | undefined,
+  abort: AbortController,
+): Promise<SentRequest['lastEvent']> {
+  const decoder = new TextDecoder();
+  let buffered = '';
+  let chunks = 0;
+  let last: SentRequest['lastEvent'];
+  for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(piece, { stream: true });
+    const events = buffered.split('\n\n');
+    buffered = events.pop()!;
+    for (const event of events) {
+      const data = /^data: (.*)$/m.exec(event)?.[1] ?? '';
+      const errorType = /^event: error$/m.test(event)
+        ? (JSON.parse(data) as { error?: { type?: string } }).error?.type
+        : undefined;
+      last = { data, ...(errorType === undefined ? {} : { errorType }) };
+      if (/"(content|arguments)":"./.test(data) && ++chunks === hangUpAfter) abort.abort();
+    }
+  }
+  return last;
 }
 
 const FILLER = ['order', 'status', 'please', 'refund', 'delivery', 'when', 'the', 'parcel', 'arrives', 'thanks'];
@@ -40,12 +74,29 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
   const plan = Array.from({ length: options.requests }, (_, id) => {
     const user = random.pick(options.users);
     const { name, arg } = drawBehaviour(random);
+    const staged = stagedBehaviour({ id, user: user.id, behaviour: name, arg });
     const words = Array.from({ length: random.int(3, 120) }, () => random.pick(FILLER)).join(' ');
     const disconnectAfterMs = random.next() < options.disconnectRate ? random.int(0, options.maxDisconnectMs) : undefined;
     // A body `user` naming someone else: the upstream must never be told it.
     const claimsVictim = random.next() < 0.3;
     const marker: Marker = { id, user: user.id, behaviour: name, arg };
-    return { marker, tier: user.tier, port: options.ports[id % options.ports.length]!, words, disconnectAfterMs, claimsVictim };
+    const stream = staged.stream !== undefined;
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'You answer questions about orders.' },
+      { role: 'user', content: `${words} ${markerText(marker)}` },
+    ];
+    const hangUpAfter = staged.hangUpAfterChunks ? arg : undefined;
+    return {
+      marker,
+      tier: user.tier,
+      port: options.ports[id % options.ports.length]!,
+      words,
+      disconnectAfterMs,
+      claimsVictim,
+      stream,
+      messages,
+      hangUpAfter,
+    };
   });
 
   const sent: SentRequest[] = [];
@@ -53,7 +104,13 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
   const worker = async () => {
     while (next < plan.length) {
       const item = plan[next++]!;
-      const result: SentRequest = { marker: item.marker, port: item.port, abandoned: false };
+      const result: SentRequest = {
+        marker: item.marker,
+        port: item.port,
+        abandoned: false,
+        stream: item.stream,
+        promptTokens: countChatTokens(item.messages, { model: 'gpt-4o' }),
+      };
       sent.push(result);
       const abort = new AbortController();
       const timer = item.disconnectAfterMs === undefined ? undefined : setTimeout(() => abort.abort(), item.disconnectAfterMs);
@@ -62,16 +119,19 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-user': item.marker.user, 'x-tier': item.tier },
           body: JSON.stringify({
-            messages: [
-              { role: 'system', content: 'You answer questions about orders.' },
-              { role: 'user', content: `${item.words} ${markerText(item.marker)}` },
-            ],
+            messages: item.messages,
             ...(item.claimsVictim ? { user: 'victim' } : {}),
+            ...(item.stream ? { stream: true } : {}),
           }),
           signal: abort.signal,
         });
         result.status = res.status;
         result.contentType = res.headers.get('content-type') ?? undefined;
+        if (/^text\/event-stream/.test(result.contentType ?? '')) {
+          result.lastEvent = await readStream(res, item.hangUpAfter, abort);
+          if (abort.signal.aborted) result.abandoned = true;
+          continue;
+        }
         const text = await res.text();
         try {
           result.body = JSON.parse(text);
@@ -89,8 +149,8 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
   return sent;
 }
 
-/** The status and error type the app must answer for a request the budgets admitted. */
-export function documentedAnswer(marker: Marker): { status: number; type?: string } {
-  const staged: { status: number; type?: string } = BEHAVIOURS[marker.behaviour];
-  return { status: staged.status, type: staged.type };
+/** The status, error type and (streamed) last event the app must answer for a request the budgets admitted. */
+export function documentedAnswer(marker: Marker): { status: number; type?: string; stream?: 'done' | 'error' } {
+  const { status, type, stream } = stagedBehaviour(marker);
+  return { status, type, stream };
 }
