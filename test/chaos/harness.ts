@@ -37,6 +37,8 @@ interface StagedBehaviour {
   stream?: 'done' | 'error';
   /** The client hangs up after this many text chunks (the drawn argument). */
   hangUpAfterChunks?: boolean;
+  /** Sent as a Responses API body (`input`), answered in the Responses format. */
+  responses?: boolean;
 }
 
 /**
@@ -96,6 +98,25 @@ export const BEHAVIOURS = {
     stream: 'done',
     hangUpAfterChunks: true,
   },
+  responses: { weight: 5, stage: () => ({ kind: 'reply' }), status: 200, responses: true },
+  'responses-stream': { weight: 5, stage: () => ({ kind: 'reply' }), status: 200, stream: 'done', responses: true },
+  'responses-stream-hangup': {
+    weight: 6,
+    stage: () => ({ kind: 'reply' }),
+    draw: (r) => r.int(1, 100),
+    status: 200,
+    stream: 'done',
+    hangUpAfterChunks: true,
+    responses: true,
+  },
+  'responses-stream-error': {
+    weight: 3,
+    stage: (n) => ({ kind: 'stream-error', afterTokens: n }),
+    draw: (r) => r.int(1, 20),
+    status: 200,
+    stream: 'error',
+    responses: true,
+  },
 } satisfies Record<string, StagedBehaviour>;
 export type BehaviourName = keyof typeof BEHAVIOURS;
 
@@ -127,9 +148,9 @@ const MARKER = /\[chaos id=(\d+) user=([^ \]]+) b=([a-z0-9-]+):(\d+)\]/;
 
 export const markerText = (m: Marker) => `[chaos id=${m.id} user=${m.user} b=${m.behaviour}:${m.arg}]`;
 
-/** The marker of a request or an upstream call, read from the last message. */
+/** The marker of a request or an upstream call, read from the last message (or input item). */
 export function readMarker(request: UpstreamRequest): Marker | undefined {
-  const messages = request.body.messages as Array<{ content?: unknown }>;
+  const messages = (request.body.messages ?? request.body.input) as Array<{ content?: unknown }>;
   const match = MARKER.exec(String(messages.at(-1)?.content ?? ''));
   if (!match) return undefined;
   return { id: Number(match[1]), user: match[2]!, behaviour: match[3] as BehaviourName, arg: Number(match[4]) };

@@ -36,8 +36,8 @@ export interface SentRequest {
   stream: boolean;
   /** Its prompt tokens, as the budget counts them (what a stream left before it reached the upstream may be charged, with the margin). */
   promptTokens: number;
-  /** A streamed answer: the last event, `[DONE]` or `error` (its data's `error.type`). */
-  lastEvent?: { data: string; errorType?: string };
+  /** A streamed answer: the last event, `[DONE]` / `response.completed` or `error` (its data's `error.type`). */
+  lastEvent?: { data: string; name?: string; errorType?: string };
 }
 
 /** Reads a server-sent event stream, hanging up after `hangUpAfter` text chunks; returns the last event. */
@@ -59,8 +59,9 @@ async function readStream(
       const errorType = /^event: error$/m.test(event)
         ? (JSON.parse(data) as { error?: { type?: string } }).error?.type
         : undefined;
-      last = { data, ...(errorType === undefined ? {} : { errorType }) };
-      if (/"(content|arguments)":"./.test(data) && ++chunks === hangUpAfter) abort.abort();
+      const name = /^event: (.+)$/m.exec(event)?.[1];
+      last = { data, ...(name === undefined ? {} : { name }), ...(errorType === undefined ? {} : { errorType }) };
+      if (/"(content|arguments|delta)":"./.test(data) && ++chunks === hangUpAfter) abort.abort();
     }
   }
   return last;
@@ -95,6 +96,7 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
       claimsVictim,
       stream,
       messages,
+      responses: staged.responses === true,
       hangUpAfter,
     };
   });
@@ -119,7 +121,7 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-user': item.marker.user, 'x-tier': item.tier },
           body: JSON.stringify({
-            messages: item.messages,
+            ...(item.responses ? { input: item.messages } : { messages: item.messages }),
             ...(item.claimsVictim ? { user: 'victim' } : {}),
             ...(item.stream ? { stream: true } : {}),
           }),
