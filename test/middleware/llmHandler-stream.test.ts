@@ -169,6 +169,28 @@ test('a client that leaves after 5 chunks: aborted upstream within 100 ms, charg
   expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
 });
 
+test.each([['chat'], ['responses']] as const)(
+  '%s: a stream past its time-out ends with an upstream_timeout error event, and is charged its reservation',
+  async (api) => {
+    await start({
+      upstream: { completionTokens: () => 90, chunkIntervalMs: 20 },
+      chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, api, timeoutMs: 200 })],
+    });
+    const reading = (async () => {
+      if (api === 'chat') for await (const chunk of await streamFromRoute()) void chunk;
+      else
+        for await (const event of await routeClient.responses.create(
+          { model: 'ignored', input: 'Hi there', stream: true },
+          { path: '/chat' },
+        ))
+          void event;
+    })();
+    await expect(reading).rejects.toMatchObject({ constructor: OpenAI.APIError, error: { type: 'upstream_timeout' } });
+    await until(async () => (await dailyUsed()) > 0);
+    expect(await dailyUsed()).toBe(promptTokens + CAP);
+  },
+);
+
 test('a client that leaves before the first chunk: aborted upstream, charged input + the margin (not the reservation)', async () => {
   await start({ upstream: { behave: () => ({ kind: 'delay', ms: 2_000 }) } });
   const leave = new AbortController();
