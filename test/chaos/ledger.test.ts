@@ -147,6 +147,7 @@ describe.each([
     }
 
     const started = performance.now();
+    const dbg = setInterval(() => console.log('DEBUG', name, 'pending upstream', JSON.stringify(upstream.calls.filter((c) => c.outcome === 'pending').map((c) => [c.behaviour, c.sentTokens, readMarker(c.request)?.id])), 'traffic unfinished', (globalThis as any).__unfinished ? [...(globalThis as any).__unfinished] : null), 20000);
     sent = await sendTraffic({
       ports: workers.map((w) => w.port),
       users: USERS,
@@ -158,6 +159,7 @@ describe.each([
     });
     // Calls left running by clients that hung up end by the time-out at the latest.
     await upstream.idle();
+    clearInterval(dbg);
     await workersQuiet(workers);
     console.log(`${name}: ${requests} requests in ${Math.round(performance.now() - started)} ms`);
   }, 240_000);

@@ -115,6 +115,8 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
       };
       sent.push(result);
       const abort = new AbortController();
+      const unfinished: Set<number> = ((globalThis as any).__unfinished ??= new Set());
+      unfinished.add(item.marker.id);
       const timer = item.disconnectAfterMs === undefined ? undefined : setTimeout(() => abort.abort(), item.disconnectAfterMs);
       try {
         const res = await fetch(`http://127.0.0.1:${item.port}/chat`, {
@@ -143,6 +145,7 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
       } catch {
         result.abandoned = true;
       } finally {
+        unfinished.delete(item.marker.id);
         clearTimeout(timer);
       }
     }
