@@ -185,14 +185,18 @@ interface StreamWire {
   error(): void;
 }
 
+/** What a streamed reply is made of: its connection, its call, the visible tokens generated, a tool call instead of text. */
+interface StreamedReply {
+  res: http.ServerResponse;
+  call: UpstreamCall;
+  generated: number;
+  toolCall: StagedToolCall | undefined;
+  /** The model counted with. */
+  model: string;
+}
+
 /** The chat-completions stream: `data:` chunks, a usage chunk when asked for, `[DONE]`. */
-function chatWire(
-  res: http.ServerResponse,
-  call: UpstreamCall,
-  generated: number,
-  toolCall: StagedToolCall | undefined,
-  model: string,
-): StreamWire {
+function chatWire({ res, call, generated, toolCall, model }: StreamedReply): StreamWire {
   const write = (choices: unknown[], usage?: unknown) => res.write(chunkEvent(call, choices, usage));
   const writeDelta = (delta: unknown) => write([{ index: 0, delta, logprobs: null, finish_reason: null }]);
   const pieces = replyPieces(generated, toolCall, model);
@@ -234,13 +238,7 @@ function chatWire(
 }
 
 /** The Responses API stream: named events, usage in `response.completed`, no `[DONE]`. */
-function responsesWire(
-  res: http.ServerResponse,
-  call: UpstreamCall,
-  generated: number,
-  toolCall: StagedToolCall | undefined,
-  model: string,
-): StreamWire {
+function responsesWire({ res, call, generated, toolCall, model }: StreamedReply): StreamWire {
   const events = new ResponsesEvents((text) => res.write(text), 'resp_offline_stream', call.request.body.model, toolCall);
   const pieces = replyPieces(generated, toolCall, model);
   return {
@@ -403,7 +401,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
     const generated = Math.min(visibleCap, options.completionTokens?.(request, visibleCap) ?? Math.min(visibleCap, 24));
     const toolCall = behaviour.kind === 'no-usage' || behaviour.kind === 'reply' ? behaviour.toolCall : undefined;
     if (body.stream === true) {
-      const wire = (api === 'chat' ? chatWire : responsesWire)(res, call, generated, toolCall, model);
+      const wire = (api === 'chat' ? chatWire : responsesWire)({ res, call, generated, toolCall, model });
       return streamReply(res, call, wire, options.chunkIntervalMs ?? 0);
     }
     const content = toolCall ? null : replyOfTokens(generated);

@@ -147,7 +147,6 @@ describe.each([
     }
 
     const started = performance.now();
-    const dbg = setInterval(() => console.log('DEBUG', name, 'pending upstream', JSON.stringify(upstream.calls.filter((c) => c.outcome === 'pending').map((c) => [c.behaviour, c.sentTokens, readMarker(c.request)?.id])), 'traffic unfinished', (globalThis as any).__unfinished ? [...(globalThis as any).__unfinished] : null), 20000);
     sent = await sendTraffic({
       ports: workers.map((w) => w.port),
       users: USERS,
@@ -159,7 +158,6 @@ describe.each([
     });
     // Calls left running by clients that hung up end by the time-out at the latest.
     await upstream.idle();
-    clearInterval(dbg);
     await workersQuiet(workers);
     console.log(`${name}: ${requests} requests in ${Math.round(performance.now() - started)} ms`);
   }, 240_000);
@@ -200,32 +198,7 @@ describe.each([
       `store ${actual.feature} tokens, allowed ${least.feature}–${most.feature}; above the least: ${actual.feature - least.feature} ` +
         `(the upstream billed ${billed} in all, reservations of failed calls included in the least)`,
     );
-    const bad = outside(actual, least, most);
-    if (bad.length > 0) {
-      const settledAll = (
-        await Promise.all(workers.map((w) => getJson<{ id: number; tokens: number; by: string | null }[]>(w.port, '/settled')))
-      ).flat();
-      const byId = new Map(settledAll.map((x) => [x.id, x]));
-      const left = new Set(sent.filter((r) => r.abandoned).map((r) => r.marker.id));
-      for (const call of upstream.calls) {
-        const m = readMarker(call.request)!;
-        const [lo, hi] = expectedCharge(call, left.has(m.id));
-        const got = byId.get(m.id);
-        if (!got || got.tokens < lo || got.tokens > hi)
-          console.log('DEBUG', m, {
-            lo,
-            hi,
-            got,
-            outcome: call.outcome,
-            sent: call.sentTokens,
-            cap: call.cap,
-            prompt: call.promptTokens,
-            left: left.has(m.id),
-            failed: call.failedMidStream,
-          });
-      }
-    }
-    expect(bad).toEqual([]);
+    expect(outside(actual, least, most)).toEqual([]);
   });
 
   test('each request reached the provider at most once (one attempt, whatever the client maxRetries)', () => {

@@ -61,7 +61,11 @@ async function readStream(
         : undefined;
       const name = /^event: (.+)$/m.exec(event)?.[1];
       last = { data, ...(name === undefined ? {} : { name }), ...(errorType === undefined ? {} : { errorType }) };
-      if (/"(content|arguments|delta)":"./.test(data) && ++chunks === hangUpAfter) abort.abort();
+      if (/"(content|arguments|delta)":"./.test(data) && ++chunks === hangUpAfter) {
+        abort.abort();
+        // Left at once: a body read on after its fetch was aborted can wait forever.
+        return last;
+      }
     }
   }
   return last;
@@ -115,8 +119,6 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
       };
       sent.push(result);
       const abort = new AbortController();
-      const unfinished: Set<number> = ((globalThis as any).__unfinished ??= new Set());
-      unfinished.add(item.marker.id);
       const timer = item.disconnectAfterMs === undefined ? undefined : setTimeout(() => abort.abort(), item.disconnectAfterMs);
       try {
         const res = await fetch(`http://127.0.0.1:${item.port}/chat`, {
@@ -145,7 +147,6 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
       } catch {
         result.abandoned = true;
       } finally {
-        unfinished.delete(item.marker.id);
         clearTimeout(timer);
       }
     }
