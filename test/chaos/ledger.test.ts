@@ -221,8 +221,14 @@ describe.each([
 
   test('every answered request got the documented status and a JSON body', () => {
     const reached = new Set(upstream.calls.map((call) => readMarker(call.request)!.id));
-    // A stream shorter than where its failure was staged (a shrinking cap) ends normally.
-    const failedMidStream = new Set(upstream.calls.filter((c) => c.failedMidStream).map((c) => readMarker(c.request)!.id));
+    // How each stream must end: an upstream_error event where the failure happened (a stream shorter than where
+    // it was staged, by a shrinking cap, ends normally), upstream_timeout where our time-out stopped it (a slow, loaded run).
+    const streamEnd = new Map(
+      upstream.calls.map((c) => [
+        readMarker(c.request)!.id,
+        c.failedMidStream ? 'upstream_error' : c.outcome === 'client-gone' ? 'upstream_timeout' : undefined,
+      ]),
+    );
     const wrong = sent
       .filter((r) => !r.abandoned)
       .map((r) => {
@@ -230,8 +236,8 @@ describe.each([
         const body = r.body as { error?: { type?: unknown; message?: unknown } } | undefined;
         const streamOk =
           /^text\/event-stream/.test(r.contentType ?? '') &&
-          (failedMidStream.has(r.marker.id)
-            ? r.lastEvent?.errorType === 'upstream_error'
+          (streamEnd.get(r.marker.id)
+            ? r.lastEvent?.errorType === streamEnd.get(r.marker.id)
             : r.lastEvent?.data === '[DONE]' || r.lastEvent?.name === 'response.completed');
         const ok =
           r.status === answer.status &&
