@@ -1,13 +1,10 @@
 // llmHandler with "stream": true, through the real openai SDK on both sides: chunks, usage, hang-ups, cut streams.
-import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
-import type http from 'node:http';
 import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import { fallbackModel, lookupModel } from '../../lib/tokens/models';
-import { chatDailyScope, EXPRESS, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
+import { chatDailyScope, EXPRESS, listenTestApp, until, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
 
 const DAILY = 10_000;
 const dailyScope = chatDailyScope(DAILY);
@@ -16,35 +13,19 @@ const features = { chat: { maxInput: 200, maxOutput: CAP, model: 'gpt-4o', daily
 const messages = [{ role: 'user' as const, content: 'Hi there' }];
 const promptTokens = countChatTokens(messages, { model: 'gpt-4o' });
 
-let t: TestApp;
-let server: http.Server;
-/** The openai SDK pointed at the app's route. */
-let routeClient: OpenAI;
+let t: ListeningTestApp;
 
 async function start(options: TestAppOptions = {}): Promise<void> {
-  t = await startTestApp({ ...options, budget: { features, ...options.budget } });
-  server = t.app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  // The SDK posts to `${baseURL}/chat/completions`: the route is mounted at /chat.
-  routeClient = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+  t = await listenTestApp({ ...options, budget: { features, ...options.budget } });
 }
 
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
-});
+afterEach(() => t?.stop());
 
 const dailyUsed = async () => (await t.budget.store.usage(dailyScope)).used;
 
-async function until(done: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await done())) await new Promise((r) => setTimeout(r, 10));
-}
-
 /** Posts through the SDK to /chat (the SDK appends /chat/completions; the app answers at /chat). */
 const streamFromRoute = (body: Record<string, unknown> = {}, options: OpenAI.RequestOptions = {}) =>
-  routeClient.chat.completions.create({ model: 'ignored', messages, stream: true, ...body }, {
+  t.routeClient.chat.completions.create({ model: 'ignored', messages, stream: true, ...body }, {
     path: '/chat',
     ...options,
   } as OpenAI.RequestOptions);
@@ -84,7 +65,7 @@ test('the usage chunk is passed on when the client asked for it; RateLimit heade
 test('tool-call deltas: the SDK assembles the call, and it is settled to the usage chunk', async () => {
   const toolCall = { name: 'get_weather', arguments: JSON.stringify({ city: 'Paris', unit: 'celsius' }) };
   await start({ upstream: { behave: () => ({ kind: 'reply', toolCall }) } });
-  const stream = routeClient.chat.completions.stream({ model: 'ignored', messages }, { path: '/chat' });
+  const stream = t.routeClient.chat.completions.stream({ model: 'ignored', messages }, { path: '/chat' });
   const completion = await stream.finalChatCompletion();
   expect(completion.choices[0].message.tool_calls?.[0]).toMatchObject({ function: toolCall });
   expect(await dailyUsed()).toBe(t.upstream.calls[0].usage!.total_tokens);
@@ -179,7 +160,7 @@ test.each([['chat'], ['responses']] as const)(
     const reading = (async () => {
       if (api === 'chat') for await (const chunk of await streamFromRoute()) void chunk;
       else
-        for await (const event of await routeClient.responses.create(
+        for await (const event of await t.routeClient.responses.create(
           { model: 'ignored', input: 'Hi there', stream: true },
           { path: '/chat' },
         ))
