@@ -220,36 +220,6 @@ describe('streamed', () => {
       expect(await dailyUsed()).toBe(promptTokens + 12);
     },
   );
-
-  test('a client that leaves after 5 deltas: aborted upstream within 100 ms, charged input + sent + at most the margin', async () => {
-    let routeSawLeave = 0;
-    await start({
-      upstream: { completionTokens: () => 90, chunkIntervalMs: 15 },
-      chain: (b, client) => [
-        (_req, res, next) => {
-          res.on('close', () => (routeSawLeave = performance.now()));
-          next();
-        },
-        b.featureBudget('chat'),
-        b.llmHandler({ client }),
-      ],
-    });
-    const leave = new AbortController();
-    let received = 0;
-    const stream = await t.routeClient.responses.create(
-      { model: 'ignored', input, instructions, stream: true },
-      toRoute({ signal: leave.signal }),
-    );
-    for await (const event of stream) if (event.type === 'response.output_text.delta' && ++received === 5) leave.abort();
-    await t.upstream.idle();
-    const [call] = t.upstream.calls;
-    expect(call.outcome).toBe('client-gone');
-    expect(call.closedAt! - routeSawLeave).toBeLessThan(100);
-    await until(async () => (await dailyUsed()) > 0);
-    const used = await dailyUsed();
-    expect(used).toBeGreaterThanOrEqual(promptTokens + call.sentTokens);
-    expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
-  });
 });
 
 describe('run() and runStream() with { api: "responses" }', () => {

@@ -30,6 +30,20 @@ const streamFromRoute = (body: Record<string, unknown> = {}, options: OpenAI.Req
     ...options,
   } as OpenAI.RequestOptions);
 
+/** The text deltas of a stream from the route, read through the SDK in either API's format. */
+async function* textDeltas(api: 'chat' | 'responses', options: OpenAI.RequestOptions = {}): AsyncGenerator<string> {
+  if (api === 'chat') {
+    for await (const chunk of await streamFromRoute({}, options))
+      if (chunk.choices[0]?.delta.content) yield chunk.choices[0].delta.content;
+    return;
+  }
+  const events = await t.routeClient.responses.create({ model: 'ignored', input: messages[0].content, stream: true }, {
+    path: '/chat',
+    ...options,
+  } as OpenAI.RequestOptions);
+  for await (const event of events) if (event.type === 'response.output_text.delta') yield event.delta;
+}
+
 describe.each(Object.entries(EXPRESS))('%s: a full stream', (_name, express) => {
   test('text reaches the SDK chunk for chunk and is settled to the usage chunk, which the client did not ask for', async () => {
     await start({ express, upstream: { completionTokens: () => 20 } });
@@ -119,36 +133,37 @@ describe('an upstream that fails mid-stream', () => {
   });
 });
 
-test('a client that leaves after 5 chunks: aborted upstream within 100 ms, charged input + sent + at most the margin', async () => {
-  // When the route saw the client leave: the lag measured is ours, not the client's own socket teardown.
-  let routeSawLeave = 0;
-  await start({
-    upstream: { completionTokens: () => 90, chunkIntervalMs: 15 },
-    chain: (b, client) => [
-      (_req, res, next) => {
-        res.on('close', () => (routeSawLeave = performance.now()));
-        next();
-      },
-      b.featureBudget('chat'),
-      b.llmHandler({ client }),
-    ],
-  });
-  const leave = new AbortController();
-  let received = 0;
-  for await (const chunk of await streamFromRoute({}, { signal: leave.signal })) {
-    if (chunk.choices[0]?.delta.content && ++received === 5) leave.abort();
-  }
-  await t.upstream.idle();
-  const [call] = t.upstream.calls;
-  expect(call.outcome).toBe('client-gone');
-  expect(call.closedAt! - routeSawLeave).toBeLessThan(100);
-  expect(call.sentTokens).toBeLessThan(90);
-  await until(async () => (await dailyUsed()) > 0);
-  const used = await dailyUsed();
-  // Never below what the upstream sent; not the whole reservation (input + 100).
-  expect(used).toBeGreaterThanOrEqual(promptTokens + call.sentTokens);
-  expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
-});
+test.each([['chat'], ['responses']] as const)(
+  '%s: a client that leaves after 5 chunks: aborted upstream within 100 ms, charged input + sent + at most the margin',
+  async (api) => {
+    // When the route saw the client leave: the lag measured is ours, not the client's own socket teardown.
+    let routeSawLeave = 0;
+    await start({
+      upstream: { completionTokens: () => 90, chunkIntervalMs: 15 },
+      chain: (b, client) => [
+        (_req, res, next) => {
+          res.on('close', () => (routeSawLeave = performance.now()));
+          next();
+        },
+        b.featureBudget('chat'),
+        b.llmHandler({ client }),
+      ],
+    });
+    const leave = new AbortController();
+    let received = 0;
+    for await (const delta of textDeltas(api, { signal: leave.signal })) if (delta && ++received === 5) leave.abort();
+    await t.upstream.idle();
+    const [call] = t.upstream.calls;
+    expect(call.outcome).toBe('client-gone');
+    expect(call.closedAt! - routeSawLeave).toBeLessThan(100);
+    expect(call.sentTokens).toBeLessThan(90);
+    await until(async () => (await dailyUsed()) > 0);
+    const used = await dailyUsed();
+    // Never below what the upstream sent; not the whole reservation (input + 100).
+    expect(used).toBeGreaterThanOrEqual(promptTokens + call.sentTokens);
+    expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
+  },
+);
 
 test.each([['chat'], ['responses']] as const)(
   '%s: a stream past its time-out ends with an upstream_timeout error event, and is charged its reservation',
@@ -158,13 +173,7 @@ test.each([['chat'], ['responses']] as const)(
       chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, api, timeoutMs: 200 })],
     });
     const reading = (async () => {
-      if (api === 'chat') for await (const chunk of await streamFromRoute()) void chunk;
-      else
-        for await (const event of await t.routeClient.responses.create(
-          { model: 'ignored', input: 'Hi there', stream: true },
-          { path: '/chat' },
-        ))
-          void event;
+      for await (const delta of textDeltas(api)) void delta;
     })();
     await expect(reading).rejects.toMatchObject({ constructor: OpenAI.APIError, error: { type: 'upstream_timeout' } });
     await until(async () => (await dailyUsed()) > 0);
