@@ -105,18 +105,24 @@ describe('a stream without a usage chunk', () => {
 });
 
 describe('an upstream that fails mid-stream', () => {
-  test.each([['stream-cut'], ['stream-error']] as const)(
-    "%s: the SDK raises an APIError, and with onMissingUsage 'count-reply' what was generated is settled",
-    async (kind) => {
+  test.each([
+    ['chat', 'stream-cut'],
+    ['chat', 'stream-error'],
+    ['responses', 'stream-cut'],
+    ['responses', 'stream-error'],
+  ] as const)(
+    "%s, %s: the SDK raises an APIError upstream_error (not the upstream's text), and with onMissingUsage 'count-reply' what was generated is settled",
+    async (api, kind) => {
       await start({
         budget: { onMissingUsage: 'count-reply' },
         upstream: { behave: () => ({ kind, afterTokens: 12 }), completionTokens: () => 40 },
       });
       let text = '';
       const reading = (async () => {
-        for await (const chunk of await streamFromRoute()) text += chunk.choices[0]?.delta.content ?? '';
+        for await (const delta of textDeltas(api)) text += delta;
       })();
       await expect(reading).rejects.toMatchObject({ constructor: OpenAI.APIError, error: { type: 'upstream_error' } });
+      await expect(reading).rejects.not.toMatchObject({ message: expect.stringMatching(/staged/) });
       expect(text).toBe('ok' + ' ok'.repeat(11));
       await until(async () => (await dailyUsed()) > 0);
       expect(t.upstream.calls[0].sentTokens).toBe(12);
