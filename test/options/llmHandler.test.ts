@@ -170,8 +170,11 @@ describe('api', () => {
     expect([chatCalls.length, responses.length]).toEqual([0, 1]);
     await request(handlerApp({ api: 'chat' }, client).app)
       .post('/chat')
-      .send({ input: 'Hi' });
-    expect(chatCalls.map((c) => [c.params.messages, c.params.max_tokens])).toEqual([[[{ role: 'user', content: 'Hi' }], 1000]]);
+      .send({ input: 'Hi', temperature: 0.5, reasoning: { effort: 'low' } });
+    // `reasoning` is a Responses parameter: chat completions would refuse it.
+    expect(chatCalls.map((c) => [c.params.messages, c.params.max_tokens, c.params.temperature, c.params.reasoning])).toEqual([
+      [[{ role: 'user', content: 'Hi' }], 1000, 0.5, undefined],
+    ]);
   });
 
   test("a wrong value, or 'responses' with a client without responses.create, is TB_INVALID_OPTION", () => {
