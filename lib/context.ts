@@ -12,6 +12,8 @@ import type { Warn } from './warnings';
 import { ChatStreamTally, type StreamTally } from './stream/chat-tally';
 import { ResponsesStreamTally } from './stream/responses-tally';
 import { responseInput, responseTools, type ResponseFunctionTool, type ResponseInputItem } from './responses/input';
+import { RESPONSES_PARAMS } from './responses/request';
+import { CHAT_PARAMS } from './validate';
 
 /**
  * Output tokens charged on top of what a stopped stream had streamed: chunks the
@@ -424,7 +426,11 @@ export class BudgetContext {
   callParams(): CallParams {
     if (this.outputCap === undefined) throw new Error('token-budget: callParams() before reserve()');
     // Validated messages keep to each role's shape (validate.ts): the union holds at run time.
-    const params: CallParams = { ...this.forwardParams, model: this.model, messages: this.messages as CallMessage[] };
+    const params: CallParams = {
+      ...this.forwardedTo(CHAT_PARAMS),
+      model: this.model,
+      messages: this.messages as CallMessage[],
+    };
     if (this.tools) params.tools = this.tools;
     params[this.modelInfo.outputParam] = this.outputCap;
     return this.withSafetyIdentifier(params);
@@ -434,13 +440,18 @@ export class BudgetContext {
   responseParams(): ResponseCallParams {
     if (this.outputCap === undefined) throw new Error('token-budget: responseParams() before reserve()');
     const params: ResponseCallParams = {
-      ...this.forwardParams,
+      ...this.forwardedTo(RESPONSES_PARAMS),
       model: this.model,
       ...responseInput(this.messages),
       max_output_tokens: this.outputCap,
     };
     if (this.tools) params.tools = responseTools(this.tools);
     return this.withSafetyIdentifier(params);
+  }
+
+  /** The forwarded body parameters the called API knows (a body of the other API's format may carry others). */
+  private forwardedTo(known: ReadonlySet<string>): Record<string, unknown> {
+    return Object.fromEntries(Object.entries(this.forwardParams).filter(([name]) => known.has(name)));
   }
 
   /** The provider's abuse reports name the app's user, hashed; never an id the client chose. */

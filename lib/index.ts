@@ -13,10 +13,14 @@ export type {
   ClientGonePolicy,
   MissingUsagePolicy,
   Degradation,
+  ModelApi,
+  ResponseCallParams,
+  ResponsesRunOptions,
   RunOptions,
   SettledCall,
   Usage,
 } from './context';
+export type { ResponseFunctionTool, ResponseInputItem, ResponseInputPart } from './responses/input';
 export { memoryStore, type MemoryStore, type MemoryStoreOptions } from './store/memory';
 export { redisStore, type RedisStoreOptions } from './store/redis';
 export type { IoRedisClient, NodeRedisClient, NodeRedisCluster, RedisClient } from './store/redis-transport';

@@ -198,6 +198,9 @@ const FORWARDED: [string, ParamCheck][] = Object.entries({
   logit_bias: (v) => isObject(v) && Object.values(v).every((b) => typeof b === 'number'),
 } satisfies Record<string, ParamCheck>);
 
+/** The names of the chat-completions parameters forwarded to the model. */
+export const CHAT_PARAMS: ReadonlySet<string> = new Set(FORWARDED.map(([name]) => name));
+
 /**
  * Picks the forwardable parameters (`forwarded`, chat completions' by default) out of a
  * body; a wrong type is a 400, not a silent drop. `stream` is llmHandler's.

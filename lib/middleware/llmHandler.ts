@@ -69,9 +69,9 @@ const responsesFormat: StreamFormat = {
   end: (res) => res.end(),
 };
 
-/** The refusal an upstream failure mid-stream is told as; a failure event of the Responses API is an upstream error. */
+/** The refusal a failure mid-stream is told as: its time-out, or a failure event of the Responses API (an upstream error), or what was thrown. */
 const midStreamFailure = (err: unknown, context: BudgetContext) =>
-  err === undefined
+  err === undefined && context.stoppedBy !== 'timeout'
     ? new BudgetRefusal('upstream_error', 'The model provider failed while streaming the answer.')
     : callFailureRefusal(err, context.stoppedBy);
 
@@ -109,6 +109,8 @@ async function streamAnswer(
     failure = err;
   }
   if (clientGone()) return;
+  // Stopped by its time-out: the SDK ends the stream silently, as if it were complete.
+  if (context.stoppedBy === 'timeout') failed = true;
   if (failed) endWithErrorEvent(res, midStreamFailure(failure, context));
   else format.end(res);
 }

@@ -39,6 +39,9 @@ const FORWARDED: [string, ParamCheck][] = Object.entries({
   text: (v) => isObject(v) && !depthExceeds(v, MAX_SCHEMA_DEPTH),
 } satisfies Record<string, ParamCheck>);
 
+/** The names of the Responses parameters forwarded to the model. */
+export const RESPONSES_PARAMS: ReadonlySet<string> = new Set(FORWARDED.map(([name]) => name));
+
 /** The instructions message each request's messages start with, when it has instructions (sent back as `instructions`). */
 const instructionMessages = new WeakSet<ChatMessage>();
 

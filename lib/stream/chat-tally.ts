@@ -1,4 +1,4 @@
-// What a chat-completions stream has generated so far: its usage chunk, or its output counted delta by delta.
+// What a stream has generated so far (its usage, or its output counted delta by delta); a chat-completions stream's reading.
 import { getEncoder, type Encoder } from '../tokens/encoder';
 import type { EncodingName } from '../tokens/models';
 import type { Usage } from '../usage';
@@ -10,24 +10,11 @@ interface ChunkDelta {
   tool_calls?: unknown;
 }
 
-/** What a stream has generated so far, read chunk by chunk as it passes. */
-export interface StreamTally {
+/** What a stream has generated so far, read chunk by chunk as it passes: each delta counted on its own, once. */
+export abstract class StreamTally {
   /** Output tokens counted from the deltas seen. */
-  output: number;
-  /** The usage the stream reported, if it did. */
-  usage: Usage | undefined;
-  observe(chunk: unknown): void;
-}
-
-/**
- * Reads the chunks of one chat-completions stream as they pass. Each delta is counted
- * on its own, once: a word split across two chunks counts as two pieces, so the count
- * errs high (never low), and no text is ever counted twice.
- */
-export class ChatStreamTally implements StreamTally {
-  /** Output tokens counted from the deltas seen (text, refusal, reasoning, tool-call names and arguments). */
   output = 0;
-  /** The usage the stream reported (its usage chunk), if it did. */
+  /** The usage the stream reported, if it did. */
   usage: Usage | undefined;
   private readonly encoder: Encoder;
 
@@ -35,7 +22,20 @@ export class ChatStreamTally implements StreamTally {
     this.encoder = getEncoder(encoding);
   }
 
-  /** Counts one chunk; Azure's chunks without choices or without a delta are read as nothing generated. */
+  abstract observe(chunk: unknown): void;
+
+  protected countText(text: unknown): void {
+    if (typeof text === 'string' && text.length > 0) this.output += this.encoder.count(text);
+  }
+}
+
+/**
+ * Reads the chunks of one chat-completions stream as they pass. Each delta is counted
+ * on its own, once: a word split across two chunks counts as two pieces, so the count
+ * errs high (never low), and no text is ever counted twice.
+ */
+export class ChatStreamTally extends StreamTally {
+  /** Counts one chunk (text, refusal, reasoning, tool-call names and arguments); Azure's chunks without choices or without a delta are read as nothing generated. */
   observe(chunk: unknown): void {
     const { choices, usage } = chunk as { choices?: unknown; usage?: unknown };
     if (typeof usage === 'object' && usage !== null) this.usage = usage as Usage;
@@ -53,9 +53,5 @@ export class ChatStreamTally implements StreamTally {
         this.countText(fn?.arguments);
       }
     }
-  }
-
-  private countText(text: unknown): void {
-    if (typeof text === 'string' && text.length > 0) this.output += this.encoder.count(text);
   }
 }

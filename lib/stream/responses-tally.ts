@@ -1,8 +1,6 @@
 // What a Responses API stream has generated so far: the usage of its final event, or its output counted delta by delta.
-import { getEncoder, type Encoder } from '../tokens/encoder';
-import type { EncodingName } from '../tokens/models';
 import type { Usage } from '../usage';
-import type { StreamTally } from './chat-tally';
+import { StreamTally } from './chat-tally';
 
 /** Events whose `delta` is generated text: message text, refusals, function-call arguments, reasoning. */
 const DELTA_EVENTS = new Set([
@@ -21,15 +19,7 @@ const FINAL_EVENTS = new Set(['response.completed', 'response.incomplete', 'resp
  * own, once (a word split across two events counts as two pieces: the count errs high);
  * a function call's name is counted when its item is added.
  */
-export class ResponsesStreamTally implements StreamTally {
-  output = 0;
-  usage: Usage | undefined;
-  private readonly encoder: Encoder;
-
-  constructor(encoding: EncodingName) {
-    this.encoder = getEncoder(encoding);
-  }
-
+export class ResponsesStreamTally extends StreamTally {
   observe(event: unknown): void {
     const { type, delta, item, response } = (event ?? {}) as {
       type?: unknown;
@@ -44,9 +34,5 @@ export class ResponsesStreamTally implements StreamTally {
       const usage = (response as { usage?: unknown } | null)?.usage;
       if (typeof usage === 'object' && usage !== null) this.usage = usage as Usage;
     }
-  }
-
-  private countText(text: unknown): void {
-    if (typeof text === 'string' && text.length > 0) this.output += this.encoder.count(text);
   }
 }

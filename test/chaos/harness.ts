@@ -93,7 +93,7 @@ export const BEHAVIOURS = {
   'stream-hangup': {
     weight: 12,
     stage: () => ({ kind: 'reply' }),
-    draw: (r) => r.int(1, 100),
+    draw: (r) => r.int(1, 60),
     status: 200,
     stream: 'done',
     hangUpAfterChunks: true,
@@ -103,7 +103,7 @@ export const BEHAVIOURS = {
   'responses-stream-hangup': {
     weight: 6,
     stage: () => ({ kind: 'reply' }),
-    draw: (r) => r.int(1, 100),
+    draw: (r) => r.int(1, 60),
     status: 200,
     stream: 'done',
     hangUpAfterChunks: true,
@@ -179,34 +179,42 @@ export const isStreamed = (call: UpstreamCall): boolean => call.request.body.str
  * `onMissingUsage: 'charge'`); R3 an HTTP error status → nothing; R4 sent but no usable
  * answer (garbled body, reset, our time-out, or the app gave up on the exchange) → the
  * reservation: input + the output cap sent upstream. All of these are exact. R10 a stream
- * whose client left (`clientLeft`, whenever the upstream saw it end) → input + what the
- * route streamed + `STREAM_IN_FLIGHT_MARGIN` (at most the cap): from the upstream's bill
- * (input + what it sent, when no more than the margin was in flight) to input + what it
- * sent + the margin.
+ * whose client left (`clientLeft`) → input + what the route streamed +
+ * `STREAM_IN_FLIGHT_MARGIN` (at most the cap): from the upstream's bill (input + what it
+ * sent, when no more than the margin was in flight) to input + what it sent + the margin;
+ * when the upstream's stream had ended by itself, the route may have settled it first (by
+ * the rules above) and seen its client leave only after.
  */
 export function expectedCharge(call: UpstreamCall, clientLeft: boolean): [least: number, most: number] {
-  const reservation = call.promptTokens + (call.cap ?? 0);
-  const exactly = (n: number): [number, number] => [n, n];
   if (isStreamed(call) && clientLeft) {
     const bill = call.usage?.total_tokens ?? call.promptTokens;
-    return [bill, call.promptTokens + Math.min(call.cap ?? 0, call.sentTokens + STREAM_IN_FLIGHT_MARGIN)];
+    const abandoned = call.promptTokens + Math.min(call.cap ?? 0, call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
+    const ended = call.outcome === 'client-gone' ? abandoned : chargeOf(call);
+    return [bill, Math.max(abandoned, ended)];
   }
-  if (call.outcome === 'client-gone') return exactly(reservation);
+  const exactly = chargeOf(call);
+  return [exactly, exactly];
+}
+
+/** The exact charge of a call whose client stayed (or, not streamed, left with `onClientGone: 'finish'`). */
+function chargeOf(call: UpstreamCall): number {
+  const reservation = call.promptTokens + (call.cap ?? 0);
+  if (call.outcome === 'client-gone') return reservation;
   switch (call.behaviour.kind) {
     case 'reply':
     case 'delay':
-      return exactly(call.promptTokens + call.completionTokens);
+      return call.promptTokens + call.completionTokens;
     case 'error':
-      return exactly(0);
+      return 0;
     case 'stream-cut':
     case 'stream-error':
       // Shorter than `afterTokens` (a user's shrinking cap): it ended normally, with its usage chunk.
-      return exactly(call.failedMidStream ? reservation : call.promptTokens + call.completionTokens);
+      return call.failedMidStream ? reservation : call.promptTokens + call.completionTokens;
     case 'no-usage':
     case 'garbled':
     case 'reset':
     case 'hang':
-      return exactly(reservation);
+      return reservation;
   }
 }
 

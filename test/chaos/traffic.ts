@@ -61,7 +61,11 @@ async function readStream(
         : undefined;
       const name = /^event: (.+)$/m.exec(event)?.[1];
       last = { data, ...(name === undefined ? {} : { name }), ...(errorType === undefined ? {} : { errorType }) };
-      if (/"(content|arguments|delta)":"./.test(data) && ++chunks === hangUpAfter) abort.abort();
+      if (/"(content|arguments|delta)":"./.test(data) && ++chunks === hangUpAfter) {
+        abort.abort();
+        // Left at once: a body read on after its fetch was aborted can wait forever.
+        return last;
+      }
     }
   }
   return last;

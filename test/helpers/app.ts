@@ -1,5 +1,6 @@
 // Test apps: a budget, an Express app (4 or 5) and the real openai SDK against the offline upstream.
 import { once } from 'node:events';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import express5 from 'express';
@@ -99,4 +100,32 @@ export async function readChatStream(
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
+}
+
+/** A test app listening on a loopback port, with the openai SDK pointed at it (its routes answer at /chat: pass `{ path: '/chat' }`). */
+export interface ListeningTestApp extends TestApp {
+  server: http.Server;
+  port: number;
+  routeClient: OpenAI;
+  /** Closes the server, its connections and the upstream. */
+  stop(): Promise<void>;
+}
+
+export async function listenTestApp(options: TestAppOptions = {}): Promise<ListeningTestApp> {
+  const t = await startTestApp(options);
+  const server = t.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const routeClient = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+  const stop = async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await t.close();
+  };
+  return { ...t, server, port, routeClient, stop };
+}
+
+/** Polls `done` every 10 ms until it holds. */
+export async function until(done: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await done())) await new Promise((r) => setTimeout(r, 10));
 }

@@ -2,22 +2,16 @@
 import compression from 'compression';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
-import { EXPRESS, startTestApp, type TestApp } from '../helpers/app';
+import { EXPRESS, listenTestApp, type ListeningTestApp } from '../helpers/app';
 
 const DELTAS = 12;
 /** Events may trail the upstream by this many chunks on a loaded machine; a buffered stream trails by all of them. */
 const ALLOWED_LAG = 3;
 
-let t: TestApp;
-let server: http.Server;
+let t: ListeningTestApp;
 
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
-});
+afterEach(() => t?.stop());
 
 /**
  * Posts `body` asking for gzip and reads the events as they arrive, noting for each text
@@ -53,14 +47,12 @@ describe.each(Object.entries(EXPRESS))('%s', (_name, express) => {
     ['chat completions', { messages: [{ role: 'user', content: 'Hi' }], stream: true }],
     ['the Responses API', { input: 'Hi', stream: true }],
   ])('%s behind compression(): each event arrives before the stream ends', async (_api, body) => {
-    t = await startTestApp({
+    t = await listenTestApp({
       express,
       upstream: { completionTokens: () => DELTAS, chunkIntervalMs: 40 },
       chain: (b, client) => [compression(), b.featureBudget('chat'), b.llmHandler({ client })],
     });
-    server = t.app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { sentAtArrival } = await readEvents((server.address() as AddressInfo).port, body);
+    const { sentAtArrival } = await readEvents(t.port, body);
     expect(sentAtArrival).toHaveLength(DELTAS);
     // The i-th delta arrived while the upstream had sent at most i + ALLOWED_LAG: nothing waited for the end.
     sentAtArrival.slice(0, DELTAS - ALLOWED_LAG).forEach((sent, i) => expect(sent).toBeLessThanOrEqual(i + 1 + ALLOWED_LAG));

@@ -1,13 +1,10 @@
 // llmHandler with "stream": true, through the real openai SDK on both sides: chunks, usage, hang-ups, cut streams.
-import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
-import type http from 'node:http';
 import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import { fallbackModel, lookupModel } from '../../lib/tokens/models';
-import { chatDailyScope, EXPRESS, startTestApp, type TestApp, type TestAppOptions } from '../helpers/app';
+import { chatDailyScope, EXPRESS, listenTestApp, until, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
 
 const DAILY = 10_000;
 const dailyScope = chatDailyScope(DAILY);
@@ -16,38 +13,36 @@ const features = { chat: { maxInput: 200, maxOutput: CAP, model: 'gpt-4o', daily
 const messages = [{ role: 'user' as const, content: 'Hi there' }];
 const promptTokens = countChatTokens(messages, { model: 'gpt-4o' });
 
-let t: TestApp;
-let server: http.Server;
-/** The openai SDK pointed at the app's route. */
-let routeClient: OpenAI;
+let t: ListeningTestApp;
 
 async function start(options: TestAppOptions = {}): Promise<void> {
-  t = await startTestApp({ ...options, budget: { features, ...options.budget } });
-  server = t.app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  // The SDK posts to `${baseURL}/chat/completions`: the route is mounted at /chat.
-  routeClient = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+  t = await listenTestApp({ ...options, budget: { features, ...options.budget } });
 }
 
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
-});
+afterEach(() => t?.stop());
 
 const dailyUsed = async () => (await t.budget.store.usage(dailyScope)).used;
 
-async function until(done: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await done())) await new Promise((r) => setTimeout(r, 10));
-}
-
 /** Posts through the SDK to /chat (the SDK appends /chat/completions; the app answers at /chat). */
 const streamFromRoute = (body: Record<string, unknown> = {}, options: OpenAI.RequestOptions = {}) =>
-  routeClient.chat.completions.create({ model: 'ignored', messages, stream: true, ...body }, {
+  t.routeClient.chat.completions.create({ model: 'ignored', messages, stream: true, ...body }, {
     path: '/chat',
     ...options,
   } as OpenAI.RequestOptions);
+
+/** The text deltas of a stream from the route, read through the SDK in either API's format. */
+async function* textDeltas(api: 'chat' | 'responses', options: OpenAI.RequestOptions = {}): AsyncGenerator<string> {
+  if (api === 'chat') {
+    for await (const chunk of await streamFromRoute({}, options))
+      if (chunk.choices[0]?.delta.content) yield chunk.choices[0].delta.content;
+    return;
+  }
+  const events = await t.routeClient.responses.create({ model: 'ignored', input: messages[0].content, stream: true }, {
+    path: '/chat',
+    ...options,
+  } as OpenAI.RequestOptions);
+  for await (const event of events) if (event.type === 'response.output_text.delta') yield event.delta;
+}
 
 describe.each(Object.entries(EXPRESS))('%s: a full stream', (_name, express) => {
   test('text reaches the SDK chunk for chunk and is settled to the usage chunk, which the client did not ask for', async () => {
@@ -84,7 +79,7 @@ test('the usage chunk is passed on when the client asked for it; RateLimit heade
 test('tool-call deltas: the SDK assembles the call, and it is settled to the usage chunk', async () => {
   const toolCall = { name: 'get_weather', arguments: JSON.stringify({ city: 'Paris', unit: 'celsius' }) };
   await start({ upstream: { behave: () => ({ kind: 'reply', toolCall }) } });
-  const stream = routeClient.chat.completions.stream({ model: 'ignored', messages }, { path: '/chat' });
+  const stream = t.routeClient.chat.completions.stream({ model: 'ignored', messages }, { path: '/chat' });
   const completion = await stream.finalChatCompletion();
   expect(completion.choices[0].message.tool_calls?.[0]).toMatchObject({ function: toolCall });
   expect(await dailyUsed()).toBe(t.upstream.calls[0].usage!.total_tokens);
@@ -110,18 +105,24 @@ describe('a stream without a usage chunk', () => {
 });
 
 describe('an upstream that fails mid-stream', () => {
-  test.each([['stream-cut'], ['stream-error']] as const)(
-    "%s: the SDK raises an APIError, and with onMissingUsage 'count-reply' what was generated is settled",
-    async (kind) => {
+  test.each([
+    ['chat', 'stream-cut'],
+    ['chat', 'stream-error'],
+    ['responses', 'stream-cut'],
+    ['responses', 'stream-error'],
+  ] as const)(
+    "%s, %s: the SDK raises an APIError upstream_error (not the upstream's text), and with onMissingUsage 'count-reply' what was generated is settled",
+    async (api, kind) => {
       await start({
         budget: { onMissingUsage: 'count-reply' },
         upstream: { behave: () => ({ kind, afterTokens: 12 }), completionTokens: () => 40 },
       });
       let text = '';
       const reading = (async () => {
-        for await (const chunk of await streamFromRoute()) text += chunk.choices[0]?.delta.content ?? '';
+        for await (const delta of textDeltas(api)) text += delta;
       })();
       await expect(reading).rejects.toMatchObject({ constructor: OpenAI.APIError, error: { type: 'upstream_error' } });
+      await expect(reading).rejects.not.toMatchObject({ message: expect.stringMatching(/staged/) });
       expect(text).toBe('ok' + ' ok'.repeat(11));
       await until(async () => (await dailyUsed()) > 0);
       expect(t.upstream.calls[0].sentTokens).toBe(12);
@@ -138,35 +139,67 @@ describe('an upstream that fails mid-stream', () => {
   });
 });
 
-test('a client that leaves after 5 chunks: aborted upstream within 100 ms, charged input + sent + at most the margin', async () => {
-  // When the route saw the client leave: the lag measured is ours, not the client's own socket teardown.
-  let routeSawLeave = 0;
-  await start({
-    upstream: { completionTokens: () => 90, chunkIntervalMs: 15 },
-    chain: (b, client) => [
-      (_req, res, next) => {
-        res.on('close', () => (routeSawLeave = performance.now()));
-        next();
-      },
-      b.featureBudget('chat'),
-      b.llmHandler({ client }),
-    ],
-  });
+test.each([['chat'], ['responses']] as const)(
+  '%s: a client that leaves after 5 chunks: aborted upstream within 100 ms, charged input + sent + at most the margin',
+  async (api) => {
+    // When the route saw the client leave: the lag measured is ours, not the client's own socket teardown.
+    let routeSawLeave = 0;
+    await start({
+      upstream: { completionTokens: () => 90, chunkIntervalMs: 15 },
+      chain: (b, client) => [
+        (_req, res, next) => {
+          res.on('close', () => (routeSawLeave = performance.now()));
+          next();
+        },
+        b.featureBudget('chat'),
+        b.llmHandler({ client }),
+      ],
+    });
+    const leave = new AbortController();
+    let received = 0;
+    for await (const delta of textDeltas(api, { signal: leave.signal })) if (delta && ++received === 5) leave.abort();
+    await t.upstream.idle();
+    const [call] = t.upstream.calls;
+    expect(call.outcome).toBe('client-gone');
+    expect(call.closedAt! - routeSawLeave).toBeLessThan(100);
+    expect(call.sentTokens).toBeLessThan(90);
+    await until(async () => (await dailyUsed()) > 0);
+    const used = await dailyUsed();
+    // Never below what the upstream sent; not the whole reservation (input + 100).
+    expect(used).toBeGreaterThanOrEqual(promptTokens + call.sentTokens);
+    expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
+  },
+);
+
+test.each([['chat'], ['responses']] as const)(
+  '%s: a stream past its time-out ends with an upstream_timeout error event, and is charged its reservation',
+  async (api) => {
+    await start({
+      upstream: { completionTokens: () => 90, chunkIntervalMs: 20 },
+      chain: (b, client) => [b.featureBudget('chat'), b.llmHandler({ client, api, timeoutMs: 200 })],
+    });
+    const reading = (async () => {
+      for await (const delta of textDeltas(api)) void delta;
+    })();
+    await expect(reading).rejects.toMatchObject({ constructor: OpenAI.APIError, error: { type: 'upstream_timeout' } });
+    await until(async () => (await dailyUsed()) > 0);
+    expect(await dailyUsed()).toBe(promptTokens + CAP);
+  },
+);
+
+test('a client that leaves before the first chunk: aborted upstream, charged input + the margin (not the reservation)', async () => {
+  await start({ upstream: { behave: () => ({ kind: 'delay', ms: 2_000 }) } });
   const leave = new AbortController();
-  let received = 0;
-  for await (const chunk of await streamFromRoute({}, { signal: leave.signal })) {
-    if (chunk.choices[0]?.delta.content && ++received === 5) leave.abort();
-  }
+  const reading = streamFromRoute({}, { signal: leave.signal });
+  await until(() => t.upstream.calls.length === 1);
+  leave.abort();
+  await expect(reading).rejects.toThrow();
   await t.upstream.idle();
   const [call] = t.upstream.calls;
   expect(call.outcome).toBe('client-gone');
-  expect(call.closedAt! - routeSawLeave).toBeLessThan(100);
-  expect(call.sentTokens).toBeLessThan(90);
+  expect(call.sentTokens).toBe(0);
   await until(async () => (await dailyUsed()) > 0);
-  const used = await dailyUsed();
-  // Never below what the upstream sent; not the whole reservation (input + 100).
-  expect(used).toBeGreaterThanOrEqual(promptTokens + call.sentTokens);
-  expect(used).toBeLessThanOrEqual(promptTokens + call.sentTokens + STREAM_IN_FLIGHT_MARGIN);
+  expect(await dailyUsed()).toBe(promptTokens + STREAM_IN_FLIGHT_MARGIN);
 });
 
 test('a client that leaves before the first chunk: aborted upstream, charged input + the margin (not the reservation)', async () => {

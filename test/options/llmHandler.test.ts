@@ -138,3 +138,52 @@ describe("errors and onReject answer what the reservation refuses, over the budg
     expect([respond.status, respond.body.error.type]).toEqual([429, 'user_quota_exceeded']);
   });
 });
+
+describe('api', () => {
+  /** A client with both APIs, recording which one each call went to. */
+  function twoApiClient() {
+    const chat = scriptedClient();
+    const responses: ScriptedCall[] = [];
+    const client = {
+      ...chat,
+      responses: {
+        create(params: Record<string, unknown>, options: ScriptedCall['options']) {
+          responses.push({ params, options });
+          return Promise.resolve({ object: 'response', output: [], usage: { input_tokens: 10, output_tokens: 5 } });
+        },
+      },
+    };
+    return { client, chatCalls: chat.calls, responses };
+  }
+
+  test("'responses': the call goes to responses.create with input and max_output_tokens, even from a chat body", async () => {
+    const { client, chatCalls, responses } = twoApiClient();
+    const { app } = handlerApp({ api: 'responses' }, client);
+    expect((await request(app).post('/chat').send(chatBody)).body.object).toBe('response');
+    expect(chatCalls).toHaveLength(0);
+    expect(responses.map((c) => [c.params.input, c.params.max_output_tokens])).toEqual([[chatBody.messages, 1000]]);
+  });
+
+  test("default: the body's format decides; 'chat' sends a Responses body to chat completions", async () => {
+    const { client, chatCalls, responses } = twoApiClient();
+    await request(handlerApp({}, client).app).post('/chat').send({ input: 'Hi' });
+    expect([chatCalls.length, responses.length]).toEqual([0, 1]);
+    await request(handlerApp({ api: 'chat' }, client).app)
+      .post('/chat')
+      .send({ input: 'Hi', temperature: 0.5, reasoning: { effort: 'low' } });
+    // `reasoning` is a Responses parameter: chat completions would refuse it.
+    expect(chatCalls.map((c) => [c.params.messages, c.params.max_tokens, c.params.temperature, c.params.reasoning])).toEqual([
+      [[{ role: 'user', content: 'Hi' }], 1000, 0.5, undefined],
+    ]);
+  });
+
+  test("a wrong value, or 'responses' with a client without responses.create, is TB_INVALID_OPTION", () => {
+    const { budget } = optionApp({}, (b) => [b.featureBudget('chat')]);
+    expect(() => budget.llmHandler({ client: scriptedClient(), api: 'assistants' as never })).toThrow(
+      expect.objectContaining({ code: 'TB_INVALID_OPTION' }),
+    );
+    expect(() => budget.llmHandler({ client: scriptedClient(), api: 'responses' })).toThrow(
+      expect.objectContaining({ code: 'TB_INVALID_OPTION' }),
+    );
+  });
+});
