@@ -32,8 +32,8 @@ const EXPORTS = [
   'loadBudgetConfig',
 ];
 
-test('ships only dist/, the docs and the licence', () => {
-  expect(readdirSync(INSTALLED).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'package.json']);
+test('ships only dist/, the docs (README.md and docs/, which it links to) and the licence', () => {
+  expect(readdirSync(INSTALLED).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'docs', 'package.json']);
 });
 
 test('a consumer resolves both entries to the unpacked tarball', () => {
