@@ -208,6 +208,11 @@ function safetyIdentifier(userKey: string): string {
  * The budget context on `req.tokenBudget`. Middlewares declare scopes; `run` (or
  * `reserve` + `settle`/`release`) takes one all-or-nothing reservation for all of them.
  */
+/** Whether a call's result is a stream (the SDK's `Stream`, any async iterable) rather than an answer. */
+function isStream(result: unknown): result is AsyncIterable<unknown> {
+  return typeof (result as { [Symbol.asyncIterator]?: unknown } | null | undefined)?.[Symbol.asyncIterator] === 'function';
+}
+
 export class BudgetContext {
   readonly feature: string;
   /** The API the request body was written for: `'responses'` when it had `input` and no `messages`. */
@@ -470,7 +475,17 @@ export class BudgetContext {
    *   because the client left): the whole reservation is charged.
    * A call that throws before returning a promise sent nothing and is released.
    * With `{ api: 'responses' }`, `call` gets the Responses API's parameters (`responseParams()`).
+   * A call that returns a stream (`stream: true`) is settled as it is read, as `runStream` says:
+   * `run` then returns the stream's chunks as an async generator.
    */
+  run<C>(
+    call: (params: CallParams, options: CallOptions) => PromiseLike<AsyncIterable<C>>,
+    options?: RunOptions & { api?: 'chat' },
+  ): Promise<AsyncGenerator<C, void, undefined>>;
+  run<C>(
+    call: (params: ResponseCallParams, options: CallOptions) => PromiseLike<AsyncIterable<C>>,
+    options: ResponsesRunOptions,
+  ): Promise<AsyncGenerator<C, void, undefined>>;
   run<T>(
     call: (params: CallParams, options: CallOptions) => PromiseLike<T> | T,
     options?: RunOptions & { api?: 'chat' },
@@ -481,6 +496,8 @@ export class BudgetContext {
   ): Promise<T>;
   async run<T>(call: (params: never, options: CallOptions) => PromiseLike<T> | T, options: RunOptions = {}): Promise<T> {
     const result = await this.send(call, options);
+    // A stream has no usage until its end: settled as it is read, never charged its whole reservation up front.
+    if (isStream(result)) return this.settleAsRead(result, this.streamTally(options.api)) as T;
     try {
       await this.settle(usageOf(result), result);
       return result;
@@ -517,11 +534,13 @@ export class BudgetContext {
     options: Omit<RunOptions, 'onClientGone'> = {},
   ): Promise<AsyncGenerator<C, void, undefined>> {
     const source = await this.send(call, { ...options, onClientGone: 'abort' }, true);
+    return this.settleAsRead(source, this.streamTally(options.api));
+  }
+
+  /** Counts a stream's output in its API's format, as it is read. */
+  private streamTally(api: ModelApi | undefined): StreamTally {
     const encoding = this.modelInfo.encoding;
-    return this.settleAsRead(
-      source,
-      options.api === 'responses' ? new ResponsesStreamTally(encoding) : new ChatStreamTally(encoding),
-    );
+    return api === 'responses' ? new ResponsesStreamTally(encoding) : new ChatStreamTally(encoding);
   }
 
   /** Yields `source`'s chunks, counting them with `tally`, and settles the stream as `runStream` says once it is over. */

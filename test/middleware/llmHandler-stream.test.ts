@@ -249,6 +249,26 @@ test("stream: 'forbid' refuses a streamed body with 400 invalid_request; a bad v
   );
 });
 
+test('run() around a streamed call: the SDK stream is iterated, and settled to its usage when it ends (not its reservation)', async () => {
+  await start({
+    upstream: { completionTokens: () => 9 },
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      async (req, res) => {
+        const stream = await req.tokenBudget!.run((params, options) =>
+          client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, options),
+        );
+        let text = '';
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+        res.json({ text, used: await dailyUsed() });
+      },
+    ],
+  });
+  const res = await request(t.app).post('/chat').send({ messages });
+  expect(res.body.text).toBe('ok' + ' ok'.repeat(8));
+  expect(res.body.used).toBe(t.upstream.calls[0].usage!.total_tokens);
+});
+
 test('runStream in a handler of its own: the SDK stream is iterated, and settled to its usage when it ends', async () => {
   await start({
     upstream: { completionTokens: () => 9 },
