@@ -222,7 +222,8 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
   };
 
   /** Cluster only: gives back what the slots that granted took when another slot refused or failed. */
-  const rollBack = async (request: ReserveRequest, leaseId: string, granted: SlotOutcome[]) => {
+  /** Gives back what the slots granted; false when Redis did not confirm it. */
+  const rollBack = async (request: ReserveRequest, leaseId: string, granted: SlotOutcome[]): Promise<boolean> => {
     const parts = granted.flatMap((slot) =>
       slot.plans.map((plan, j) => ({
         scope: request.scopes[slot.scopeIndexes[j]!]!,
@@ -230,9 +231,10 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
         amount: reservedAmountOf(request.scopes[slot.scopeIndexes[j]!]!, request.input, slot.detail),
       })),
     );
-    if (parts.length === 0) return;
+    if (parts.length === 0) return true;
     try {
       await settleParts(parts, leaseId, request.input, callUsageOf(0, []));
+      return true;
     } catch (err) {
       onError(
         new StoreUnavailableError(
@@ -240,6 +242,7 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
           { cause: err },
         ),
       );
+      return false;
     }
   };
 
@@ -284,9 +287,9 @@ export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}):
       const id = `${leaseId}|${group[0]}`;
       uncertain.set(id, { leaseId, leaseKeys: group.map((i) => leaseKeyOf(request.scopes[i]!.key, prefix)) });
       reply?.then(
-        (late) => {
-          uncertain.delete(id);
-          return late.status === GRANTED ? rollBack(request, leaseId, [late]) : undefined;
+        async (late) => {
+          // A grant given back stays uncertain until Redis confirms it: else its lease would keep its input.
+          if (late.status !== GRANTED || (await rollBack(request, leaseId, [late]))) uncertain.delete(id);
         },
         () => {},
       );

@@ -299,7 +299,8 @@ return redis.call('ZCARD', KEYS[1])
 
 /**
  * Cancels a reservation whose caller gave up before its reply came (a stalled or
- * dropped connection): whatever of it was granted is given back, and a marker that
+ * dropped connection): whatever of it was granted is given back (the input too of a
+ * lease taken meanwhile for a dead process: the call was never sent), and a marker that
  * outlives the reserve script's own deadline makes a copy still on its way take nothing.
  * KEYS: the lease sets of the reservation's scopes in one slot. ARGV: leaseId, markerMs.
  */
@@ -321,6 +322,24 @@ for _, leaseKey in ipairs(KEYS) do
         redis.call('SET', windowKey, value, 'KEEPTTL')
       end
       redis.call('ZREM', leaseKey, member)
+    end
+  until cursor == '0'
+  -- Taken for a dead process meanwhile, it kept its input: nothing was sent, so that goes back too.
+  local reclaimedKey = leaseKey .. ':reclaimed'
+  cursor = '0'
+  repeat
+    local page = redis.call('HSCAN', reclaimedKey, cursor, 'MATCH', prefix .. '*', 'COUNT', 1000)
+    cursor = page[1]
+    for j = 1, #page[2], 2 do
+      local member = page[2][j]
+      local leaseInput, windowKey = string.match(member, '^[^|]*|%d+|(%d+)|(.+)$')
+      local raw = redis.call('GET', windowKey)
+      if raw then
+        local value = tonumber(raw) - tonumber(leaseInput)
+        if value < 0 then value = 0 end
+        redis.call('SET', windowKey, value, 'KEEPTTL')
+      end
+      redis.call('HDEL', reclaimedKey, member)
     end
   until cursor == '0'
 end

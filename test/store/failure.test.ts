@@ -137,6 +137,35 @@ describe('redisStore on one node, when Redis breaks', () => {
     dropping.destroy();
   });
 
+  it('cancels a given-up reservation whose lease another process took meanwhile: its input goes back too', async () => {
+    // A client whose reply to one reservation is lost: the script ran in Redis, the caller was never told.
+    let loseNextReply = false;
+    const losing = {
+      sendCommand: (args: string[]) => {
+        const reply = client.sendCommand(args);
+        if (!loseNextReply || args[0] !== 'EVALSHA') return reply;
+        loseNextReply = false;
+        return new Promise(() => {});
+      },
+      on: () => losing,
+    };
+    const prefix = freshPrefix();
+    const store = redisStore(losing as unknown as typeof client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix });
+    const other = redisStore(client, { timeoutMs: TIMEOUT_MS, onError: () => {}, prefix });
+    const user = scope(userScopeKey('lost-reply', 'day'), 1000);
+    // Loads the script, so that the lost call is an EVALSHA that runs.
+    granted(await store.reserve(tenTokens(scope(userScopeKey('warm-up', 'day'), 1000))));
+    loseNextReply = true;
+    await expectUnavailableInTime(store.reserve({ scopes: [user], input: 100, maxOutput: 40, leaseMs: 100 }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Another process touches the user past that lease: it is taken at its input (R7).
+    await other.release(granted(await other.reserve(tenTokens(user))));
+    expect((await other.usage(user)).used).toBe(100);
+    // The caller that gave up reserves again: first it cancels what it gave up, the input included (nothing was sent).
+    granted(await store.reserve(tenTokens(scope(userScopeKey('next', 'day'), 1000))));
+    expect((await other.usage(user)).used).toBe(0);
+  });
+
   it('waits on a store that keeps answering other calls: busy is not dead', async () => {
     let slowKey = '';
     const queued = {
