@@ -12,7 +12,7 @@ import type { Warn } from './warnings';
 import { ChatStreamTally, type StreamTally } from './stream/chat-tally';
 import { ResponsesStreamTally } from './stream/responses-tally';
 import { responseInput, responseTools, type ResponseFunctionTool, type ResponseInputItem } from './responses/input';
-import { RESPONSES_PARAMS } from './responses/request';
+import { RESPONSES_MIN_OUTPUT, RESPONSES_PARAMS } from './responses/request';
 import { CHAT_PARAMS } from './validate';
 
 /**
@@ -537,6 +537,23 @@ export class BudgetContext {
     return this.settleAsRead(source, this.streamTally(options.api));
   }
 
+  /**
+   * The Responses API answers 400 to an output cap below its minimum: a budget that left
+   * less than that refuses the request itself (its own 429, nothing sent, nothing charged)
+   * rather than let the provider refuse it as an upstream error.
+   */
+  private async refuseBelowResponsesMinimum(): Promise<void> {
+    const granted = this.outputCap!;
+    if (granted >= RESPONSES_MIN_OUTPUT || this.maxOutput < RESPONSES_MIN_OUTPUT) return;
+    const taken = this.inputTokens + granted;
+    // The budget that could not pay for more: what it had left before this reservation.
+    const tightest = this.scopeStates.reduce((least, state) => (state.remaining < least.remaining ? state : least));
+    const before = tightest.kind === 'spend' ? tightest : { ...tightest, remaining: tightest.remaining + taken };
+    await this.release();
+    this.state = 'refused';
+    throw quotaRefusal(before, this.inputTokens, this.now(), RESPONSES_MIN_OUTPUT);
+  }
+
   /** Counts a stream's output in its API's format, as it is read. */
   private streamTally(api: ModelApi | undefined): StreamTally {
     const encoding = this.modelInfo.encoding;
@@ -608,6 +625,7 @@ export class BudgetContext {
     const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
     if (options.onClientGone) this.onClientGone = options.onClientGone;
     await this.reserve(timeoutMs);
+    if (options.api === 'responses') await this.refuseBelowResponsesMinimum();
     this.state = 'calling';
     const abort = new AbortController();
     this.stopCall = (reason) => {

@@ -80,18 +80,24 @@ function errorBody(type: RefusalType, message: string, { scope, scopeName }: Ref
 }
 
 /** What a refused request needed of a token budget, and what that budget had left: the two figures a user compares. */
-const needs = (input: number, left: number, budget: string) =>
-  `This request needs at least ${input + 1} tokens (${input} input + 1 output), and ${budget} has ${left} left.`;
+const needs = (input: number, left: number, budget: string, minOutput: number) =>
+  `This request needs at least ${input + minOutput} tokens (${input} input + ${minOutput} output), and ${budget} has ${left} left.`;
 
-const QUOTA_REFUSALS: Record<ScopeKind, { type: RefusalType; message: (name: string, input: number, left: number) => string }> = {
+const QUOTA_REFUSALS: Record<
+  ScopeKind,
+  { type: RefusalType; message: (name: string, input: number, left: number, minOutput: number) => string }
+> = {
   feature: {
     type: 'feature_quota_exceeded',
-    message: (_name, input, left) => needs(input, left, "this feature's daily token budget"),
+    message: (_name, input, left, minOutput) => needs(input, left, "this feature's daily token budget", minOutput),
   },
-  user: { type: 'user_quota_exceeded', message: (_name, input, left) => needs(input, left, 'your token quota for this period') },
+  user: {
+    type: 'user_quota_exceeded',
+    message: (_name, input, left, minOutput) => needs(input, left, 'your token quota for this period', minOutput),
+  },
   quota: {
     type: 'quota_exceeded',
-    message: (name, input, left) => needs(input, left, `the ${name} token quota for this period`),
+    message: (name, input, left, minOutput) => needs(input, left, `the ${name} token quota for this period`, minOutput),
   },
   // The service's own figures are not the client's: these two say no amounts.
   global: { type: 'global_rate_limited', message: () => 'The service is at its tokens-per-minute limit; retry shortly.' },
@@ -99,10 +105,13 @@ const QUOTA_REFUSALS: Record<ScopeKind, { type: RefusalType; message: (name: str
 };
 
 /** The refusal for a scope that cannot afford a request of `input` prompt tokens (and one output token). */
-export function quotaRefusal(scope: ScopeState, input: number, nowMs: number): BudgetRefusal {
+export function quotaRefusal(scope: ScopeState, input: number, nowMs: number, minOutput = 1): BudgetRefusal {
   const { type, message } = QUOTA_REFUSALS[scope.kind];
   const retryAfterSeconds = Math.max(1, Math.ceil((scope.resetAtMs - nowMs) / 1000));
-  return new BudgetRefusal(type, message(scope.name ?? scope.kind, input, scope.remaining), { scope, retryAfterSeconds });
+  return new BudgetRefusal(type, message(scope.name ?? scope.kind, input, scope.remaining, minOutput), {
+    scope,
+    retryAfterSeconds,
+  });
 }
 
 /** The answer to a request the app's own setup cannot serve; `code` and `message` go to the server's log only. */

@@ -42,6 +42,9 @@ const FORWARDED: [string, ParamCheck][] = Object.entries({
 /** The names of the Responses parameters forwarded to the model. */
 export const RESPONSES_PARAMS: ReadonlySet<string> = new Set(FORWARDED.map(([name]) => name));
 
+/** The Responses API refuses a `max_output_tokens` below this (400), where chat completions take 1. */
+export const RESPONSES_MIN_OUTPUT = 16;
+
 /** The instructions message each request's messages start with, when it has instructions (sent back as `instructions`). */
 const instructionMessages = new WeakSet<ChatMessage>();
 

@@ -81,6 +81,13 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       const message = api === 'chat' ? 'model and messages are required' : 'model and input are required';
       return sendJson(res, 400, { error: { message, type: 'invalid_request_error' } });
     }
+    if (api === 'responses' && typeof body.max_output_tokens === 'number' && body.max_output_tokens < 16) {
+      // As the Responses API does: its output cap has a floor.
+      const message = `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${body.max_output_tokens} instead.`;
+      return sendJson(res, 400, {
+        error: { message, type: 'invalid_request_error', param: 'max_output_tokens', code: 'integer_below_min_value' },
+      });
+    }
     const request: UpstreamRequest = { body, headers: req.headers, api };
     if (deployment !== undefined) request.azure = { deployment: decodeURIComponent(deployment), apiVersion: apiVersion! };
     const model = countingModel(answeringModel(request, options.deployments));

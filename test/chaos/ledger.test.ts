@@ -238,7 +238,10 @@ describe.each([
           /^text\/event-stream/.test(r.contentType ?? '') &&
           (streamEnd.get(r.marker.id)
             ? r.lastEvent?.errorType === streamEnd.get(r.marker.id)
-            : r.lastEvent?.data === '[DONE]' || r.lastEvent?.name === 'response.completed');
+            : // A Responses stream that filled its cap ends `response.incomplete`, as the API's does.
+              r.lastEvent?.data === '[DONE]' ||
+              r.lastEvent?.name === 'response.completed' ||
+              r.lastEvent?.name === 'response.incomplete');
         const ok =
           r.status === answer.status &&
           (answer.stream && answer.status === 200

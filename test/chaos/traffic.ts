@@ -36,7 +36,7 @@ export interface SentRequest {
   stream: boolean;
   /** Its prompt tokens, as the budget counts them (what a stream left before it reached the upstream may be charged, with the margin). */
   promptTokens: number;
-  /** A streamed answer: the last event, `[DONE]` / `response.completed` or `error` (its data's `error.type`). */
+  /** A streamed answer: the last event, `[DONE]` / `response.completed` / `response.incomplete` or `error` (its data's `error.type`). */
   lastEvent?: { data: string; name?: string; errorType?: string };
 }
 

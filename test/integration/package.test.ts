@@ -260,7 +260,7 @@ describe('token-budget/testing from the tarball, through the openai SDK', () => 
          const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: input, stream: true });
          for await (const chunk of stream) streamed.push(chunk.choices[0]?.delta.content ?? '');
        })().catch((err) => err.constructor.name);
-       const response = await client.responses.create({ model: 'gpt-4o', input: 'Say hi', max_output_tokens: 4 });
+       const response = await client.responses.create({ model: 'gpt-4o', input: 'Say hi', max_output_tokens: 16 });
        await upstream.idle();
        console.log(JSON.stringify({
          refused, cut, streamed: streamed.join(''), text: response.output_text, usage: response.usage,
@@ -283,10 +283,11 @@ describe('token-budget/testing from the tarball, through the openai SDK', () => 
     expect(out.refused).toBe(429);
     expect(out.cut).toMatch(/Error/);
     expect(out.streamed).toBe('ok ok ok');
-    expect(out.text).toBe('ok ok ok ok');
-    expect(out.usage).toMatchObject({ output_tokens: 4, total_tokens: out.usage.input_tokens + 4 });
+    // 16, the Responses API's floor for max_output_tokens.
+    expect(out.text).toBe('ok' + ' ok'.repeat(15));
+    expect(out.usage).toMatchObject({ output_tokens: 16, total_tokens: out.usage.input_tokens + 16 });
     // Nothing for the refusal, the 3 tokens sent before the cut, the whole response.
-    expect(out.bills).toEqual([0, 3, 4]);
+    expect(out.bills).toEqual([0, 3, 16]);
     expect(out.billed).toBe(out.prompts[1]! + 3 + out.usage.total_tokens);
   });
 

@@ -54,6 +54,25 @@ describe('non-streamed', () => {
     expect(t.upstream.calls[0].request.body.max_output_tokens).toBe(40);
   });
 
+  test("less than the API's 16-token output floor left: the budget's own 429, nothing sent, nothing charged", async () => {
+    // 10 tokens of output left: chat completions would take them; the Responses API answers 400 below 16.
+    const daily = promptTokens + 10;
+    await start({ budget: { features: { chat: { ...features.chat, dailyTokens: daily } } } });
+    const refused = await request(t.app).post('/chat').send({ input, instructions });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ type: 'feature_quota_exceeded', remaining: daily });
+    expect(refused.body.error.message).toContain(
+      `needs at least ${promptTokens + 16} tokens (${promptTokens} input + 16 output)`,
+    );
+    expect(t.upstream.calls).toEqual([]);
+    expect(await dailyUsed()).toBe(0);
+    // With 16 left, the call goes.
+    await t.stop();
+    await start({ budget: { features: { chat: { ...features.chat, dailyTokens: promptTokens + 16 } } } });
+    expect((await request(t.app).post('/chat').send({ input, instructions })).status).toBe(200);
+    expect(t.upstream.calls[0].request.body.max_output_tokens).toBe(16);
+  });
+
   test('items (messages with parts, a function call and its output) and tools: the budget counts what the upstream counts', async () => {
     let counted: number | undefined;
     await start({

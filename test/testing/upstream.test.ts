@@ -27,9 +27,14 @@ test('by default it replies 24 tokens, stopped, and reports the prompt as the pa
 
 test('a reply that fills the cap is cut: length, or incomplete on the Responses API', async () => {
   const chat = await client.chat.completions.create({ model: 'gpt-4o', messages, max_completion_tokens: 3 });
-  const response = await client.responses.create({ model: 'gpt-4o', input: 'Say hi', max_output_tokens: 3 });
+  // 16: the Responses API's floor (below it, a 400).
+  const response = await client.responses.create({ model: 'gpt-4o', input: 'Say hi', max_output_tokens: 16 });
   expect([chat.choices[0]!.finish_reason, chat.usage?.completion_tokens]).toEqual(['length', 3]);
-  expect([response.status, response.output_text, response.usage?.output_tokens]).toEqual(['incomplete', 'ok ok ok', 3]);
+  expect([response.status, response.output_text, response.usage?.output_tokens]).toEqual([
+    'incomplete',
+    'ok' + ' ok'.repeat(15),
+    16,
+  ]);
   expect(upstream.billedTokens()).toBe(chat.usage!.total_tokens + response.usage!.total_tokens);
 });
 
