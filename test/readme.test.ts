@@ -151,6 +151,18 @@ describe('README.md and docs/', () => {
     expect(readme).toContain('\n## Quick start\n');
   });
 
+  test("README.md shows the two commands, and CI runs exactly the README's test command", () => {
+    const readme = pages.find((page) => page.file === 'README.md')!.text;
+    const shown = [...readme.matchAll(/^```sh\n([\s\S]*?)^```/gm)].flatMap(([, block]) =>
+      block!.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()),
+    );
+    expect(shown).toEqual(expect.arrayContaining(['npm install && npm start', 'npm test']));
+    const ci = readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(ci.slice(-2)).toEqual(['npm ci', 'npm test']);
+  });
+
   test.each(checked.map((block) => [`${block.file}:${block.line}`, block] as const))(
     'the ts block at %s type-checks on its own',
     (_where, block) => {
