@@ -306,42 +306,31 @@ return redis.call('ZCARD', KEYS[1])
  */
 export const CANCEL_SCRIPT = luaScript(`
 local prefix = ARGV[1] .. '|'
-for _, leaseKey in ipairs(KEYS) do
-  redis.call('SET', leaseKey .. ':cancelled:' .. ARGV[1], '1', 'PX', tonumber(ARGV[2]))
+-- Gives back, for each member of this lease id in key (scanned with scan, removed with remove),
+-- what its counter still holds of it: the whole amount of a lease held, the input of one taken for a dead process.
+local function giveBack(scan, remove, key, held)
   local cursor = '0'
   repeat
-    local page = redis.call('ZSCAN', leaseKey, cursor, 'MATCH', prefix .. '*', 'COUNT', 1000)
+    local page = redis.call(scan, key, cursor, 'MATCH', prefix .. '*', 'COUNT', 1000)
     cursor = page[1]
     for j = 1, #page[2], 2 do
       local member = page[2][j]
-      local amount, windowKey = string.match(member, '^[^|]*|(%d+)|%d+|(.+)$')
+      local amount, leaseInput, windowKey = string.match(member, '^[^|]*|(%d+)|(%d+)|(.+)$')
       local raw = redis.call('GET', windowKey)
       if raw then
-        local value = tonumber(raw) - tonumber(amount)
+        local value = tonumber(raw) - tonumber(held and amount or leaseInput)
         if value < 0 then value = 0 end
         redis.call('SET', windowKey, value, 'KEEPTTL')
       end
-      redis.call('ZREM', leaseKey, member)
+      redis.call(remove, key, member)
     end
   until cursor == '0'
+end
+for _, leaseKey in ipairs(KEYS) do
+  redis.call('SET', leaseKey .. ':cancelled:' .. ARGV[1], '1', 'PX', tonumber(ARGV[2]))
+  giveBack('ZSCAN', 'ZREM', leaseKey, true)
   -- Taken for a dead process meanwhile, it kept its input: nothing was sent, so that goes back too.
-  local reclaimedKey = leaseKey .. ':reclaimed'
-  cursor = '0'
-  repeat
-    local page = redis.call('HSCAN', reclaimedKey, cursor, 'MATCH', prefix .. '*', 'COUNT', 1000)
-    cursor = page[1]
-    for j = 1, #page[2], 2 do
-      local member = page[2][j]
-      local leaseInput, windowKey = string.match(member, '^[^|]*|%d+|(%d+)|(.+)$')
-      local raw = redis.call('GET', windowKey)
-      if raw then
-        local value = tonumber(raw) - tonumber(leaseInput)
-        if value < 0 then value = 0 end
-        redis.call('SET', windowKey, value, 'KEEPTTL')
-      end
-      redis.call('HDEL', reclaimedKey, member)
-    end
-  until cursor == '0'
+  giveBack('HSCAN', 'HDEL', leaseKey .. ':reclaimed', false)
 end
 return 0
 `);
