@@ -2,7 +2,7 @@
 import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
-import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
+import { STREAM_IN_FLIGHT_MARGIN, type CallOptions, type CallParams } from '../../lib/context';
 import { fallbackModel, lookupModel } from '../../lib/tokens/models';
 import { chatDailyScope, EXPRESS, listenTestApp, until, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
 
@@ -249,42 +249,26 @@ test("stream: 'forbid' refuses a streamed body with 400 invalid_request; a bad v
   );
 });
 
-test('run() around a streamed call: the SDK stream is iterated, and settled to its usage when it ends (not its reservation)', async () => {
-  await start({
-    upstream: { completionTokens: () => 9 },
-    chain: (b, client) => [
-      b.featureBudget('chat'),
-      async (req, res) => {
-        const stream = await req.tokenBudget!.run((params, options) =>
-          client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, options),
-        );
-        let text = '';
-        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-        res.json({ text, used: await dailyUsed() });
-      },
-    ],
-  });
-  const res = await request(t.app).post('/chat').send({ messages });
-  expect(res.body.text).toBe('ok' + ' ok'.repeat(8));
-  expect(res.body.used).toBe(t.upstream.calls[0].usage!.total_tokens);
-});
-
-test('runStream in a handler of its own: the SDK stream is iterated, and settled to its usage when it ends', async () => {
-  await start({
-    upstream: { completionTokens: () => 9 },
-    chain: (b, client) => [
-      b.featureBudget('chat'),
-      async (req, res) => {
-        const stream = await req.tokenBudget!.runStream((params, options) =>
-          client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, options),
-        );
-        let text = '';
-        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-        res.json({ text, used: await dailyUsed() });
-      },
-    ],
-  });
-  const res = await request(t.app).post('/chat').send({ messages });
-  expect(res.body.text).toBe('ok' + ' ok'.repeat(8));
-  expect(res.body.used).toBe(t.upstream.calls[0].usage!.total_tokens);
-});
+test.each(['run', 'runStream'] as const)(
+  '%s in a handler of its own: the SDK stream is iterated, and settled to its usage when it ends (not its reservation)',
+  async (method) => {
+    await start({
+      upstream: { completionTokens: () => 9 },
+      chain: (b, client) => [
+        b.featureBudget('chat'),
+        async (req, res) => {
+          const create = (params: CallParams, options: CallOptions) =>
+            client.chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, options);
+          const context = req.tokenBudget!;
+          const stream = method === 'run' ? await context.run(create) : await context.runStream(create);
+          let text = '';
+          for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+          res.json({ text, used: await dailyUsed() });
+        },
+      ],
+    });
+    const res = await request(t.app).post('/chat').send({ messages });
+    expect(res.body.text).toBe('ok' + ' ok'.repeat(8));
+    expect(res.body.used).toBe(t.upstream.calls[0].usage!.total_tokens);
+  },
+);
