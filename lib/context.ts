@@ -546,8 +546,14 @@ export class BudgetContext {
     const granted = this.outputCap!;
     if (granted >= RESPONSES_MIN_OUTPUT || this.maxOutput < RESPONSES_MIN_OUTPUT) return;
     const taken = this.inputTokens + granted;
-    // The budget that could not pay for more: what it had left before this reservation.
-    const tightest = this.scopeStates.reduce((least, state) => (state.remaining < least.remaining ? state : least));
+    // The budget that could not pay for more output (a money scope's remaining is nano-USD: counted in output tokens),
+    // told with what it had left before this reservation.
+    const outputLeft = (i: number) => {
+      const weights = this.scopes[i]!.weights;
+      return weights ? this.scopeStates[i]!.remaining / weights.output : this.scopeStates[i]!.remaining;
+    };
+    const tightest =
+      this.scopeStates[this.scopeStates.reduce((least, _state, i) => (outputLeft(i) < outputLeft(least) ? i : least), 0)]!;
     const before = tightest.kind === 'spend' ? tightest : { ...tightest, remaining: tightest.remaining + taken };
     await this.release();
     this.state = 'refused';

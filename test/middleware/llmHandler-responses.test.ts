@@ -73,6 +73,19 @@ describe('non-streamed', () => {
     expect(t.upstream.calls[0].request.body.max_output_tokens).toBe(16);
   });
 
+  test('the output floor refused by a spend cap is told as the cap, even beside a token budget with fewer units left', async () => {
+    // gpt-4o: 2,500 nano-USD an input token, 10,000 an output token. The cap pays for the input and 10.5 output tokens;
+    // the feature's day has 100 tokens left after them, a smaller figure than the cap's 5,000 nano-USD.
+    const hourlyCapUsd = (promptTokens * 2_500 + 105_000) / 1e9;
+    await start({
+      budget: { features: { chat: { ...features.chat, dailyTokens: promptTokens + 10 + 100 } } },
+      chain: (b, client) => [b.featureBudget('chat'), b.costMeter({ hourlyCapUsd }), b.llmHandler({ client })],
+    });
+    const refused = await request(t.app).post('/chat').send({ input, instructions });
+    expect([refused.status, refused.body.error.type]).toEqual([503, 'spend_cap_reached']);
+    expect(t.upstream.calls).toEqual([]);
+  });
+
   test('items (messages with parts, a function call and its output) and tools: the budget counts what the upstream counts', async () => {
     let counted: number | undefined;
     await start({
