@@ -4,7 +4,8 @@ import { redisStore } from '../../lib';
 import type { ScopeRequest } from '../../lib/store/types';
 import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import { startRedis, type RedisServer } from '../helpers/redis';
-import { startWorkers, stopWorkers, until, type Worker } from './harness';
+import { startWorkers, stopWorkers, type Worker } from './harness';
+import { until } from '../helpers/until';
 import { chaosScopes } from './scopes';
 
 const CALL_TIMEOUT_MS = 3_000;
@@ -65,7 +66,7 @@ test(`SIGKILL with ${IN_FLIGHT} calls in flight: held for callTimeoutMs + leaseM
 
   const sentAt = Date.now();
   for (let i = 0; i < IN_FLIGHT; i++) void send(doomed, `slow question ${i} about my order`).catch(() => undefined);
-  expect(await until(() => upstream.calls.length === IN_FLIGHT)).toBe(true);
+  await until(() => upstream.calls.length === IN_FLIGHT, { timeoutMs: 15_000 });
   const dead = upstream.calls.slice();
   const exited = new Promise((resolve) => doomed.child.once('exit', resolve));
   doomed.child.kill('SIGKILL');

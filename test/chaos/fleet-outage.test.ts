@@ -3,7 +3,8 @@ import { redisStore } from '../../lib';
 import type { SpendAlert } from '../../lib/types';
 import { billedNanos, meterScope, USD } from '../cost/money';
 import { billedTokens, callsOf, sendAs, startFleetRig, type Exchange, type FleetRig } from './fleet';
-import { getJson, readMarker, startWorkers, stopWorkers, sumBy, until, workersQuiet, type Worker } from './harness';
+import { getJson, readMarker, startWorkers, stopWorkers, sumBy, workersQuiet, type Worker } from './harness';
+import { until } from '../helpers/until';
 import { chaosScopes } from './scopes';
 
 const PROCESSES = 3;
@@ -225,11 +226,14 @@ describe.each([
     // Spend handed back after the outage alerts outside any request: wait until the alerts stay the same for 1 s.
     let seen = -1;
     let sameSince = performance.now();
-    await until(async () => {
-      const count = (await raised()).length;
-      if (count !== seen) [seen, sameSince] = [count, performance.now()];
-      return performance.now() - sameSince > 1_000;
-    }, 10_000);
+    await until(
+      async () => {
+        const count = (await raised()).length;
+        if (count !== seen) [seen, sameSince] = [count, performance.now()];
+        return performance.now() - sameSince > 1_000;
+      },
+      { everyMs: 25, timeoutMs: 10_000 },
+    ).catch(() => undefined);
     const counts = sumBy(
       (await raised()).filter((a) => a.kind === 'threshold' && a.window === 'hour'),
       (a) => String(a.thresholdUsd),

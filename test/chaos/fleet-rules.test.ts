@@ -2,7 +2,8 @@
 import { createClient } from 'redis';
 import { createTokenBudget, redisStore, StoreUnavailableError } from '../../lib';
 import { billedTokens, callsOf, sendAs, startFleetRig, type FleetRig } from './fleet';
-import { getJson, startWorkers, stopWorkers, sumBy, until, workersQuiet, type Worker } from './harness';
+import { getJson, startWorkers, stopWorkers, sumBy, workersQuiet, type Worker } from './harness';
+import { until } from '../helpers/until';
 import { chaosScopes } from './scopes';
 
 const PROCESSES = 4;
@@ -147,7 +148,7 @@ test.each([
       }
       // The app goes on serving: its next reservation (another user's) comes once the server answers again.
       const next = { scopes: [SCOPES.user(`next-${stallMs}`)], input: 10, maxOutput: 10 };
-      expect(await until(async () => (await store.reserve(next).catch(() => undefined))?.ok === true)).toBe(true);
+      await until(async () => (await store.reserve(next).catch(() => undefined))?.ok === true, { timeoutMs: 15_000 });
       // Read through another connection for 2 s: what the given-up call reserved is not held any more.
       const seen: number[] = [];
       for (const stopAt = performance.now() + 2_000; performance.now() < stopAt;) {
@@ -196,11 +197,11 @@ test('a process started while Redis is down refuses a feature that is off in Red
     expect(callsOf(rig.upstream, 'late-starter')).toEqual([]);
     await rig.redis.restart();
     // Once Redis answers, the process reads the flag it had never seen: the feature stays off.
-    expect(await until(async () => (await getJson<{ chat: boolean | null }>(port, '/flags')).chat === false)).toBe(true);
+    await until(async () => (await getJson<{ chat: boolean | null }>(port, '/flags')).chat === false, { timeoutMs: 15_000 });
     expect(await sendAs(port, 'late-starter')).toMatchObject({ status: 503, type: 'feature_disabled' });
     expect(callsOf(rig.upstream, 'late-starter')).toEqual([]);
   } finally {
     await stopWorkers(late);
-    if (!(await until(async () => rig.client.isReady, 5_000))) await rig.redis.restart();
+    await until(async () => rig.client.isReady, { timeoutMs: 5_000 }).catch(() => rig.redis.restart());
   }
 }, 60_000);

@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { UpstreamBehaviour, UpstreamCall, UpstreamRequest } from '../../lib/testing';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import { spawnApp } from '../helpers/child-app';
+import { until } from '../helpers/until';
 import type { ChaosEnv } from './scopes';
 
 export const CHAOS_WORKER = require.resolve('../fixtures/chaos-worker.ts');
@@ -236,29 +237,20 @@ export async function stopWorkers(workers: readonly Worker[]): Promise<void> {
   );
 }
 
-/** Polls `condition` every 25 ms until it holds or `timeoutMs` passes; resolves with its last answer. */
-export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<boolean> {
-  const giveUpAt = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return true;
-    if (Date.now() > giveUpAt) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 export async function getJson<T>(port: number, path: string): Promise<T> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return (await res.json()) as T;
 }
 
-/** Waits until no worker has a store call or model call running, twice in a row. */
-export async function workersQuiet(workers: readonly Worker[]): Promise<boolean> {
+/** Waits until no worker has a store call or model call running, twice in a row; after 30 s the checks that follow tell what is off. */
+export async function workersQuiet(workers: readonly Worker[]): Promise<void> {
   let quietPolls = 0;
-  return until(async () => {
+  const quiet = async () => {
     const running = await Promise.all(workers.map((w) => getJson<{ running: number }>(w.port, '/inflight')));
     quietPolls = running.every((r) => r.running === 0) ? quietPolls + 1 : 0;
     return quietPolls >= 2;
-  }, 30_000);
+  };
+  await until(quiet, { everyMs: 25, timeoutMs: 30_000 }).catch(() => undefined);
 }
 
 /** Sums `value` by `key`. */

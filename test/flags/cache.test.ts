@@ -2,6 +2,7 @@
 import { createFlagCache, type FlagCache } from '../../lib/flags/cache';
 import type { FlagChange, FlagChannel } from '../../lib/flags/channel';
 import { StoreUnavailableError } from '../../lib/store/unavailable';
+import { until } from '../helpers/until';
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -61,11 +62,6 @@ class ScriptedChannel implements FlagChannel {
   announce(change: FlagChange) {
     this.listeners.forEach((listener) => listener(change));
   }
-}
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
-async function until(condition: () => boolean) {
-  while (!condition()) await tick();
 }
 
 let cache: FlagCache | undefined;

@@ -8,6 +8,7 @@ import { createFlagCache, type FlagCache } from '../../lib/flags/cache';
 import { redisFlagChannel } from '../../lib/flags/redis';
 import { redisConnection, type RedisClient } from '../../lib/store/redis-transport';
 import { startConnectedCluster, startRedis, type RedisServer } from '../helpers/redis';
+import { until } from '../helpers/until';
 
 let server: RedisServer;
 const opened: { quit(): unknown }[] = [];
@@ -50,13 +51,6 @@ function cacheOn(client: RedisClient, options: { refreshMs?: number; prefix?: st
   });
   caches.push(cache);
   return cache;
-}
-
-/** Resolves once `condition` holds, checking every millisecond; Jest's timeout bounds the wait. */
-async function until(condition: () => boolean | Promise<boolean>): Promise<number> {
-  const started = performance.now();
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 1));
-  return performance.now() - started;
 }
 
 describe.each([

@@ -124,8 +124,3 @@ export async function listenTestApp(options: TestAppOptions = {}): Promise<Liste
   };
   return { ...t, server, port, routeClient, stop };
 }
-
-/** Polls `done` every 10 ms until it holds. */
-export async function until(done: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await done())) await new Promise((r) => setTimeout(r, 10));
-}

@@ -3,7 +3,8 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
-import { chatDailyScope, listenTestApp, until, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
+import { chatDailyScope, listenTestApp, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
+import { until } from '../helpers/until';
 
 const DAILY = 10_000;
 const dailyScope = chatDailyScope(DAILY);

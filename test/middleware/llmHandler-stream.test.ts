@@ -4,7 +4,8 @@ import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN, type CallOptions, type CallParams } from '../../lib/context';
 import { fallbackModel, lookupModel } from '../../lib/tokens/models';
-import { chatDailyScope, EXPRESS, listenTestApp, until, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
+import { chatDailyScope, EXPRESS, listenTestApp, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
+import { until } from '../helpers/until';
 
 const DAILY = 10_000;
 const dailyScope = chatDailyScope(DAILY);

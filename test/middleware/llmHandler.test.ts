@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens, memoryStore } from '../../lib';
 import { chatDailyScope, startTestApp, type TestApp } from '../helpers/app';
+import { until } from '../helpers/until';
 
 const DAILY = 1000;
 const dailyScope = chatDailyScope(DAILY);
@@ -18,11 +19,6 @@ const dailyUsed = async () => (await t.budget.store.usage(dailyScope)).used;
 /** What a call sent upstream reserved: its prompt as counted, plus the output cap it carried. */
 const reservationOf = (body: Record<string, unknown>) =>
   countChatTokens(body.messages as never, { model: 'gpt-4o' }) + Number(body.max_tokens);
-
-/** Waits until `done` holds (a wait, not a timed assertion: Jest's time-out is the limit). */
-async function until(done: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await done())) await new Promise((r) => setTimeout(r, 20));
-}
 
 describe('upstream failures release the reservation and answer clearly', () => {
   const cases: Array<[string, Parameters<typeof startTestApp>[0], number, string]> = [

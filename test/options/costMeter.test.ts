@@ -7,6 +7,7 @@ import request from 'supertest';
 import { TokenBudgetConfigError } from '../../lib';
 import type { BudgetHttpError, BudgetWarning, CostMeterOptions, SpendAlert, TokenBudgetOptions } from '../../lib/types';
 import { completionOf, optionApp, scriptedClient, spendingClient, switchableStore, type SwitchableStore } from './helpers';
+import { until } from '../helpers/until';
 
 const features = {
   chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o' },
@@ -245,15 +246,6 @@ describe('webhook', () => {
         server.close();
       },
     };
-  }
-
-  /** Waits until `ready()`, checking every few ms; gives up after 10 s (the defaults under test take far longer). */
-  async function until(ready: () => boolean): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!ready()) {
-      if (Date.now() > deadline) throw new Error('not ready within 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
   }
 
   test('url and headers: the alert is POSTed as JSON with the configured headers', async () => {
