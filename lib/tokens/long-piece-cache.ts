@@ -62,8 +62,8 @@ export class LongPieceCache {
     const size = this.sizes[slot]!;
     if ((size & 0xffff) !== length || this.hashes[slot] !== hash) return 0;
     const position = this.positions[slot]!;
-    // Bytes written since then have reached these: the ring holds another piece's there now.
-    if (this.written - position > RING_BYTES - length) return 0;
+    // The ring has come round to these bytes since: another piece's may be there now.
+    if (this.written - position > RING_BYTES) return 0;
     const { ring } = this;
     const at = position % RING_BYTES;
     for (let i = 0; i < length; i++) if (ring[at + i] !== bytes[i]) return 0;
