@@ -191,7 +191,7 @@ function countChar(text: string, char: string): number {
 }
 
 /** FNV-1a, mixed so that the low bits used as the slot depend on every byte. */
-function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
   let hash = 0x811c9dc5;
   for (let i = start; i < end; i++) hash = imul(hash ^ bytes[i]!, 0x01000193);
   return hash ^ (hash >>> 15);

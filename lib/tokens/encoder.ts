@@ -1,6 +1,7 @@
 // The tiktoken encodings with bounded time on any input: js-tiktoken's rank data, tiktoken's own pre-tokenizer, our rank table and merge.
 import { NO_RANK, RankTable, bytePairMerge, mergeInSteps } from './bpe';
 import type { EncodingName } from './models';
+import { isLongCached, LongPieceCache } from './long-piece-cache';
 import { CACHED_PIECE_BYTES, countOf, PieceCache, rankOf } from './piece-cache';
 import { pieceScanner, type PieceScanner } from './pretokenize';
 import { runWhole, WHOLE, type Slice, type Steps } from './slice';
@@ -49,6 +50,7 @@ class BpeEncoder implements Encoder {
   // text, as tiktoken's `encode_ordinary` treats it.
   private readonly pieceEnd: PieceScanner;
   private readonly cache = new PieceCache();
+  private readonly longCache = new LongPieceCache();
 
   constructor(
     readonly name: EncodingName,
@@ -106,7 +108,7 @@ class BpeEncoder implements Encoder {
    * in slices, and says which.
    */
   private walkSome(walk: Walk): Stop {
-    const { ranks, pieceEnd, cache } = this;
+    const { ranks, pieceEnd, cache, longCache } = this;
     const { text, limit, out, slice } = walk;
     let { start, count } = walk;
     let work = 0;
@@ -119,11 +121,18 @@ class BpeEncoder implements Encoder {
       start = end;
       const short = length <= CACHED_PIECE_BYTES;
       const cached = short ? cache.find(bytes, length) : 0;
-      const whole = cached !== 0 ? rankOf(cached) : ranks.rank(bytes, 0, length);
-      if (whole >= 0 && whole !== NO_RANK) {
+      // A long piece's count is looked up before its rank: a hit spares a probe of the rank table.
+      const long = out === null && isLongCached(length);
+      const remembered = long ? longCache.find(bytes, length) : 0;
+      const whole = remembered !== 0 ? NO_RANK : cached !== 0 ? rankOf(cached) : ranks.rank(bytes, 0, length);
+      if (remembered !== 0) {
+        count += remembered;
+        work += length + WORK_PER_PIECE;
+      } else if (whole >= 0 && whole !== NO_RANK) {
         count++;
         out?.push(whole);
         if (short && cached === 0) cache.remember(length, whole, 1);
+        else if (long) longCache.remember(bytes, length, 1);
         work += length + WORK_PER_PIECE;
       } else if (cached !== 0 && out === null) {
         count += countOf(cached);
@@ -141,6 +150,7 @@ class BpeEncoder implements Encoder {
       } else {
         const tokens = bytePairMerge(ranks, bytes, length, out);
         if (short) cache.remember(length, -1, tokens);
+        else if (long) longCache.remember(bytes, length, tokens);
         count += tokens;
         work += length * WORK_PER_MERGED_BYTE;
       }

@@ -1,0 +1,105 @@
+// The long-piece cache: found only for the very bytes remembered, even against a crafted hash collision, and never for bytes the ring has written over.
+import { hashBytes } from '../../lib/tokens/bpe';
+import { LONG_CACHED_PIECE_BYTES, LongPieceCache } from '../../lib/tokens/long-piece-cache';
+import { CACHED_PIECE_BYTES } from '../../lib/tokens/piece-cache';
+import { seededRandom } from './corpus';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** Random lowercase pieces of `length` bytes, seeded. */
+function randomPieces(seed: number, length: number): () => Uint8Array {
+  const random = seededRandom(seed);
+  return () => Uint8Array.from({ length }, () => 97 + Math.floor(random() * 26));
+}
+
+const RING_BYTES = 512 * 1024;
+
+/** The set of the cache a piece goes to: the top 13 bits of its hash. */
+const setOf = (piece: Uint8Array) => hashBytes(piece, 0, piece.length) >>> 19;
+
+/** Two 16-byte pieces with one hash: 32-bit hashes of random pieces collide after about 2^16 draws (the birthday bound). */
+function hashCollision(): [Uint8Array, Uint8Array] {
+  const next = randomPieces(11, 16);
+  const seen = new Map<number, Uint8Array>();
+  for (;;) {
+    const piece = next();
+    const hash = hashBytes(piece, 0, piece.length);
+    const earlier = seen.get(hash);
+    if (earlier && Buffer.compare(earlier, piece) !== 0) return [earlier, piece];
+    seen.set(hash, piece);
+  }
+}
+
+/** Looks `piece` up and, on a miss, remembers it as `count` tokens; returns what was found. */
+function findOrRemember(cache: LongPieceCache, piece: Uint8Array, count: number): number {
+  const found = cache.find(piece, piece.length);
+  if (found === 0) cache.remember(piece, piece.length, count);
+  return found;
+}
+
+describe('LongPieceCache', () => {
+  test('finds a piece only by its exact bytes and length', () => {
+    const cache = new LongPieceCache();
+    const pieces = ['東京は晴れです', '👨‍👩‍👧 family', ' something else', 'x'.repeat(LONG_CACHED_PIECE_BYTES), '\0'.repeat(13)];
+    pieces.forEach((piece, i) => expect(findOrRemember(cache, bytes(piece), 2 + i)).toBe(0));
+    pieces.forEach((piece, i) => expect([piece, cache.find(bytes(piece), bytes(piece).length)]).toEqual([piece, 2 + i]));
+    // One byte changed, a prefix, one byte more.
+    for (const other of ['東京は晴れでな', '👨‍👩‍👦 family', ' something els', '\0'.repeat(14)])
+      expect([other, cache.find(bytes(other), bytes(other).length)]).toEqual([other, 0]);
+  });
+
+  test('a piece with the same hash and length as a remembered one is a miss, not its count', () => {
+    const [remembered, colliding] = hashCollision();
+    const cache = new LongPieceCache();
+    findOrRemember(cache, remembered, 3);
+    expect(cache.find(colliding, colliding.length)).toBe(0);
+    expect(cache.find(remembered, remembered.length)).toBe(3);
+  });
+
+  test('a set holds two pieces: a third evicts the oldest, which is then a miss', () => {
+    const next = randomPieces(12, 20);
+    const bySet = new Map<number, Uint8Array[]>();
+    let trio: Uint8Array[] | undefined;
+    while (!trio) {
+      const piece = next();
+      const pieces = [...(bySet.get(setOf(piece)) ?? []), piece];
+      bySet.set(setOf(piece), pieces);
+      if (pieces.length === 3) trio = pieces;
+    }
+    const cache = new LongPieceCache();
+    trio.forEach((piece, i) => findOrRemember(cache, piece, 4 + i));
+    expect(trio.map((piece) => cache.find(piece, piece.length))).toEqual([0, 5, 6]);
+  });
+
+  test('bytes the ring has written over are not taken for a remembered piece, even where they collide with it', () => {
+    // The ring (512 KB) wraps and writes a piece that opens with `colliding` where `remembered` was.
+    const [remembered, colliding] = hashCollision();
+    const cache = new LongPieceCache();
+    findOrRemember(cache, remembered, 3);
+    const next = randomPieces(13, 200);
+    const filler = (length: number) => {
+      let piece = next().subarray(0, length);
+      while (setOf(piece) === setOf(remembered)) piece = next().subarray(0, length);
+      return piece;
+    };
+    let written = remembered.length;
+    while (RING_BYTES - written > 256) {
+      findOrRemember(cache, filler(200), 9);
+      written += 200;
+    }
+    findOrRemember(cache, filler(RING_BYTES - written - 10), 9);
+    expect(cache.find(remembered, remembered.length)).toBe(3);
+    findOrRemember(cache, Uint8Array.from([...colliding, 1, 2, 3, 4]), 9);
+    expect(cache.find(colliding, colliding.length)).toBe(0);
+    expect(cache.find(remembered, remembered.length)).toBe(0);
+  });
+
+  test(`takes pieces of ${CACHED_PIECE_BYTES + 1} to ${LONG_CACHED_PIECE_BYTES} bytes`, () => {
+    const cache = new LongPieceCache();
+    for (const length of [CACHED_PIECE_BYTES + 1, LONG_CACHED_PIECE_BYTES]) {
+      const piece = randomPieces(length, length)();
+      expect(findOrRemember(cache, piece, length)).toBe(0);
+      expect(cache.find(piece, length)).toBe(length);
+    }
+  });
+});
