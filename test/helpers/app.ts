@@ -10,7 +10,7 @@ import { createTokenBudget, type TokenBudget } from '../../lib';
 import { featureScopeKey } from '../../lib/store/keys';
 import { periodAt } from '../../lib/store/periods';
 import type { ScopeRequest } from '../../lib/store/types';
-import type { TokenBudgetOptions } from '../../lib/types';
+import type { TokenBudgetOptions } from '../../lib';
 import { startOfflineUpstream, type OfflineUpstream, type OfflineUpstreamOptions } from '../../lib/testing';
 
 export const EXPRESS = { 'Express 5': express5, 'Express 4': express4 as unknown as typeof express5 };
