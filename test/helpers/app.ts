@@ -35,10 +35,11 @@ export interface TestAppOptions {
   users?: boolean;
 }
 
-export const FEATURES: TokenBudgetOptions['features'] = {
+/** Plain data, so that either framework's budget takes it. */
+export const FEATURES = {
   chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o' },
   reasoning: { maxInput: 200, maxOutput: 50, model: 'o3-mini' },
-};
+} satisfies TokenBudgetOptions['features'];
 
 /** An app with POST /chat guarded by the chain, and budget.errorHandler() mounted. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
