@@ -69,6 +69,8 @@ function compilerOptions(): ts.CompilerOptions {
     paths: {
       'token-budget': [path.join(ROOT, 'lib', 'index.ts')],
       'token-budget/testing': [path.join(ROOT, 'lib', 'testing', 'index.ts')],
+      'token-budget/koa': [path.join(ROOT, 'lib', 'koa', 'index.ts')],
+      'token-budget/store': [path.join(ROOT, 'lib', 'store', 'index.ts')],
     },
     noEmit: true,
   };
