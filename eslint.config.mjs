@@ -40,7 +40,7 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
-  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: node } },
+  { files: ['**/*.js', '**/*.cjs', '**/*.mjs'], languageOptions: { globals: node } },
   // The dashboard's script runs in the browser, as a classic script next to uPlot's.
   {
     files: ['lib/admin/assets/dashboard.js'],
@@ -52,5 +52,9 @@ export default tseslint.config(
     },
   },
   // CommonJS config and Jest plug-in files load their dependencies with require().
-  { files: ['**/*.js'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  {
+    files: ['**/*.js', '**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

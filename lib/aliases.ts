@@ -1,8 +1,8 @@
 // Model aliases: names an app calls a known model by (an Azure deployment, a router's name), resolved to that model's row.
 import { TokenBudgetConfigError } from './config-error';
-import { findPrice, toNanoPrice, type ModelPrice, type PriceList } from './pricing/prices';
+import { findPrice, toNanoPrice, type PriceList } from './pricing/prices';
 import { lookupModel, type ModelInfo } from './tokens/models';
-import type { ModelAlias } from './types';
+import type { ModelAlias, ModelPrice } from './types';
 
 /** An alias with the row it inherited and the overrides it gave. */
 export interface ResolvedAlias {

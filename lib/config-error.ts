@@ -15,7 +15,8 @@ export type ConfigErrorCode =
   | 'TB_DUPLICATE_QUOTA'
   | 'TB_BUDGET_FILE'
   | 'TB_UNKNOWN_OPTION'
-  | 'TB_MISSING_PEER';
+  | 'TB_MISSING_PEER'
+  | 'TB_WRONG_FRAMEWORK';
 
 /** A mistake in the options given to token-budget, reported when they are read. */
 export class TokenBudgetConfigError extends Error {

@@ -1,14 +1,24 @@
 // Options → validated internal config, read once at start-up; mistakes throw TokenBudgetConfigError.
 import { readModelAliases, type ModelAliases } from './aliases';
-import { TokenBudgetConfigError } from './config-error';
-import type { CallSettings, ClientGonePolicy, MissingUsagePolicy, ModelApi } from './context';
+import type { CallSettings } from './context';
 import { Observers } from './observers';
+import {
+  fail,
+  positiveInteger,
+  checkName,
+  checkPolicy,
+  checkOnExceed,
+  checkClientGone,
+  checkMissingUsage,
+  checkFunction,
+  checkErrorOptions,
+} from './options/check';
 import { memoryStore } from './store/memory';
 import { errorReporter } from './store/report';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
-import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, StreamPolicy, TokenBudgetOptions } from './types';
+import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, TokenBudgetOptions } from './types';
 import { warnOncePerCode, type Warn } from './warnings';
 
 /** A feature as the middlewares use it. */
@@ -39,81 +49,7 @@ export interface BudgetConfig {
   observers: Observers;
 }
 
-/** Feature, quota and key names: they become Redis keys and log fields. */
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const POLICIES: UnavailablePolicy[] = ['fail-closed', 'fail-open', 'fallback'];
 const ENCODINGS: EncodingName[] = ['o200k_base', 'cl100k_base'];
-
-export function fail(code: TokenBudgetConfigError['code'], message: string): never {
-  throw new TokenBudgetConfigError(code, message);
-}
-
-export function positiveInteger(value: unknown, path: string): number {
-  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
-    fail('TB_INVALID_LIMIT', `${path} must be a positive integer; got ${JSON.stringify(value)}.`);
-  }
-  return value as number;
-}
-
-export function checkName(value: unknown, path: string): string {
-  if (typeof value !== 'string' || !NAME.test(value)) {
-    fail(
-      'TB_INVALID_OPTION',
-      `${path} must be 1–64 characters of letters, digits, '_', '.' or '-'; got ${JSON.stringify(value)}.`,
-    );
-  }
-  return value;
-}
-
-export function checkPolicy(value: unknown, path: string, fallback: UnavailablePolicy): UnavailablePolicy {
-  if (value === undefined) return fallback;
-  if (!POLICIES.includes(value as UnavailablePolicy)) {
-    fail('TB_INVALID_OPTION', `${path} must be one of ${POLICIES.join(', ')}; got ${JSON.stringify(value)}.`);
-  }
-  return value as UnavailablePolicy;
-}
-
-export function checkOnExceed(value: unknown, path: string): OnExceed | undefined {
-  if (value === undefined || value === 'reject' || value === 'truncate' || typeof value === 'function') {
-    return value as OnExceed | undefined;
-  }
-  return fail('TB_INVALID_OPTION', `${path} must be 'reject', 'truncate' or a function; got ${JSON.stringify(value)}.`);
-}
-
-export function checkClientGone(value: unknown, path: string): ClientGonePolicy | undefined {
-  if (value === undefined || value === 'finish' || value === 'abort') return value;
-  return fail('TB_INVALID_OPTION', `${path} must be 'finish' or 'abort'; got ${JSON.stringify(value)}.`);
-}
-
-function checkMissingUsage(value: unknown): MissingUsagePolicy {
-  if (value === undefined) return 'charge';
-  if (value === 'charge' || value === 'count-reply') return value;
-  return fail('TB_INVALID_OPTION', `onMissingUsage must be 'charge' or 'count-reply'; got ${JSON.stringify(value)}.`);
-}
-
-export function checkStreamPolicy(value: unknown, path: string): StreamPolicy {
-  if (value === undefined || value === 'allow') return 'allow';
-  if (value === 'forbid') return value;
-  return fail('TB_INVALID_OPTION', `${path} must be 'allow' or 'forbid'; got ${JSON.stringify(value)}.`);
-}
-
-export function checkApi(value: unknown, path: string): ModelApi | undefined {
-  if (value === undefined || value === 'chat' || value === 'responses') return value;
-  return fail('TB_INVALID_OPTION', `${path} must be 'chat' or 'responses'; got ${JSON.stringify(value)}.`);
-}
-
-export function checkFunction<T>(value: T | undefined, path: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function') fail('TB_INVALID_OPTION', `${path} must be a function.`);
-  return value;
-}
-
-export function checkErrorOptions(options: ErrorOptions, path: string, inherited: ErrorOptions = {}): ErrorOptions {
-  const errors = options.errors ?? inherited.errors;
-  if (errors !== undefined && errors !== 'respond' && errors !== 'next') {
-    fail('TB_INVALID_OPTION', `${path}.errors must be 'respond' or 'next'; got ${JSON.stringify(errors)}.`);
-  }
-  return { errors, onReject: checkFunction(options.onReject, `${path}.onReject`) ?? inherited.onReject };
-}
 
 /** How the features' models are resolved: aliases first, then the model table, then the fallback encoding. */
 interface ModelResolution {

@@ -9,6 +9,7 @@ import { providerRefused } from './upstream';
 import { amountOf } from './store/amounts';
 import { billedUsage, countReplyTokens, type Usage, usageOf } from './usage';
 import type { Warn } from './warnings';
+import type { CallOptions, ClientGonePolicy, Degradation, MissingUsagePolicy, ModelApi, RunOptions, StopReason } from './call';
 import { ChatStreamTally, type StreamTally } from './stream/chat-tally';
 import { ResponsesStreamTally } from './stream/responses-tally';
 import { responseInput, responseTools, type ResponseFunctionTool, type ResponseInputItem } from './responses/input';
@@ -20,57 +21,6 @@ import { CHAT_PARAMS } from './validate';
  * provider generated and sent before it saw the cancel, still in flight.
  */
 export const STREAM_IN_FLIGHT_MARGIN = 32;
-
-/** What a degrading strategy did to the messages. */
-export interface Degradation {
-  strategy: 'truncate' | 'custom';
-  droppedMessages: number;
-  originalTokens: number;
-}
-
-export type { Usage } from './usage';
-
-/**
- * What a call in flight does when the client goes away: `'finish'` lets it run to
- * its end (bounded by the time-out) and settles what the provider billed; `'abort'`
- * stops it and charges the whole reservation (the provider bills the prompt and
- * what it generated before it noticed).
- */
-export type ClientGonePolicy = 'finish' | 'abort';
-
-/**
- * What a reply without `usage` is charged: `'charge'` the whole reservation (the rule
- * that errs high: reasoning tokens leave no trace in the reply), `'count-reply'` the
- * counted input plus the reply's output counted here.
- */
-export type MissingUsagePolicy = 'charge' | 'count-reply';
-
-/** Request options `run` hands to the model call, in the openai SDK's shape. */
-export interface CallOptions {
-  /** Aborted when the call's time-out passes (and, with `onClientGone: 'abort'`, when the client leaves). */
-  signal: AbortSignal;
-  /** The call's time-out in ms. */
-  timeout: number;
-  /** Exactly one attempt: each attempt that reaches the provider is billed, and one reservation pays for one. */
-  maxRetries: 0;
-}
-
-/** The API a call is made with: chat completions, or the Responses API. */
-export type ModelApi = 'chat' | 'responses';
-
-/** Per-call options of `run`. */
-export interface RunOptions {
-  /**
-   * The API `call` uses, which decides the shape of `params`: `'chat'` (`messages`,
-   * `max_tokens`) or `'responses'` (`input`, `instructions`, `max_output_tokens`).
-   * @default 'chat'
-   */
-  api?: ModelApi;
-  /** @default the budget's `callTimeoutMs` */
-  timeoutMs?: number;
-  /** @default the budget's `onClientGone` */
-  onClientGone?: ClientGonePolicy;
-}
 
 /** A call as it was settled or charged, told to `afterSettle` listeners (metrics, audit logs, the cost meter). */
 export interface SettledCall {
@@ -104,9 +54,6 @@ export interface CallObserver {
    */
   ended(context: BudgetContext, durationMs: number, call: SettledCall | undefined, held: boolean): void;
 }
-
-/** Why `run` stopped a call before it answered. */
-export type StopReason = 'timeout' | 'client-gone';
 
 /** Text-only content, as system, developer and tool messages take it. */
 type TextContent = string | TextPart[];

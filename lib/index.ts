@@ -1,25 +1,13 @@
 // token-budget: public exports only.
 import './middleware/request';
 
-export { createTokenBudget, type TokenBudget } from './budget';
+export { createTokenBudget, type TokenBudget } from './middleware/budget';
 export { TokenBudgetConfigError, type ConfigErrorCode } from './config-error';
 export { loadBudgetConfig } from './plan/file';
 export { BudgetRefusal } from './refusal';
-export type {
-  BudgetContext,
-  CallMessage,
-  CallOptions,
-  CallParams,
-  ClientGonePolicy,
-  MissingUsagePolicy,
-  Degradation,
-  ModelApi,
-  ResponseCallParams,
-  ResponsesRunOptions,
-  RunOptions,
-  SettledCall,
-  Usage,
-} from './context';
+export type { CallOptions, ClientGonePolicy, Degradation, MissingUsagePolicy, ModelApi, RunOptions } from './call';
+export type { BudgetContext, CallMessage, CallParams, ResponseCallParams, ResponsesRunOptions, SettledCall } from './context';
+export type { Usage } from './usage';
 export type { ResponseFunctionTool, ResponseInputItem, ResponseInputPart } from './responses/input';
 export { memoryStore, type MemoryStore, type MemoryStoreOptions } from './store/memory';
 export { redisStore, type RedisStoreOptions } from './store/redis';
@@ -45,3 +33,20 @@ export type {
 export { countTokens } from './tokens/count';
 export { countChatTokens } from './tokens/chat';
 export type * from './types';
+// The options as an Express app writes them (they win over the framework-free ones of './types').
+export type {
+  AdminRouterOptions,
+  CostMeterOptions,
+  ErrorOptions,
+  FeatureBudgetOptions,
+  FeatureFlagOptions,
+  FeatureOptions,
+  GlobalTpmOptions,
+  LlmHandlerOptions,
+  MessagesSource,
+  QuotaLimitOptions,
+  QuotaOptions,
+  RejectHandler,
+  TokenBudgetOptions,
+  UserQuotaOptions,
+} from './middleware/types';

@@ -1,9 +1,9 @@
 // Why a request is not served: BudgetRefusal, an http-errors-compatible error with this package's JSON body.
 import type { ScopeKind, ScopeState } from './store/types';
-import type { BudgetHttpError, ErrorBody } from './types';
+import type { BudgetHttpError, ErrorBody, RefusalDetails, RefusalType } from './types';
 
 /** HTTP status of each `error.type`: the refusal carries it, so any http-errors-aware handler answers it right. */
-const STATUS = {
+const STATUS: Record<RefusalType, number> = {
   invalid_request: 400,
   user_required: 401,
   principal_required: 403,
@@ -19,21 +19,7 @@ const STATUS = {
   spend_cap_reached: 503,
   upstream_rate_limited: 503,
   upstream_timeout: 504,
-} as const;
-
-/** The `error.type` values this package answers with. */
-export type RefusalType = keyof typeof STATUS;
-
-export interface RefusalDetails {
-  /** The budget that refused, with its figures (only the requester's own). */
-  scope?: ScopeState;
-  /** The quota named in `error.scope` when there is no scope state (a missing principal). */
-  scopeName?: string;
-  /** Seconds after which a retry may succeed, when known. */
-  retryAfterSeconds?: number;
-  /** Told once to the budget's `onWarning` by whoever answers the refusal; never to the client. */
-  warning?: { code: string; message: string };
-}
+};
 
 /**
  * A request the budgets (or the upstream) will not serve, and why. It is an

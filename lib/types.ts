@@ -1,17 +1,12 @@
 // Public options of token-budget; every option carries its default in its doc comment.
-import type { NextFunction, Request, Response } from 'express';
-import type { CallOptions, ClientGonePolicy, MissingUsagePolicy, ModelApi } from './context';
+import type { CallOptions, ClientGonePolicy, MissingUsagePolicy, ModelApi } from './call';
 import type { ChatMessage, ToolDefinition } from './messages';
-import type { ModelPrice } from './pricing/prices';
-import type { Store, UnavailablePolicy } from './store/types';
+import type { ScopeState, Store, UnavailablePolicy } from './store/types';
 import type { EncodingName } from './tokens/models';
 
 export type { ChatMessage, ContentPart, ToolCall, ToolDefinition } from './messages';
 export type { Store, UnavailablePolicy } from './store/types';
 export type { EncodingName } from './tokens/models';
-export type { FeatureFlags } from './flags/cache';
-export type { ModelPrice } from './pricing/prices';
-export type { RefusalType, RefusalDetails } from './refusal';
 
 /**
  * What an error response handler receives: an http-errors error (`createError.isHttpError`
@@ -42,19 +37,86 @@ export interface ErrorBody {
   reset_at?: string;
 }
 
+/** The `error.type` values this package answers with. */
+export type RefusalType =
+  | 'invalid_request'
+  | 'user_required'
+  | 'principal_required'
+  | 'input_too_large'
+  | 'feature_quota_exceeded'
+  | 'user_quota_exceeded'
+  | 'quota_exceeded'
+  | 'global_rate_limited'
+  | 'internal_error'
+  | 'upstream_error'
+  | 'budget_unavailable'
+  | 'feature_disabled'
+  | 'spend_cap_reached'
+  | 'upstream_rate_limited'
+  | 'upstream_timeout';
+
+/** What a refusal carries besides its type and message. */
+export interface RefusalDetails {
+  /** The budget that refused, with its figures (only the requester's own). */
+  scope?: ScopeState;
+  /** The quota named in `error.scope` when there is no scope state (a missing principal). */
+  scopeName?: string;
+  /** Seconds after which a retry may succeed, when known. */
+  retryAfterSeconds?: number;
+  /** Told once to the budget's `onWarning` by whoever answers the refusal; never to the client. */
+  warning?: { code: string; message: string };
+}
+
+/** `budget.flags`: switches that every process checks without a store round trip. */
+export interface FeatureFlags {
+  /**
+   * Switches flag `name` on or off in every process sharing the store (within 1 s).
+   * Rejects, without changing anything here, when the store cannot be written in time.
+   */
+  set(name: string, on: boolean): Promise<void>;
+  /** The flag as this process knows it; `undefined` when it was never set (each `featureFlag` then uses its `default`). */
+  get(name: string): Promise<boolean | undefined>;
+  /** Every flag that was set, by name. */
+  list(): Promise<Record<string, boolean>>;
+  /** Stops listening for changes (closing the connection opened for it) and re-reading; known values stay readable. */
+  close(): Promise<void>;
+}
+
+/** A model's price in USD per 1M tokens, as OpenAI publishes it. */
+export interface ModelPrice {
+  /** Uncached input (prompt) tokens. */
+  input: number;
+  /** Cached input tokens. @default `input` (no caching discount) */
+  cachedInput?: number;
+  /** Output (completion) tokens, reasoning tokens included. */
+  output: number;
+}
+
 /**
- * Called instead of sending the JSON error, so an app can shape its own response.
- * It must answer the request (or call `next`).
+ * The framework a budget's middlewares run on, as their options see it: what the app's
+ * callbacks (`user`, `tier`, `messages`, `respond`, …) receive — Express's `req`, Koa's
+ * `ctx` — and what `onReject` is. 'token-budget' binds it to Express, 'token-budget/koa' to Koa.
  */
-export type RejectHandler = (error: BudgetHttpError, req: Request, res: Response, next: NextFunction) => void;
+export interface Framework {
+  request: unknown;
+  onReject: unknown;
+}
+
+/** Any framework: the options as the framework-free core reads them, whichever adapter took them. */
+export interface AnyFramework extends Framework {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  request: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  onReject: any;
+}
 
 /** How errors leave a middleware. */
-export interface ErrorOptions {
+export interface ErrorOptions<F extends Framework = AnyFramework> {
   /**
    * Shapes the error response. Default: the budget's `onReject`, else a JSON body
    * `{ error: { type, message, scope, limit, remaining, reset_at } }` with the error's status.
    */
-  onReject?: RejectHandler;
+  onReject?: F['onReject'];
   /**
    * `'next'` passes the error to Express's `next(err)` for apps with their own
    * error handler; `'respond'` answers with `onReject` or the JSON body.
@@ -89,10 +151,10 @@ export type ExceedStrategy = (context: ExceedContext) => ChatMessage[] | Promise
 export type OnExceed = 'reject' | 'truncate' | ExceedStrategy;
 
 /** Where a feature's messages come from. */
-export type MessagesSource = (req: Request) => unknown;
+export type MessagesSource<F extends Framework = AnyFramework> = (req: F['request']) => unknown;
 
 /** One feature: what a request of it may send and receive, and which model it calls. */
-export interface FeatureOptions {
+export interface FeatureOptions<F extends Framework = AnyFramework> {
   /** Most input tokens one request may send (prompt tokens as the API counts them). Required. */
   maxInput: number;
   /** Most output tokens one request may receive; at most the model's output limit. Required. */
@@ -118,7 +180,7 @@ export interface FeatureOptions {
    * Where messages come from, so an app can build the system prompt itself.
    * @default req => req.body.messages
    */
-  messages?: MessagesSource;
+  messages?: MessagesSource<F>;
 }
 
 /** A configuration warning: stable code, one sentence. */
@@ -127,9 +189,9 @@ export interface BudgetWarning {
   message: string;
 }
 
-export interface TokenBudgetOptions extends ErrorOptions {
+export interface TokenBudgetOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
   /** The feature table. Required: at least one feature. */
-  features: Record<string, FeatureOptions>;
+  features: Record<string, FeatureOptions<F>>;
   /**
    * Where budgets are counted.
    * @default memoryStore() — one process; use redisStore(client) for several.
@@ -230,11 +292,11 @@ export interface ModelAlias {
 }
 
 /** Options of `budget.featureBudget(name, options)`. */
-export interface FeatureBudgetOptions extends ErrorOptions {
+export interface FeatureBudgetOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
   /** @default the feature's `onExceed`, else 'reject' */
   onExceed?: OnExceed;
   /** @default the feature's `messages`, else req => req.body.messages */
-  messages?: MessagesSource;
+  messages?: MessagesSource<F>;
 }
 
 /** A period of a user quota, in the quota's time zone. */
@@ -244,12 +306,12 @@ export type QuotaPeriod = 'hour' | 'day' | 'week' | 'month';
 export type PrincipalId = string | number;
 
 /** What every quota (the user's, a team's, …) is configured with. */
-export interface QuotaLimitOptions extends ErrorOptions {
+export interface QuotaLimitOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
   /**
    * The principal's tier, a key of `limits`.
    * @default none: every principal gets `defaultTier`
    */
-  tier?: (req: Request) => string | undefined | null;
+  tier?: (req: F['request']) => string | undefined | null;
   /** Tokens per period, per tier (e.g. `{ free: 10_000, pro: 100_000, enterprise: 1_000_000 }`), or one number for everyone. Required. */
   limits: Record<string, number> | number;
   /**
@@ -273,13 +335,13 @@ export interface QuotaLimitOptions extends ErrorOptions {
 }
 
 /** Options of `budget.userQuota(options)`: the quota named `user`. */
-export interface UserQuotaOptions extends QuotaLimitOptions {
+export interface UserQuotaOptions<F extends Framework = AnyFramework> extends QuotaLimitOptions<F> {
   /** The user's id, from the app (e.g. `req => req.user?.id`), never from a client header. Required. */
-  user: (req: Request) => PrincipalId | undefined | null;
+  user: (req: F['request']) => PrincipalId | undefined | null;
 }
 
 /** Options of `budget.quota(options)`: a token quota per principal — team, organisation, API key, tenant. */
-export interface QuotaOptions extends QuotaLimitOptions {
+export interface QuotaOptions<F extends Framework = AnyFramework> extends QuotaLimitOptions<F> {
   /**
    * The quota's name: its own key space, its name in the RateLimit headers and in
    * `error.scope`. 1–64 letters, digits, `_`, `.`, `-`; not `feature` or `global`.
@@ -288,7 +350,7 @@ export interface QuotaOptions extends QuotaLimitOptions {
    */
   name: string;
   /** The principal's id, from the app (e.g. `req => req.user?.teamId`), never from a client header. Required. */
-  key: (req: Request) => PrincipalId | undefined | null;
+  key: (req: F['request']) => PrincipalId | undefined | null;
 }
 
 /** Options of `budget.usageHandler(options)`. */
@@ -298,7 +360,7 @@ export interface UsageHandlerOptions {
 }
 
 /** Options of `budget.globalTpm(options)`. */
-export interface GlobalTpmOptions extends ErrorOptions {
+export interface GlobalTpmOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
   /** Tokens per minute across all users and processes. Required. */
   limit: number;
   /** Name of this limit, so that several routes can share one or keep their own. @default 'tpm' */
@@ -341,14 +403,14 @@ export interface ChatCompletionsClient {
 }
 
 /** Options of `budget.llmHandler(options)`. */
-export interface LlmHandlerOptions extends ErrorOptions {
+export interface LlmHandlerOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
   /** The client that calls the model, e.g. `new OpenAI()`. Required. */
   client: ChatCompletionsClient;
   /**
    * Turns the completion into the response body.
    * @default the completion JSON as the API returned it
    */
-  respond?: (completion: unknown, req: Request) => unknown;
+  respond?: (completion: unknown, req: F['request']) => unknown;
   /**
    * Time-out of one upstream call in ms (also the SDK's `timeout` request option); past
    * it the call is aborted, charged its reservation, and answered 504. The client's own
@@ -377,7 +439,7 @@ export interface LlmHandlerOptions extends ErrorOptions {
 export type StreamPolicy = 'allow' | 'forbid';
 
 /** Options of `budget.featureFlag(name, options)`. */
-export interface FeatureFlagOptions extends ErrorOptions {
+export interface FeatureFlagOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
   /**
    * Whether the feature is on while its flag has never been set (e.g. in an empty store).
    * @default true
@@ -455,7 +517,7 @@ export interface SpikeOptions {
 }
 
 /** Options of `budget.costMeter(options)`. Amounts are USD; spend is counted in integer nano-USD. */
-export interface CostMeterOptions extends ErrorOptions {
+export interface CostMeterOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
   /**
    * Alert once when an hour's spend reaches each of these amounts.
    * @default none
@@ -588,12 +650,12 @@ export interface FlagAudit {
 }
 
 /** Options of `budget.adminRouter(options)`. */
-export interface AdminRouterOptions {
+export interface AdminRouterOptions<F extends Framework = AnyFramework> {
   /**
    * Whether this request may see and act on the admin API and dashboard. Required: there
    * is no default that lets anyone in. A throw or rejection refuses the request.
    */
-  authorize: (req: Request) => boolean | Promise<boolean>;
+  authorize: (req: F['request']) => boolean | Promise<boolean>;
   /**
    * A `WWW-Authenticate` challenge sent with refusals, which are then 401 (e.g.
    * `'Basic realm="token-budget"'` makes a browser ask for a password); without it they are 403.
@@ -604,7 +666,7 @@ export interface AdminRouterOptions {
    * Names who made a request, for the audit of flag switches.
    * @default req => req.ip
    */
-  actor?: (req: Request) => string | undefined;
+  actor?: (req: F['request']) => string | undefined;
   /**
    * Told of every flag switched through the API (who, when, from what).
    * @default one console.info line

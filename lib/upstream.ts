@@ -1,5 +1,5 @@
 // Failures of the model call (openai SDK errors, duck-typed) as refusals that never leak upstream text.
-import type { StopReason } from './context';
+import type { StopReason } from './call';
 import { BudgetRefusal } from './refusal';
 
 interface UpstreamErrorLike {

@@ -15,7 +15,7 @@ cpSync('lib/admin/assets', 'dist/cjs/admin/assets', { recursive: true });
 chmodSync('dist/cjs/cli/main.js', 0o755);
 
 // Each entry's ES module re-exports the CommonJS build's names, so both kinds of import share one instance.
-const ENTRIES = ['index', 'testing/index'];
+const ENTRIES = ['index', 'testing/index', 'koa/index', 'store/index'];
 for (const entry of ENTRIES) {
   const names = Object.keys(require(`../dist/cjs/${entry}.js`)).filter((name) => name !== '__esModule');
   const cjs = path.posix.relative(path.posix.dirname(`dist/esm/${entry}`), `dist/cjs/${entry}.js`);

@@ -69,6 +69,8 @@ function compilerOptions(): ts.CompilerOptions {
     paths: {
       'token-budget': [path.join(ROOT, 'lib', 'index.ts')],
       'token-budget/testing': [path.join(ROOT, 'lib', 'testing', 'index.ts')],
+      'token-budget/koa': [path.join(ROOT, 'lib', 'koa', 'index.ts')],
+      'token-budget/store': [path.join(ROOT, 'lib', 'store', 'index.ts')],
     },
     noEmit: true,
   };
@@ -185,7 +187,7 @@ describe('README.md and docs/', () => {
       .map((file) => readFileSync(path.join(ROOT, 'lib', file), 'utf8'))
       .join('\n');
     const codes = new Set([...sources.matchAll(/'(TB_[A-Z_]+)'/g)].map((match) => match[1]!));
-    const statuses = readFileSync(path.join(ROOT, 'lib', 'refusal.ts'), 'utf8').match(/const STATUS = \{([^}]*)\}/)![1]!;
+    const statuses = readFileSync(path.join(ROOT, 'lib', 'refusal.ts'), 'utf8').match(/const STATUS[^=]*= \{([^}]*)\}/)![1]!;
     const types = [...statuses.matchAll(/(\w+): (\d{3}),/g)].map(([, type, status]) => ({ type: type!, status: status! }));
     expect(codes.size).toBeGreaterThan(15);
     expect(types.length).toBeGreaterThan(10);

@@ -1,7 +1,8 @@
 // budget.adminRouter({ authorize }): the admin JSON API and the dashboard page, refused to anyone `authorize` does not let in.
 import type { Request, RequestHandler, Response, Router } from 'express';
-import { checkFunction, fail, positiveInteger, type BudgetConfig } from '../config';
-import type { FeatureFlags } from '../flags/cache';
+import type { BudgetConfig } from '../config';
+import { checkFunction, fail, positiveInteger } from '../options/check';
+import type { FeatureFlags } from '../types';
 import type { AdminRouterOptions, FlagAudit, PrincipalId, UserUsage } from '../types';
 import { serveAsset, servePage } from './page';
 import { alertsToday, flagList, hourlySpend, meterLimits, spendNow, topPrincipals, type ViewSources } from './view';

@@ -1,8 +1,8 @@
 // What the admin API reports: spend by hour and day, top principals, flags, alerts and meters, read from the rankings.
 import { nanosToUsd } from '../alerts/money';
 import { NO_CAP } from '../alerts/spend-scopes';
-import type { CostMeterConfig } from '../middleware/costMeter';
-import type { FeatureFlags } from '../flags/cache';
+import type { CostMeterConfig } from '../steps/costMeter';
+import type { FeatureFlags } from '../types';
 import type { RankedMember, Store } from '../store/types';
 import type { SpendAlert } from '../types';
 import { dayOf, hourOf, rankingKeys } from './rankings';

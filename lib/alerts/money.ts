@@ -1,5 +1,5 @@
 // Amounts of money: USD options read into integer nano-USD, and nano-USD written back as exact USD.
-import { fail } from '../config';
+import { fail } from '../options/check';
 
 export const NANOS_PER_USD = 1_000_000_000;
 

@@ -1,5 +1,5 @@
 // The alert webhook: a JSON POST with a time-out per attempt, retried with backoff, and an outcome that never throws.
-import { checkName, fail, positiveInteger } from '../config';
+import { checkName, fail, positiveInteger } from '../options/check';
 import type { AlertWebhookOptions } from '../types';
 
 /** `webhook`, read. */

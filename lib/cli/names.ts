@@ -1,5 +1,5 @@
 // Names given on the command line, held to the rules the app's own options follow.
-import { checkName } from '../config';
+import { checkName } from '../options/check';
 import { validateTimeZone } from '../store/periods';
 import { UsageError, withoutCode } from './errors';
 

@@ -1,6 +1,7 @@
 // `token-budget usage user ID` / `usage quota NAME ID`: what a principal has used this period (and has left, given its limits).
 import { quotaScopeKey } from '../store/keys';
-import { periodAt, type CalendarPeriod } from '../store/periods';
+import { periodAt } from '../store/periods';
+import type { QuotaPeriod } from '../types';
 import type { ScopeRequest } from '../store/types';
 import { COMMON_HELP, positiveOption, type ParsedLine } from './args';
 import type { Command, Session } from './command';
@@ -10,7 +11,7 @@ import { fromStore } from './store';
 
 const USAGE =
   'token-budget usage user ID | usage quota NAME ID [--tier T --limits T=N,… | --limit N] [--period P] [--time-zone Z]';
-const PERIODS: CalendarPeriod[] = ['hour', 'day', 'week', 'month'];
+const PERIODS: QuotaPeriod[] = ['hour', 'day', 'week', 'month'];
 
 /** The quota's name and the principal's id from the line. */
 function principal([, kind, ...rest]: string[]): { quota: string; id: string } {
@@ -71,13 +72,13 @@ function readScope(line: ParsedLine): {
   scope: ScopeRequest;
   quota: string;
   id: string;
-  period: CalendarPeriod;
+  period: QuotaPeriod;
   timeZone: string;
   tier?: string;
   known: boolean;
 } {
   const { quota, id } = principal(line.positionals);
-  const period = (line.values.period ?? 'day') as CalendarPeriod;
+  const period = (line.values.period ?? 'day') as QuotaPeriod;
   if (!PERIODS.includes(period))
     throw new UsageError(`--period must be one of ${PERIODS.join(', ')}; got ${JSON.stringify(period)}.`);
   const timeZone = cliTimeZone(line.values['time-zone']);

@@ -1,14 +1,7 @@
 // Truncation: keep system/developer messages and the newest whole turns that fit the input budget.
 import type { ChatMessage } from '../messages';
+import type { PromptCounter } from '../tokens/prompt-counter';
 import type { Slice, Steps } from '../tokens/slice';
-
-/** How a prompt is counted: what every request costs, and what each message adds. */
-export interface PromptCounter {
-  /** Tokens of everything but the messages (reply priming, tool definitions). */
-  fixed: number;
-  /** Tokens one message adds, exact up to `limit`, or a number above `limit` once past it. */
-  message(message: ChatMessage, limit: number, slice: Slice): Steps<number>;
-}
 
 export interface Truncation {
   messages: ChatMessage[];

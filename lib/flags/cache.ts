@@ -1,8 +1,9 @@
 // The flag cache: this process's copy of every flag, kept fresh by the store's announcements and a periodic re-read.
-import { checkName, fail } from '../config';
+import { checkName, fail } from '../options/check';
 import { withinDeadline } from '../store/deadline';
 import { errorReporter } from '../store/report';
-import type { FlagChange, FlagChannel } from './channel';
+import type { FeatureFlags } from '../types';
+import type { FlagChange, FlagChannel } from '../store/types';
 
 export interface FlagCacheOptions {
   /** Where flags are shared between processes; without one they live in this process alone. */
@@ -13,21 +14,6 @@ export interface FlagCacheOptions {
   timeoutMs?: number;
   /** Told when the store cannot be reached, once per outage. Default: one `console.warn`. */
   onError?: (err: Error) => void;
-}
-
-/** `budget.flags`: switches that every process checks without a store round trip. */
-export interface FeatureFlags {
-  /**
-   * Switches flag `name` on or off in every process sharing the store (within 1 s).
-   * Rejects, without changing anything here, when the store cannot be written in time.
-   */
-  set(name: string, on: boolean): Promise<void>;
-  /** The flag as this process knows it; `undefined` when it was never set (each `featureFlag` then uses its `default`). */
-  get(name: string): Promise<boolean | undefined>;
-  /** Every flag that was set, by name. */
-  list(): Promise<Record<string, boolean>>;
-  /** Stops listening for changes (closing the connection opened for it) and re-reading; known values stay readable. */
-  close(): Promise<void>;
 }
 
 export interface FlagCache extends FeatureFlags {

@@ -1,5 +1,5 @@
-// How a refusal is answered: `next(err)`, the app's onReject (guarded), or the JSON body with its status and headers.
-import type { NextFunction, Request, Response } from 'express';
+// How a refusal is answered: passed on to the framework, the app's onReject (guarded), or the JSON body with its status and headers.
+import type { Exchange } from '../exchange';
 import { internalError, type BudgetRefusal } from '../refusal';
 import type { ErrorOptions } from '../types';
 import type { Observers } from '../observers';
@@ -12,13 +12,13 @@ export interface AnswerOptions extends ErrorOptions {
   observers?: Observers;
 }
 
-/** Answers with the refusal as the middleware's options ask: `next(err)`, `onReject`, or the JSON body. */
-export function sendError(refusal: BudgetRefusal, req: Request, res: Response, next: NextFunction, options: AnswerOptions): void {
+/** Answers with the refusal as the middleware's options ask: passed on, `onReject`, or the JSON body. */
+export function sendError(refusal: BudgetRefusal, exchange: Exchange, options: AnswerOptions): void | Promise<void> {
   reportWarning(refusal, options.warn);
-  options.observers?.refused(refusal, req.tokenBudget?.feature);
-  if (options.errors === 'next') return next(refusal);
-  if (options.onReject) return callOnReject(options.onReject, refusal, req, res, next, options.warn);
-  sendJson(refusal, res, next);
+  options.observers?.refused(refusal, exchange.context?.feature);
+  if (options.errors === 'next') return exchange.passOn(refusal);
+  if (options.onReject) return callOnReject(options.onReject, refusal, exchange, options.warn);
+  sendJson(refusal, exchange);
 }
 
 function reportWarning(refusal: BudgetRefusal, warn: Warn | undefined): void {
@@ -26,21 +26,19 @@ function reportWarning(refusal: BudgetRefusal, warn: Warn | undefined): void {
   if (warning) warn?.(warning.code, warning.message);
 }
 
-/** The JSON answer; a response already under way cannot take it, and Express then ends the connection. */
-function sendJson(refusal: BudgetRefusal, res: Response, next: NextFunction): void {
-  if (res.headersSent) return next(refusal);
-  res.status(refusal.status).set(refusal.headers).json(refusal.body);
+/** The JSON answer; a response already under way cannot take it, and the framework then ends the connection. */
+function sendJson(refusal: BudgetRefusal, exchange: Exchange): void {
+  if (exchange.headersSent) return exchange.passOn(refusal);
+  exchange.sendJson(refusal.status, refusal.headers, refusal.body);
 }
 
 /** A bug in the app's own onReject (thrown, or a rejected promise) is a 500 JSON, never an HTML page or a crash. */
 function callOnReject(
-  onReject: NonNullable<ErrorOptions['onReject']>,
+  onReject: unknown,
   refusal: BudgetRefusal,
-  req: Request,
-  res: Response,
-  next: NextFunction,
+  exchange: Exchange,
   warn: Warn | undefined,
-): void {
+): void | Promise<void> {
   const failed = (err: unknown): void => {
     const detail = err instanceof Error ? err.message : String(err);
     const answer = internalError(
@@ -48,11 +46,12 @@ function callOnReject(
       `onReject failed while answering ${refusal.type} (${detail}); the request was answered 500 internal_error.`,
     );
     reportWarning(answer, warn);
-    sendJson(answer, res, next);
+    sendJson(answer, exchange);
   };
   try {
-    const result: unknown = onReject(refusal, req, res, next);
-    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') Promise.resolve(result).catch(failed);
+    const result: unknown = exchange.callOnReject(onReject, refusal);
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+      return Promise.resolve(result).then(() => undefined, failed);
   } catch (err) {
     failed(err);
   }

@@ -6,7 +6,7 @@ import { callCostNanos } from '../pricing/cost';
 import type { NanoPrice } from '../pricing/prices';
 import type { BudgetRefusal } from '../refusal';
 import type { Reservation } from '../store/types';
-import { fail } from '../config';
+import { fail } from '../options/check';
 import type { MetricsOptions } from '../types';
 
 const NANOS_PER_USD = 1e9;

@@ -1,10 +1,11 @@
 // The budget file: the budgets' data as JSON, checked against the schema's names and by the same readers as options in code.
 import { readFileSync } from 'node:fs';
-import { checkName, fail, readConfig } from '../config';
+import { readConfig } from '../config';
+import { checkName, fail } from '../options/check';
 import { TokenBudgetConfigError } from '../config-error';
-import { readCostMeter } from '../middleware/costMeter';
-import { createGlobalTpm } from '../middleware/globalTpm';
-import { checkUnreservedName, readQuotaLimits } from '../middleware/quota';
+import { readCostMeter } from '../steps/costMeter';
+import { createGlobalTpm } from '../steps/globalTpm';
+import { checkUnreservedName, readQuotaLimits } from '../steps/quota';
 import { priceOf, readPrices } from '../pricing/prices';
 import type { BudgetFile } from '../types';
 import schema from './budget.schema.json';

@@ -1,5 +1,5 @@
 // How many of a limit's periods one planning window can touch: a limit's worst case in a window is that many times its limit.
-import type { CalendarPeriod } from '../store/periods';
+import type { QuotaPeriod } from '../types';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
@@ -26,7 +26,7 @@ export interface LimitPeriod {
 /** The global limit's sliding minute: any 60 s, so each UTC minute, stays within it. */
 export const SLIDING_MINUTE: LimitPeriod = { minMs: MINUTE_MS, gridMs: MINUTE_MS, shifted: false };
 
-const UTC_PERIODS: Record<CalendarPeriod, LimitPeriod> = {
+const UTC_PERIODS: Record<QuotaPeriod, LimitPeriod> = {
   hour: { minMs: HOUR_MS, gridMs: HOUR_MS, shifted: false },
   day: { minMs: DAY_MS, gridMs: DAY_MS, shifted: false },
   week: { minMs: 7 * DAY_MS, gridMs: DAY_MS, shifted: false },
@@ -37,7 +37,7 @@ const UTC_PERIODS: Record<CalendarPeriod, LimitPeriod> = {
 const ZONE_GRID_MS = 15 * MINUTE_MS;
 
 /** A calendar period of a quota or meter in `timeZone`. */
-export function calendarPeriod(period: CalendarPeriod, timeZone: string): LimitPeriod {
+export function calendarPeriod(period: QuotaPeriod, timeZone: string): LimitPeriod {
   return { ...UTC_PERIODS[period], shifted: timeZone !== 'UTC' };
 }
 

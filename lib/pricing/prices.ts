@@ -1,17 +1,8 @@
 // Model prices: the published table plus the app's overrides, resolved per model name, in integer nano-USD.
 import { TokenBudgetConfigError } from '../config-error';
 import { SNAPSHOT_DATE, withoutRouterPrefix } from '../tokens/models';
+import type { ModelPrice } from '../types';
 import { PUBLISHED_PRICES } from './table';
-
-/** A model's price in USD per 1M tokens, as OpenAI publishes it. */
-export interface ModelPrice {
-  /** Uncached input (prompt) tokens. */
-  input: number;
-  /** Cached input tokens. @default `input` (no caching discount) */
-  cachedInput?: number;
-  /** Output (completion) tokens, reasoning tokens included. */
-  output: number;
-}
 
 /** A price in integer nano-USD (1e-9 USD) per 1M tokens: $2.50 is 2_500_000_000. */
 export interface NanoPrice {

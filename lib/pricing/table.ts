@@ -1,5 +1,5 @@
 // OpenAI's published prices (USD per 1M tokens, standard tier), dated, with where each row was read.
-import type { ModelPrice } from './prices';
+import type { ModelPrice } from '../types';
 
 /** A published price, when it was read and where. */
 export interface PublishedPrice extends ModelPrice {

@@ -1,7 +1,6 @@
 // The calendar period (hour, day, ISO week, month) of an IANA time zone that contains an instant.
+import type { QuotaPeriod } from '../types';
 import type { Period } from './types';
-
-export type CalendarPeriod = 'hour' | 'day' | 'week' | 'month';
 
 const SECOND_MS = 1_000;
 const HOUR_MS = 3_600_000;
@@ -10,7 +9,7 @@ const DAY_MS = 86_400_000;
 /** What is kept per zone: its formatter, and the last period of each kind handed out. */
 interface ZoneState {
   readonly format: Intl.DateTimeFormat;
-  readonly last: { [kind in CalendarPeriod]?: Period };
+  readonly last: { [kind in QuotaPeriod]?: Period };
 }
 
 // Zone names come from configuration, but Intl also accepts any casing of them:
@@ -66,7 +65,7 @@ export function validateTimeZone(timeZone: string): boolean {
  * Called per request: the last period of each kind per zone is kept, so a call
  * inside it costs a map look-up.
  */
-export function periodAt(nowMs: number, kind: CalendarPeriod, timeZone: string): Period {
+export function periodAt(nowMs: number, kind: QuotaPeriod, timeZone: string): Period {
   const zone = zoneState(timeZone);
   const last = zone.last[kind];
   if (last && last.startMs <= nowMs && nowMs < last.endMs) return last;
@@ -75,7 +74,7 @@ export function periodAt(nowMs: number, kind: CalendarPeriod, timeZone: string):
   return period;
 }
 
-function computePeriod(nowMs: number, kind: CalendarPeriod, format: Intl.DateTimeFormat): Period {
+function computePeriod(nowMs: number, kind: QuotaPeriod, format: Intl.DateTimeFormat): Period {
   const period = periodOfLocalDate(nowMs, kind, format);
   // Where clocks went back across midnight (America/Goose_Bay until 2010: 00:01 →
   // 23:01), the previous date's repeated hour comes after the new date has begun,
@@ -84,7 +83,7 @@ function computePeriod(nowMs: number, kind: CalendarPeriod, format: Intl.DateTim
 }
 
 /** The period named by the local date and hour of `nowMs`. */
-function periodOfLocalDate(nowMs: number, kind: CalendarPeriod, format: Intl.DateTimeFormat): Period {
+function periodOfLocalDate(nowMs: number, kind: QuotaPeriod, format: Intl.DateTimeFormat): Period {
   const offsetAt = (ms: number) => offsetOf(format, ms);
   const offset = offsetAt(nowMs);
   const wall = nowMs + offset; // the local clock, written as if it were UTC

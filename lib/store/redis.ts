@@ -1,6 +1,5 @@
 // redisStore: budgets shared by many processes in Redis or Redis Cluster, one Lua script per slot.
-import type { FlagChannel } from '../flags/channel';
-import { redisFlagChannel } from '../flags/redis';
+import { redisFlagChannel } from './redis-flags';
 import { type RedisClient, hashTagOf, onConnectionError, redisConnection, scriptRunner } from './redis-transport';
 import { longestWaitMs, withinDeadline } from './deadline';
 import { amountOf, callUsageOf, inputAmountOf, outputWeightOf, reservedAmountOf } from './amounts';
@@ -69,7 +68,7 @@ interface SlotOutcome {
  * (`createClient`, `createCluster`) or ioredis 5 or 6 (`new Redis()`, `new Redis.Cluster()`)
  * — using Redis's clock. The client is the caller's: the store never connects or closes it.
  */
-export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}): Store & { flagChannel(): FlagChannel } {
+export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}): Store & Required<Pick<Store, 'flagChannel'>> {
   const prefix = options.prefix ?? 'tb:';
   const timeoutMs = options.timeoutMs ?? 1000;
   const onError = errorReporter(options.onError);

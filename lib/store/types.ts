@@ -194,6 +194,34 @@ export interface RankedMember {
 export type ReserveResult =
   { ok: true; reservation: Reservation; scopes: ScopeState[] } | { ok: false; refused: ScopeState; scopes: ScopeState[] };
 
+/** A flag change as every process hears it. */
+export interface FlagChange {
+  name: string;
+  on: boolean;
+}
+
+/**
+ * Where flags are kept for every process: a store shared by many processes
+ * provides one (`redisStore`); with a store that has none (`memoryStore`), flags
+ * live in each process alone.
+ */
+export interface FlagChannel {
+  /** Every flag that has been set. Rejects when the store cannot answer. */
+  readAll(): Promise<Map<string, boolean>>;
+  /**
+   * Stores one flag and announces the change to every listening process, atomically —
+   * or, once `withinMs` have passed (on the store's clock), does nothing and rejects: the
+   * caller stops waiting then, and a write it was told failed must never land later.
+   */
+  write(change: FlagChange, withinMs: number): Promise<void>;
+  /**
+   * Calls `onChange` for every change any process writes from now on, until the
+   * returned function is called. Resolves once listening. Changes written while the
+   * store is unreachable are not heard: `readAll` again afterwards.
+   */
+  listen(onChange: (change: FlagChange) => void): Promise<() => Promise<void>>;
+}
+
 /**
  * Where budgets are counted. `memoryStore()` (one process) and `redisStore()` (many
  * processes) implement it and pass the same contract tests.
@@ -256,4 +284,9 @@ export interface Store {
   ranked?(key: string, limit: number): Promise<RankedMember[]>;
   /** Stops timers and forgets state the store owns; never closes a client it was given. */
   close?(): Promise<void>;
+  /**
+   * The channel that shares feature flags between the processes using this store
+   * (`redisStore` has one); without it, flags live in each process alone (`memoryStore`).
+   */
+  flagChannel?(): FlagChannel;
 }

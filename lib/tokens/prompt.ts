@@ -1,9 +1,9 @@
 // The prompt counter budgets use: fixed costs once, then message by message with an early exit, in slices of the event loop.
-import type { PromptCounter } from '../degrade/truncate';
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { messageTokenSteps, REPLY_PRIMING_TOKENS, toolsTokenSteps } from './chat';
 import { getEncoder } from './encoder';
 import type { ModelInfo } from './models';
+import type { PromptCounter } from './prompt-counter';
 import type { Slice, Steps } from './slice';
 
 /**

@@ -2,7 +2,7 @@
 import { createClient, type RedisClientType } from 'redis';
 import request from 'supertest';
 import { redisStore } from '../../lib';
-import type { FlagAudit, SpendAlert, TokenBudgetOptions } from '../../lib/types';
+import type { FlagAudit, SpendAlert, TokenBudgetOptions } from '../../lib';
 import { type TestApp, startTestApp, words } from '../helpers/app';
 import { type RedisServer, startRedis } from '../helpers/redis';
 

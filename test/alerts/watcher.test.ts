@@ -3,7 +3,7 @@ import { spendScope, weightsOf } from '../../lib/alerts/spend-scopes';
 import { BASELINE_HOURS, previousHours } from '../../lib/alerts/spike';
 import { createSpendWatcher, type WatchedScope } from '../../lib/alerts/watcher';
 import type { SpendMove } from '../../lib/store/types';
-import type { SpendAlert } from '../../lib/types';
+import type { SpendAlert } from '../../lib';
 
 const HOUR = 3_600_000;
 const USD = 1_000_000_000;

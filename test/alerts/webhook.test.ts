@@ -1,7 +1,7 @@
 // The alert sinks against a local HTTP server: JSON POST, retries with backoff, time-out, failures told to warn, never waited for.
 import { createAlertSender } from '../../lib/alerts/sinks';
 import { deliver, readWebhook } from '../../lib/alerts/webhook';
-import type { SpendAlert } from '../../lib/types';
+import type { SpendAlert } from '../../lib';
 import { startReceiver } from './receiver';
 
 const ALERT: SpendAlert = {

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { countChatTokens, createTokenBudget, TokenBudgetConfigError } from '../../lib';
 import { formatUsd } from '../../lib/alerts/money';
 import { periodAt } from '../../lib/store/periods';
-import type { BudgetWarning, CostMeterOptions, SpendAlert } from '../../lib/types';
+import type { BudgetWarning, CostMeterOptions, SpendAlert } from '../../lib';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { billedNanos, meterScope, storm, USD } from './money';
 

@@ -1,7 +1,7 @@
 // Across processes: 4 app processes (node-redis and ioredis) on one Redis, 1,000 concurrent requests; alerts exactly once, a hard cap never overspent.
 import { createClient } from 'redis';
 import { countChatTokens, redisStore, type ChatMessage } from '../../lib';
-import type { SpendAlert } from '../../lib/types';
+import type { SpendAlert } from '../../lib';
 import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import { spawnApp } from '../helpers/child-app';
 import { startRedis, type RedisServer } from '../helpers/redis';

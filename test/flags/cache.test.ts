@@ -1,6 +1,6 @@
 // The flag cache over a channel the test drives: first load, announcements, re-reads that never undo newer changes, outages.
 import { createFlagCache, type FlagCache } from '../../lib/flags/cache';
-import type { FlagChange, FlagChannel } from '../../lib/flags/channel';
+import type { FlagChange, FlagChannel } from '../../lib/store/types';
 import { StoreUnavailableError } from '../../lib/store/unavailable';
 import { until } from '../helpers/until';
 

@@ -2,7 +2,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import request from 'supertest';
 import { createTokenBudget, memoryStore, type TokenBudget } from '../../lib';
-import type { FeatureFlagOptions, TokenBudgetOptions } from '../../lib/types';
+import type { FeatureFlagOptions, TokenBudgetOptions } from '../../lib';
 import { EXPRESS } from '../helpers/app';
 
 const features = { chat: { maxInput: 100, maxOutput: 10, model: 'gpt-4o' } };

@@ -1,7 +1,7 @@
 // Flags across processes: 4 app processes on one Redis; how long a flip takes to reach every one of them.
 import { createClient } from 'redis';
 import { createFlagCache, type FlagCache } from '../../lib/flags/cache';
-import { redisFlagChannel } from '../../lib/flags/redis';
+import { redisFlagChannel } from '../../lib/store/redis-flags';
 import { redisConnection } from '../../lib/store/redis-transport';
 import { spawnApp } from '../helpers/child-app';
 import { startRedis, type RedisServer } from '../helpers/redis';

@@ -5,7 +5,7 @@ import { createClient, createCluster } from 'redis';
 import request from 'supertest';
 import { createTokenBudget, redisStore, StoreUnavailableError } from '../../lib';
 import { createFlagCache, type FlagCache } from '../../lib/flags/cache';
-import { redisFlagChannel } from '../../lib/flags/redis';
+import { redisFlagChannel } from '../../lib/store/redis-flags';
 import { redisConnection, type RedisClient } from '../../lib/store/redis-transport';
 import { startConnectedCluster, startRedis, type RedisServer } from '../helpers/redis';
 import { until } from '../helpers/until';

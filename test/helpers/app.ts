@@ -10,7 +10,7 @@ import { createTokenBudget, type TokenBudget } from '../../lib';
 import { featureScopeKey } from '../../lib/store/keys';
 import { periodAt } from '../../lib/store/periods';
 import type { ScopeRequest } from '../../lib/store/types';
-import type { TokenBudgetOptions } from '../../lib/types';
+import type { TokenBudgetOptions } from '../../lib';
 import { startOfflineUpstream, type OfflineUpstream, type OfflineUpstreamOptions } from '../../lib/testing';
 
 export const EXPRESS = { 'Express 5': express5, 'Express 4': express4 as unknown as typeof express5 };
@@ -35,10 +35,11 @@ export interface TestAppOptions {
   users?: boolean;
 }
 
-export const FEATURES: TokenBudgetOptions['features'] = {
+/** Plain data, so that either framework's budget takes it. */
+export const FEATURES = {
   chat: { maxInput: 200, maxOutput: 50, model: 'gpt-4o' },
   reasoning: { maxInput: 200, maxOutput: 50, model: 'o3-mini' },
-};
+} satisfies TokenBudgetOptions['features'];
 
 /** An app with POST /chat guarded by the chain, and budget.errorHandler() mounted. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {

@@ -2,7 +2,7 @@
 import request from 'supertest';
 import { createClient } from 'redis';
 import { redisStore } from '../../lib';
-import type { UnavailablePolicy } from '../../lib/types';
+import type { UnavailablePolicy } from '../../lib';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { startRedis, type RedisServer } from '../helpers/redis';
 

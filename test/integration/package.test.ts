@@ -1,4 +1,4 @@
-// The packed tarball: `require` and `import` both work, with types, from what `npm pack` ships; it loads no Redis client; publint and attw agree.
+// The packed tarball: `require` and `import` of every entry work, with types, from what `npm pack` ships; no entry loads another framework or a Redis client; publint and attw agree.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -36,12 +36,15 @@ test('ships only dist/, the docs (README.md and docs/, which it links to) and th
   expect(readdirSync(INSTALLED).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'docs', 'package.json']);
 });
 
-test('a consumer resolves both entries to the unpacked tarball', () => {
-  const script = "console.log(JSON.stringify(['token-budget', 'token-budget/testing'].map((id) => require.resolve(id))))";
+test('a consumer resolves every entry to the unpacked tarball', () => {
+  const script =
+    "console.log(JSON.stringify(['token-budget', 'token-budget/testing', 'token-budget/koa', 'token-budget/store'].map((id) => require.resolve(id))))";
   const resolved = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: SANDBOX, encoding: 'utf8' })) as string[];
   expect(resolved).toEqual([
     path.join(INSTALLED, 'dist', 'cjs', 'index.js'),
     path.join(INSTALLED, 'dist', 'cjs', 'testing', 'index.js'),
+    path.join(INSTALLED, 'dist', 'cjs', 'koa', 'index.js'),
+    path.join(INSTALLED, 'dist', 'cjs', 'store', 'index.js'),
   ]);
 });
 
@@ -132,6 +135,97 @@ test('the declarations type-check a consumer, req.tokenBudget and token-budget/t
     ],
     { cwd: SANDBOX, encoding: 'utf8' },
   );
+});
+
+describe('token-budget/koa from the tarball', () => {
+  /** Files and packages `entry` loads, beyond what was loaded before. */
+  const loadedBy = (entry: string) => {
+    const script = `const before = new Set(Object.keys(require.cache));
+      const loaded = require('${entry}');
+      const files = Object.keys(require.cache).filter((file) => !before.has(file)).map((file) => file.slice(file.lastIndexOf('node_modules/')));
+      console.log(JSON.stringify({ files, exports: Object.keys(loaded) }));`;
+    return JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: SANDBOX, encoding: 'utf8' })) as {
+      files: string[];
+      exports: string[];
+    };
+  };
+
+  test('require() of each entry loads nothing of the other framework', () => {
+    const koa = loadedBy('token-budget/koa');
+    expect(koa.exports).toEqual(expect.arrayContaining(EXPORTS));
+    expect(koa.files.filter((file) => /\/express\/|\/dist\/cjs\/middleware\//.test(file))).toEqual([]);
+    const express = loadedBy('token-budget');
+    expect(express.files.filter((file) => /node_modules\/koa\/|\/dist\/cjs\/koa\//.test(file))).toEqual([]);
+  });
+
+  test('import: a Koa 3 app with @koa/bodyparser answers an input over budget with the JSON 413', () => {
+    const file = path.join(SANDBOX, 'koa-consumer.mjs');
+    writeFileSync(
+      file,
+      `import Koa from 'koa';
+       import { bodyParser } from '@koa/bodyparser';
+       import { createTokenBudget, countTokens } from 'token-budget/koa';
+       const budget = createTokenBudget({ features: { chat: { maxInput: 10, maxOutput: 10, model: 'gpt-4o' } } });
+       const app = new Koa();
+       app.use(bodyParser());
+       app.use(budget.featureBudget('chat'));
+       app.use((ctx) => { ctx.body = { input: ctx.state.tokenBudget.inputTokens }; });
+       const server = app.listen(0, '127.0.0.1');
+       await new Promise((resolve) => server.once('listening', resolve));
+       const post = (content) => fetch('http://127.0.0.1:' + server.address().port, {
+         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content }] }),
+       }).then(async (res) => [res.status, await res.json()]);
+       console.log(JSON.stringify([await post('hi'), await post('word '.repeat(50)), countTokens('hello world', 'gpt-4o')]));
+       server.close();`,
+    );
+    const [served, refused, counted] = JSON.parse(execFileSync(process.execPath, [file], { cwd: SANDBOX, encoding: 'utf8' }));
+    expect(served).toEqual([200, { input: expect.any(Number) }]);
+    expect(refused).toEqual([413, { error: expect.objectContaining({ type: 'input_too_large' }) }]);
+    expect(counted).toBe(2);
+  });
+
+  test('the declarations type-check a Koa consumer and a store author', () => {
+    const file = path.join(SANDBOX, 'koa-consumer.ts');
+    writeFileSync(
+      file,
+      `import Koa from 'koa';
+       import { createTokenBudget, memoryStore, type TokenBudgetOptions, type RejectHandler } from 'token-budget/koa';
+       import { StoreUnavailableError, type Store, type ReserveRequest, type ReserveResult } from 'token-budget/store';
+       const onReject: RejectHandler = (error, ctx) => { ctx.status = error.status; ctx.body = { refused: error.type }; };
+       const options: TokenBudgetOptions = { features: { chat: { maxInput: 10, maxOutput: 10, model: 'gpt-4o' } }, store: memoryStore(), onReject };
+       const budget = createTokenBudget(options);
+       const app = new Koa();
+       app.use(budget.errorHandler());
+       app.use(budget.featureBudget('chat'));
+       app.use(budget.userQuota({ user: (ctx) => (ctx.state.user as { id?: string } | undefined)?.id, limits: 1000 }));
+       app.use((ctx) => { ctx.body = { input: ctx.state.tokenBudget?.inputTokens }; });
+       // A store author's wrapper, typed from token-budget/store.
+       const down = (inner: Store): Store => ({ ...inner, reserve: (request: ReserveRequest): Promise<ReserveResult> => Promise.reject(new StoreUnavailableError(String(request.input))) });
+       void down;`,
+    );
+    const tsc = require.resolve('typescript/bin/tsc');
+    execFileSync(
+      process.execPath,
+      [
+        tsc,
+        '--ignoreConfig',
+        '--noEmit',
+        '--strict',
+        '--esModuleInterop',
+        '--skipLibCheck',
+        '--module',
+        'commonjs',
+        '--moduleResolution',
+        'node10',
+        '--types',
+        'node',
+        '--ignoreDeprecations',
+        '6.0',
+        file,
+      ],
+      { cwd: SANDBOX, encoding: 'utf8' },
+    );
+  });
 });
 
 /** The package's runtime dependencies and theirs, as installed. */

@@ -1,7 +1,7 @@
 // OpenAI-compatible servers (vLLM, Ollama, LiteLLM): usage with extra fields, no usage at all, stream_options ignored.
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
-import type { TokenBudgetOptions } from '../../lib/types';
+import type { TokenBudgetOptions } from '../../lib';
 import { chatDailyScope, readChatStream, startTestApp, type TestApp } from '../helpers/app';
 import type { OfflineUpstreamOptions } from '../../lib/testing';
 

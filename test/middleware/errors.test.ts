@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import request from 'supertest';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { BudgetRefusal, countChatTokens, createTokenBudget } from '../../lib';
-import type { BudgetWarning, RefusalType, RejectHandler } from '../../lib/types';
+import type { BudgetWarning, RefusalType, RejectHandler } from '../../lib';
 import { EXPRESS, startTestApp, words, type TestApp } from '../helpers/app';
 
 const features = { chat: { maxInput: 1000, maxOutput: 1000, model: 'gpt-4o' } };

@@ -2,7 +2,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import request from 'supertest';
 import { countChatTokens, countTokens, createTokenBudget } from '../../lib';
-import type { ChatMessage } from '../../lib/types';
+import type { ChatMessage } from '../../lib';
 import { EXPRESS, FEATURES, startTestApp, words, type TestApp } from '../helpers/app';
 import { warmEncoders } from '../../lib/tokens/encoder';
 import { HOSTILE_BODIES } from '../tokens/corpus';

@@ -2,7 +2,8 @@
 import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
-import { STREAM_IN_FLIGHT_MARGIN, type CallOptions, type CallParams } from '../../lib/context';
+import type { CallOptions } from '../../lib/call';
+import { STREAM_IN_FLIGHT_MARGIN, type CallParams } from '../../lib/context';
 import { fallbackModel, lookupModel } from '../../lib/tokens/models';
 import { chatDailyScope, EXPRESS, listenTestApp, type ListeningTestApp, type TestAppOptions } from '../helpers/app';
 import { until } from '../helpers/until';

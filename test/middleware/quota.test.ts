@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { countChatTokens, createTokenBudget, StoreUnavailableError, TokenBudgetConfigError, type Store } from '../../lib';
 import { quotaScopeKey, userScopeKey } from '../../lib/store/keys';
-import type { BudgetWarning, QuotaOptions } from '../../lib/types';
+import type { BudgetWarning, QuotaOptions } from '../../lib';
 import { FEATURES, startTestApp, words, type TestApp } from '../helpers/app';
 
 const features = { chat: { maxInput: 1000, maxOutput: 1000, model: 'gpt-4o' } };

@@ -2,7 +2,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { BudgetRefusal, countChatTokens, StoreUnavailableError } from '../../lib';
-import type { BudgetHttpError, BudgetWarning } from '../../lib/types';
+import type { BudgetHttpError, BudgetWarning } from '../../lib';
 import {
   aborted,
   completionOf,

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Request, Response } from 'express';
 import request from 'supertest';
 import { TokenBudgetConfigError } from '../../lib';
-import type { BudgetHttpError, BudgetWarning, CostMeterOptions, SpendAlert, TokenBudgetOptions } from '../../lib/types';
+import type { BudgetHttpError, BudgetWarning, CostMeterOptions, SpendAlert, TokenBudgetOptions } from '../../lib';
 import { completionOf, optionApp, scriptedClient, spendingClient, switchableStore, type SwitchableStore } from './helpers';
 import { until } from '../helpers/until';
 

@@ -1,7 +1,7 @@
 // Each option of a feature and of featureBudget reaches the budget: every test here fails when its option is ignored for the default.
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import type { BudgetHttpError, FeatureBudgetOptions, FeatureOptions } from '../../lib/types';
+import type { BudgetHttpError, FeatureBudgetOptions, FeatureOptions } from '../../lib';
 import { optionApp, promptOf, scriptedClient, spendingClient, switchableStore } from './helpers';
 
 const base: FeatureOptions = { maxInput: 100, maxOutput: 50, model: 'gpt-4o' };

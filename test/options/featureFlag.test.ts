@@ -1,7 +1,7 @@
 // Each option of featureFlag reaches the switch: every test here fails when its option is ignored for the default.
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import type { BudgetHttpError, FeatureFlagOptions, TokenBudgetOptions } from '../../lib/types';
+import type { BudgetHttpError, FeatureFlagOptions, TokenBudgetOptions } from '../../lib';
 import { optionApp, promptOf, scriptedClient } from './helpers';
 
 const flagApp = (

@@ -1,7 +1,7 @@
 // Each option of globalTpm reaches the budget: every test here fails when its option is ignored for the default.
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import type { BudgetHttpError, GlobalTpmOptions } from '../../lib/types';
+import type { BudgetHttpError, GlobalTpmOptions } from '../../lib';
 import { optionApp, promptOf, spendingClient, switchableStore } from './helpers';
 
 const features = { chat: { maxInput: 1000, maxOutput: 100, model: 'gpt-4o' } };

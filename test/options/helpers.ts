@@ -13,7 +13,7 @@ import {
   type Store,
   type TokenBudget,
 } from '../../lib';
-import type { TokenBudgetOptions } from '../../lib/types';
+import type { TokenBudgetOptions } from '../../lib';
 import { words } from '../helpers/app';
 
 export const FEATURES: TokenBudgetOptions['features'] = { chat: { maxInput: 1000, maxOutput: 1000, model: 'gpt-4o' } };

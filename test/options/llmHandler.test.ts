@@ -1,7 +1,7 @@
 // Each option of llmHandler reaches the call: every test here fails when its option is ignored for the default.
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import type { BudgetHttpError, LlmHandlerOptions, TokenBudgetOptions } from '../../lib/types';
+import type { BudgetHttpError, LlmHandlerOptions, TokenBudgetOptions } from '../../lib';
 import {
   aborted,
   completionOf,

@@ -1,7 +1,7 @@
 // Each option of userQuota and quota reaches the budget: every test here fails when its option is ignored for the default.
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import type { BudgetHttpError, QuotaLimitOptions, UserQuotaOptions } from '../../lib/types';
+import type { BudgetHttpError, QuotaLimitOptions, UserQuotaOptions } from '../../lib';
 import { optionApp, promptOf, spendingClient, switchableStore, userOf, type SwitchableStore } from './helpers';
 
 const limits = { free: 300, pro: 1000 };

@@ -1,6 +1,7 @@
 // Prices: every model family priced, snapshots and fine-tunes priced as their family, overrides, unknown models refused.
 import { TokenBudgetConfigError } from '../../lib/config-error';
-import { findPrice, priceOf, readPrices, type ModelPrice } from '../../lib/pricing/prices';
+import { findPrice, priceOf, readPrices } from '../../lib/pricing/prices';
+import type { ModelPrice } from '../../lib';
 import { PUBLISHED_PRICES } from '../../lib/pricing/table';
 import { lookupModel } from '../../lib/tokens/models';
 

@@ -1,5 +1,6 @@
 // Calendar periods in IANA zones: exact boundaries, DST days and hours, ISO weeks, month lengths, zone validation.
-import { periodAt, validateTimeZone, type CalendarPeriod } from '../../lib/store/periods';
+import { periodAt, validateTimeZone } from '../../lib/store/periods';
+import type { QuotaPeriod } from '../../lib';
 
 const HOUR = 3_600_000;
 const utc = (iso: string) => Date.parse(iso);
@@ -8,7 +9,7 @@ const utc = (iso: string) => Date.parse(iso);
  * The period is `[start, end)` with `id`, exact to the millisecond on both sides:
  * its first and last milliseconds belong to it, the ones just outside do not.
  */
-function expectPeriod(kind: CalendarPeriod, timeZone: string, id: string, startIso: string, endIso: string): void {
+function expectPeriod(kind: QuotaPeriod, timeZone: string, id: string, startIso: string, endIso: string): void {
   const expected = { id, startMs: utc(startIso), endMs: utc(endIso) };
   expect(periodAt(expected.startMs, kind, timeZone)).toEqual(expected);
   expect(periodAt(expected.endMs - 1, kind, timeZone)).toEqual(expected);
@@ -20,7 +21,7 @@ function expectPeriod(kind: CalendarPeriod, timeZone: string, id: string, startI
   expect(after.id).not.toBe(id);
 }
 
-const hours = (kind: CalendarPeriod, timeZone: string, atIso: string) => {
+const hours = (kind: QuotaPeriod, timeZone: string, atIso: string) => {
   const { startMs, endMs } = periodAt(utc(atIso), kind, timeZone);
   return (endMs - startMs) / HOUR;
 };

@@ -1,5 +1,6 @@
 // userQuota: the quota named `user`, keyed by the signed-in user's id.
-import { fail, type BudgetConfig } from '../config';
+import type { BudgetConfig } from '../config';
+import { fail } from '../options/check';
 import type { UserQuotaOptions } from '../types';
 import { readQuotaLimits, type QuotaConfig } from './quota';
 

@@ -1,10 +1,10 @@
-// errorHandler: refusals thrown through run(), model-client errors and body-parser failures, as this package's JSON errors.
-import type { ErrorRequestHandler } from 'express';
+// errorHandler: which errors thrown past the routes (refusals through run(), model-client errors, body-parser failures) become this package's JSON errors.
 import type { BudgetConfig } from '../config';
 import type { BudgetContext } from '../context';
-import { BudgetRefusal, type RefusalType } from '../refusal';
+import type { AnswerOptions } from '../http/errors';
+import { BudgetRefusal } from '../refusal';
+import type { RefusalType } from '../types';
 import { callFailureRefusal, isModelClientError } from '../upstream';
-import { answerRefusal } from './respond';
 
 /** body-parser's error `type` → what the client is told. */
 const BODY_ERRORS = new Map<string, [RefusalType, string]>([
@@ -24,7 +24,8 @@ function isUnreadableBody(err: { status?: unknown; type?: unknown; errno?: unkno
   return err.status === 400 && err.type === undefined && typeof err.errno === 'number';
 }
 
-function refusalOf(err: unknown, context: BudgetContext | undefined): BudgetRefusal | undefined {
+/** The refusal an error thrown past the routes is answered with; `undefined` leaves it to the app's own error handlers. */
+export function refusalOf(err: unknown, context: BudgetContext | undefined): BudgetRefusal | undefined {
   if (err instanceof BudgetRefusal) return err;
   if (typeof err !== 'object' || err === null) return undefined;
   if (isModelClientError(err)) return callFailureRefusal(err, context?.stoppedBy);
@@ -36,15 +37,10 @@ function refusalOf(err: unknown, context: BudgetContext | undefined): BudgetRefu
 }
 
 /**
- * Mount after the routes: express.json() rejects bad bodies before any budget runs,
- * a custom handler's run() throws refusals and SDK errors, and Express would answer
- * them all with an HTML page. Anything else goes on to the app's own error handlers.
+ * How `budget.errorHandler()` answers, mounted after the routes: the body parser rejects bad bodies
+ * before any budget runs, a custom handler's run() throws refusals and SDK errors, and the
+ * framework would answer them all with an HTML page or plain text. It always responds.
  */
-export function createErrorHandler(config: BudgetConfig): ErrorRequestHandler {
-  const options = { ...config.errorOptions, errors: 'respond', warn: config.warn, observers: config.observers } as const;
-  return (err, req, res, next) => {
-    const refusal = refusalOf(err, req.tokenBudget);
-    if (!refusal) return next(err);
-    answerRefusal(refusal, req, res, next, options);
-  };
+export function errorHandlerAnswer(config: BudgetConfig): AnswerOptions {
+  return { ...config.errorOptions, errors: 'respond', warn: config.warn, observers: config.observers };
 }

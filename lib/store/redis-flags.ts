@@ -1,7 +1,7 @@
 // Flags in Redis: one hash `<prefix>flags` holds them, the channel of the same name announces each change.
-import type { RedisConnection } from '../store/redis-transport';
-import { StoreUnavailableError } from '../store/unavailable';
-import type { FlagChange, FlagChannel } from './channel';
+import type { RedisConnection } from './redis-transport';
+import type { FlagChange, FlagChannel } from './types';
+import { StoreUnavailableError } from './unavailable';
 
 /**
  * Stores the flag and publishes the change in one step, so no process can read the new

@@ -1,8 +1,10 @@
-// featureBudget: counts the input, degrades or rejects it, and puts the budget context on req.
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
-import { BudgetContext, type Degradation } from '../context';
-import { truncateToFit, type PromptCounter } from '../degrade/truncate';
+// featureBudget: counts the input, degrades or rejects it, and puts the budget context on the request.
+import type { BudgetConfig, FeatureConfig } from '../config';
+import { checkFunction, checkOnExceed, fail } from '../options/check';
+import type { Degradation } from '../call';
+import { BudgetContext } from '../context';
+import type { Exchange } from '../exchange';
+import { truncateToFit } from '../degrade/truncate';
 import { setRateLimitHeadersOnWrite } from '../http/headers';
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { BudgetRefusal, internalError } from '../refusal';
@@ -10,11 +12,13 @@ import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
 import { countPrompt, promptCounter } from '../tokens/prompt';
+import type { PromptCounter } from '../tokens/prompt-counter';
 import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../tokens/slice';
 import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
 import { readBody, readForwardParams, readMessages, readTools } from '../validate';
 import { isResponsesBody, readResponsesRequest } from '../responses/request';
-import { answerRefusal, handleAsync, readErrorOptions } from './respond';
+import { readErrorOptions } from './respond';
+import type { Step } from './step';
 
 /** The parts of a request besides its messages that count as prompt. */
 interface CountedRequest {
@@ -174,75 +178,70 @@ async function degradeByStrategy(
 }
 
 /**
- * `req.body`; a JSON body that was never parsed (no `express.json()` before this
+ * The parsed body; a JSON body that was never parsed (no body parser before this
  * middleware) is the app's mistake, not the client's: 500, warned once.
  */
-function parsedBody(req: Request): unknown {
-  const body: unknown = req.body;
-  if (body === undefined && req.is('json')) {
+function parsedBody(exchange: Exchange): unknown {
+  const { body } = exchange;
+  if (body === undefined && exchange.isJson()) {
     throw internalError(
       'TB_NO_BODY_PARSER',
-      "featureBudget received a JSON body that no parser has read (req.body is undefined); mount express.json() before it, e.g. app.use(express.json({ limit: '1mb' })).",
+      `featureBudget received a JSON body that no parser has read (the body is undefined); mount ${exchange.bodyParserHint}.`,
     );
   }
   return body;
 }
 
 /** Builds `budget.featureBudget(name, options)`. */
-export function createFeatureBudget(config: BudgetConfig, name: string, options: FeatureBudgetOptions = {}): RequestHandler {
-  const feature = config.features.get(name);
-  if (!feature) {
+export function createFeatureBudget(config: BudgetConfig, name: string, options: FeatureBudgetOptions = {}): Step {
+  const feature =
+    config.features.get(name) ??
     fail('TB_UNKNOWN_FEATURE', `featureBudget("${name}"): no such feature; known: ${[...config.features.keys()].join(', ')}.`);
-  }
   const onExceed = checkOnExceed(options.onExceed, `featureBudget("${name}").onExceed`) ?? feature.onExceed;
   const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;
-  const errorOptions = readErrorOptions(config, options, `featureBudget("${name}")`);
   const scope = dailyScope(feature);
+  return { run, answer: readErrorOptions(config, options, `featureBudget("${name}")`), ends: false };
 
-  return handleAsync(async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      // An app that builds messages itself may route bodiless requests here.
-      const body = messagesSource && (req.body === undefined || req.body === null) ? {} : readBody(parsedBody(req));
-      // A Responses body (`input`, `instructions`) is read as the same messages; its tools and parameters are its own.
-      const api = isResponsesBody(body) ? 'responses' : 'chat';
-      const read =
-        api === 'responses'
-          ? readResponsesRequest(body, config.maxMessages)
-          : { messages: undefined, tools: readTools(body.tools), forwardParams: readForwardParams(body) };
-      const messages = messagesSource
-        ? readMessages(await messagesSource(req), config.maxMessages)
-        : (read.messages ?? readMessages(body.messages, config.maxMessages));
-      const { tools, forwardParams } = read;
-      const admitting = admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
-      const admitted = admitting instanceof Promise ? await admitting : admitting;
-      const context = new BudgetContext({
-        feature: feature.name,
-        api,
-        model: feature.model,
-        modelInfo: feature.modelInfo,
-        tools,
-        forwardParams,
-        maxOutput: feature.maxOutput,
-        ...admitted,
-        store: config.store,
-        warn: config.warn,
-        now: Date.now,
-        calls: config.calls,
-        observer: config.observers,
-      });
-      if (scope) context.declare(scope);
-      req.tokenBudget = context;
-      // Whatever answers — llmHandler, a handler using run(), a refusal — reports the budgets as settled by then.
-      setRateLimitHeadersOnWrite(res, context);
-      // 'close' is emitted once per response: `on` spares the once-wrapper and its removal.
-      res.on('close', () => {
-        context
-          .end(res.statusCode < 400)
-          .catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
-      });
-    } catch (err) {
-      return answerRefusal(err, req, res, next, errorOptions);
-    }
-    next();
-  });
+  async function run(exchange: Exchange): Promise<void> {
+    // An app that builds messages itself may route bodiless requests here.
+    const body = messagesSource && (exchange.body === undefined || exchange.body === null) ? {} : readBody(parsedBody(exchange));
+    // A Responses body (`input`, `instructions`) is read as the same messages; its tools and parameters are its own.
+    const api = isResponsesBody(body) ? 'responses' : 'chat';
+    const read =
+      api === 'responses'
+        ? readResponsesRequest(body, config.maxMessages)
+        : { messages: undefined, tools: readTools(body.tools), forwardParams: readForwardParams(body) };
+    const messages = messagesSource
+      ? readMessages(await messagesSource(exchange.request), config.maxMessages)
+      : (read.messages ?? readMessages(body.messages, config.maxMessages));
+    const { tools, forwardParams } = read;
+    const admitting = admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
+    const admitted = admitting instanceof Promise ? await admitting : admitting;
+    const context = new BudgetContext({
+      feature: feature.name,
+      api,
+      model: feature.model,
+      modelInfo: feature.modelInfo,
+      tools,
+      forwardParams,
+      maxOutput: feature.maxOutput,
+      ...admitted,
+      store: config.store,
+      warn: config.warn,
+      now: Date.now,
+      calls: config.calls,
+      observer: config.observers,
+    });
+    if (scope) context.declare(scope);
+    exchange.context = context;
+    const { res } = exchange;
+    // Whatever answers — llmHandler, a handler using run(), a refusal — reports the budgets as settled by then.
+    setRateLimitHeadersOnWrite(res, context);
+    // 'close' is emitted once per response: `on` spares the once-wrapper and its removal.
+    res.on('close', () => {
+      context
+        .end(res.statusCode < 400)
+        .catch((err: unknown) => config.warn('TB_RELEASE_FAILED', `Releasing a reservation failed: ${String(err)}`));
+    });
+  }
 }

@@ -1,12 +1,16 @@
 // llmHandler: the final step — reserve, call the model once with the computed limits, settle what it cost.
-import type { Request, RequestHandler, Response } from 'express';
-import type { BudgetContext, CallOptions, ModelApi } from '../context';
-import { checkApi, checkClientGone, checkFunction, checkStreamPolicy, fail, positiveInteger, type BudgetConfig } from '../config';
+import type { ServerResponse } from 'node:http';
+import type { CallOptions, ModelApi } from '../call';
+import type { BudgetContext } from '../context';
+import type { BudgetConfig } from '../config';
+import { checkApi, checkClientGone, checkFunction, checkStreamPolicy, fail, positiveInteger } from '../options/check';
+import type { Exchange } from '../exchange';
 import { endWithErrorEvent, writeEvent, writeEventStreamHead } from '../http/sse';
 import { BudgetRefusal, internalError } from '../refusal';
 import { callFailureRefusal } from '../upstream';
 import type { ChatCompletionsClient, LlmHandlerOptions } from '../types';
-import { answerRefusal, handleAsync, readErrorOptions, requireContext } from './respond';
+import { readErrorOptions, requireContext } from './respond';
+import type { Step } from './step';
 
 /** One `create` of the client: chat completions' or the Responses API's. */
 type Create = (body: Record<string, unknown>, options?: CallOptions) => PromiseLike<unknown>;
@@ -37,14 +41,14 @@ interface StreamFormat {
   /** The upstream body's streaming fields. */
   streamParams: Record<string, unknown>;
   /** Writes one chunk; false when the chunk reports a failure (the stream then ends with an error event). */
-  write(res: Response, chunk: Record<string, unknown>): boolean;
+  write(res: ServerResponse, chunk: Record<string, unknown>): boolean;
   /** What ends a stream that ran to its end. */
-  end(res: Response): void;
+  end(res: ServerResponse): void;
 }
 
 /** Chat completions: `data:` chunks, the usage chunk only when asked for, then `[DONE]`. */
-function chatFormat(req: Request): StreamFormat {
-  const passUsage = wantsUsageChunk(req.body);
+function chatFormat(body: unknown): StreamFormat {
+  const passUsage = wantsUsageChunk(body);
   return {
     streamParams: { stream: true, stream_options: { include_usage: true } },
     write: (res, chunk) => {
@@ -84,16 +88,17 @@ async function streamAnswer(
   create: Create,
   api: ModelApi,
   context: BudgetContext,
-  req: Request,
-  res: Response,
+  exchange: Exchange,
   timeoutMs: number | undefined,
 ): Promise<void> {
+  const { res } = exchange;
   const clientGone = () => res.destroyed && !res.writableEnded;
-  const format = api === 'responses' ? responsesFormat : chatFormat(req);
+  const format = api === 'responses' ? responsesFormat : chatFormat(exchange.body);
   const call = (params: object, callOptions: CallOptions) =>
     create({ ...params, ...format.streamParams }, callOptions) as PromiseLike<AsyncIterable<Record<string, unknown>>>;
   const chunks =
     api === 'responses' ? await context.runStream(call, { timeoutMs, api }) : await context.runStream(call, { timeoutMs });
+  exchange.takeOver();
   writeEventStreamHead(res);
   let failed = false;
   let failure: unknown;
@@ -122,7 +127,7 @@ function createOf(client: ChatCompletionsClient, api: ModelApi): Create | undefi
 }
 
 /** Builds `budget.llmHandler({ client, respond, timeoutMs, onClientGone, stream, api })`. */
-export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOptions): RequestHandler {
+export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOptions): Step {
   if (typeof options?.client?.chat?.completions?.create !== 'function') {
     fail('TB_INVALID_OPTION', 'llmHandler needs { client }, an OpenAI client (e.g. new OpenAI()).');
   }
@@ -134,14 +139,15 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   if (routeApi === 'responses' && !createOf(options.client, 'responses')) {
     fail('TB_INVALID_OPTION', "llmHandler({ api: 'responses' }) needs a client with responses.create (openai 5 or later).");
   }
-  const errorOptions = readErrorOptions(config, options, 'llmHandler');
   const { client } = options;
   // An AzureOpenAI client built with `deployment` sends every call there, whatever model the body names.
   const { deploymentName } = client as { deploymentName?: unknown };
   const boundDeployment = typeof deploymentName === 'string' && deploymentName !== '' ? deploymentName : undefined;
 
-  return handleAsync(async (req: Request, res, next) => {
-    const context = requireContext(req, 'llmHandler');
+  return { run, answer: readErrorOptions(config, options, 'llmHandler'), ends: true };
+
+  async function run(exchange: Exchange): Promise<void> {
+    const context = requireContext(exchange, 'llmHandler');
     if (boundDeployment !== undefined && boundDeployment !== context.model) {
       config.warn(
         'TB_CLIENT_DEPLOYMENT',
@@ -151,22 +157,21 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
     const api = routeApi ?? context.api;
     const create = createOf(client, api);
     if (!create) {
-      const refusal = internalError(
+      throw internalError(
         'TB_NO_RESPONSES_API',
         "llmHandler received a Responses API request (input) but its client has no responses.create; use openai 5 or later, or set api: 'chat'.",
       );
-      return answerRefusal(refusal, req, res, next, errorOptions);
     }
     // Closed before it was answered: the client went away (read when needed, not by a listener on each response).
+    const { res } = exchange;
     const clientGone = () => res.destroyed && !res.writableEnded;
-    const streamed = (req.body as { stream?: unknown } | undefined)?.stream === true;
+    const streamed = (exchange.body as { stream?: unknown } | undefined)?.stream === true;
     if (streamed && streams === 'forbid') {
-      const refusal = new BudgetRefusal('invalid_request', 'Streaming ("stream": true) is not supported on this route.');
-      return answerRefusal(refusal, req, res, next, errorOptions);
+      throw new BudgetRefusal('invalid_request', 'Streaming ("stream": true) is not supported on this route.');
     }
     let answer: unknown;
     try {
-      if (streamed) return await streamAnswer(create, api, context, req, res, timeoutMs);
+      if (streamed) return await streamAnswer(create, api, context, exchange, timeoutMs);
       const runOptions = { timeoutMs, onClientGone };
       answer =
         api === 'responses'
@@ -174,9 +179,9 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
           : await context.run((params, callOptions) => create(params, callOptions), runOptions);
     } catch (err) {
       if (clientGone()) return;
-      return answerRefusal(failureRefusal(err, context), req, res, next, errorOptions);
+      throw failureRefusal(err, context);
     }
     if (clientGone()) return;
-    res.json(respond ? await respond(answer, req) : answer);
-  });
+    exchange.sendJson(200, {}, respond ? await respond(answer, exchange.request) : answer);
+  }
 }

@@ -1,13 +1,14 @@
 // quota: declares a principal's token quota (user, team, organisation, API key, …) for the current calendar period.
-import type { Request, RequestHandler } from 'express';
-import { checkFunction, checkName, checkPolicy, fail, positiveInteger, type BudgetConfig } from '../config';
+import type { BudgetConfig } from '../config';
+import { checkFunction, checkName, checkPolicy, fail, positiveInteger } from '../options/check';
 import type { AnswerOptions } from '../http/errors';
 import { BudgetRefusal, internalError } from '../refusal';
 import { quotaScopeKey } from '../store/keys';
 import { periodAt, validateTimeZone } from '../store/periods';
 import type { FixedWindow, ScopeRequest, UnavailablePolicy } from '../store/types';
 import type { PrincipalId, QuotaLimitOptions, QuotaOptions, QuotaPeriod } from '../types';
-import { answerRefusal, readErrorOptions, requireContext } from './respond';
+import { readErrorOptions, requireContext } from './respond';
+import type { Step } from './step';
 
 const PERIODS: QuotaPeriod[] = ['hour', 'day', 'week', 'month'];
 /** Names that `error.scope` and the RateLimit headers already give to other budgets. */
@@ -18,8 +19,8 @@ export interface QuotaConfig {
   name: string;
   /** How the app wrote it, for messages: `userQuota` or `quota("team")`. */
   path: string;
-  id: (req: Request) => PrincipalId | undefined | null;
-  tier: (req: Request) => string | undefined | null;
+  id: (request: unknown) => PrincipalId | undefined | null;
+  tier: (request: unknown) => string | undefined | null;
   limits: Map<string, number>;
   defaultTier: string;
   anonymousTier: string | undefined;
@@ -169,10 +170,10 @@ function missingPrincipal(quota: QuotaConfig): BudgetRefusal {
   });
 }
 
-/** The scope of the principal making `req`; a refusal when there is none and anonymous use is off. */
-export function requestQuotaScope(quota: QuotaConfig, req: Request): ScopeRequest {
-  const id = quota.id(req);
-  if (isUsableId(id)) return quotaScope(quota, String(id), quota.tier(req));
+/** The scope of the principal making `request`; a refusal when there is none and anonymous use is off. */
+export function requestQuotaScope(quota: QuotaConfig, request: unknown): ScopeRequest {
+  const id = quota.id(request);
+  if (isUsableId(id)) return quotaScope(quota, String(id), quota.tier(request));
   if (id !== undefined && id !== null && id !== '') {
     const got = typeof id === 'number' ? String(id) : typeof id;
     throw internalError(
@@ -192,13 +193,10 @@ export function usageScope(quota: QuotaConfig, id: unknown, tier?: string): Scop
 }
 
 /** Builds the middleware of `budget.quota(options)` and `budget.userQuota(options)`. */
-export function createQuota(quota: QuotaConfig): RequestHandler {
-  return (req, res, next) => {
-    try {
-      requireContext(req, quota.path).declare(requestQuotaScope(quota, req));
-    } catch (err) {
-      return answerRefusal(err, req, res, next, quota.errorOptions);
-    }
-    next();
+export function createQuota(quota: QuotaConfig): Step {
+  return {
+    run: (exchange) => requireContext(exchange, quota.path).declare(requestQuotaScope(quota, exchange.request)),
+    answer: quota.errorOptions,
+    ends: false,
   };
 }

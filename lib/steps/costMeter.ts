@@ -1,6 +1,6 @@
 // costMeter: declares a meter's money scopes (hour and day spend, caps as their limits) and watches each settlement for alerts.
-import type { RequestHandler } from 'express';
-import { checkFunction, checkName, checkPolicy, fail, type BudgetConfig } from '../config';
+import type { BudgetConfig } from '../config';
+import { checkFunction, checkName, checkPolicy, fail } from '../options/check';
 import type { BudgetContext } from '../context';
 import type { AnswerOptions } from '../http/errors';
 import { formatUsd, usdToNanos } from '../alerts/money';
@@ -14,7 +14,9 @@ import { findPrice, priceOf, type NanoPrice, type PriceList } from '../pricing/p
 import { validateTimeZone } from '../store/periods';
 import type { UnavailablePolicy } from '../store/types';
 import type { CostMeterOptions } from '../types';
-import { answerRefusal, readErrorOptions, requireContext } from './respond';
+import type { Exchange } from '../exchange';
+import { readErrorOptions, requireContext } from './respond';
+import type { Step } from './step';
 
 export const DEFAULT_COST_HEADER = 'X-Token-Budget-Cost-USD';
 const WINDOWS: SpendWindow[] = ['hour', 'day'];
@@ -174,7 +176,7 @@ export function createCostMeter(
   prices: PriceList,
   meter: CostMeterConfig,
   registered: RegisteredMeter,
-): RequestHandler {
+): Step {
   const { watching } = registered;
   const features = new Map<string, MeteredFeature>();
   const byKey = new Map<string, WatchedScope>();
@@ -224,30 +226,27 @@ export function createCostMeter(
     store.onLateSpend((report) => watcher.observe(report.spent));
   }
 
-  return (req, res, next) => {
-    try {
-      const context = requireContext(req, meter.path);
-      const feature = features.get(context.feature)!;
-      for (const { scope } of feature.watched) context.declare(scope);
-      if (!watching.has(context)) {
-        watching.add(context);
-        context.afterSettle((call) => {
-          watcher.observe(call.report.spent);
-          // The spend was weighed at the feature's model's prices; a snapshot the table does not know is its family's.
-          if (call.responseModel && call.responseModel !== call.model && !findPrice(call.responseModel, prices)) {
-            config.warn(
-              'TB_UNPRICED_RESPONSE_MODEL',
-              `A call of feature "${call.feature}" was answered by "${call.responseModel}", which has no price; it was counted at ${call.model}'s.`,
-            );
-          }
-          if (meter.costHeader && !res.headersSent) {
-            res.setHeader(meter.costHeader, formatUsd(callCostNanos(feature.price, call.usage)));
-          }
-        });
-      }
-    } catch (err) {
-      return answerRefusal(err, req, res, next, meter.errorOptions);
+  return { run, answer: meter.errorOptions, ends: false };
+
+  function run(exchange: Exchange): void {
+    const context = requireContext(exchange, meter.path);
+    const feature = features.get(context.feature)!;
+    for (const { scope } of feature.watched) context.declare(scope);
+    if (!watching.has(context)) {
+      watching.add(context);
+      context.afterSettle((call) => {
+        watcher.observe(call.report.spent);
+        // The spend was weighed at the feature's model's prices; a snapshot the table does not know is its family's.
+        if (call.responseModel && call.responseModel !== call.model && !findPrice(call.responseModel, prices)) {
+          config.warn(
+            'TB_UNPRICED_RESPONSE_MODEL',
+            `A call of feature "${call.feature}" was answered by "${call.responseModel}", which has no price; it was counted at ${call.model}'s.`,
+          );
+        }
+        if (meter.costHeader && !exchange.res.headersSent) {
+          exchange.res.setHeader(meter.costHeader, formatUsd(callCostNanos(feature.price, call.usage)));
+        }
+      });
     }
-    next();
-  };
+  }
 }

@@ -1,16 +1,17 @@
 // globalTpm: declares the tokens-per-minute limit shared by every user and process.
-import type { RequestHandler } from 'express';
-import { checkName, checkPolicy, fail, positiveInteger, type BudgetConfig } from '../config';
+import type { BudgetConfig } from '../config';
+import { checkName, checkPolicy, fail, positiveInteger } from '../options/check';
 import { globalScopeKey } from '../store/keys';
 import type { ScopeRequest } from '../store/types';
 import type { GlobalTpmOptions } from '../types';
-import { answerRefusal, readErrorOptions, requireContext } from './respond';
+import { readErrorOptions, requireContext } from './respond';
+import type { Step } from './step';
 
 /** One-second buckets: over any 60 s the admitted tokens stay within the limit, and at least 60/61 of it is usable. */
 const MINUTE = { kind: 'sliding', windowMs: 60_000, bucketMs: 1_000 } as const;
 
 /** Builds `budget.globalTpm({ limit })`. */
-export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions): RequestHandler {
+export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions): Step {
   const path = 'globalTpm';
   const inHeaders = options?.headers ?? false;
   if (typeof inHeaders !== 'boolean')
@@ -23,13 +24,9 @@ export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions)
     window: MINUTE,
     inHeaders,
   };
-  const errorOptions = readErrorOptions(config, options, path);
-  return (req, res, next) => {
-    try {
-      requireContext(req, 'globalTpm').declare(scope);
-    } catch (err) {
-      return answerRefusal(err, req, res, next, errorOptions);
-    }
-    next();
+  return {
+    run: (exchange) => requireContext(exchange, 'globalTpm').declare(scope),
+    answer: readErrorOptions(config, options, path),
+    ends: false,
   };
 }

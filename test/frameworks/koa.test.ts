@@ -1,0 +1,108 @@
+// What differs on Koa: onReject takes ctx, errors: 'next' throws to Koa, errorHandler is mounted first; and each entry's middlewares refuse the other framework clearly.
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import express, { type ErrorRequestHandler } from 'express';
+import Koa from 'koa';
+import { createTokenBudget } from '../../lib';
+import { createTokenBudget as createKoaBudget } from '../../lib/koa';
+import type { TokenBudgetOptions } from '../../lib/koa';
+import { FEATURES, words } from '../helpers/app';
+
+// Loaded untyped: its types add `body?: unknown` to every IncomingMessage (Express's `req.body` too).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { bodyParser } = require('@koa/bodyparser') as { bodyParser: () => Koa.Middleware };
+
+const tooLarge = { messages: [{ role: 'user', content: words(300) }] };
+
+/** Listens, POSTs `body` once, closes; the status, body text and the error Koa reported, if any. */
+async function postOnce(app: Koa | express.Express, body: unknown) {
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, text: await res.text() };
+  } finally {
+    server.close();
+  }
+}
+
+function koaApp(options: Partial<TokenBudgetOptions>, route: (budget: ReturnType<typeof createKoaBudget>) => Koa.Middleware[]) {
+  const budget = createKoaBudget({ features: FEATURES, onWarning: () => {}, ...options });
+  const app = new Koa();
+  const errors: unknown[] = [];
+  app.silent = true;
+  app.on('error', (err: unknown) => errors.push(err));
+  app.use(bodyParser());
+  for (const middleware of route(budget)) app.use(middleware);
+  return { app, errors };
+}
+
+test('onReject receives the refusal and ctx, and shapes the answer', async () => {
+  const { app } = koaApp(
+    {
+      onReject: (error, ctx) => {
+        ctx.status = 422;
+        ctx.body = { refused: error.type, path: ctx.path };
+      },
+    },
+    (b) => [b.featureBudget('chat')],
+  );
+  expect(await postOnce(app, tooLarge)).toEqual({ status: 422, text: '{"refused":"input_too_large","path":"/"}' });
+});
+
+test("errors: 'next' throws the refusal to Koa, whose own handler answers with its status", async () => {
+  const { app, errors } = koaApp({}, (b) => [b.featureBudget('chat', { errors: 'next' })]);
+  const res = await postOnce(app, tooLarge);
+  expect(res.status).toBe(413);
+  expect(errors).toEqual([expect.objectContaining({ type: 'input_too_large', status: 413 })]);
+});
+
+test("errorHandler, mounted first, answers a refusal thrown by run() in the app's own handler as the JSON error", async () => {
+  let called = 0;
+  const { app } = koaApp({}, (b) => [
+    b.errorHandler(),
+    b.featureBudget('chat'),
+    b.userQuota({ user: () => 'u1', limits: 5 }),
+    async (ctx) => {
+      ctx.body = await ctx.state.tokenBudget!.run(async () => ++called);
+    },
+  ]);
+  const res = await postOnce(app, { messages: [{ role: 'user', content: words(10) }] });
+  expect(res.status).toBe(429);
+  expect(JSON.parse(res.text)).toMatchObject({ error: { type: 'user_quota_exceeded', scope: 'user', limit: 5 } });
+  expect(called).toBe(0);
+});
+
+test("an Express middleware mounted on Koa throws TB_WRONG_FRAMEWORK naming 'token-budget/koa', and the process lives on", async () => {
+  const budget = createTokenBudget({ features: FEATURES });
+  const app = new Koa();
+  const errors: Error[] = [];
+  app.silent = true;
+  app.on('error', (err: Error) => errors.push(err));
+  app.use(bodyParser());
+  app.use(budget.featureBudget('chat') as unknown as Koa.Middleware);
+  expect((await postOnce(app, tooLarge)).status).toBe(500);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatchObject({ code: 'TB_WRONG_FRAMEWORK' });
+  expect(errors[0]!.message).toContain("from 'token-budget/koa'");
+});
+
+test("a Koa middleware mounted on Express passes TB_WRONG_FRAMEWORK naming 'token-budget' to the error handlers", async () => {
+  const budget = createKoaBudget({ features: FEATURES });
+  const app = express();
+  const errors: Error[] = [];
+  app.use(express.json());
+  app.post('/', budget.featureBudget('chat') as unknown as express.RequestHandler);
+  app.use(((err, _req, res, _next) => {
+    errors.push(err);
+    res.status(500).end();
+  }) as ErrorRequestHandler);
+  expect((await postOnce(app, tooLarge)).status).toBe(500);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatchObject({ code: 'TB_WRONG_FRAMEWORK' });
+  expect(errors[0]!.message).toContain("from 'token-budget'");
+});
