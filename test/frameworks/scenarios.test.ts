@@ -1,7 +1,8 @@
 // The HTTP scenarios of the budgets, one table run on Express 5, Koa 3 and Koa 2: refusals, truncation, headers, streams, hang-ups, outages.
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import { StoreUnavailableError, type Store } from '../../lib';
-import { until, words } from '../helpers/app';
+import { words } from '../helpers/app';
+import { until } from '../helpers/until';
 import {
   FRAMEWORKS,
   headerUser,
