@@ -8,7 +8,17 @@ import { errorReporter } from './store/report';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
-import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, StreamPolicy, TokenBudgetOptions } from './types';
+import { checkMode, warnShadow } from './shadow';
+import type {
+  BudgetMode,
+  ErrorOptions,
+  FeatureOptions,
+  MessagesSource,
+  OnExceed,
+  ShadowEvent,
+  StreamPolicy,
+  TokenBudgetOptions,
+} from './types';
 import { warnOncePerCode, type Warn } from './warnings';
 
 /** A feature as the middlewares use it. */
@@ -37,6 +47,10 @@ export interface BudgetConfig {
   calls: CallSettings;
   /** Metrics and the admin view listen here; empty (and free) until one does. */
   observers: Observers;
+  /** The budget's `mode`, inherited by each middleware. */
+  mode: BudgetMode;
+  /** Told of what shadow budgets would have done (`onShadow`, else a warning per code). */
+  onShadow: (event: ShadowEvent) => void;
 }
 
 /** Feature, quota and key names: they become Redis keys and log fields. */
@@ -227,6 +241,8 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     store,
     observers,
     onStoreUnavailable,
+    mode: checkMode(options.mode, 'mode', 'enforce'),
+    onShadow: checkFunction(options.onShadow, 'onShadow') ?? warnShadow(warn),
     maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
     errorOptions: checkErrorOptions(options, 'options'),
     warn,

@@ -14,6 +14,8 @@ import { ResponsesStreamTally } from './stream/responses-tally';
 import { responseInput, responseTools, type ResponseFunctionTool, type ResponseInputItem } from './responses/input';
 import { RESPONSES_MIN_OUTPUT, RESPONSES_PARAMS } from './responses/request';
 import { CHAT_PARAMS } from './validate';
+import { liftShadowLimits, realStates, refusalEvent, wouldRefuse } from './shadow';
+import type { BudgetMode, ShadowEvent } from './types';
 
 /**
  * Output tokens charged on top of what a stopped stream had streamed: chunks the
@@ -177,6 +179,8 @@ export interface BudgetContextInit {
   calls: CallSettings;
   /** @default none */
   observer?: CallObserver;
+  /** Told of each refusal or degradation a shadow budget would have made. @default none */
+  onShadow?: (event: ShadowEvent) => void;
 }
 
 /** How `run` calls the model, from the budget's options. */
@@ -236,6 +240,8 @@ export class BudgetContext {
   state: BudgetState = 'planned';
   /** Set when `run` stopped the call before it answered: its own time-out, or the client left. */
   stoppedBy: StopReason | undefined;
+  /** What budgets in shadow mode would have refused or degraded in this request, in order. */
+  readonly shadowed: ShadowEvent[] = [];
 
   private reservation: Reservation | undefined;
   private readonly settledListeners: ((call: SettledCall) => void)[] = [];
@@ -257,6 +263,9 @@ export class BudgetContext {
   private readonly observer: CallObserver | undefined;
   /** A granted reservation the observer has not yet been told the end of. */
   private observedInFlight = false;
+  /** Keys of the declared scopes in shadow mode: reserved with their limits lifted. */
+  private readonly shadowKeys = new Set<string>();
+  private readonly onShadow: ((event: ShadowEvent) => void) | undefined;
 
   constructor(init: BudgetContextInit) {
     this.feature = init.feature;
@@ -277,16 +286,32 @@ export class BudgetContext {
     this.onClientGone = init.calls.onClientGone;
     this.onMissingUsage = init.calls.onMissingUsage;
     this.observer = init.observer;
+    this.onShadow = init.onShadow;
   }
 
-  /** Adds a budget; a scope with the same key replaces the earlier one (a route may re-declare). */
-  declare(scope: ScopeRequest): void {
+  /**
+   * Adds a budget; a scope with the same key replaces the earlier one (a route may re-declare).
+   * A `'shadow'` scope counts the call but never refuses or caps it; what it would have refused is recorded.
+   */
+  declare(scope: ScopeRequest, mode: BudgetMode = 'enforce'): void {
     if (this.state !== 'planned') {
       throw new Error(`token-budget: a ${scope.kind} budget was declared after the reservation was taken`);
     }
     const same = this.scopes.findIndex((s) => s.key === scope.key);
     if (same >= 0) this.scopes[same] = scope;
     else this.scopes.push(scope);
+    if (mode === 'shadow') this.shadowKeys.add(scope.key);
+    else this.shadowKeys.delete(scope.key);
+  }
+
+  /** Records what a shadow budget would have done to this request, and tells `onShadow`. */
+  recordShadow(event: ShadowEvent): void {
+    this.shadowed.push(event);
+    try {
+      this.onShadow?.(event);
+    } catch (err) {
+      this.warn('TB_LISTENER_FAILED', `onShadow threw: ${String(err)}`);
+    }
   }
 
   /**
@@ -309,7 +334,7 @@ export class BudgetContext {
     let result;
     try {
       result = await this.store.reserve({
-        scopes: this.scopes,
+        scopes: liftShadowLimits(this.scopes, this.shadowKeys),
         input: this.inputTokens,
         maxOutput: this.maxOutput,
         leaseMs: callTimeoutMs + this.leaseMarginMs,
@@ -325,7 +350,7 @@ export class BudgetContext {
       }
       throw err;
     }
-    this.scopeStates = result.scopes;
+    this.scopeStates = realStates(this.scopes, result.scopes, this.shadowKeys);
     observer?.reserved(
       this,
       result.ok ? 'granted' : 'refused',
@@ -336,6 +361,9 @@ export class BudgetContext {
     if (!result.ok) {
       this.state = 'refused';
       throw quotaRefusal(result.refused, this.inputTokens, this.now());
+    }
+    for (const refused of wouldRefuse(this.scopes, result.scopes, result.reservation, this.shadowKeys)) {
+      this.recordShadow(refusalEvent(this.feature, quotaRefusal(refused, this.inputTokens, this.now())));
     }
     this.reservation = result.reservation;
     this.outputCap = result.reservation.outputCap;

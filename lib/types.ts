@@ -63,6 +63,39 @@ export interface ErrorOptions {
   errors?: 'respond' | 'next';
 }
 
+/**
+ * `'enforce'`: budgets refuse, cap and degrade. `'shadow'`: they never do — the model is
+ * called as if they did not exist — yet count the real usage, and each refusal or
+ * degradation they would have made is reported (`onShadow`, the `Token-Budget-Shadow`
+ * header, `req.tokenBudget.shadowed`).
+ */
+export type BudgetMode = 'enforce' | 'shadow';
+
+/** The `mode` option of the budget and of each budgeting middleware. */
+export interface ModeOptions {
+  /**
+   * Whether this middleware's budgets are enforced or only watched (shadow mode).
+   * @default the budget's `mode`, else 'enforce'
+   */
+  mode?: BudgetMode;
+}
+
+/** What a budget in shadow mode would have done to a request, and did not. */
+export interface ShadowEvent {
+  /** `'refuse'`: the request would have been answered `status` with `error.type` `code`; `'degrade'`: its input would have been degraded by strategy `code`. */
+  action: 'refuse' | 'degrade';
+  /** The refusal's `error.type` (`user_quota_exceeded`, `input_too_large`, …) or the degrading strategy (`truncate`, `custom`). */
+  code: string;
+  /** The request's feature. */
+  feature: string;
+  /** The budget that would have refused: `feature`, `global`, `spend` or a quota's name (`user`, `team`, …). */
+  scope?: string;
+  /** The HTTP status the refusal would have had. */
+  status?: number;
+  /** The refusal's message, or what the degradation would have done. */
+  message: string;
+}
+
 /** What a custom over-budget strategy receives. */
 export interface ExceedContext {
   messages: ChatMessage[];
@@ -215,6 +248,17 @@ export interface TokenBudgetOptions extends ErrorOptions {
    * @default none
    */
   models?: Record<string, string | ModelAlias>;
+  /**
+   * `'shadow'` rolls budgets out safely: nothing is refused or degraded, real usage is
+   * still counted, and what would have happened is reported. Each middleware's `mode` overrides it.
+   * @default 'enforce'
+   */
+  mode?: BudgetMode;
+  /**
+   * Told of each refusal or degradation a budget in shadow mode would have made.
+   * @default one warning (onWarning) per code, `TB_SHADOW_<CODE>`
+   */
+  onShadow?: (event: ShadowEvent) => void;
 }
 
 /** A model name the app uses for a known model, with what differs from it. */
@@ -230,7 +274,7 @@ export interface ModelAlias {
 }
 
 /** Options of `budget.featureBudget(name, options)`. */
-export interface FeatureBudgetOptions extends ErrorOptions {
+export interface FeatureBudgetOptions extends ErrorOptions, ModeOptions {
   /** @default the feature's `onExceed`, else 'reject' */
   onExceed?: OnExceed;
   /** @default the feature's `messages`, else req => req.body.messages */
@@ -244,7 +288,7 @@ export type QuotaPeriod = 'hour' | 'day' | 'week' | 'month';
 export type PrincipalId = string | number;
 
 /** What every quota (the user's, a team's, …) is configured with. */
-export interface QuotaLimitOptions extends ErrorOptions {
+export interface QuotaLimitOptions extends ErrorOptions, ModeOptions {
   /**
    * The principal's tier, a key of `limits`.
    * @default none: every principal gets `defaultTier`
@@ -298,7 +342,7 @@ export interface UsageHandlerOptions {
 }
 
 /** Options of `budget.globalTpm(options)`. */
-export interface GlobalTpmOptions extends ErrorOptions {
+export interface GlobalTpmOptions extends ErrorOptions, ModeOptions {
   /** Tokens per minute across all users and processes. Required. */
   limit: number;
   /** Name of this limit, so that several routes can share one or keep their own. @default 'tpm' */
@@ -455,7 +499,7 @@ export interface SpikeOptions {
 }
 
 /** Options of `budget.costMeter(options)`. Amounts are USD; spend is counted in integer nano-USD. */
-export interface CostMeterOptions extends ErrorOptions {
+export interface CostMeterOptions extends ErrorOptions, ModeOptions {
   /**
    * Alert once when an hour's spend reaches each of these amounts.
    * @default none
@@ -533,7 +577,7 @@ export type BudgetFileCostMeter = Omit<CostMeterOptions, 'onAlert' | 'onReject'>
  * `token-budget plan` reads to work out the worst case. The store, callbacks and functions
  * stay in code: `createTokenBudget({ ...file, store })`, `budget.userQuota({ ...file.quotas.user, user })`.
  */
-export interface BudgetFile extends Omit<TokenBudgetOptions, 'store' | 'onStoreError' | 'onWarning' | 'onReject'> {
+export interface BudgetFile extends Omit<TokenBudgetOptions, 'store' | 'onStoreError' | 'onWarning' | 'onReject' | 'onShadow'> {
   /**
    * Quotas by name, `user` being `budget.userQuota`'s.
    * @default {} (none)

@@ -1,11 +1,15 @@
 // IETF RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers) for quota and global budgets.
 import type { ServerResponse } from 'node:http';
+import { SHADOW_HEADER, shadowHeaderValue } from '../shadow';
 import type { ScopeRequest, ScopeState } from '../store/types';
+import type { ShadowEvent } from '../types';
 
 /** The declared scopes of a request and what the store last said of them (a BudgetContext fits). */
 export interface RateLimitSource {
   readonly scopes: readonly ScopeRequest[];
   readonly scopeStates: readonly ScopeState[];
+  /** What shadow budgets would have done: named in the `Token-Budget-Shadow` header. */
+  readonly shadowed?: readonly ShadowEvent[];
 }
 
 /**
@@ -69,6 +73,8 @@ export function setRateLimitHeadersOnWrite(res: ServerResponse, source: RateLimi
     if (!this.headersSent) {
       const headers = rateLimitHeaders(current.source.scopes, current.source.scopeStates, Date.now());
       for (const name in headers) if (!this.hasHeader(name)) this.setHeader(name, headers[name]!);
+      const shadowed = shadowHeaderValue(current.source.shadowed ?? []);
+      if (shadowed !== undefined) this.setHeader(SHADOW_HEADER, shadowed);
     }
     return writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
   } as ServerResponse['writeHead'];

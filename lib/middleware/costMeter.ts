@@ -11,9 +11,10 @@ import { createSpendWatcher, type WatchedScope } from '../alerts/watcher';
 import { readWebhook } from '../alerts/webhook';
 import { callCostNanos } from '../pricing/cost';
 import { findPrice, priceOf, type NanoPrice, type PriceList } from '../pricing/prices';
+import { checkMode } from '../shadow';
 import { validateTimeZone } from '../store/periods';
 import type { UnavailablePolicy } from '../store/types';
-import type { CostMeterOptions } from '../types';
+import type { BudgetMode, CostMeterOptions } from '../types';
 import { answerRefusal, readErrorOptions, requireContext } from './respond';
 
 export const DEFAULT_COST_HEADER = 'X-Token-Budget-Cost-USD';
@@ -36,6 +37,8 @@ export interface CostMeterConfig {
   costHeader: string | undefined;
   onUnavailable: UnavailablePolicy;
   errorOptions: AnswerOptions;
+  /** This mount's mode: in shadow mode its caps never refuse or cap a call. */
+  mode: BudgetMode;
   /** What every mount of one name must agree on: caps, thresholds, spike, per and zone. */
   definition: string;
 }
@@ -120,6 +123,7 @@ export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = 
     costHeader: readCostHeader(options.costHeader, `${path}.costHeader`),
     onUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, config.onStoreUnavailable),
     errorOptions: readErrorOptions(config, options, path),
+    mode: checkMode(options.mode, `${path}.mode`, config.mode),
     definition: JSON.stringify([per, timeZone, caps, thresholds, spike ?? null]),
   };
 }
@@ -228,7 +232,7 @@ export function createCostMeter(
     try {
       const context = requireContext(req, meter.path);
       const feature = features.get(context.feature)!;
-      for (const { scope } of feature.watched) context.declare(scope);
+      for (const { scope } of feature.watched) context.declare(scope, meter.mode);
       if (!watching.has(context)) {
         watching.add(context);
         context.afterSettle((call) => {

@@ -6,6 +6,7 @@ import { truncateToFit, type PromptCounter } from '../degrade/truncate';
 import { setRateLimitHeadersOnWrite } from '../http/headers';
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { BudgetRefusal, internalError } from '../refusal';
+import { checkMode, exceedEvent } from '../shadow';
 import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
@@ -137,6 +138,15 @@ function admitInput(
   return counted instanceof Promise ? counted.then(judge) : judge(counted);
 }
 
+/** Shadow mode admits the whole prompt, counted to its end: the reservation errs high, never low. */
+async function admitWhole(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): Promise<Admitted> {
+  const counter = await runSliced((slice) =>
+    promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, slice),
+  );
+  const inputTokens = await runSliced((slice) => countPrompt(messages, counter, Infinity, slice));
+  return { messages, inputTokens, degraded: undefined };
+}
+
 /** Truncation counts from the newest turn back; a prompt that fits loses nothing. */
 async function truncateInput(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): Promise<Admitted> {
   const { maxInput } = feature;
@@ -198,6 +208,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
   const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;
   const errorOptions = readErrorOptions(config, options, `featureBudget("${name}")`);
   const scope = dailyScope(feature);
+  const mode = checkMode(options.mode, `featureBudget("${name}").mode`, config.mode);
 
   return handleAsync(async (req: Request, res: Response, next: NextFunction) => {
     try {
@@ -213,7 +224,10 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
         ? readMessages(await messagesSource(req), config.maxMessages)
         : (read.messages ?? readMessages(body.messages, config.maxMessages));
       const { tools, forwardParams } = read;
-      const admitting = admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
+      const admitting =
+        mode === 'shadow'
+          ? admitWhole(messages, { tools, forwardParams }, feature)
+          : admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
       const admitted = admitting instanceof Promise ? await admitting : admitting;
       const context = new BudgetContext({
         feature: feature.name,
@@ -229,8 +243,12 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
         now: Date.now,
         calls: config.calls,
         observer: config.observers,
+        onShadow: config.onShadow,
       });
-      if (scope) context.declare(scope);
+      if (mode === 'shadow' && admitted.inputTokens > feature.maxInput) {
+        context.recordShadow(exceedEvent(feature, onExceed, admitted.inputTokens));
+      }
+      if (scope) context.declare(scope, mode);
       req.tokenBudget = context;
       // Whatever answers — llmHandler, a handler using run(), a refusal — reports the budgets as settled by then.
       setRateLimitHeadersOnWrite(res, context);

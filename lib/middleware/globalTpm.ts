@@ -2,6 +2,7 @@
 import type { RequestHandler } from 'express';
 import { checkName, checkPolicy, fail, positiveInteger, type BudgetConfig } from '../config';
 import { globalScopeKey } from '../store/keys';
+import { checkMode } from '../shadow';
 import type { ScopeRequest } from '../store/types';
 import type { GlobalTpmOptions } from '../types';
 import { answerRefusal, readErrorOptions, requireContext } from './respond';
@@ -24,9 +25,10 @@ export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions)
     inHeaders,
   };
   const errorOptions = readErrorOptions(config, options, path);
+  const mode = checkMode(options.mode, `${path}.mode`, config.mode);
   return (req, res, next) => {
     try {
-      requireContext(req, 'globalTpm').declare(scope);
+      requireContext(req, 'globalTpm').declare(scope, mode);
     } catch (err) {
       return answerRefusal(err, req, res, next, errorOptions);
     }

@@ -3,10 +3,11 @@ import type { Request, RequestHandler } from 'express';
 import { checkFunction, checkName, checkPolicy, fail, positiveInteger, type BudgetConfig } from '../config';
 import type { AnswerOptions } from '../http/errors';
 import { BudgetRefusal, internalError } from '../refusal';
+import { checkMode, refusalEvent } from '../shadow';
 import { quotaScopeKey } from '../store/keys';
 import { periodAt, validateTimeZone } from '../store/periods';
 import type { FixedWindow, ScopeRequest, UnavailablePolicy } from '../store/types';
-import type { PrincipalId, QuotaLimitOptions, QuotaOptions, QuotaPeriod } from '../types';
+import type { BudgetMode, PrincipalId, QuotaLimitOptions, QuotaOptions, QuotaPeriod } from '../types';
 import { answerRefusal, readErrorOptions, requireContext } from './respond';
 
 const PERIODS: QuotaPeriod[] = ['hour', 'day', 'week', 'month'];
@@ -30,6 +31,8 @@ export interface QuotaConfig {
   definition: string;
   onUnavailable: UnavailablePolicy;
   errorOptions: AnswerOptions;
+  /** This mount's mode (not part of `definition`: one quota may be enforced on one route and watched on another). */
+  mode: BudgetMode;
   /** The scopes of the principals seen last, by id (see `quotaScope`). */
   scopes: Map<string | undefined, ScopeRequest>;
 }
@@ -81,6 +84,7 @@ export function readQuotaLimits(
     definition: JSON.stringify([sortedLimits, defaultTier, anonymousTier ?? null, periodName]),
     onUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, config.onStoreUnavailable),
     errorOptions: readErrorOptions(config, options, path),
+    mode: checkMode(options.mode, `${path}.mode`, config.mode),
     scopes: new Map(),
   };
 }
@@ -195,7 +199,14 @@ export function usageScope(quota: QuotaConfig, id: unknown, tier?: string): Scop
 export function createQuota(quota: QuotaConfig): RequestHandler {
   return (req, res, next) => {
     try {
-      requireContext(req, quota.path).declare(requestQuotaScope(quota, req));
+      const context = requireContext(req, quota.path);
+      try {
+        context.declare(requestQuotaScope(quota, req), quota.mode);
+      } catch (err) {
+        // In shadow mode a request without a principal is served, recorded, and counted in no principal's quota.
+        if (quota.mode !== 'shadow' || !(err instanceof BudgetRefusal) || err.type === 'internal_error') throw err;
+        context.recordShadow(refusalEvent(context.feature, err));
+      }
     } catch (err) {
       return answerRefusal(err, req, res, next, quota.errorOptions);
     }
