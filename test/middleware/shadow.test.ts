@@ -2,10 +2,10 @@
 import express from 'express';
 import OpenAI from 'openai';
 import request from 'supertest';
-import { countChatTokens, createTokenBudget, TokenBudgetConfigError, type TokenBudget } from '../../lib';
+import { createTokenBudget, TokenBudgetConfigError, type TokenBudget } from '../../lib';
 import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import type { BudgetMode, BudgetWarning, ShadowEvent, TokenBudgetOptions } from '../../lib/types';
-import { words } from '../helpers/app';
+import { promptOf } from '../options/helpers';
 
 const features: TokenBudgetOptions['features'] = {
   chat: { maxInput: 150, maxOutput: 50, model: 'gpt-4o' },
@@ -13,12 +13,6 @@ const features: TokenBudgetOptions['features'] = {
   tpm: { maxInput: 150, maxOutput: 50, model: 'gpt-4o' },
   spend: { maxInput: 150, maxOutput: 50, model: 'gpt-4o' },
 };
-
-/** A user message whose prompt is exactly `n` tokens. */
-function promptOf(n: number) {
-  const base = countChatTokens([{ role: 'user', content: 'word' }], { model: 'gpt-4o' });
-  return { messages: [{ role: 'user' as const, content: words(n - base + 1) }] };
-}
 
 interface ShadowApp {
   app: express.Express;
