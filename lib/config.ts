@@ -8,6 +8,7 @@ import { errorReporter } from './store/report';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
+import { readDowngrade, type DowngradeStep } from './degrade/options';
 import { checkMode, warnShadow } from './shadow';
 import type {
   BudgetMode,
@@ -32,6 +33,8 @@ export interface FeatureConfig {
   onStoreUnavailable: UnavailablePolicy;
   onExceed: OnExceed;
   messages: MessagesSource | undefined;
+  /** Cheaper models for when a budget runs low, in the order they are checked. */
+  downgrade: DowngradeStep[];
 }
 
 export interface BudgetConfig {
@@ -194,6 +197,9 @@ function readFeature(
     onStoreUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, defaultPolicy),
     onExceed: checkOnExceed(options.onExceed, `${path}.onExceed`) ?? 'reject',
     messages: checkFunction(options.messages, `${path}.messages`),
+    downgrade: readDowngrade(options.downgrade, `${path}.downgrade`, { maxInput, maxOutput }, (model, at) =>
+      resolveModel(model, at, models, warn),
+    ),
   };
 }
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { ChatMessage, ContentPart, TextPart, ToolCall, ToolDefinition } from './messages';
 import { BudgetRefusal, quotaRefusal } from './refusal';
 import { StoreUnavailableError } from './store/unavailable';
-import type { CallUsage, Reservation, ScopeRequest, ScopeState, SettleReport, Store } from './store/types';
+import type { CallUsage, Reservation, ScopeRequest, ScopeState, SettleReport, Store, TokenWeights } from './store/types';
 import type { ModelInfo } from './tokens/models';
 import { providerRefused } from './upstream';
 import { amountOf } from './store/amounts';
@@ -15,6 +15,8 @@ import { responseInput, responseTools, type ResponseFunctionTool, type ResponseI
 import { RESPONSES_MIN_OUTPUT, RESPONSES_PARAMS } from './responses/request';
 import { CHAT_PARAMS } from './validate';
 import { liftShadowLimits, realStates, refusalEvent, wouldRefuse } from './shadow';
+import { countWith, downgradeEvent, findLowBudget, modelDowngrade, type ModelDowngrade } from './degrade/downgrade';
+import type { DowngradeStep } from './degrade/options';
 import type { BudgetMode, ShadowEvent } from './types';
 
 /**
@@ -23,12 +25,16 @@ import type { BudgetMode, ShadowEvent } from './types';
  */
 export const STREAM_IN_FLIGHT_MARGIN = 32;
 
-/** What a degrading strategy did to the messages. */
+/** What degrading did: to the messages (`truncate`, `custom`), or to the model only (`downgrade`). */
 export interface Degradation {
-  strategy: 'truncate' | 'custom';
+  strategy: 'truncate' | 'custom' | 'downgrade';
   droppedMessages: number;
   originalTokens: number;
+  /** Set when the call went to a cheaper model, whatever was done to the messages before. */
+  downgrade?: ModelDowngrade;
 }
+
+export type { ModelDowngrade } from './degrade/downgrade';
 
 export type { Usage } from './usage';
 
@@ -181,7 +187,12 @@ export interface BudgetContextInit {
   observer?: CallObserver;
   /** Told of each refusal or degradation a shadow budget would have made. @default none */
   onShadow?: (event: ShadowEvent) => void;
+  /** The feature's cheaper models; `shadow`: only told, never applied. @default none */
+  downgrade?: { steps: readonly DowngradeStep[]; shadow: boolean };
 }
+
+/** The figures a downgrade replaces. */
+type Downgradable = { -readonly [K in 'model' | 'modelInfo' | 'inputTokens' | 'maxOutput' | 'degraded']: BudgetContext[K] };
 
 /** How `run` calls the model, from the budget's options. */
 export interface CallSettings {
@@ -266,6 +277,9 @@ export class BudgetContext {
   /** Keys of the declared scopes in shadow mode: reserved with their limits lifted. */
   private readonly shadowKeys = new Set<string>();
   private readonly onShadow: ((event: ShadowEvent) => void) | undefined;
+  private readonly downgrade: BudgetContextInit['downgrade'];
+  /** The per-token prices of a model, for the money scopes of a downgraded call (set by a costMeter). */
+  private spendWeightsOf: ((model: string) => TokenWeights) | undefined;
 
   constructor(init: BudgetContextInit) {
     this.feature = init.feature;
@@ -287,6 +301,39 @@ export class BudgetContext {
     this.onMissingUsage = init.calls.onMissingUsage;
     this.observer = init.observer;
     this.onShadow = init.onShadow;
+    this.downgrade = init.downgrade;
+  }
+
+  /** How the money scopes weigh the tokens of another model than the feature's (a downgrade). */
+  weighSpendWith(weightsOf: (model: string) => TokenWeights): void {
+    this.spendWeightsOf = weightsOf;
+  }
+
+  /**
+   * Sends the call to the first of the feature's cheaper models whose budget ran low (as
+   * the store says before the reservation): its encoding counts the input, its limit caps
+   * the output, its prices weigh the money scopes. In shadow mode it is only told.
+   */
+  private async downgradeIfLow(): Promise<void> {
+    const low = await findLowBudget(this.store, this.scopes, this.downgrade!.steps);
+    if (!low) return;
+    const downgrade = modelDowngrade(this.model, low);
+    if (this.downgrade!.shadow) return this.recordShadow(downgradeEvent(this.feature, downgrade));
+    const self = this as Downgradable;
+    const originalTokens = this.inputTokens;
+    self.inputTokens = await countWith(low.step.modelInfo, this.messages, this.tools, this.forwardParams);
+    self.model = low.step.model;
+    self.modelInfo = low.step.modelInfo;
+    self.maxOutput = low.step.maxOutput;
+    if (this.degraded) this.degraded.downgrade = downgrade;
+    else self.degraded = { strategy: 'downgrade', droppedMessages: 0, originalTokens, downgrade };
+    const weightsOf = this.spendWeightsOf;
+    if (weightsOf) {
+      for (let i = 0; i < this.scopes.length; i++) {
+        const scope = this.scopes[i]!;
+        if (scope.weights) this.scopes[i] = { ...scope, weights: weightsOf(low.step.model) };
+      }
+    }
   }
 
   /**
@@ -329,6 +376,7 @@ export class BudgetContext {
       return this.outputCap;
     }
     this.state = 'reserving';
+    if (this.downgrade && this.downgrade.steps.length > 0) await this.downgradeIfLow();
     const observer = this.observer?.active ? this.observer : undefined;
     const startedAt = observer ? performance.now() : 0;
     let result;

@@ -121,6 +121,29 @@ export type ExceedStrategy = (context: ExceedContext) => ChatMessage[] | Promise
  */
 export type OnExceed = 'reject' | 'truncate' | ExceedStrategy;
 
+/**
+ * When a budget counts as running low. A condition is met when any of the request's user
+ * quota, named quotas (team, …), feature daily budget or spend caps has less left than it
+ * says, before this request; the global tokens-per-minute limit never triggers it, and a
+ * spend meter without a cap has nothing to run low of.
+ */
+export interface DowngradeWhen {
+  /** Less than this fraction of the budget's limit left (0 to 1, e.g. `0.2`). @default none */
+  remainingBelow?: number;
+  /** Fewer than this many tokens left in a token budget (quota, feature daily budget). @default none */
+  remainingTokensBelow?: number;
+  /** Less than this many USD left under a spend cap. @default none */
+  remainingUsdBelow?: number;
+}
+
+/** A cheaper model a feature's call goes to when a budget runs low. */
+export interface DowngradeRule {
+  /** The model called instead; counted, capped and priced as itself (a known model or an alias). Required. */
+  model: string;
+  /** When it applies: at least one condition. Required. */
+  when: DowngradeWhen;
+}
+
 /** Where a feature's messages come from. */
 export type MessagesSource = (req: Request) => unknown;
 
@@ -152,6 +175,14 @@ export interface FeatureOptions {
    * @default req => req.body.messages
    */
   messages?: MessagesSource;
+  /**
+   * Cheaper models to call when a budget runs low, checked in order: the first rule whose
+   * condition holds decides (list the strictest first). The call is counted with that model's
+   * encoding, its output capped at `min(maxOutput, the model's output limit)`, priced at its
+   * price. Costs one more store read per request before the reservation.
+   * @default [] (never)
+   */
+  downgrade?: DowngradeRule[];
 }
 
 /** A configuration warning: stable code, one sentence. */

@@ -167,6 +167,8 @@ function tellObservers(config: BudgetConfig, send: SendAlert): SendAlert {
 interface MeteredFeature {
   price: NanoPrice;
   watched: WatchedScope[];
+  /** The prices of its cheaper models (`downgrade`), by name. */
+  downgradePrices: Map<string, NanoPrice>;
 }
 
 /**
@@ -204,7 +206,9 @@ export function createCostMeter(
       return { scope, window, feature: scopeFeature, thresholds: meter.thresholds[window] };
     });
     for (const scope of watched) byKey.set(scope.scope.key, scope);
-    features.set(feature.name, { price, watched });
+    // A cheaper model without a price is refused now (TB_UNPRICED_MODEL), as the feature's own model is.
+    const downgradePrices = new Map(feature.downgrade.map(({ model }) => [model, priceOf(model, prices).price]));
+    features.set(feature.name, { price, watched, downgradePrices });
   }
   const { store } = config;
   if (meter.spike && typeof store.spentAt !== 'function') {
@@ -233,6 +237,7 @@ export function createCostMeter(
       const context = requireContext(req, meter.path);
       const feature = features.get(context.feature)!;
       for (const { scope } of feature.watched) context.declare(scope, meter.mode);
+      if (feature.downgradePrices.size > 0) context.weighSpendWith((model) => weightsOf(feature.downgradePrices.get(model)!));
       if (!watching.has(context)) {
         watching.add(context);
         context.afterSettle((call) => {
@@ -245,7 +250,8 @@ export function createCostMeter(
             );
           }
           if (meter.costHeader && !res.headersSent) {
-            res.setHeader(meter.costHeader, formatUsd(callCostNanos(feature.price, call.usage)));
+            const price = feature.downgradePrices.get(call.model) ?? feature.price;
+            res.setHeader(meter.costHeader, formatUsd(callCostNanos(price, call.usage)));
           }
         });
       }

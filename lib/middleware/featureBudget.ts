@@ -2,6 +2,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
 import { BudgetContext, type Degradation } from '../context';
+import { countWith } from '../degrade/downgrade';
 import { truncateToFit, type PromptCounter } from '../degrade/truncate';
 import { setRateLimitHeadersOnWrite } from '../http/headers';
 import type { ChatMessage, ToolDefinition } from '../messages';
@@ -140,10 +141,7 @@ function admitInput(
 
 /** Shadow mode admits the whole prompt, counted to its end: the reservation errs high, never low. */
 async function admitWhole(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): Promise<Admitted> {
-  const counter = await runSliced((slice) =>
-    promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, slice),
-  );
-  const inputTokens = await runSliced((slice) => countPrompt(messages, counter, Infinity, slice));
+  const inputTokens = await countWith(feature.modelInfo, messages, request.tools, request.forwardParams);
   return { messages, inputTokens, degraded: undefined };
 }
 
@@ -244,6 +242,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
         calls: config.calls,
         observer: config.observers,
         onShadow: config.onShadow,
+        downgrade: { steps: feature.downgrade, shadow: mode === 'shadow' },
       });
       if (mode === 'shadow' && admitted.inputTokens > feature.maxInput) {
         context.recordShadow(exceedEvent(feature, onExceed, admitted.inputTokens));
