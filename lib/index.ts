@@ -14,6 +14,7 @@ export type {
   MissingUsagePolicy,
   Degradation,
   ModelApi,
+  ModelDowngrade,
   ResponseCallParams,
   ResponsesRunOptions,
   RunOptions,
