@@ -8,7 +8,7 @@ import { errorReporter } from './store/report';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
-import { readDowngrade, type DowngradeStep } from './degrade/options';
+import { checkSummarizer, readDowngrade, readSummarizer, type DowngradeStep, type SummarizerConfig } from './degrade/options';
 import { checkMode, warnShadow } from './shadow';
 import type {
   BudgetMode,
@@ -35,6 +35,8 @@ export interface FeatureConfig {
   messages: MessagesSource | undefined;
   /** Cheaper models for when a budget runs low, in the order they are checked. */
   downgrade: DowngradeStep[];
+  /** The model that writes summaries (`onExceed: 'summarize'`). */
+  summarizer: SummarizerConfig | undefined;
 }
 
 export interface BudgetConfig {
@@ -91,10 +93,13 @@ export function checkPolicy(value: unknown, path: string, fallback: UnavailableP
 }
 
 export function checkOnExceed(value: unknown, path: string): OnExceed | undefined {
-  if (value === undefined || value === 'reject' || value === 'truncate' || typeof value === 'function') {
+  if (value === undefined || value === 'reject' || value === 'truncate' || value === 'summarize' || typeof value === 'function') {
     return value as OnExceed | undefined;
   }
-  return fail('TB_INVALID_OPTION', `${path} must be 'reject', 'truncate' or a function; got ${JSON.stringify(value)}.`);
+  return fail(
+    'TB_INVALID_OPTION',
+    `${path} must be 'reject', 'truncate', 'summarize' or a function; got ${JSON.stringify(value)}.`,
+  );
 }
 
 export function checkClientGone(value: unknown, path: string): ClientGonePolicy | undefined {
@@ -167,6 +172,7 @@ function readFeature(
   const path = `features.${name}`;
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', `${path} must be an object.`);
   const modelInfo = resolveModel(options.model, `${path}.model`, models, warn);
+  const resolve = (model: unknown, at: string) => resolveModel(model, at, models, warn);
   const maxInput = positiveInteger(options.maxInput, `${path}.maxInput`);
   const maxOutput = positiveInteger(options.maxOutput, `${path}.maxOutput`);
   if (modelInfo.maxOutputTokens !== undefined && maxOutput > modelInfo.maxOutputTokens) {
@@ -187,6 +193,9 @@ function readFeature(
       `${path}: maxInput ${maxInput} + maxOutput ${maxOutput} is more than the ${modelInfo.contextWindow}-token context window of ${options.model}; the API would refuse such a call.`,
     );
   }
+  const onExceed = checkOnExceed(options.onExceed, `${path}.onExceed`) ?? 'reject';
+  const summarizer = readSummarizer(options, path, resolve);
+  checkSummarizer(onExceed, summarizer, path);
   return {
     name,
     maxInput,
@@ -195,11 +204,10 @@ function readFeature(
     modelInfo,
     dailyTokens: options.dailyTokens === undefined ? undefined : positiveInteger(options.dailyTokens, `${path}.dailyTokens`),
     onStoreUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, defaultPolicy),
-    onExceed: checkOnExceed(options.onExceed, `${path}.onExceed`) ?? 'reject',
+    onExceed,
     messages: checkFunction(options.messages, `${path}.messages`),
-    downgrade: readDowngrade(options.downgrade, `${path}.downgrade`, { maxInput, maxOutput }, (model, at) =>
-      resolveModel(model, at, models, warn),
-    ),
+    downgrade: readDowngrade(options.downgrade, `${path}.downgrade`, { maxInput, maxOutput }, resolve),
+    summarizer,
   };
 }
 

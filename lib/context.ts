@@ -17,6 +17,16 @@ import { CHAT_PARAMS } from './validate';
 import { liftShadowLimits, realStates, refusalEvent, wouldRefuse } from './shadow';
 import { countWith, downgradeEvent, findLowBudget, modelDowngrade, type ModelDowngrade } from './degrade/downgrade';
 import type { DowngradeStep } from './degrade/options';
+import {
+  boundedTranscript,
+  completionText,
+  summaryCacheKey,
+  summaryRequest,
+  transcriptLines,
+  withSummary,
+  type SummaryPlan,
+  type SummaryRecord,
+} from './degrade/summarize';
 import type { BudgetMode, ShadowEvent } from './types';
 
 /**
@@ -25,16 +35,19 @@ import type { BudgetMode, ShadowEvent } from './types';
  */
 export const STREAM_IN_FLIGHT_MARGIN = 32;
 
-/** What degrading did: to the messages (`truncate`, `custom`), or to the model only (`downgrade`). */
+/** What degrading did: to the messages (`truncate`, `summarize`, `custom`), or to the model only (`downgrade`). */
 export interface Degradation {
-  strategy: 'truncate' | 'custom' | 'downgrade';
+  strategy: 'truncate' | 'summarize' | 'custom' | 'downgrade';
   droppedMessages: number;
   originalTokens: number;
   /** Set when the call went to a cheaper model, whatever was done to the messages before. */
   downgrade?: ModelDowngrade;
+  /** Set by `summarize`: the summary's model, what it replaced, the tokens before and after, what it cost. */
+  summary?: SummaryRecord;
 }
 
 export type { ModelDowngrade } from './degrade/downgrade';
+export type { SummaryRecord } from './degrade/summarize';
 
 export type { Usage } from './usage';
 
@@ -189,10 +202,14 @@ export interface BudgetContextInit {
   onShadow?: (event: ShadowEvent) => void;
   /** The feature's cheaper models; `shadow`: only told, never applied. @default none */
   downgrade?: { steps: readonly DowngradeStep[]; shadow: boolean };
+  /** The summary `onExceed: 'summarize'` planned; `messages` are then the fallback's (truncated). @default none */
+  summary?: SummaryPlan;
 }
 
 /** The figures a downgrade replaces. */
-type Downgradable = { -readonly [K in 'model' | 'modelInfo' | 'inputTokens' | 'maxOutput' | 'degraded']: BudgetContext[K] };
+type Downgradable = {
+  -readonly [K in 'model' | 'modelInfo' | 'inputTokens' | 'maxOutput' | 'degraded' | 'messages']: BudgetContext[K];
+};
 
 /** How `run` calls the model, from the budget's options. */
 export interface CallSettings {
@@ -280,6 +297,9 @@ export class BudgetContext {
   private readonly downgrade: BudgetContextInit['downgrade'];
   /** The per-token prices of a model, for the money scopes of a downgraded call (set by a costMeter). */
   private spendWeightsOf: ((model: string) => TokenWeights) | undefined;
+  private summaryPlan: SummaryPlan | undefined;
+  /** The summary call, while it may be in flight: it ends with the response. */
+  private summaryCall: BudgetContext | undefined;
 
   constructor(init: BudgetContextInit) {
     this.feature = init.feature;
@@ -302,6 +322,102 @@ export class BudgetContext {
     this.observer = init.observer;
     this.onShadow = init.onShadow;
     this.downgrade = init.downgrade;
+    this.summaryPlan = init.summary;
+  }
+
+  /**
+   * Writes the summary planned by `onExceed: 'summarize'` and puts it in place of the oldest
+   * turns. The summary call is a call of its own, reserved in the same budgets (at the
+   * summarizer's prices) and settled before the main call is reserved. When it fails, is
+   * refused, times out or its summary does not fit, the truncated messages already in place
+   * stay (`summarizeFallback: 'truncate'`) or the request is refused 413 (`'reject'`).
+   */
+  private async summarizeFirst(plan: SummaryPlan): Promise<void> {
+    const { summarizer } = plan;
+    const instruction = await countWith(summarizer.modelInfo, summaryRequest(summarizer.prompt, ''), undefined, {});
+    const transcript = boundedTranscript(transcriptLines(plan.older), summarizer.modelInfo, summarizer.maxInput - instruction);
+    const key = summarizer.cache && summaryCacheKey(summarizer, transcript.text);
+    let summary: string | undefined;
+    let usage: CallUsage = { input: 0, cachedInput: 0, output: 0 };
+    try {
+      summary = (key && (await summarizer.cache!.get(key))) || undefined;
+    } catch (err) {
+      this.warn('TB_SUMMARY_CACHE_FAILED', `summaryCache.get threw: ${String(err)}; the conversation is summarized again.`);
+    }
+    const cached = summary !== undefined;
+    if (!cached && transcript.kept > 0) {
+      const messages = summaryRequest(summarizer.prompt, transcript.text);
+      const call = this.summaryContext(messages, await countWith(summarizer.modelInfo, messages, undefined, {}), plan);
+      call.afterSettle((settled) => (usage = settled.usage));
+      try {
+        const completion = await call.run((params, options) => summarizer.client.chat.completions.create(params, options), {
+          timeoutMs: summarizer.timeoutMs,
+        });
+        summary = completionText(completion);
+      } catch (err) {
+        this.warn(
+          'TB_SUMMARY_FAILED',
+          `The summary of feature "${this.feature}" failed (${String(err)}); summarizeFallback applied.`,
+        );
+      }
+      if (summary !== undefined && key) {
+        Promise.resolve(summarizer.cache!.set(key, summary)).catch((err: unknown) =>
+          this.warn('TB_SUMMARY_CACHE_FAILED', `summaryCache.set threw: ${String(err)}.`),
+        );
+      }
+    }
+    const messages = summary === undefined ? undefined : withSummary(plan.kept, summary);
+    const tokensAfter = messages ? await plan.count(messages) : Infinity;
+    if (!messages || tokensAfter > plan.maxInput) {
+      if (summarizer.fallback === 'truncate') return;
+      throw new BudgetRefusal(
+        'input_too_large',
+        `The input is too large and could not be summarized. This feature accepts at most ${plan.maxInput} input tokens.`,
+      );
+    }
+    const self = this as Downgradable;
+    const tokensBefore = this.degraded!.originalTokens;
+    self.messages = messages;
+    self.inputTokens = tokensAfter;
+    self.degraded = {
+      strategy: 'summarize',
+      droppedMessages: plan.older.length,
+      originalTokens: tokensBefore,
+      summary: { model: summarizer.model, summarizedMessages: plan.older.length, tokensBefore, tokensAfter, usage, cached },
+    };
+  }
+
+  /** The summary call: the summarizer's model, the request's budgets (their money at its prices), the same listeners. */
+  private summaryContext(messages: ChatMessage[], inputTokens: number, { summarizer }: SummaryPlan): BudgetContext {
+    const call = new BudgetContext({
+      feature: this.feature,
+      model: summarizer.model,
+      modelInfo: summarizer.modelInfo,
+      messages,
+      tools: undefined,
+      inputTokens,
+      maxOutput: summarizer.maxOutput,
+      degraded: undefined,
+      forwardParams: {},
+      store: this.store,
+      warn: this.warn,
+      now: this.now,
+      calls: {
+        callTimeoutMs: this.callTimeoutMs,
+        leaseMarginMs: this.leaseMarginMs,
+        onClientGone: this.onClientGone,
+        onMissingUsage: this.onMissingUsage,
+      },
+      observer: this.observer,
+      onShadow: this.onShadow,
+    });
+    for (const scope of this.scopes) {
+      const priced = scope.weights && this.spendWeightsOf ? { ...scope, weights: this.spendWeightsOf(summarizer.model) } : scope;
+      call.declare(priced, this.shadowKeys.has(scope.key) ? 'shadow' : 'enforce');
+    }
+    for (const listener of this.settledListeners) call.afterSettle(listener);
+    this.summaryCall = call;
+    return call;
   }
 
   /** How the money scopes weigh the tokens of another model than the feature's (a downgrade). */
@@ -370,12 +486,22 @@ export class BudgetContext {
    */
   async reserve(callTimeoutMs = this.callTimeoutMs): Promise<number> {
     if (this.state !== 'planned') throw new Error(`token-budget: reserve() called in state ${this.state}`);
+    this.state = 'reserving';
+    const summaryPlan = this.summaryPlan;
+    this.summaryPlan = undefined;
+    if (summaryPlan) {
+      try {
+        await this.summarizeFirst(summaryPlan);
+      } catch (err) {
+        this.state = 'refused';
+        throw err;
+      }
+    }
     if (this.scopes.length === 0) {
       this.state = 'reserved';
       this.outputCap = this.maxOutput;
       return this.outputCap;
     }
-    this.state = 'reserving';
     if (this.downgrade && this.downgrade.steps.length > 0) await this.downgradeIfLow();
     const observer = this.observer?.active ? this.observer : undefined;
     const startedAt = observer ? performance.now() : 0;
@@ -755,6 +881,7 @@ export class BudgetContext {
    */
   async end(served: boolean): Promise<void> {
     this.ended = true;
+    await this.summaryCall?.end(served);
     if (this.state === 'calling' && this.onClientGone === 'abort') this.stopCall?.('client-gone');
     if (this.state === 'reserved') {
       this.releasedAtEnd = true;

@@ -80,7 +80,7 @@ export function refusalEvent(feature: string, refusal: BudgetRefusal): ShadowEve
 export function exceedEvent(feature: { name: string; maxInput: number }, onExceed: OnExceed, inputTokens: number): ShadowEvent {
   const over = `The input has ${inputTokens} tokens; this feature accepts at most ${feature.maxInput} input tokens.`;
   if (onExceed === 'reject') return refusalEvent(feature.name, new BudgetRefusal('input_too_large', over));
-  const strategy = onExceed === 'truncate' ? 'truncate' : 'custom';
+  const strategy = typeof onExceed === 'function' ? 'custom' : onExceed;
   return {
     action: 'degrade',
     code: strategy,

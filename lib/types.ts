@@ -117,9 +117,44 @@ export type ExceedStrategy = (context: ExceedContext) => ChatMessage[] | Promise
  * - `'truncate'`: keep every system/developer message and the newest turns that fit
  *   (an assistant `tool_calls` message stays with its `tool` results; the newest user
  *   message is always kept, and if it alone cannot fit: 413);
+ * - `'summarize'`: replace the oldest turns that do not fit with one summary written by the
+ *   feature's `summarizer` (system/developer messages, tool-call pairs and the newest turns stay
+ *   whole); when the summary fails or still does not fit, `summarizeFallback` applies;
  * - a function returning new messages.
  */
-export type OnExceed = 'reject' | 'truncate' | ExceedStrategy;
+export type OnExceed = 'reject' | 'truncate' | 'summarize' | ExceedStrategy;
+
+/**
+ * Where summaries are kept, so that a conversation that resends its history is not
+ * summarized again every turn (e.g. Redis: `get: k => redis.get(k)`, `set: (k, v) => redis.set(k, v, { EX: 3600 })`).
+ * The key is a hash of the summarizer's model, prompt and the summarized messages.
+ */
+export interface SummaryCache {
+  get(key: string): Promise<string | null | undefined> | string | null | undefined;
+  set(key: string, summary: string): Promise<unknown> | unknown;
+}
+
+/** The cheaper model that writes the summary of `onExceed: 'summarize'`. */
+export interface SummarizerOptions {
+  /** The client that calls it, e.g. `new OpenAI()`. Required. */
+  client: ChatCompletionsClient;
+  /** The model that writes the summary; counted, capped and priced as itself. Required. */
+  model: string;
+  /** Most tokens of conversation sent to it; the oldest of the summarized turns are left out beyond. Required. */
+  maxInput: number;
+  /** Most tokens of summary; the feature's newest turns keep room for it. Required. */
+  maxOutput: number;
+  /**
+   * The instruction sent as its system message.
+   * @default 'Summarize the conversation below for the assistant that continues it: keep names, facts, decisions, open questions. Write only the summary.'
+   */
+  prompt?: string;
+  /**
+   * Time-out of the summary call, ms; past it the call is aborted, charged, and `summarizeFallback` applies.
+   * @default 30000
+   */
+  timeoutMs?: number;
+}
 
 /**
  * When a budget counts as running low. A condition is met when any of the request's user
@@ -183,6 +218,22 @@ export interface FeatureOptions {
    * @default [] (never)
    */
   downgrade?: DowngradeRule[];
+  /**
+   * The model that writes summaries for `onExceed: 'summarize'`. Required with it.
+   * @default undefined
+   */
+  summarizer?: SummarizerOptions;
+  /**
+   * What `'summarize'` does when the summary fails, times out, is refused by a budget, or
+   * still does not fit: `'truncate'` drops the oldest turns instead, `'reject'` answers 413.
+   * @default 'truncate'
+   */
+  summarizeFallback?: 'truncate' | 'reject';
+  /**
+   * A cache of summaries (see `SummaryCache`).
+   * @default none
+   */
+  summaryCache?: SummaryCache;
 }
 
 /** A configuration warning: stable code, one sentence. */

@@ -1,7 +1,7 @@
 // Reads the degrading options of a feature: its downgrade rules.
 import { TokenBudgetConfigError } from '../config-error';
 import type { ModelInfo } from '../tokens/models';
-import type { DowngradeWhen } from '../types';
+import type { ChatCompletionsClient, DowngradeWhen, FeatureOptions, SummaryCache } from '../types';
 
 /** A downgrade rule as read: its model resolved, its output cap within the model's limits. */
 export interface DowngradeStep {
@@ -71,4 +71,69 @@ export function readDowngrade(
     }
     return { model: model as string, modelInfo, maxOutput, when: readWhen(when, `${at}.when`) };
   });
+}
+
+/** A summarizer as read: its model resolved, its figures checked. */
+export interface SummarizerConfig {
+  client: ChatCompletionsClient;
+  model: string;
+  modelInfo: ModelInfo;
+  maxInput: number;
+  maxOutput: number;
+  prompt: string;
+  timeoutMs: number;
+  fallback: 'truncate' | 'reject';
+  cache: SummaryCache | undefined;
+}
+
+export const DEFAULT_SUMMARY_PROMPT =
+  'Summarize the conversation below for the assistant that continues it: keep names, facts, decisions, open questions. Write only the summary.';
+
+function positive(value: unknown, path: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+    throw new TokenBudgetConfigError('TB_INVALID_LIMIT', `${path} must be a positive integer; got ${JSON.stringify(value)}.`);
+  }
+  return value as number;
+}
+
+/** Reads a feature's `summarizer`, `summarizeFallback` and `summaryCache`; `undefined` without a summarizer. */
+export function readSummarizer(
+  feature: Pick<FeatureOptions, 'summarizer' | 'summarizeFallback' | 'summaryCache'>,
+  path: string,
+  resolve: (model: unknown, path: string) => ModelInfo,
+): SummarizerConfig | undefined {
+  const { summarizer, summarizeFallback = 'truncate', summaryCache } = feature;
+  if (summarizeFallback !== 'truncate' && summarizeFallback !== 'reject') {
+    invalid(`${path}.summarizeFallback must be 'truncate' or 'reject'; got ${JSON.stringify(summarizeFallback)}.`);
+  }
+  if (summaryCache !== undefined && (typeof summaryCache?.get !== 'function' || typeof summaryCache?.set !== 'function')) {
+    invalid(`${path}.summaryCache must be { get(key), set(key, summary) }.`);
+  }
+  if (summarizer === undefined) return undefined;
+  const at = `${path}.summarizer`;
+  if (typeof summarizer !== 'object' || summarizer === null) invalid(`${at} must be { client, model, maxInput, maxOutput }.`);
+  if (typeof summarizer.client?.chat?.completions?.create !== 'function') {
+    invalid(`${at}.client must be an OpenAI client (e.g. new OpenAI()).`);
+  }
+  const modelInfo = resolve(summarizer.model, `${at}.model`);
+  const prompt = summarizer.prompt ?? DEFAULT_SUMMARY_PROMPT;
+  if (typeof prompt !== 'string' || prompt === '') invalid(`${at}.prompt must be a non-empty string.`);
+  return {
+    client: summarizer.client,
+    model: summarizer.model,
+    modelInfo,
+    maxInput: positive(summarizer.maxInput, `${at}.maxInput`),
+    maxOutput: positive(summarizer.maxOutput, `${at}.maxOutput`),
+    prompt,
+    timeoutMs: summarizer.timeoutMs === undefined ? 30_000 : positive(summarizer.timeoutMs, `${at}.timeoutMs`),
+    fallback: summarizeFallback,
+    cache: summaryCache,
+  };
+}
+
+/** `onExceed: 'summarize'` needs the feature's summarizer. */
+export function checkSummarizer(onExceed: unknown, summarizer: SummarizerConfig | undefined, path: string): void {
+  if (onExceed === 'summarize' && !summarizer) {
+    invalid(`${path}: onExceed 'summarize' needs the feature's summarizer: { client, model, maxInput, maxOutput }.`);
+  }
 }

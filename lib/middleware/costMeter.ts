@@ -167,8 +167,8 @@ function tellObservers(config: BudgetConfig, send: SendAlert): SendAlert {
 interface MeteredFeature {
   price: NanoPrice;
   watched: WatchedScope[];
-  /** The prices of its cheaper models (`downgrade`), by name. */
-  downgradePrices: Map<string, NanoPrice>;
+  /** The prices of its other models (`downgrade`, `summarizer`), by name. */
+  otherPrices: Map<string, NanoPrice>;
 }
 
 /**
@@ -206,9 +206,13 @@ export function createCostMeter(
       return { scope, window, feature: scopeFeature, thresholds: meter.thresholds[window] };
     });
     for (const scope of watched) byKey.set(scope.scope.key, scope);
-    // A cheaper model without a price is refused now (TB_UNPRICED_MODEL), as the feature's own model is.
-    const downgradePrices = new Map(feature.downgrade.map(({ model }) => [model, priceOf(model, prices).price]));
-    features.set(feature.name, { price, watched, downgradePrices });
+    // A cheaper model or summarizer without a price is refused now (TB_UNPRICED_MODEL), as the feature's own model is.
+    const otherModels = [
+      ...feature.downgrade.map(({ model }) => model),
+      ...(feature.summarizer ? [feature.summarizer.model] : []),
+    ];
+    const otherPrices = new Map(otherModels.map((model) => [model, priceOf(model, prices).price]));
+    features.set(feature.name, { price, watched, otherPrices });
   }
   const { store } = config;
   if (meter.spike && typeof store.spentAt !== 'function') {
@@ -237,7 +241,7 @@ export function createCostMeter(
       const context = requireContext(req, meter.path);
       const feature = features.get(context.feature)!;
       for (const { scope } of feature.watched) context.declare(scope, meter.mode);
-      if (feature.downgradePrices.size > 0) context.weighSpendWith((model) => weightsOf(feature.downgradePrices.get(model)!));
+      if (feature.otherPrices.size > 0) context.weighSpendWith((model) => weightsOf(feature.otherPrices.get(model)!));
       if (!watching.has(context)) {
         watching.add(context);
         context.afterSettle((call) => {
@@ -250,7 +254,7 @@ export function createCostMeter(
             );
           }
           if (meter.costHeader && !res.headersSent) {
-            const price = feature.downgradePrices.get(call.model) ?? feature.price;
+            const price = feature.otherPrices.get(call.model) ?? feature.price;
             res.setHeader(meter.costHeader, formatUsd(callCostNanos(price, call.usage)));
           }
         });

@@ -3,6 +3,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { checkFunction, checkOnExceed, fail, type BudgetConfig, type FeatureConfig } from '../config';
 import { BudgetContext, type Degradation } from '../context';
 import { countWith } from '../degrade/downgrade';
+import { checkSummarizer } from '../degrade/options';
+import { SUMMARY_HEADING, type SummaryPlan } from '../degrade/summarize';
 import { truncateToFit, type PromptCounter } from '../degrade/truncate';
 import { setRateLimitHeadersOnWrite } from '../http/headers';
 import type { ChatMessage, ToolDefinition } from '../messages';
@@ -28,6 +30,8 @@ interface Admitted {
   messages: ChatMessage[];
   inputTokens: number;
   degraded: Degradation | undefined;
+  /** `'summarize'`: the summary to write once every budget is declared (the messages are the truncated fallback until then). */
+  summary?: SummaryPlan;
 }
 
 function tooLarge(feature: FeatureConfig, detail: string): BudgetRefusal {
@@ -129,6 +133,7 @@ function admitInput(
   config: BudgetConfig,
 ): Admitted | Promise<Admitted> {
   if (onExceed === 'truncate') return truncateInput(messages, request, feature);
+  if (onExceed === 'summarize') return summarizeInput(messages, request, feature);
   // The fixed part and the messages in one run.
   const counted = runSlicedNow((slice) => countWithCounter(messages, request, feature, slice));
   const judge = ({ counter, inputTokens }: { counter: PromptCounter; inputTokens: number }) => {
@@ -158,6 +163,41 @@ async function truncateInput(messages: ChatMessage[], request: CountedRequest, f
       ? degradation('truncate', kept.droppedMessages, () => countWhole(messages, request, feature))
       : undefined;
   return { messages: kept.messages, inputTokens: kept.inputTokens, degraded };
+}
+
+/**
+ * Summarizing plans which turns the summary replaces: the newest turns that fit beside a
+ * summary of the summarizer's `maxOutput` stay whole, the older ones are summarized. Until
+ * the summary is written (when the call is reserved), the request holds its truncation,
+ * which is also what `summarizeFallback: 'truncate'` leaves.
+ */
+async function summarizeInput(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): Promise<Admitted> {
+  const summarizer = feature.summarizer!;
+  const truncated = await truncateInput(messages, request, feature);
+  if (!truncated.degraded) return truncated;
+  const counter = await runSliced((slice) =>
+    promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, slice),
+  );
+  const heading = runWhole(counter.message({ role: 'system', content: `${SUMMARY_HEADING}\n` }, Infinity, WHOLE));
+  const room = feature.maxInput - heading - summarizer.maxOutput;
+  const kept = room > 0 ? await runSliced((slice) => truncateToFit(messages, counter, room, slice)) : undefined;
+  if (!kept || kept.droppedMessages === 0) {
+    if (summarizer.fallback === 'reject')
+      throw tooLarge(feature, 'The input is too large, and its newest turns leave no room for a summary.');
+    return truncated;
+  }
+  const keptMessages = new Set(kept.messages);
+  const count = (candidate: ChatMessage[]) => countWith(feature.modelInfo, candidate, request.tools, request.forwardParams);
+  return {
+    ...truncated,
+    summary: {
+      summarizer,
+      older: messages.filter((message) => !keptMessages.has(message)),
+      kept: kept.messages,
+      count,
+      maxInput: feature.maxInput,
+    },
+  };
 }
 
 /** The app's own strategy replaces a prompt over `maxInput`; what it returns must fit. */
@@ -203,6 +243,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
     fail('TB_UNKNOWN_FEATURE', `featureBudget("${name}"): no such feature; known: ${[...config.features.keys()].join(', ')}.`);
   }
   const onExceed = checkOnExceed(options.onExceed, `featureBudget("${name}").onExceed`) ?? feature.onExceed;
+  checkSummarizer(onExceed, feature.summarizer, `featureBudget("${name}")`);
   const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;
   const errorOptions = readErrorOptions(config, options, `featureBudget("${name}")`);
   const scope = dailyScope(feature);
