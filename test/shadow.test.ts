@@ -1,7 +1,7 @@
 // Shadow scopes against the real stores: reserved with lifted limits, judged by the store's own rule against their real ones.
 import { createClient } from 'redis';
 import { memoryStore, redisStore } from '../lib';
-import { checkMode, liftShadowLimits, realStates, shadowHeaderValue, wouldRefuse } from '../lib/shadow';
+import { checkMode, exceedEvent, liftShadowLimits, realStates, shadowHeaderValue, wouldRefuse } from '../lib/shadow';
 import type { ScopeRequest, Store } from '../lib/store/types';
 import type { ShadowEvent } from '../lib/types';
 import { startRedis, type RedisServer } from './helpers/redis';
@@ -111,4 +111,19 @@ test('mode is inherited unless given', () => {
   expect(checkMode(undefined, 'mode', 'shadow')).toBe('shadow');
   expect(checkMode('enforce', 'mode', 'shadow')).toBe('enforce');
   expect(() => checkMode('off', 'x.mode', 'enforce')).toThrow("x.mode must be 'enforce' or 'shadow'; got \"off\".");
+});
+
+test('input over maxInput is reported as the refusal or the strategy onExceed names', () => {
+  const feature = { name: 'chat', maxInput: 100 };
+  expect(exceedEvent(feature, 'reject', 150)).toEqual({
+    action: 'refuse',
+    code: 'input_too_large',
+    feature: 'chat',
+    status: 413,
+    message: 'The input has 150 tokens; this feature accepts at most 100 input tokens.',
+  });
+  expect([exceedEvent(feature, 'summarize', 150), exceedEvent(feature, () => [], 150)].map((e) => [e.action, e.code])).toEqual([
+    ['degrade', 'summarize'],
+    ['degrade', 'custom'],
+  ]);
 });
