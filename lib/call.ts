@@ -1,10 +1,43 @@
 // Call shapes: what `run` hands to the model call and the policies around it; declarations only.
+import type { CallUsage } from './store/types';
 
-/** What a degrading strategy did to the messages. */
+/** What degrading did: to the messages (`truncate`, `summarize`, `custom`), or to the model only (`downgrade`). */
 export interface Degradation {
-  strategy: 'truncate' | 'custom';
+  strategy: 'truncate' | 'summarize' | 'custom' | 'downgrade';
   droppedMessages: number;
   originalTokens: number;
+  /** Set when the call went to a cheaper model, whatever was done to the messages before. */
+  downgrade?: ModelDowngrade;
+  /** Set by `summarize`: the summary's model, what it replaced, the tokens before and after, what it cost. */
+  summary?: SummaryRecord;
+}
+
+/** What a downgrade did: the model called instead of the feature's, and the budget that ran low. */
+export interface ModelDowngrade {
+  /** The feature's model. */
+  from: string;
+  /** The model called instead. */
+  to: string;
+  /** The budget that ran low: `feature`, a quota's name (`user`, `team`, …) or a meter's name. */
+  scope: string;
+  /** What that budget had left before this request (a spend scope: nano-USD), and its limit. */
+  remaining: number;
+  limit: number;
+}
+
+/** What summarizing did, in `req.tokenBudget.degraded.summary`. */
+export interface SummaryRecord {
+  /** The model that wrote the summary. */
+  model: string;
+  /** Messages the summary replaced. */
+  summarizedMessages: number;
+  /** The feature's prompt tokens before (the whole conversation) and after (with the summary). */
+  tokensBefore: number;
+  tokensAfter: number;
+  /** What the summary call was charged, in tokens of the summarizer's model; zero when the summary came from the cache. */
+  usage: CallUsage;
+  /** The summary came from `summaryCache`: no call was made. */
+  cached: boolean;
 }
 
 /**

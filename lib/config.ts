@@ -18,7 +18,17 @@ import { errorReporter } from './store/report';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
 import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type ModelInfo } from './tokens/models';
-import type { ErrorOptions, FeatureOptions, MessagesSource, OnExceed, TokenBudgetOptions } from './types';
+import { checkSummarizer, readDowngrade, readSummarizer, type DowngradeStep, type SummarizerConfig } from './degrade/options';
+import { checkMode, warnShadow } from './shadow';
+import type {
+  BudgetMode,
+  ErrorOptions,
+  FeatureOptions,
+  MessagesSource,
+  OnExceed,
+  ShadowEvent,
+  TokenBudgetOptions,
+} from './types';
 import { warnOncePerCode, type Warn } from './warnings';
 
 /** A feature as the middlewares use it. */
@@ -32,6 +42,10 @@ export interface FeatureConfig {
   onStoreUnavailable: UnavailablePolicy;
   onExceed: OnExceed;
   messages: MessagesSource | undefined;
+  /** Cheaper models for when a budget runs low, in the order they are checked. */
+  downgrade: DowngradeStep[];
+  /** The model that writes summaries (`onExceed: 'summarize'`). */
+  summarizer: SummarizerConfig | undefined;
 }
 
 export interface BudgetConfig {
@@ -47,6 +61,10 @@ export interface BudgetConfig {
   calls: CallSettings;
   /** Metrics and the admin view listen here; empty (and free) until one does. */
   observers: Observers;
+  /** The budget's `mode`, inherited by each middleware. */
+  mode: BudgetMode;
+  /** Told of what shadow budgets would have done (`onShadow`, else a warning per code). */
+  onShadow: (event: ShadowEvent) => void;
 }
 
 const ENCODINGS: EncodingName[] = ['o200k_base', 'cl100k_base'];
@@ -86,6 +104,7 @@ function readFeature(
   const path = `features.${name}`;
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', `${path} must be an object.`);
   const modelInfo = resolveModel(options.model, `${path}.model`, models, warn);
+  const resolve = (model: unknown, at: string) => resolveModel(model, at, models, warn);
   const maxInput = positiveInteger(options.maxInput, `${path}.maxInput`);
   const maxOutput = positiveInteger(options.maxOutput, `${path}.maxOutput`);
   if (modelInfo.maxOutputTokens !== undefined && maxOutput > modelInfo.maxOutputTokens) {
@@ -106,6 +125,9 @@ function readFeature(
       `${path}: maxInput ${maxInput} + maxOutput ${maxOutput} is more than the ${modelInfo.contextWindow}-token context window of ${options.model}; the API would refuse such a call.`,
     );
   }
+  const onExceed = checkOnExceed(options.onExceed, `${path}.onExceed`) ?? 'reject';
+  const summarizer = readSummarizer(options, path, resolve);
+  checkSummarizer(onExceed, summarizer, path);
   return {
     name,
     maxInput,
@@ -114,8 +136,10 @@ function readFeature(
     modelInfo,
     dailyTokens: options.dailyTokens === undefined ? undefined : positiveInteger(options.dailyTokens, `${path}.dailyTokens`),
     onStoreUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, defaultPolicy),
-    onExceed: checkOnExceed(options.onExceed, `${path}.onExceed`) ?? 'reject',
+    onExceed,
     messages: checkFunction(options.messages, `${path}.messages`),
+    downgrade: readDowngrade(options.downgrade, `${path}.downgrade`, { maxInput, maxOutput }, resolve),
+    summarizer,
   };
 }
 
@@ -163,6 +187,8 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     store,
     observers,
     onStoreUnavailable,
+    mode: checkMode(options.mode, 'mode', 'enforce'),
+    onShadow: checkFunction(options.onShadow, 'onShadow') ?? warnShadow(warn),
     maxMessages: options.maxMessages === undefined ? 1000 : positiveInteger(options.maxMessages, 'maxMessages'),
     errorOptions: checkErrorOptions(options, 'options'),
     warn,

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { ChatMessage, ContentPart, TextPart, ToolCall, ToolDefinition } from './messages';
 import { BudgetRefusal, quotaRefusal } from './refusal';
 import { StoreUnavailableError } from './store/unavailable';
-import type { CallUsage, Reservation, ScopeRequest, ScopeState, SettleReport, Store } from './store/types';
+import type { CallUsage, Reservation, ScopeRequest, ScopeState, SettleReport, Store, TokenWeights } from './store/types';
 import type { ModelInfo } from './tokens/models';
 import { providerRefused } from './upstream';
 import { amountOf } from './store/amounts';
@@ -15,6 +15,19 @@ import { ResponsesStreamTally } from './stream/responses-tally';
 import { responseInput, responseTools, type ResponseFunctionTool, type ResponseInputItem } from './responses/input';
 import { RESPONSES_MIN_OUTPUT, RESPONSES_PARAMS } from './responses/request';
 import { CHAT_PARAMS } from './validate';
+import { liftShadowLimits, realStates, refusalEvent, wouldRefuse } from './shadow';
+import { countWith, downgradeEvent, findLowBudget, modelDowngrade } from './degrade/downgrade';
+import type { DowngradeStep } from './degrade/options';
+import {
+  boundedTranscript,
+  completionText,
+  summaryCacheKey,
+  summaryRequest,
+  transcriptLines,
+  withSummary,
+  type SummaryPlan,
+} from './degrade/summarize';
+import type { BudgetMode, ShadowEvent } from './types';
 
 /**
  * Output tokens charged on top of what a stopped stream had streamed: chunks the
@@ -124,7 +137,18 @@ export interface BudgetContextInit {
   calls: CallSettings;
   /** @default none */
   observer?: CallObserver;
+  /** Told of each refusal or degradation a shadow budget would have made. @default none */
+  onShadow?: (event: ShadowEvent) => void;
+  /** The feature's cheaper models; `shadow`: only told, never applied. @default none */
+  downgrade?: { steps: readonly DowngradeStep[]; shadow: boolean };
+  /** The summary `onExceed: 'summarize'` planned; `messages` are then the fallback's (truncated). @default none */
+  summary?: SummaryPlan;
 }
+
+/** The figures a downgrade replaces. */
+type Downgradable = {
+  -readonly [K in 'model' | 'modelInfo' | 'inputTokens' | 'maxOutput' | 'degraded' | 'messages']: BudgetContext[K];
+};
 
 /** How `run` calls the model, from the budget's options. */
 export interface CallSettings {
@@ -183,6 +207,8 @@ export class BudgetContext {
   state: BudgetState = 'planned';
   /** Set when `run` stopped the call before it answered: its own time-out, or the client left. */
   stoppedBy: StopReason | undefined;
+  /** What budgets in shadow mode would have refused or degraded in this request, in order. */
+  readonly shadowed: ShadowEvent[] = [];
 
   private reservation: Reservation | undefined;
   private readonly settledListeners: ((call: SettledCall) => void)[] = [];
@@ -204,6 +230,15 @@ export class BudgetContext {
   private readonly observer: CallObserver | undefined;
   /** A granted reservation the observer has not yet been told the end of. */
   private observedInFlight = false;
+  /** Keys of the declared scopes in shadow mode: reserved with their limits lifted. */
+  private readonly shadowKeys = new Set<string>();
+  private readonly onShadow: ((event: ShadowEvent) => void) | undefined;
+  private readonly downgrade: BudgetContextInit['downgrade'];
+  /** The per-token prices of a model, for the money scopes of a downgraded call (set by a costMeter). */
+  private spendWeightsOf: ((model: string) => TokenWeights) | undefined;
+  private summaryPlan: SummaryPlan | undefined;
+  /** The summary call, while it may be in flight: it ends with the response. */
+  private summaryCall: BudgetContext | undefined;
 
   constructor(init: BudgetContextInit) {
     this.feature = init.feature;
@@ -224,16 +259,161 @@ export class BudgetContext {
     this.onClientGone = init.calls.onClientGone;
     this.onMissingUsage = init.calls.onMissingUsage;
     this.observer = init.observer;
+    this.onShadow = init.onShadow;
+    this.downgrade = init.downgrade;
+    this.summaryPlan = init.summary;
   }
 
-  /** Adds a budget; a scope with the same key replaces the earlier one (a route may re-declare). */
-  declare(scope: ScopeRequest): void {
+  /**
+   * Writes the summary planned by `onExceed: 'summarize'` and puts it in place of the oldest
+   * turns. The summary call is a call of its own, reserved in the same budgets (at the
+   * summarizer's prices) and settled before the main call is reserved. When it fails, is
+   * refused, times out or its summary does not fit, the truncated messages already in place
+   * stay (`summarizeFallback: 'truncate'`) or the request is refused 413 (`'reject'`).
+   */
+  private async summarizeFirst(plan: SummaryPlan): Promise<void> {
+    const { summarizer } = plan;
+    const instruction = await countWith(summarizer.modelInfo, summaryRequest(summarizer.prompt, ''), undefined, {});
+    const transcript = boundedTranscript(transcriptLines(plan.older), summarizer.modelInfo, summarizer.maxInput - instruction);
+    const key = summarizer.cache && summaryCacheKey(summarizer, transcript.text);
+    let summary: string | undefined;
+    let usage: CallUsage = { input: 0, cachedInput: 0, output: 0 };
+    try {
+      summary = (key && (await summarizer.cache!.get(key))) || undefined;
+    } catch (err) {
+      this.warn('TB_SUMMARY_CACHE_FAILED', `summaryCache.get threw: ${String(err)}; the conversation is summarized again.`);
+    }
+    const cached = summary !== undefined;
+    if (!cached && transcript.kept > 0) {
+      const messages = summaryRequest(summarizer.prompt, transcript.text);
+      const call = this.summaryContext(messages, await countWith(summarizer.modelInfo, messages, undefined, {}), plan);
+      call.afterSettle((settled) => (usage = settled.usage));
+      try {
+        const completion = await call.run((params, options) => summarizer.client.chat.completions.create(params, options), {
+          timeoutMs: summarizer.timeoutMs,
+        });
+        summary = completionText(completion);
+      } catch (err) {
+        this.warn(
+          'TB_SUMMARY_FAILED',
+          `The summary of feature "${this.feature}" failed (${String(err)}); summarizeFallback applied.`,
+        );
+      }
+      if (summary !== undefined && key) {
+        Promise.resolve(summarizer.cache!.set(key, summary)).catch((err: unknown) =>
+          this.warn('TB_SUMMARY_CACHE_FAILED', `summaryCache.set threw: ${String(err)}.`),
+        );
+      }
+    }
+    const messages = summary === undefined ? undefined : withSummary(plan.kept, summary);
+    const tokensAfter = messages ? await plan.count(messages) : Infinity;
+    if (!messages || tokensAfter > plan.maxInput) {
+      if (summarizer.fallback === 'truncate') return;
+      throw new BudgetRefusal(
+        'input_too_large',
+        `The input is too large and could not be summarized. This feature accepts at most ${plan.maxInput} input tokens.`,
+      );
+    }
+    const self = this as Downgradable;
+    const tokensBefore = this.degraded!.originalTokens;
+    self.messages = messages;
+    self.inputTokens = tokensAfter;
+    self.degraded = {
+      strategy: 'summarize',
+      droppedMessages: plan.older.length,
+      originalTokens: tokensBefore,
+      summary: { model: summarizer.model, summarizedMessages: plan.older.length, tokensBefore, tokensAfter, usage, cached },
+    };
+  }
+
+  /** The summary call: the summarizer's model, the request's budgets (their money at its prices), the same listeners. */
+  private summaryContext(messages: ChatMessage[], inputTokens: number, { summarizer }: SummaryPlan): BudgetContext {
+    const call = new BudgetContext({
+      feature: this.feature,
+      model: summarizer.model,
+      modelInfo: summarizer.modelInfo,
+      messages,
+      tools: undefined,
+      inputTokens,
+      maxOutput: summarizer.maxOutput,
+      degraded: undefined,
+      forwardParams: {},
+      store: this.store,
+      warn: this.warn,
+      now: this.now,
+      calls: {
+        callTimeoutMs: this.callTimeoutMs,
+        leaseMarginMs: this.leaseMarginMs,
+        onClientGone: this.onClientGone,
+        onMissingUsage: this.onMissingUsage,
+      },
+      observer: this.observer,
+      onShadow: this.onShadow,
+    });
+    for (const scope of this.scopes) {
+      const priced = scope.weights && this.spendWeightsOf ? { ...scope, weights: this.spendWeightsOf(summarizer.model) } : scope;
+      call.declare(priced, this.shadowKeys.has(scope.key) ? 'shadow' : 'enforce');
+    }
+    for (const listener of this.settledListeners) call.afterSettle(listener);
+    this.summaryCall = call;
+    return call;
+  }
+
+  /** How the money scopes weigh the tokens of another model than the feature's (a downgrade). */
+  weighSpendWith(weightsOf: (model: string) => TokenWeights): void {
+    this.spendWeightsOf = weightsOf;
+  }
+
+  /**
+   * Sends the call to the first of the feature's cheaper models whose budget ran low (as
+   * the store says before the reservation): its encoding counts the input, its limit caps
+   * the output, its prices weigh the money scopes. In shadow mode it is only told.
+   */
+  private async downgradeIfLow(): Promise<void> {
+    const low = await findLowBudget(this.store, this.scopes, this.downgrade!.steps);
+    if (!low) return;
+    const downgrade = modelDowngrade(this.model, low);
+    if (this.downgrade!.shadow) return this.recordShadow(downgradeEvent(this.feature, downgrade));
+    const self = this as Downgradable;
+    const originalTokens = this.inputTokens;
+    self.inputTokens = await countWith(low.step.modelInfo, this.messages, this.tools, this.forwardParams);
+    self.model = low.step.model;
+    self.modelInfo = low.step.modelInfo;
+    self.maxOutput = low.step.maxOutput;
+    if (this.degraded) this.degraded.downgrade = downgrade;
+    else self.degraded = { strategy: 'downgrade', droppedMessages: 0, originalTokens, downgrade };
+    const weightsOf = this.spendWeightsOf;
+    if (weightsOf) {
+      for (let i = 0; i < this.scopes.length; i++) {
+        const scope = this.scopes[i]!;
+        if (scope.weights) this.scopes[i] = { ...scope, weights: weightsOf(low.step.model) };
+      }
+    }
+  }
+
+  /**
+   * Adds a budget; a scope with the same key replaces the earlier one (a route may re-declare).
+   * A `'shadow'` scope counts the call but never refuses or caps it; what it would have refused is recorded.
+   */
+  declare(scope: ScopeRequest, mode: BudgetMode = 'enforce'): void {
     if (this.state !== 'planned') {
       throw new Error(`token-budget: a ${scope.kind} budget was declared after the reservation was taken`);
     }
     const same = this.scopes.findIndex((s) => s.key === scope.key);
     if (same >= 0) this.scopes[same] = scope;
     else this.scopes.push(scope);
+    if (mode === 'shadow') this.shadowKeys.add(scope.key);
+    else this.shadowKeys.delete(scope.key);
+  }
+
+  /** Records what a shadow budget would have done to this request, and tells `onShadow`. */
+  recordShadow(event: ShadowEvent): void {
+    this.shadowed.push(event);
+    try {
+      this.onShadow?.(event);
+    } catch (err) {
+      this.warn('TB_LISTENER_FAILED', `onShadow threw: ${String(err)}`);
+    }
   }
 
   /**
@@ -245,18 +425,29 @@ export class BudgetContext {
    */
   async reserve(callTimeoutMs = this.callTimeoutMs): Promise<number> {
     if (this.state !== 'planned') throw new Error(`token-budget: reserve() called in state ${this.state}`);
+    this.state = 'reserving';
+    const summaryPlan = this.summaryPlan;
+    this.summaryPlan = undefined;
+    if (summaryPlan) {
+      try {
+        await this.summarizeFirst(summaryPlan);
+      } catch (err) {
+        this.state = 'refused';
+        throw err;
+      }
+    }
     if (this.scopes.length === 0) {
       this.state = 'reserved';
       this.outputCap = this.maxOutput;
       return this.outputCap;
     }
-    this.state = 'reserving';
+    if (this.downgrade && this.downgrade.steps.length > 0) await this.downgradeIfLow();
     const observer = this.observer?.active ? this.observer : undefined;
     const startedAt = observer ? performance.now() : 0;
     let result;
     try {
       result = await this.store.reserve({
-        scopes: this.scopes,
+        scopes: liftShadowLimits(this.scopes, this.shadowKeys),
         input: this.inputTokens,
         maxOutput: this.maxOutput,
         leaseMs: callTimeoutMs + this.leaseMarginMs,
@@ -272,7 +463,7 @@ export class BudgetContext {
       }
       throw err;
     }
-    this.scopeStates = result.scopes;
+    this.scopeStates = realStates(this.scopes, result.scopes, this.shadowKeys);
     observer?.reserved(
       this,
       result.ok ? 'granted' : 'refused',
@@ -283,6 +474,9 @@ export class BudgetContext {
     if (!result.ok) {
       this.state = 'refused';
       throw quotaRefusal(result.refused, this.inputTokens, this.now());
+    }
+    for (const refused of wouldRefuse(this.scopes, result.scopes, result.reservation, this.shadowKeys)) {
+      this.recordShadow(refusalEvent(this.feature, quotaRefusal(refused, this.inputTokens, this.now())));
     }
     this.reservation = result.reservation;
     this.outputCap = result.reservation.outputCap;
@@ -626,6 +820,7 @@ export class BudgetContext {
    */
   async end(served: boolean): Promise<void> {
     this.ended = true;
+    await this.summaryCall?.end(served);
     if (this.state === 'calling' && this.onClientGone === 'abort') this.stopCall?.('client-gone');
     if (this.state === 'reserved') {
       this.releasedAtEnd = true;

@@ -5,7 +5,16 @@ export { createTokenBudget, type TokenBudget } from './middleware/budget';
 export { TokenBudgetConfigError, type ConfigErrorCode } from './config-error';
 export { loadBudgetConfig } from './plan/file';
 export { BudgetRefusal } from './refusal';
-export type { CallOptions, ClientGonePolicy, Degradation, MissingUsagePolicy, ModelApi, RunOptions } from './call';
+export type {
+  CallOptions,
+  ClientGonePolicy,
+  Degradation,
+  MissingUsagePolicy,
+  ModelApi,
+  ModelDowngrade,
+  RunOptions,
+  SummaryRecord,
+} from './call';
 export type { BudgetContext, CallMessage, CallParams, ResponseCallParams, ResponsesRunOptions, SettledCall } from './context';
 export type { Usage } from './usage';
 export type { ResponseFunctionTool, ResponseInputItem, ResponseInputPart } from './responses/input';

@@ -125,6 +125,39 @@ export interface ErrorOptions<F extends Framework = AnyFramework> {
   errors?: 'respond' | 'next';
 }
 
+/**
+ * `'enforce'`: budgets refuse, cap and degrade. `'shadow'`: they never do — the model is
+ * called as if they did not exist — yet count the real usage, and each refusal or
+ * degradation they would have made is reported (`onShadow`, the `Token-Budget-Shadow`
+ * header, `req.tokenBudget.shadowed`).
+ */
+export type BudgetMode = 'enforce' | 'shadow';
+
+/** The `mode` option of the budget and of each budgeting middleware. */
+export interface ModeOptions {
+  /**
+   * Whether this middleware's budgets are enforced or only watched (shadow mode).
+   * @default the budget's `mode`, else 'enforce'
+   */
+  mode?: BudgetMode;
+}
+
+/** What a budget in shadow mode would have done to a request, and did not. */
+export interface ShadowEvent {
+  /** `'refuse'`: the request would have been answered `status` with `error.type` `code`; `'degrade'`: its input would have been degraded by strategy `code`. */
+  action: 'refuse' | 'degrade';
+  /** The refusal's `error.type` (`user_quota_exceeded`, `input_too_large`, …) or the degrading strategy (`truncate`, `custom`). */
+  code: string;
+  /** The request's feature. */
+  feature: string;
+  /** The budget that would have refused: `feature`, `global`, `spend` or a quota's name (`user`, `team`, …). */
+  scope?: string;
+  /** The HTTP status the refusal would have had. */
+  status?: number;
+  /** The refusal's message, or what the degradation would have done. */
+  message: string;
+}
+
 /** What a custom over-budget strategy receives. */
 export interface ExceedContext {
   messages: ChatMessage[];
@@ -146,9 +179,67 @@ export type ExceedStrategy = (context: ExceedContext) => ChatMessage[] | Promise
  * - `'truncate'`: keep every system/developer message and the newest turns that fit
  *   (an assistant `tool_calls` message stays with its `tool` results; the newest user
  *   message is always kept, and if it alone cannot fit: 413);
+ * - `'summarize'`: replace the oldest turns that do not fit with one summary written by the
+ *   feature's `summarizer` (system/developer messages, tool-call pairs and the newest turns stay
+ *   whole); when the summary fails or still does not fit, `summarizeFallback` applies;
  * - a function returning new messages.
  */
-export type OnExceed = 'reject' | 'truncate' | ExceedStrategy;
+export type OnExceed = 'reject' | 'truncate' | 'summarize' | ExceedStrategy;
+
+/**
+ * Where summaries are kept, so that a conversation that resends its history is not
+ * summarized again every turn (e.g. Redis: `get: k => redis.get(k)`, `set: (k, v) => redis.set(k, v, { EX: 3600 })`).
+ * The key is a hash of the summarizer's model, prompt and the summarized messages.
+ */
+export interface SummaryCache {
+  get(key: string): Promise<string | null | undefined> | string | null | undefined;
+  set(key: string, summary: string): Promise<unknown> | unknown;
+}
+
+/** The cheaper model that writes the summary of `onExceed: 'summarize'`. */
+export interface SummarizerOptions {
+  /** The client that calls it, e.g. `new OpenAI()`. Required. */
+  client: ChatCompletionsClient;
+  /** The model that writes the summary; counted, capped and priced as itself. Required. */
+  model: string;
+  /** Most tokens of conversation sent to it; the oldest of the summarized turns are left out beyond. Required. */
+  maxInput: number;
+  /** Most tokens of summary; the feature's newest turns keep room for it. Required. */
+  maxOutput: number;
+  /**
+   * The instruction sent as its system message.
+   * @default 'Summarize the conversation below for the assistant that continues it: keep names, facts, decisions, open questions. Write only the summary.'
+   */
+  prompt?: string;
+  /**
+   * Time-out of the summary call, ms; past it the call is aborted, charged, and `summarizeFallback` applies.
+   * @default 30000
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * When a budget counts as running low. A condition is met when any of the request's user
+ * quota, named quotas (team, …), feature daily budget or spend caps has less left than it
+ * says, before this request; the global tokens-per-minute limit never triggers it, and a
+ * spend meter without a cap has nothing to run low of.
+ */
+export interface DowngradeWhen {
+  /** Less than this fraction of the budget's limit left (0 to 1, e.g. `0.2`). @default none */
+  remainingBelow?: number;
+  /** Fewer than this many tokens left in a token budget (quota, feature daily budget). @default none */
+  remainingTokensBelow?: number;
+  /** Less than this many USD left under a spend cap. @default none */
+  remainingUsdBelow?: number;
+}
+
+/** A cheaper model a feature's call goes to when a budget runs low. */
+export interface DowngradeRule {
+  /** The model called instead; counted, capped and priced as itself (a known model or an alias). Required. */
+  model: string;
+  /** When it applies: at least one condition. Required. */
+  when: DowngradeWhen;
+}
 
 /** Where a feature's messages come from. */
 export type MessagesSource<F extends Framework = AnyFramework> = (req: F['request']) => unknown;
@@ -181,6 +272,30 @@ export interface FeatureOptions<F extends Framework = AnyFramework> {
    * @default req => req.body.messages
    */
   messages?: MessagesSource<F>;
+  /**
+   * Cheaper models to call when a budget runs low, checked in order: the first rule whose
+   * condition holds decides (list the strictest first). The call is counted with that model's
+   * encoding, its output capped at `min(maxOutput, the model's output limit)`, priced at its
+   * price. Costs one more store read per request before the reservation.
+   * @default [] (never)
+   */
+  downgrade?: DowngradeRule[];
+  /**
+   * The model that writes summaries for `onExceed: 'summarize'`. Required with it.
+   * @default undefined
+   */
+  summarizer?: SummarizerOptions;
+  /**
+   * What `'summarize'` does when the summary fails, times out, is refused by a budget, or
+   * still does not fit: `'truncate'` drops the oldest turns instead, `'reject'` answers 413.
+   * @default 'truncate'
+   */
+  summarizeFallback?: 'truncate' | 'reject';
+  /**
+   * A cache of summaries (see `SummaryCache`).
+   * @default none
+   */
+  summaryCache?: SummaryCache;
 }
 
 /** A configuration warning: stable code, one sentence. */
@@ -277,6 +392,17 @@ export interface TokenBudgetOptions<F extends Framework = AnyFramework> extends 
    * @default none
    */
   models?: Record<string, string | ModelAlias>;
+  /**
+   * `'shadow'` rolls budgets out safely: nothing is refused or degraded, real usage is
+   * still counted, and what would have happened is reported. Each middleware's `mode` overrides it.
+   * @default 'enforce'
+   */
+  mode?: BudgetMode;
+  /**
+   * Told of each refusal or degradation a budget in shadow mode would have made.
+   * @default one warning (onWarning) per code, `TB_SHADOW_<CODE>`
+   */
+  onShadow?: (event: ShadowEvent) => void;
 }
 
 /** A model name the app uses for a known model, with what differs from it. */
@@ -292,7 +418,7 @@ export interface ModelAlias {
 }
 
 /** Options of `budget.featureBudget(name, options)`. */
-export interface FeatureBudgetOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
+export interface FeatureBudgetOptions<F extends Framework = AnyFramework> extends ErrorOptions<F>, ModeOptions {
   /** @default the feature's `onExceed`, else 'reject' */
   onExceed?: OnExceed;
   /** @default the feature's `messages`, else req => req.body.messages */
@@ -306,7 +432,7 @@ export type QuotaPeriod = 'hour' | 'day' | 'week' | 'month';
 export type PrincipalId = string | number;
 
 /** What every quota (the user's, a team's, …) is configured with. */
-export interface QuotaLimitOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
+export interface QuotaLimitOptions<F extends Framework = AnyFramework> extends ErrorOptions<F>, ModeOptions {
   /**
    * The principal's tier, a key of `limits`.
    * @default none: every principal gets `defaultTier`
@@ -360,7 +486,7 @@ export interface UsageHandlerOptions {
 }
 
 /** Options of `budget.globalTpm(options)`. */
-export interface GlobalTpmOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
+export interface GlobalTpmOptions<F extends Framework = AnyFramework> extends ErrorOptions<F>, ModeOptions {
   /** Tokens per minute across all users and processes. Required. */
   limit: number;
   /** Name of this limit, so that several routes can share one or keep their own. @default 'tpm' */
@@ -517,7 +643,7 @@ export interface SpikeOptions {
 }
 
 /** Options of `budget.costMeter(options)`. Amounts are USD; spend is counted in integer nano-USD. */
-export interface CostMeterOptions<F extends Framework = AnyFramework> extends ErrorOptions<F> {
+export interface CostMeterOptions<F extends Framework = AnyFramework> extends ErrorOptions<F>, ModeOptions {
   /**
    * Alert once when an hour's spend reaches each of these amounts.
    * @default none
@@ -595,7 +721,7 @@ export type BudgetFileCostMeter = Omit<CostMeterOptions, 'onAlert' | 'onReject'>
  * `token-budget plan` reads to work out the worst case. The store, callbacks and functions
  * stay in code: `createTokenBudget({ ...file, store })`, `budget.userQuota({ ...file.quotas.user, user })`.
  */
-export interface BudgetFile extends Omit<TokenBudgetOptions, 'store' | 'onStoreError' | 'onWarning' | 'onReject'> {
+export interface BudgetFile extends Omit<TokenBudgetOptions, 'store' | 'onStoreError' | 'onWarning' | 'onReject' | 'onShadow'> {
   /**
    * Quotas by name, `user` being `budget.userQuota`'s.
    * @default {} (none)

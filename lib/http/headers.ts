@@ -1,11 +1,18 @@
 // IETF RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers) for quota and global budgets.
 import type { ServerResponse } from 'node:http';
+import { DOWNGRADE_HEADER } from '../degrade/downgrade';
+import { SHADOW_HEADER, shadowHeaderValue } from '../shadow';
 import type { ScopeRequest, ScopeState } from '../store/types';
+import type { ShadowEvent } from '../types';
 
 /** The declared scopes of a request and what the store last said of them (a BudgetContext fits). */
 export interface RateLimitSource {
   readonly scopes: readonly ScopeRequest[];
   readonly scopeStates: readonly ScopeState[];
+  /** What shadow budgets would have done: named in the `Token-Budget-Shadow` header. */
+  readonly shadowed?: readonly ShadowEvent[];
+  /** A downgraded call's model is named in the `Token-Budget-Downgrade` header. */
+  readonly degraded?: { downgrade?: { to: string } };
 }
 
 /**
@@ -69,6 +76,10 @@ export function setRateLimitHeadersOnWrite(res: ServerResponse, source: RateLimi
     if (!this.headersSent) {
       const headers = rateLimitHeaders(current.source.scopes, current.source.scopeStates, Date.now());
       for (const name in headers) if (!this.hasHeader(name)) this.setHeader(name, headers[name]!);
+      const shadowed = shadowHeaderValue(current.source.shadowed ?? []);
+      if (shadowed !== undefined) this.setHeader(SHADOW_HEADER, shadowed);
+      const downgraded = current.source.degraded?.downgrade;
+      if (downgraded) this.setHeader(DOWNGRADE_HEADER, downgraded.to);
     }
     return writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
   } as ServerResponse['writeHead'];

@@ -38,10 +38,13 @@ export function checkPolicy(value: unknown, path: string, fallback: UnavailableP
 }
 
 export function checkOnExceed(value: unknown, path: string): OnExceed | undefined {
-  if (value === undefined || value === 'reject' || value === 'truncate' || typeof value === 'function') {
+  if (value === undefined || value === 'reject' || value === 'truncate' || value === 'summarize' || typeof value === 'function') {
     return value as OnExceed | undefined;
   }
-  return fail('TB_INVALID_OPTION', `${path} must be 'reject', 'truncate' or a function; got ${JSON.stringify(value)}.`);
+  return fail(
+    'TB_INVALID_OPTION',
+    `${path} must be 'reject', 'truncate', 'summarize' or a function; got ${JSON.stringify(value)}.`,
+  );
 }
 
 export function checkClientGone(value: unknown, path: string): ClientGonePolicy | undefined {

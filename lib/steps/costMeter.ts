@@ -11,9 +11,10 @@ import { createSpendWatcher, type WatchedScope } from '../alerts/watcher';
 import { readWebhook } from '../alerts/webhook';
 import { callCostNanos } from '../pricing/cost';
 import { findPrice, priceOf, type NanoPrice, type PriceList } from '../pricing/prices';
+import { checkMode } from '../shadow';
 import { validateTimeZone } from '../store/periods';
 import type { UnavailablePolicy } from '../store/types';
-import type { CostMeterOptions } from '../types';
+import type { BudgetMode, CostMeterOptions } from '../types';
 import type { Exchange } from '../exchange';
 import { readErrorOptions, requireContext } from './respond';
 import type { Step } from './step';
@@ -38,6 +39,8 @@ export interface CostMeterConfig {
   costHeader: string | undefined;
   onUnavailable: UnavailablePolicy;
   errorOptions: AnswerOptions;
+  /** This mount's mode: in shadow mode its caps never refuse or cap a call. */
+  mode: BudgetMode;
   /** What every mount of one name must agree on: caps, thresholds, spike, per and zone. */
   definition: string;
 }
@@ -122,6 +125,7 @@ export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = 
     costHeader: readCostHeader(options.costHeader, `${path}.costHeader`),
     onUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, config.onStoreUnavailable),
     errorOptions: readErrorOptions(config, options, path),
+    mode: checkMode(options.mode, `${path}.mode`, config.mode),
     definition: JSON.stringify([per, timeZone, caps, thresholds, spike ?? null]),
   };
 }
@@ -165,6 +169,8 @@ function tellObservers(config: BudgetConfig, send: SendAlert): SendAlert {
 interface MeteredFeature {
   price: NanoPrice;
   watched: WatchedScope[];
+  /** The prices of its other models (`downgrade`, `summarizer`), by name. */
+  otherPrices: Map<string, NanoPrice>;
 }
 
 /**
@@ -202,7 +208,13 @@ export function createCostMeter(
       return { scope, window, feature: scopeFeature, thresholds: meter.thresholds[window] };
     });
     for (const scope of watched) byKey.set(scope.scope.key, scope);
-    features.set(feature.name, { price, watched });
+    // A cheaper model or summarizer without a price is refused now (TB_UNPRICED_MODEL), as the feature's own model is.
+    const otherModels = [
+      ...feature.downgrade.map(({ model }) => model),
+      ...(feature.summarizer ? [feature.summarizer.model] : []),
+    ];
+    const otherPrices = new Map(otherModels.map((model) => [model, priceOf(model, prices).price]));
+    features.set(feature.name, { price, watched, otherPrices });
   }
   const { store } = config;
   if (meter.spike && typeof store.spentAt !== 'function') {
@@ -231,7 +243,8 @@ export function createCostMeter(
   function run(exchange: Exchange): void {
     const context = requireContext(exchange, meter.path);
     const feature = features.get(context.feature)!;
-    for (const { scope } of feature.watched) context.declare(scope);
+    for (const { scope } of feature.watched) context.declare(scope, meter.mode);
+    if (feature.otherPrices.size > 0) context.weighSpendWith((model) => weightsOf(feature.otherPrices.get(model)!));
     if (!watching.has(context)) {
       watching.add(context);
       context.afterSettle((call) => {
@@ -244,7 +257,8 @@ export function createCostMeter(
           );
         }
         if (meter.costHeader && !exchange.res.headersSent) {
-          exchange.res.setHeader(meter.costHeader, formatUsd(callCostNanos(feature.price, call.usage)));
+          const price = feature.otherPrices.get(call.model) ?? feature.price;
+          exchange.res.setHeader(meter.costHeader, formatUsd(callCostNanos(price, call.usage)));
         }
       });
     }

@@ -4,10 +4,14 @@ import { checkFunction, checkOnExceed, fail } from '../options/check';
 import type { Degradation } from '../call';
 import { BudgetContext } from '../context';
 import type { Exchange } from '../exchange';
+import { countWith } from '../degrade/downgrade';
+import { checkSummarizer } from '../degrade/options';
+import { SUMMARY_HEADING, type SummaryPlan } from '../degrade/summarize';
 import { truncateToFit } from '../degrade/truncate';
 import { setRateLimitHeadersOnWrite } from '../http/headers';
 import type { ChatMessage, ToolDefinition } from '../messages';
 import { BudgetRefusal, internalError } from '../refusal';
+import { checkMode, exceedEvent } from '../shadow';
 import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
@@ -30,6 +34,8 @@ interface Admitted {
   messages: ChatMessage[];
   inputTokens: number;
   degraded: Degradation | undefined;
+  /** `'summarize'`: the summary to write once every budget is declared (the messages are the truncated fallback until then). */
+  summary?: SummaryPlan;
 }
 
 function tooLarge(feature: FeatureConfig, detail: string): BudgetRefusal {
@@ -131,6 +137,7 @@ function admitInput(
   config: BudgetConfig,
 ): Admitted | Promise<Admitted> {
   if (onExceed === 'truncate') return truncateInput(messages, request, feature);
+  if (onExceed === 'summarize') return summarizeInput(messages, request, feature);
   // The fixed part and the messages in one run.
   const counted = runSlicedNow((slice) => countWithCounter(messages, request, feature, slice));
   const judge = ({ counter, inputTokens }: { counter: PromptCounter; inputTokens: number }) => {
@@ -139,6 +146,12 @@ function admitInput(
     return degradeByStrategy(onExceed, counter, inputTokens, messages, request, feature, config);
   };
   return counted instanceof Promise ? counted.then(judge) : judge(counted);
+}
+
+/** Shadow mode admits the whole prompt, counted to its end: the reservation errs high, never low. */
+async function admitWhole(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): Promise<Admitted> {
+  const inputTokens = await countWith(feature.modelInfo, messages, request.tools, request.forwardParams);
+  return { messages, inputTokens, degraded: undefined };
 }
 
 /** Truncation counts from the newest turn back; a prompt that fits loses nothing. */
@@ -154,6 +167,41 @@ async function truncateInput(messages: ChatMessage[], request: CountedRequest, f
       ? degradation('truncate', kept.droppedMessages, () => countWhole(messages, request, feature))
       : undefined;
   return { messages: kept.messages, inputTokens: kept.inputTokens, degraded };
+}
+
+/**
+ * Summarizing plans which turns the summary replaces: the newest turns that fit beside a
+ * summary of the summarizer's `maxOutput` stay whole, the older ones are summarized. Until
+ * the summary is written (when the call is reserved), the request holds its truncation,
+ * which is also what `summarizeFallback: 'truncate'` leaves.
+ */
+async function summarizeInput(messages: ChatMessage[], request: CountedRequest, feature: FeatureConfig): Promise<Admitted> {
+  const summarizer = feature.summarizer!;
+  const truncated = await truncateInput(messages, request, feature);
+  if (!truncated.degraded) return truncated;
+  const counter = await runSliced((slice) =>
+    promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, slice),
+  );
+  const heading = runWhole(counter.message({ role: 'system', content: `${SUMMARY_HEADING}\n` }, Infinity, WHOLE));
+  const room = feature.maxInput - heading - summarizer.maxOutput;
+  const kept = room > 0 ? await runSliced((slice) => truncateToFit(messages, counter, room, slice)) : undefined;
+  if (!kept || kept.droppedMessages === 0) {
+    if (summarizer.fallback === 'reject')
+      throw tooLarge(feature, 'The input is too large, and its newest turns leave no room for a summary.');
+    return truncated;
+  }
+  const keptMessages = new Set(kept.messages);
+  const count = (candidate: ChatMessage[]) => countWith(feature.modelInfo, candidate, request.tools, request.forwardParams);
+  return {
+    ...truncated,
+    summary: {
+      summarizer,
+      older: messages.filter((message) => !keptMessages.has(message)),
+      kept: kept.messages,
+      count,
+      maxInput: feature.maxInput,
+    },
+  };
 }
 
 /** The app's own strategy replaces a prompt over `maxInput`; what it returns must fit. */
@@ -198,8 +246,10 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
     config.features.get(name) ??
     fail('TB_UNKNOWN_FEATURE', `featureBudget("${name}"): no such feature; known: ${[...config.features.keys()].join(', ')}.`);
   const onExceed = checkOnExceed(options.onExceed, `featureBudget("${name}").onExceed`) ?? feature.onExceed;
+  checkSummarizer(onExceed, feature.summarizer, `featureBudget("${name}")`);
   const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;
   const scope = dailyScope(feature);
+  const mode = checkMode(options.mode, `featureBudget("${name}").mode`, config.mode);
   return { run, answer: readErrorOptions(config, options, `featureBudget("${name}")`), ends: false };
 
   async function run(exchange: Exchange): Promise<void> {
@@ -215,7 +265,10 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       ? readMessages(await messagesSource(exchange.request), config.maxMessages)
       : (read.messages ?? readMessages(body.messages, config.maxMessages));
     const { tools, forwardParams } = read;
-    const admitting = admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
+    const admitting =
+      mode === 'shadow'
+        ? admitWhole(messages, { tools, forwardParams }, feature)
+        : admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
     const admitted = admitting instanceof Promise ? await admitting : admitting;
     const context = new BudgetContext({
       feature: feature.name,
@@ -231,8 +284,13 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       now: Date.now,
       calls: config.calls,
       observer: config.observers,
+      onShadow: config.onShadow,
+      downgrade: { steps: feature.downgrade, shadow: mode === 'shadow' },
     });
-    if (scope) context.declare(scope);
+    if (mode === 'shadow' && admitted.inputTokens > feature.maxInput) {
+      context.recordShadow(exceedEvent(feature, onExceed, admitted.inputTokens));
+    }
+    if (scope) context.declare(scope, mode);
     exchange.context = context;
     const { res } = exchange;
     // Whatever answers — llmHandler, a handler using run(), a refusal — reports the budgets as settled by then.

@@ -2,6 +2,7 @@
 import type { BudgetConfig } from '../config';
 import { checkName, checkPolicy, fail, positiveInteger } from '../options/check';
 import { globalScopeKey } from '../store/keys';
+import { checkMode } from '../shadow';
 import type { ScopeRequest } from '../store/types';
 import type { GlobalTpmOptions } from '../types';
 import { readErrorOptions, requireContext } from './respond';
@@ -24,8 +25,9 @@ export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions)
     window: MINUTE,
     inHeaders,
   };
+  const mode = checkMode(options.mode, `${path}.mode`, config.mode);
   return {
-    run: (exchange) => requireContext(exchange, 'globalTpm').declare(scope),
+    run: (exchange) => requireContext(exchange, 'globalTpm').declare(scope, mode),
     answer: readErrorOptions(config, options, path),
     ends: false,
   };

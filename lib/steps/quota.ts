@@ -3,10 +3,11 @@ import type { BudgetConfig } from '../config';
 import { checkFunction, checkName, checkPolicy, fail, positiveInteger } from '../options/check';
 import type { AnswerOptions } from '../http/errors';
 import { BudgetRefusal, internalError } from '../refusal';
+import { checkMode, refusalEvent } from '../shadow';
 import { quotaScopeKey } from '../store/keys';
 import { periodAt, validateTimeZone } from '../store/periods';
 import type { FixedWindow, ScopeRequest, UnavailablePolicy } from '../store/types';
-import type { PrincipalId, QuotaLimitOptions, QuotaOptions, QuotaPeriod } from '../types';
+import type { BudgetMode, PrincipalId, QuotaLimitOptions, QuotaOptions, QuotaPeriod } from '../types';
 import { readErrorOptions, requireContext } from './respond';
 import type { Step } from './step';
 
@@ -31,6 +32,8 @@ export interface QuotaConfig {
   definition: string;
   onUnavailable: UnavailablePolicy;
   errorOptions: AnswerOptions;
+  /** This mount's mode (not part of `definition`: one quota may be enforced on one route and watched on another). */
+  mode: BudgetMode;
   /** The scopes of the principals seen last, by id (see `quotaScope`). */
   scopes: Map<string | undefined, ScopeRequest>;
 }
@@ -82,6 +85,7 @@ export function readQuotaLimits(
     definition: JSON.stringify([sortedLimits, defaultTier, anonymousTier ?? null, periodName]),
     onUnavailable: checkPolicy(options.onStoreUnavailable, `${path}.onStoreUnavailable`, config.onStoreUnavailable),
     errorOptions: readErrorOptions(config, options, path),
+    mode: checkMode(options.mode, `${path}.mode`, config.mode),
     scopes: new Map(),
   };
 }
@@ -195,7 +199,16 @@ export function usageScope(quota: QuotaConfig, id: unknown, tier?: string): Scop
 /** Builds the middleware of `budget.quota(options)` and `budget.userQuota(options)`. */
 export function createQuota(quota: QuotaConfig): Step {
   return {
-    run: (exchange) => requireContext(exchange, quota.path).declare(requestQuotaScope(quota, exchange.request)),
+    run: (exchange) => {
+      const context = requireContext(exchange, quota.path);
+      try {
+        context.declare(requestQuotaScope(quota, exchange.request), quota.mode);
+      } catch (err) {
+        // In shadow mode a request without a principal is served, recorded, and counted in no principal's quota.
+        if (quota.mode !== 'shadow' || !(err instanceof BudgetRefusal) || err.type === 'internal_error') throw err;
+        context.recordShadow(refusalEvent(context.feature, err));
+      }
+    },
     answer: quota.errorOptions,
     ends: false,
   };

@@ -1,0 +1,106 @@
+// The pieces of a summary: the transcript and its bound, where the summary goes, the cache key, the options.
+import OpenAI from 'openai';
+import { TokenBudgetConfigError } from '../../lib';
+import { readSummarizer } from '../../lib/degrade/options';
+import { boundedTranscript, completionText, summaryCacheKey, transcriptLines, withSummary } from '../../lib/degrade/summarize';
+import type { ChatMessage } from '../../lib/messages';
+import { getEncoder } from '../../lib/tokens/encoder';
+import { requireModel } from '../../lib/tokens/models';
+
+const MINI = requireModel('gpt-4o-mini');
+
+test('a transcript is one line per message; tool calls keep their name and arguments, images a marker', () => {
+  const messages: ChatMessage[] = [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'Weather?' },
+        { type: 'image_url', image_url: { url: 'https://x/y.png' } },
+      ],
+    },
+    {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }],
+    },
+    { role: 'tool', content: '12 °C', tool_call_id: 'c1' },
+  ];
+  expect(transcriptLines(messages)).toEqual([
+    'user: Weather? [image]',
+    'assistant:  [calls weather({"city":"Oslo"})]',
+    'tool: 12 °C',
+  ]);
+});
+
+test('the transcript keeps the newest lines that fit, each counted with its newline', () => {
+  const lines = ['user: one two three', 'assistant: four five', 'user: six'];
+  const cost = (line: string) => getEncoder(MINI.encoding).count(line) + 1;
+  const lastTwo = cost(lines[1]!) + cost(lines[2]!);
+  expect(boundedTranscript(lines, MINI, lastTwo)).toEqual({ text: 'assistant: four five\nuser: six', kept: 2 });
+  expect(boundedTranscript(lines, MINI, lastTwo - 1)).toEqual({ text: 'user: six', kept: 1 });
+  expect(boundedTranscript(lines, MINI, 0)).toEqual({ text: '', kept: 0 });
+});
+
+test('the summary goes after the leading system and developer messages', () => {
+  const system: ChatMessage = { role: 'system', content: 'S' };
+  const developer: ChatMessage = { role: 'developer', content: 'D' };
+  const user: ChatMessage = { role: 'user', content: 'U' };
+  const summary = { role: 'system', content: 'Summary of the earlier conversation:\nX' };
+  expect(withSummary([system, developer, user], 'X')).toEqual([system, developer, summary, user]);
+  expect(withSummary([user], 'X')).toEqual([summary, user]);
+});
+
+test('the cache key changes with the model, the prompt and the transcript', () => {
+  const key = summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'P' }, 'T');
+  expect(key).toMatch(/^token-budget:summary:[\w-]{43}$/);
+  expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'P' }, 'T')).toBe(key);
+  expect(summaryCacheKey({ model: 'gpt-4.1-nano', prompt: 'P' }, 'T')).not.toBe(key);
+  expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'Q' }, 'T')).not.toBe(key);
+  expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'P' }, 'U')).not.toBe(key);
+});
+
+test('a completion without text is no summary', () => {
+  expect(completionText({ choices: [{ message: { content: 'Short.' } }] })).toBe('Short.');
+  expect(completionText({ choices: [{ message: { content: '  ' } }] })).toBeUndefined();
+  expect(completionText({ choices: [] })).toBeUndefined();
+  expect(completionText(null)).toBeUndefined();
+});
+
+describe('readSummarizer', () => {
+  const client = new OpenAI({ apiKey: 'sk-test' });
+  const read = (options: object) => () => readSummarizer(options, 'features.chat', () => MINI);
+
+  test('defaults: a 30 s time-out, the built-in prompt, fallback truncate, no cache', () => {
+    expect(read({ summarizer: { client, model: 'gpt-4o-mini', maxInput: 100, maxOutput: 10 } })()).toMatchObject({
+      timeoutMs: 30_000,
+      prompt: expect.stringMatching(/^Summarize the conversation below/),
+      fallback: 'truncate',
+      cache: undefined,
+    });
+  });
+
+  test.each([
+    [
+      { summarizer: { model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.client must be an OpenAI client (e.g. new OpenAI()).',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 0, maxOutput: 1 } },
+      'TB_INVALID_LIMIT',
+      'features.chat.summarizer.maxInput must be a positive integer; got 0.',
+    ],
+    [
+      { summarizeFallback: 'drop' },
+      'TB_INVALID_OPTION',
+      "features.chat.summarizeFallback must be 'truncate' or 'reject'; got \"drop\".",
+    ],
+    [
+      { summaryCache: { get: () => undefined } },
+      'TB_INVALID_OPTION',
+      'features.chat.summaryCache must be { get(key), set(key, summary) }.',
+    ],
+  ] as const)('%j is refused', (options, code, message) => {
+    expect(read(options)).toThrow(new TokenBudgetConfigError(code, message));
+  });
+});
