@@ -11,7 +11,7 @@ describe('money at its edges', () => {
   it('refuses an amount beyond exact integer arithmetic, naming the largest', () => {
     expect(usdToNanos(9_007_199, 'x')).toBe(9_007_199_000_000_000);
     expect(() => usdToNanos(9_007_200, 'costMeter.dailyCapUsd')).toThrow(
-      'costMeter.dailyCapUsd is more than 9007199.25474099 USD.',
+      'costMeter.dailyCapUsd is more than 9007199.25474099 USD. [TB_INVALID_OPTION]',
     );
   });
 

@@ -21,25 +21,25 @@ describe('readWebhook bounds', () => {
   });
 
   it.each([
-    [5, 'webhook must be a URL or { url, timeoutMs, retries, backoffMs, headers }.'],
-    [null, 'webhook must be a URL or { url, timeoutMs, retries, backoffMs, headers }.'],
-    [{ url: 'http://x', retries: 11 }, 'webhook.retries must be an integer from 0 to 10; got 11.'],
-    [{ url: 'http://x', retries: 1.5 }, 'webhook.retries must be an integer from 0 to 10; got 1.5.'],
-    [{ url: 'http://x', headers: 'k' }, 'webhook.headers must be an object of header names to strings.'],
+    [5, 'webhook must be a URL or { url, timeoutMs, retries, backoffMs, headers }. [TB_INVALID_OPTION]'],
+    [null, 'webhook must be a URL or { url, timeoutMs, retries, backoffMs, headers }. [TB_INVALID_OPTION]'],
+    [{ url: 'http://x', retries: 11 }, 'webhook.retries must be an integer from 0 to 10; got 11. [TB_INVALID_OPTION]'],
+    [{ url: 'http://x', retries: 1.5 }, 'webhook.retries must be an integer from 0 to 10; got 1.5. [TB_INVALID_OPTION]'],
+    [{ url: 'http://x', headers: 'k' }, 'webhook.headers must be an object of header names to strings. [TB_INVALID_OPTION]'],
     [{ url: 'http://x', backoffMs: 0 }, 'webhook.backoffMs must be a positive integer'],
     [{ url: 'http://x', headers: { 'a b': 'k' } }, 'webhook.headers: a header name'],
-    [{ url: 'mailto:a@b.c' }, 'webhook.url must be an http(s) URL; got "mailto:a@b.c".'],
+    [{ url: 'mailto:a@b.c' }, 'webhook.url must be an http(s) URL; got "mailto:a@b.c". [TB_INVALID_OPTION]'],
   ])('refuses %j', (option, message) => {
     expect(() => readWebhook(option as never, 'webhook')).toThrow(message);
   });
 });
 
 describe('deliver edges', () => {
-  it('retries a 408; gives up at once on a redirect or a 499', async () => {
-    const statuses = [408, 200, 302, 499];
+  it('retries a 408; gives up at once on a 300 or a 499', async () => {
+    const statuses = [408, 200, 300, 499];
     hook = await startReceiver((n) => statuses[n - 1]!);
     expect(await deliver(config(hook.url), {})).toEqual({ ok: true, attempts: 2 });
-    expect(await deliver(config(hook.url), {})).toEqual({ ok: false, attempts: 1, reason: 'HTTP 302' });
+    expect(await deliver(config(hook.url), {})).toEqual({ ok: false, attempts: 1, reason: 'HTTP 300' });
     expect(await deliver(config(hook.url), {})).toEqual({ ok: false, attempts: 1, reason: 'HTTP 499' });
   });
 
