@@ -16,6 +16,8 @@ module.exports = {
     '<rootDir>/test/http/*.test.ts',
     '<rootDir>/test/middleware/*.test.ts',
     '<rootDir>/test/pricing/*.test.ts',
+    '<rootDir>/test/plan/*.test.ts',
+    '<rootDir>/test/aliases.test.ts',
     '<rootDir>/test/store/periods.test.ts',
     // Their Redis describe blocks are skipped (test/mutation/skip.js): the memory store's contract and the outage policies run.
     '<rootDir>/test/store/contract.test.ts',

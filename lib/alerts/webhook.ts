@@ -70,7 +70,9 @@ async function attempt(config: WebhookConfig, body: string): Promise<{ reason: s
     if (res.status >= 200 && res.status < 300) return undefined;
     return { reason: `HTTP ${res.status}`, retry: retryable(res.status) };
   } catch (err) {
-    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+    // By name, not instanceof Error: fetch's DOMException may come from another realm (a test VM).
+    const name = (err as { name?: unknown } | null)?.name;
+    const timedOut = name === 'TimeoutError' || name === 'AbortError';
     return {
       reason: timedOut ? `no answer within ${config.timeoutMs} ms` : `network error (${(err as Error).message})`,
       retry: true,

@@ -1,0 +1,15 @@
+// `npm run test:mutation:folder -- <folder of lib/, or a file>`: Stryker over that part of lib/ only, with the config's exclusions.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const [target, ...strykerArgs] = process.argv.slice(2);
+if (target === undefined) {
+  console.error('Usage: npm run test:mutation:folder -- <folder of lib/, e.g. alerts, or a file, e.g. aliases.ts>');
+  process.exit(2);
+}
+// A --mutate given on the command line replaces the config's list, its exclusions too: they are repeated here.
+const { mutate } = JSON.parse(readFileSync(new URL('../stryker.config.json', import.meta.url), 'utf8'));
+const exclusions = mutate.filter((pattern) => pattern.startsWith('!'));
+const part = target.endsWith('.ts') ? `lib/${target}` : `lib/${target}/**/*.ts`;
+const run = spawnSync('stryker', ['run', '--mutate', [part, ...exclusions].join(','), ...strykerArgs], { stdio: 'inherit' });
+process.exit(run.status ?? 1);
