@@ -5,6 +5,6 @@ module.exports = [
   'test/integration/processes.test.ts',
   'test/flags/processes.test.ts',
   'test/flags/redis.test.ts',
-  'test/cost/processes.test.ts',
+  'test/costMeter/processes.test.ts',
   'test/store/deadline.test.ts',
 ];

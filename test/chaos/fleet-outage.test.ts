@@ -1,7 +1,7 @@
 // Issue 12's proof: a 10 s Redis stall and a kill under 3 processes (default policy) never multiply a quota or a spend cap.
 import { redisStore } from '../../lib';
 import type { SpendAlert } from '../../lib';
-import { billedNanos, meterScope, USD } from '../cost/money';
+import { billedNanos, meterScope, USD } from '../costMeter/money';
 import { billedTokens, callsOf, sendAs, startFleetRig, type Exchange, type FleetRig } from './fleet';
 import { getJson, readMarker, startWorkers, stopWorkers, sumBy, workersQuiet, type Worker } from './harness';
 import { until } from '../helpers/until';

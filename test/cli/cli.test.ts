@@ -10,7 +10,7 @@ import { spawnApp } from '../helpers/child-app';
 import { unusedPort } from '../helpers/ports';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { startRedis, type RedisServer } from '../helpers/redis';
-import { billedNanos } from '../cost/money';
+import { billedNanos } from '../costMeter/money';
 
 const MAIN = require.resolve('../../lib/cli/main.ts');
 const FLAG_WORKER = require.resolve('../fixtures/flag-worker.ts');

@@ -2,7 +2,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import type { BudgetHttpError, GlobalTpmOptions } from '../../lib';
-import { optionApp, promptOf, spendingClient, switchableStore } from './helpers';
+import { optionApp, promptOf, spendingClient, switchableStore } from '../helpers/options';
 
 const features = { chat: { maxInput: 1000, maxOutput: 100, model: 'gpt-4o' } };
 

@@ -6,7 +6,14 @@ import type { Request, Response } from 'express';
 import request from 'supertest';
 import { TokenBudgetConfigError } from '../../lib';
 import type { BudgetHttpError, BudgetWarning, CostMeterOptions, SpendAlert, TokenBudgetOptions } from '../../lib';
-import { completionOf, optionApp, scriptedClient, spendingClient, switchableStore, type SwitchableStore } from './helpers';
+import {
+  completionOf,
+  optionApp,
+  scriptedClient,
+  spendingClient,
+  switchableStore,
+  type SwitchableStore,
+} from '../helpers/options';
 import { until } from '../helpers/until';
 
 const features = {

@@ -2,7 +2,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import type { BudgetHttpError, FeatureFlagOptions, TokenBudgetOptions } from '../../lib';
-import { optionApp, promptOf, scriptedClient } from './helpers';
+import { optionApp, promptOf, scriptedClient } from '../helpers/options';
 
 const flagApp = (
   options: FeatureFlagOptions,

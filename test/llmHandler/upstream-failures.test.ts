@@ -1,7 +1,7 @@
 // A failed model call, as llmHandler answers it and as the budget counts it: our own words, the provider's Retry-After, released or charged.
 import OpenAI from 'openai';
 import request from 'supertest';
-import { optionApp, promptOf } from '../options/helpers';
+import { optionApp, promptOf } from '../helpers/options';
 
 const body = promptOf(50);
 

@@ -2,7 +2,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import type { BudgetHttpError, QuotaLimitOptions, UserQuotaOptions } from '../../lib';
-import { optionApp, promptOf, spendingClient, switchableStore, userOf, type SwitchableStore } from './helpers';
+import { optionApp, promptOf, spendingClient, switchableStore, userOf, type SwitchableStore } from '../helpers/options';
 
 const limits = { free: 300, pro: 1000 };
 

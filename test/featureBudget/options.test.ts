@@ -2,7 +2,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import type { BudgetHttpError, FeatureBudgetOptions, FeatureOptions } from '../../lib';
-import { optionApp, promptOf, scriptedClient, spendingClient, switchableStore } from './helpers';
+import { optionApp, promptOf, scriptedClient, spendingClient, switchableStore } from '../helpers/options';
 
 const base: FeatureOptions = { maxInput: 100, maxOutput: 50, model: 'gpt-4o' };
 

@@ -12,7 +12,7 @@ import {
   switchableStore,
   userOf,
   type ScriptedCall,
-} from './helpers';
+} from '../helpers/options';
 
 const chatBody = promptOf(20);
 

@@ -3,8 +3,8 @@ import { memoryStore, StoreUnavailableError } from '../../lib';
 import { globalScopeKey, userScopeKey } from '../../lib/store/keys';
 import { resilientStore } from '../../lib/store/resilient';
 import type { ReserveRequest, ScopeRequest, Store, UnavailablePolicy } from '../../lib/store/types';
-import { granted, perMinute, scope } from '../store/contract';
-import { switchableStore, type SwitchableStore } from '../options/helpers';
+import { granted, perMinute, scope } from './contract';
+import { switchableStore, type SwitchableStore } from '../helpers/options';
 
 const reserve = (tokens: number, ...scopes: ScopeRequest[]): ReserveRequest => ({ scopes, input: tokens - 1, maxOutput: 1 });
 const policy = (request: ScopeRequest, onUnavailable: UnavailablePolicy): ScopeRequest => ({ ...request, onUnavailable });

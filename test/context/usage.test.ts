@@ -1,6 +1,6 @@
 // What a call billed: usage in the chat and Responses shapes, and a reply without usage counted (both APIs).
-import { countTokens } from '../lib';
-import { billedUsage, countReplyTokens } from '../lib/usage';
+import { countTokens } from '../../lib';
+import { billedUsage, countReplyTokens } from '../../lib/usage';
 
 describe('billedUsage', () => {
   test('reads the Responses API usage: input, cached input, output (reasoning included)', () => {

@@ -1,13 +1,13 @@
 // Model aliases and router names: a name the app uses inherits a known model's row, with its own overrides; mistakes have codes.
 import request from 'supertest';
-import { countChatTokens, createTokenBudget, type TokenBudgetOptions } from '../lib';
-import { readConfig } from '../lib/config';
-import { costNanos } from '../lib/pricing/cost';
-import { findPrice, priceOf } from '../lib/pricing/prices';
-import { lookupModel } from '../lib/tokens/models';
-import { formatUsd } from '../lib/alerts/money';
-import { configError } from './helpers/config-error';
-import { chatDailyScope, startTestApp, type TestApp } from './helpers/app';
+import { countChatTokens, createTokenBudget, type TokenBudgetOptions } from '../../lib';
+import { readConfig } from '../../lib/config';
+import { costNanos } from '../../lib/pricing/cost';
+import { findPrice, priceOf } from '../../lib/pricing/prices';
+import { lookupModel } from '../../lib/tokens/models';
+import { formatUsd } from '../../lib/alerts/money';
+import { configError } from '../helpers/config-error';
+import { chatDailyScope, startTestApp, type TestApp } from '../helpers/app';
 
 const feature = (model: string, maxOutput = 50) => ({ chat: { maxInput: 100, maxOutput, model } });
 const read = (options: Partial<TokenBudgetOptions> & Pick<TokenBudgetOptions, 'features'>) =>

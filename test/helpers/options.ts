@@ -14,7 +14,7 @@ import {
   type TokenBudget,
 } from '../../lib';
 import type { TokenBudgetOptions } from '../../lib';
-import { words } from '../helpers/app';
+import { words } from './app';
 
 export const FEATURES: TokenBudgetOptions['features'] = { chat: { maxInput: 1000, maxOutput: 1000, model: 'gpt-4o' } };
 

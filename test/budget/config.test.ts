@@ -2,10 +2,10 @@
 import express from 'express';
 import OpenAI from 'openai';
 import request from 'supertest';
-import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError, type BudgetWarning } from '../lib';
-import { lookupModel } from '../lib/tokens/models';
-import { configError } from './helpers/config-error';
-import { startTestApp, type TestApp } from './helpers/app';
+import { countChatTokens, countTokens, createTokenBudget, TokenBudgetConfigError, type BudgetWarning } from '../../lib';
+import { lookupModel } from '../../lib/tokens/models';
+import { configError } from '../helpers/config-error';
+import { startTestApp, type TestApp } from '../helpers/app';
 
 const chat = { maxInput: 100, maxOutput: 50, model: 'gpt-4o' };
 

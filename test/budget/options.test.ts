@@ -13,7 +13,7 @@ import {
   switchableStore,
   userOf,
   type ScriptedCall,
-} from './helpers';
+} from '../helpers/options';
 
 const chatBody = { messages: [{ role: 'user' as const, content: 'Hello there' }] };
 

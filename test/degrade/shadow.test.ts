@@ -1,10 +1,10 @@
 // Shadow scopes against the real stores: reserved with lifted limits, judged by the store's own rule against their real ones.
 import { createClient } from 'redis';
-import { memoryStore, redisStore } from '../lib';
-import { checkMode, exceedEvent, liftShadowLimits, realStates, shadowHeaderValue, wouldRefuse } from '../lib/shadow';
-import type { ScopeRequest, Store } from '../lib/store/types';
-import type { ShadowEvent } from '../lib/types';
-import { startRedis, type RedisServer } from './helpers/redis';
+import { memoryStore, redisStore } from '../../lib';
+import { checkMode, exceedEvent, liftShadowLimits, realStates, shadowHeaderValue, wouldRefuse } from '../../lib/shadow';
+import type { ScopeRequest, Store } from '../../lib/store/types';
+import type { ShadowEvent } from '../../lib/types';
+import { startRedis, type RedisServer } from '../helpers/redis';
 
 const DAY = { kind: 'fixed', periodAt: () => ({ id: 'd', startMs: 0, endMs: 8.64e15 }) } as const;
 const user: ScopeRequest = {

@@ -1,9 +1,9 @@
 // The budget context without HTTP: a response that ends mid-call leaves settlement to run().
-import { BudgetContext, type CallSettings } from '../lib/context';
-import { memoryStore } from '../lib';
-import { featureScopeKey } from '../lib/store/keys';
-import type { ScopeRequest } from '../lib/store/types';
-import { lookupModel } from '../lib/tokens/models';
+import { BudgetContext, type CallSettings } from '../../lib/context';
+import { memoryStore } from '../../lib';
+import { featureScopeKey } from '../../lib/store/keys';
+import type { ScopeRequest } from '../../lib/store/types';
+import { lookupModel } from '../../lib/tokens/models';
 
 const scope: ScopeRequest = {
   kind: 'feature',

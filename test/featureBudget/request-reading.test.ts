@@ -1,6 +1,6 @@
 // What featureBudget reads from a client's body: each bad value is a 400 naming where it is; good ones are forwarded clean.
 import request from 'supertest';
-import { optionApp, scriptedClient } from '../options/helpers';
+import { optionApp, scriptedClient } from '../helpers/options';
 
 const client = scriptedClient();
 // Room for images (765 tokens each at high detail).

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { createTokenBudget, TokenBudgetConfigError, type TokenBudget } from '../../lib';
 import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import type { BudgetMode, BudgetWarning, ShadowEvent, TokenBudgetOptions } from '../../lib/types';
-import { promptOf } from '../options/helpers';
+import { promptOf } from '../helpers/options';
 
 const features: TokenBudgetOptions['features'] = {
   chat: { maxInput: 150, maxOutput: 50, model: 'gpt-4o' },
