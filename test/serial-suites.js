@@ -6,5 +6,6 @@ module.exports = [
   'test/flags/processes.test.ts',
   'test/flags/redis.test.ts',
   'test/costMeter/processes.test.ts',
+  'test/cli/cli.test.ts',
   'test/store/deadline.test.ts',
 ];

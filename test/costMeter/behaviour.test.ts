@@ -44,7 +44,8 @@ async function meteredApp(meter: CostMeterOptions, extra: { warnings?: BudgetWar
 async function listen(app: http.RequestListener): Promise<number> {
   const server = http.createServer(app);
   servers.push(server);
-  server.listen(0, '127.0.0.1');
+  // A storm opens 1,000 connections at once: past the default backlog (511) a loaded machine resets some.
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 });
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
 }
