@@ -1,6 +1,6 @@
 // Why a request is not served: BudgetRefusal, an http-errors-compatible error with this package's JSON body.
 import type { ScopeKind, ScopeState } from './store/types';
-import type { BudgetHttpError, ErrorBody, RefusalDetails, RefusalType } from './types';
+import type { BudgetHttpError, ErrorBody, RefusalDetails, RefusalType, WarningCode } from './types';
 
 /** HTTP status of each `error.type`: the refusal carries it, so any http-errors-aware handler answers it right. */
 const STATUS: Record<RefusalType, number> = {
@@ -101,7 +101,7 @@ export function quotaRefusal(scope: ScopeState, input: number, nowMs: number, mi
 }
 
 /** The answer to a request the app's own setup cannot serve; `code` and `message` go to the server's log only. */
-export function internalError(code: string, message: string): BudgetRefusal {
+export function internalError(code: WarningCode, message: string): BudgetRefusal {
   return new BudgetRefusal('internal_error', 'This request cannot be served because of a server configuration error.', {
     warning: { code, message },
   });

@@ -4,6 +4,7 @@ import { BudgetRefusal } from './refusal';
 import { affordableOutput } from './store/amounts';
 import type { Reservation, ScopeRequest, ScopeState } from './store/types';
 import type { BudgetMode, OnExceed, ShadowEvent } from './types';
+import type { Warn } from './warnings';
 
 /** The response header naming, comma-separated, what shadow budgets would have refused or degraded. */
 export const SHADOW_HEADER = 'Token-Budget-Shadow';
@@ -96,10 +97,10 @@ export function shadowHeaderValue(events: readonly ShadowEvent[]): string | unde
 }
 
 /** What the budget does with a shadow event by default: one warning per code (`TB_SHADOW_<CODE>`). */
-export function warnShadow(warn: (code: string, message: string) => void): (event: ShadowEvent) => void {
+export function warnShadow(warn: Warn): (event: ShadowEvent) => void {
   return (event) =>
     warn(
-      `TB_SHADOW_${event.code.toUpperCase()}`,
+      `TB_SHADOW_${event.code.toUpperCase() as Uppercase<string>}`,
       `Shadow mode: a request of feature "${event.feature}" would have been ${event.action === 'refuse' ? `refused ${event.status} ${event.code}` : `degraded (${event.code})`}: ${event.message} (reported once per code; pass onShadow to see each).`,
     );
 }

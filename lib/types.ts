@@ -64,7 +64,7 @@ export interface RefusalDetails {
   /** Seconds after which a retry may succeed, when known. */
   retryAfterSeconds?: number;
   /** Told once to the budget's `onWarning` by whoever answers the refusal; never to the client. */
-  warning?: { code: string; message: string };
+  warning?: BudgetWarning;
 }
 
 /** `budget.flags`: switches that every process checks without a store round trip. */
@@ -298,9 +298,37 @@ export interface FeatureOptions<F extends Framework = AnyFramework> {
   summaryCache?: SummaryCache;
 }
 
+/**
+ * Stable codes of the warnings told to `onWarning` (app mistakes, failing callbacks); safe to
+ * match on. `TB_SHADOW_<CODE>` names what a shadow budget would have done.
+ */
+export type WarningCode =
+  | 'TB_NO_BODY_PARSER'
+  | 'TB_NO_FEATURE_BUDGET'
+  | 'TB_STRATEGY_FAILED'
+  | 'TB_ON_REJECT_FAILED'
+  | 'TB_INVALID_PRINCIPAL'
+  | 'TB_NOT_RESERVED'
+  | 'TB_NO_USAGE'
+  | 'TB_RELEASE_FAILED'
+  | 'TB_LISTENER_FAILED'
+  | 'TB_FALLBACK_PRICE'
+  | 'TB_ALERT_CALLBACK_FAILED'
+  | 'TB_ALERT_WEBHOOK_FAILED'
+  | 'TB_SPIKE_BASELINE_UNREADABLE'
+  | 'TB_UNPRICED_RESPONSE_MODEL'
+  | 'TB_NO_RESPONSES_API'
+  | 'TB_UNLISTED_SNAPSHOT'
+  | 'TB_CLIENT_DEPLOYMENT'
+  | 'TB_ADMIN_AUTHORIZE_FAILED'
+  | 'TB_ADMIN_AUDIT_FAILED'
+  | 'TB_SUMMARY_FAILED'
+  | 'TB_SUMMARY_CACHE_FAILED'
+  | `TB_SHADOW_${Uppercase<string>}`;
+
 /** A configuration warning: stable code, one sentence. */
 export interface BudgetWarning {
-  code: string;
+  code: WarningCode;
   message: string;
 }
 
