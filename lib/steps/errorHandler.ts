@@ -6,9 +6,11 @@ import { BudgetRefusal } from '../refusal';
 import type { RefusalType } from '../types';
 import { callFailureRefusal, isModelClientError } from '../upstream';
 
-/** body-parser's error `type` → what the client is told. */
+const NOT_JSON: [RefusalType, string] = ['invalid_request', 'The request body is not valid JSON.'];
+
+/** body-parser's (and raw-body's) error `type` → what the client is told. */
 const BODY_ERRORS = new Map<string, [RefusalType, string]>([
-  ['entity.parse.failed', ['invalid_request', 'The request body is not valid JSON.']],
+  ['entity.parse.failed', NOT_JSON],
   ['entity.too.large', ['input_too_large', 'The request body is larger than this server accepts.']],
   ['encoding.unsupported', ['invalid_request', 'The request body has an unsupported encoding.']],
   ['charset.unsupported', ['invalid_request', 'The request body has an unsupported charset.']],
@@ -16,12 +18,28 @@ const BODY_ERRORS = new Map<string, [RefusalType, string]>([
   ['request.aborted', ['invalid_request', 'The request body was not sent completely.']],
 ]);
 
+/** What the body parsers attach to the errors they throw. */
+interface ParserError {
+  status?: unknown;
+  type?: unknown;
+  errno?: unknown;
+  code?: unknown;
+  body?: unknown;
+}
+
 /**
- * A body whose stream failed: body-parser passes a decompression error (gzip that is
- * not gzip) on as the zlib error itself, with status 400, an `errno` and no `type`.
+ * A body whose stream failed: a decompression error (gzip that is not gzip) passed on as the
+ * zlib error itself, with an `errno` and no `type`: body-parser (Express) sets status 400,
+ * @koa/bodyparser none; without a budget context yet, no budget ran, so the body parser threw it.
  */
-function isUnreadableBody(err: { status?: unknown; type?: unknown; errno?: unknown }): boolean {
-  return err.status === 400 && err.type === undefined && typeof err.errno === 'number';
+function isUnreadableBody(err: ParserError, context: BudgetContext | undefined): boolean {
+  if (err.type !== undefined || typeof err.errno !== 'number') return false;
+  return err.status === 400 || (context === undefined && typeof err.code === 'string' && err.code.startsWith('Z_'));
+}
+
+/** @koa/bodyparser's (co-body's) bad JSON: `JSON.parse`'s SyntaxError with status 400 and the text it read. */
+function isUnparsableJson(err: ParserError): boolean {
+  return err instanceof SyntaxError && err.status === 400 && 'body' in err;
 }
 
 /** The refusal an error thrown past the routes is answered with; `undefined` leaves it to the app's own error handlers. */
@@ -29,9 +47,9 @@ export function refusalOf(err: unknown, context: BudgetContext | undefined): Bud
   if (err instanceof BudgetRefusal) return err;
   if (typeof err !== 'object' || err === null) return undefined;
   if (isModelClientError(err)) return callFailureRefusal(err, context?.stoppedBy);
-  const known = BODY_ERRORS.get(String((err as { type?: unknown }).type));
+  const known = BODY_ERRORS.get(String((err as ParserError).type)) ?? (isUnparsableJson(err) ? NOT_JSON : undefined);
   if (known) return new BudgetRefusal(...known);
-  if (isUnreadableBody(err))
+  if (isUnreadableBody(err, context))
     return new BudgetRefusal('invalid_request', 'The request body could not be read; check its Content-Encoding.');
   return undefined;
 }

@@ -106,3 +106,44 @@ test("a Koa middleware mounted on Express passes TB_WRONG_FRAMEWORK naming 'toke
   expect(errors[0]).toMatchObject({ code: 'TB_WRONG_FRAMEWORK' });
   expect(errors[0]!.message).toContain("from 'token-budget'");
 });
+
+describe('@koa/bodyparser failures are answered as JSON by errorHandler(), as on Express', () => {
+  function parsingApp() {
+    const budget = createKoaBudget({ features: FEATURES, onWarning: () => {} });
+    const app = new Koa();
+    app.silent = true;
+    app.use(budget.errorHandler());
+    app.use(bodyParser());
+    app.use(budget.featureBudget('chat'));
+    return app;
+  }
+
+  test.each([
+    ['not JSON', '{bad', {}, 400, 'invalid_request', 'not valid JSON'],
+    ['gzip that is not gzip', '{"messages":[]}', { 'content-encoding': 'gzip' }, 400, 'invalid_request', 'Content-Encoding'],
+    [
+      'over the parser limit',
+      JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(2_000_000) }] }),
+      {},
+      413,
+      'input_too_large',
+      'larger',
+    ],
+  ])('%s', async (_name, body, headers, status, type, words) => {
+    const server = parsingApp().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+      expect(res.status).toBe(status);
+      const answer = (await res.json()) as { error: { type: string; message: string } };
+      expect(answer.error.type).toBe(type);
+      expect(answer.error.message).toContain(words);
+    } finally {
+      server.close();
+    }
+  });
+});
