@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     const [line] = (await once(createInterface({ input: app.stdout! }), 'line')) as [string];
     const { port } = JSON.parse(line) as { port: number };
     await load(port, route); // warm-up
-    const perSecond = await load(port, route);
+    const { perSecond } = await load(port, route);
     app.stdin!.end();
     await once(app, 'exit');
     console.log(`/${route}: ${perSecond.toFixed(0)} req/s while profiled; profile written to ${dir}`);

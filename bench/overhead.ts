@@ -39,8 +39,9 @@ const nextBody = () =>
     ],
   });
 
-/** A stub upstream: a fixed completion, as cheap as an HTTP answer gets, so the app is what is measured. */
-export function startStubUpstream(): Promise<{ url: string; close: () => void }> {
+/** A stub upstream: a fixed completion, as cheap as an HTTP answer gets, so the app is what is measured; it counts its calls. */
+export function startStubUpstream(): Promise<{ url: string; calls: () => number; close: () => void }> {
+  let calls = 0;
   const completion = JSON.stringify({
     id: 'chatcmpl-bench',
     object: 'chat.completion',
@@ -50,6 +51,7 @@ export function startStubUpstream(): Promise<{ url: string; close: () => void }>
     usage: { prompt_tokens: 150, completion_tokens: 20, total_tokens: 170 },
   });
   const server = http.createServer((req, res) => {
+    calls++;
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(completion) });
@@ -58,15 +60,29 @@ export function startStubUpstream(): Promise<{ url: string; close: () => void }>
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, close: () => server.close() }),
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+        calls: () => calls,
+        close: () => server.close(),
+      }),
     ),
   );
 }
 
-/** Keeps CONCURRENCY requests in flight to `/route` for SECONDS; returns completed requests per second. */
-export async function load(port: number, route: string): Promise<number> {
+/** What one load run got: completed requests per second, and how many of them each status answered. */
+export interface LoadResult {
+  perSecond: number;
+  statuses: Record<number, number>;
+}
+
+/**
+ * Keeps CONCURRENCY requests in flight to `/route` for SECONDS. Every answer counts,
+ * whatever its status (a route that refuses does less work: the statuses say so).
+ */
+export async function load(port: number, route: string): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const deadline = Date.now() + SECONDS * 1000;
+  const statuses: Record<number, number> = {};
   let done = 0;
   let failed = 0;
   const one = () =>
@@ -81,7 +97,7 @@ export async function load(port: number, route: string): Promise<number> {
           headers: { 'content-type': 'application/json', 'x-user': `u${done % 100}` },
         },
         (res) => {
-          if (res.statusCode !== 200) failed++;
+          statuses[res.statusCode!] = (statuses[res.statusCode!] ?? 0) + 1;
           res.resume();
           res.on('end', resolve);
         },
@@ -101,8 +117,8 @@ export async function load(port: number, route: string): Promise<number> {
     }),
   );
   agent.destroy();
-  if (failed > 0) throw new Error(`${failed} requests to /${route} failed`);
-  return done / SECONDS;
+  if (failed > 0) throw new Error(`${failed} requests to /${route} got no answer`);
+  return { perSecond: done / SECONDS, statuses };
 }
 
 /**
@@ -121,6 +137,14 @@ async function commandCalls(redis: { info(section: string): Promise<string> }): 
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** The share of each status among a route's answers, e.g. `200: 100%`. */
+function statusMix(statuses: Record<number, number>): string {
+  const total = Object.values(statuses).reduce((sum, count) => sum + count, 0);
+  return Object.entries(statuses)
+    .map(([status, count]) => `${status}: ${((100 * count) / total).toFixed(count === total ? 0 : 1)}%`)
+    .join(', ');
+}
 
 /** CPU the app process has used so far, and the warnings it has printed. */
 async function appCounters(port: number): Promise<{ micros: number; warnings: number }> {
@@ -224,6 +248,8 @@ async function main(): Promise<void> {
     const scriptsPerRequest = routes.map((): number[] => []);
     const innerPerRequest = routes.map((): number[] => []);
     const cpuPerRequest = routes.map((): number[] => []);
+    const upstreamPerRequest = routes.map((): number[] => []);
+    const statuses = routes.map((): Record<number, number> => ({}));
     for (let round = 0; round < ROUNDS; round++) {
       // Each round visits the routes in another order, so that no route always runs
       // right after the same neighbour (GC debt, socket reuse, the other core's load).
@@ -233,7 +259,9 @@ async function main(): Promise<void> {
         const { port, path: route } = routes[i]!;
         const before = await commandCalls(redis);
         const cpuBefore = await appCounters(port);
-        const perSecond = await load(port, route);
+        const upstreamBefore = upstream.calls();
+        const { perSecond, statuses: answered } = await load(port, route);
+        const upstreamAfter = upstream.calls();
         const cpuAfter = await appCounters(port);
         const after = await commandCalls(redis);
         const requests = perSecond * SECONDS;
@@ -241,6 +269,9 @@ async function main(): Promise<void> {
         rps[i]!.push(perSecond);
         scriptsPerRequest[i]!.push((after.scripts - before.scripts) / requests);
         innerPerRequest[i]!.push((after.inner - before.inner) / requests);
+        upstreamPerRequest[i]!.push((upstreamAfter - upstreamBefore) / requests);
+        for (const [status, count] of Object.entries(answered))
+          statuses[i]![Number(status)] = (statuses[i]![Number(status)] ?? 0) + count;
       }
     }
     const warnings = (await warningsOfApps()) - warningsBefore;
@@ -256,14 +287,15 @@ async function main(): Promise<void> {
         `lib/ ${FROM_SOURCE ? 'through tsx' : 'compiled as npm run build does'}`,
     );
     console.log(
-      '| route | req/s (median) | vs bare (quartiles) | app CPU µs / request | vs bare (quartiles) | Redis round trips / request | commands inside scripts / request |',
+      '| route | req/s (median) | vs bare (quartiles) | app CPU µs / request | vs bare (quartiles) | upstream calls / request | statuses | Redis round trips / request | commands inside scripts / request |',
     );
-    console.log('|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|');
     routes.forEach((route, i) => {
       const r = median(rps[i]!);
       const cpu = median(cpuPerRequest[i]!);
       console.log(
         `| ${route.label} | ${r.toFixed(0)} | ${ratios(rps, i)} | ${cpu.toFixed(0)} | ${ratios(cpuPerRequest, i)} | ` +
+          `${median(upstreamPerRequest[i]!).toFixed(2)} | ${statusMix(statuses[i]!)} | ` +
           `${median(scriptsPerRequest[i]!).toFixed(2)} | ${median(innerPerRequest[i]!).toFixed(1)} |`,
       );
     });

@@ -13,7 +13,7 @@ import {
   checkFunction,
   checkErrorOptions,
 } from './options/check';
-import { memoryStore } from './store/memory';
+import { isMemoryStore, memoryStore } from './store/memory';
 import { errorReporter } from './store/report';
 import { resilientStore } from './store/resilient';
 import type { Store, UnavailablePolicy } from './store/types';
@@ -177,9 +177,13 @@ export function readConfig(options: TokenBudgetOptions): BudgetConfig {
     observers.storeError(err);
     reportStoreError(err);
   };
-  // The memory store is never unreachable; any other store gets the outage policies.
+  // The memory store is never unreachable (the default one or one the app made); any other store gets the outage policies.
   const store =
-    options.store === undefined ? memoryStore() : resilientStore(checkStore(options.store), { onError: onStoreError });
+    options.store === undefined
+      ? memoryStore()
+      : isMemoryStore(options.store)
+        ? options.store
+        : resilientStore(checkStore(options.store), { onError: onStoreError });
   store.onLateSpend?.((report) => observers.lateSpend(report));
   return {
     features,

@@ -144,6 +144,10 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   const { deploymentName } = client as { deploymentName?: unknown };
   const boundDeployment = typeof deploymentName === 'string' && deploymentName !== '' ? deploymentName : undefined;
 
+  // The same for every request: built once, not per call.
+  const chatRunOptions = { timeoutMs, onClientGone };
+  const responsesRunOptions = { timeoutMs, onClientGone, api: 'responses' as const };
+
   return { run, answer: readErrorOptions(config, options, 'llmHandler'), ends: true };
 
   async function run(exchange: Exchange): Promise<void> {
@@ -172,11 +176,10 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
     let answer: unknown;
     try {
       if (streamed) return await streamAnswer(create, api, context, exchange, timeoutMs);
-      const runOptions = { timeoutMs, onClientGone };
       answer =
         api === 'responses'
-          ? await context.run((params, callOptions) => create(params, callOptions), { ...runOptions, api })
-          : await context.run((params, callOptions) => create(params, callOptions), runOptions);
+          ? await context.run((params, callOptions) => create(params, callOptions), responsesRunOptions)
+          : await context.run((params, callOptions) => create(params, callOptions), chatRunOptions);
     } catch (err) {
       if (clientGone()) return;
       throw failureRefusal(err, context);

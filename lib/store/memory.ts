@@ -56,6 +56,9 @@ export interface MemoryStore extends Store {
   close(): Promise<void>;
 }
 
+/** The stores `memoryStore()` made: never unreachable, so a budget uses them without the outage policies' wrapper. */
+const memoryStores = new WeakSet<MemoryStore>();
+
 /** Keys looked at per turn of the event loop when the timer sweeps, so a midnight with 1M expiring users never blocks. */
 const SWEEP_SLICE = 10_000;
 /** Reclaimed leases remembered for their late settle, and settled spend moves for a retry: the newest this many. */
@@ -190,7 +193,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     return { spent };
   };
 
-  return {
+  const store: MemoryStore = {
     async reserve(request: ReserveRequest): Promise<ReserveResult> {
       assertTokenCount(request.input, 'input');
       assertTokenCount(request.maxOutput, 'maxOutput');
@@ -315,4 +318,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       rankings.clear();
     },
   };
+  memoryStores.add(store);
+  return store;
 }
+
+/** Whether `store` was made by `memoryStore()`. */
+export const isMemoryStore = (store: unknown): boolean => memoryStores.has(store as MemoryStore);
