@@ -2,9 +2,10 @@
 import type { ChildProcess } from 'node:child_process';
 import type { UpstreamBehaviour, UpstreamCall, UpstreamRequest } from '../../lib/testing';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
+import { DEFAULT_SUMMARY_PROMPT } from '../../lib/degrade/options';
 import { spawnApp } from '../helpers/child-app';
 import { until } from '../helpers/until';
-import type { ChaosEnv } from './scopes';
+import { ASSIST, type ChaosEnv } from './scopes';
 
 export const CHAOS_WORKER = require.resolve('../fixtures/chaos-worker.ts');
 
@@ -168,6 +169,12 @@ export function stageFromMarker(request: UpstreamRequest): UpstreamBehaviour {
 /** The behaviour a request's marker staged. */
 export function stagedBehaviour(marker: Marker): StagedBehaviour {
   return BEHAVIOURS[marker.behaviour];
+}
+
+/** Whether the upstream call is a summary call of /assist: the summarizer's model and instruction (its marker is in the transcript). */
+export function isSummaryCall(call: UpstreamCall): boolean {
+  const messages = call.request.body.messages as Array<{ content?: unknown }> | undefined;
+  return call.request.body.model === ASSIST.summarizer.model && messages?.[0]?.content === DEFAULT_SUMMARY_PROMPT;
 }
 
 /** Whether the upstream call was a stream. */

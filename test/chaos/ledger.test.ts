@@ -1,9 +1,10 @@
-// The ledger: thousands of chaotic calls, streamed or not, then every user's usage equals what the upstream's records say was charged (0 drift; abandoned streams within their stated margin, never below the bill).
+// The ledger: thousands of chaotic calls, streamed or not, summarized or downgraded, then every user's usage equals what the upstream's records say was charged, summary calls included (0 drift; abandoned streams within their stated margin, never below the bill).
 import { createClient } from 'redis';
 import OpenAI from 'openai';
 import request from 'supertest';
 import { redisStore } from '../../lib';
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
+import { SUMMARY_HEADING } from '../../lib/degrade/summarize';
 import type { ScopeRequest } from '../../lib/store/types';
 import { startOfflineUpstream, type OfflineUpstream, type UpstreamCall } from '../../lib/testing';
 import { startTestApp } from '../helpers/app';
@@ -13,6 +14,7 @@ import {
   expectedCharge,
   getJson,
   isStreamed,
+  isSummaryCall,
   readMarker,
   stageFromMarker,
   startWorkers,
@@ -22,8 +24,8 @@ import {
   type Worker,
 } from './harness';
 import { until } from '../helpers/until';
-import { chaosScopes, slowClock } from './scopes';
-import { documentedAnswer, sendTraffic, type ChaosUser, type SentRequest } from './traffic';
+import { ASSIST, chaosScopes, slowClock } from './scopes';
+import { documentedAnswer, sendTraffic, type ChaosUser, type Route, type SentRequest } from './traffic';
 
 const USERS: ChaosUser[] = [
   { id: 'ana', tier: 'free' },
@@ -32,9 +34,13 @@ const USERS: ChaosUser[] = [
   { id: 'dev', tier: 'pro' },
   { id: 'eve', tier: 'pro' },
   { id: 'farid', tier: 'pro' },
+  { id: 'gus', tier: 'mid' },
 ];
-/** ana runs out mid-run: refusals and shrinking caps are part of the mix. */
-const LIMITS = { free: 6_000, pro: 10_000_000 };
+/**
+ * ana runs out mid-run: refusals and shrinking caps are part of the mix. ana and gus pass
+ * /assist's downgrade threshold: their calls there go to the cheaper model from then on.
+ */
+const LIMITS = { free: 6_000, mid: 100_000, pro: 10_000_000 };
 const SCOPES = chaosScopes(LIMITS);
 /** llmHandler's time-out: ten times the slowest staged delay. */
 const TIMEOUT_MS = 2_000;
@@ -43,48 +49,64 @@ const MAX_OUTPUT = 80;
 /** The store clock runs 20× slower, so the one-minute TPM window holds the whole run. */
 const CLOCK_RATE = 20;
 
+/** The calls the routes made, not their summaries: one per request at most. */
+const routeCalls = (calls: readonly UpstreamCall[]) => calls.filter((call) => !isSummaryCall(call));
+
 /**
- * What the counters must hold, at least and at most: every upstream call's charge, by user
- * and in total. Exact for every call but streams whose client left, which count from the
+ * What the counters must hold, at least and at most: every upstream call's charge, summary
+ * calls included (counted in the same user, feature and global budgets as their request), by
+ * user, by feature and in total. Exact for every call but streams whose client left, which count from the
  * upstream's bill up to `STREAM_IN_FLIGHT_MARGIN` tokens above it (R10); a stream left
  * before its request reached the upstream may have been charged its input + the margin
  * (the route cannot know that nothing was sent).
  */
 function expectedLedger(calls: readonly UpstreamCall[], sent: readonly SentRequest[], bound: 0 | 1): Ledger {
   const left = new Set(sent.filter((r) => r.abandoned).map((r) => r.marker.id));
-  const reached = new Set(calls.map((call) => readMarker(call.request)!.id));
+  const routeOf = new Map(sent.map((r) => [r.marker.id, r.route]));
+  const reached = new Set(routeCalls(calls).map((call) => readMarker(call.request)!.id));
   const charges = [
-    ...calls.map((call) => ({
-      user: readMarker(call.request)!.user,
-      tokens: expectedCharge(call, left.has(readMarker(call.request)!.id))[bound],
-    })),
+    ...calls.map((call) => {
+      const { id, user } = readMarker(call.request)!;
+      return { user, route: routeOf.get(id)!, tokens: expectedCharge(call, left.has(id))[bound] };
+    }),
     ...sent
       .filter((r) => r.stream && r.abandoned && !reached.has(r.marker.id))
-      .map((r) => ({ user: r.marker.user, tokens: bound === 0 ? 0 : r.promptTokens + STREAM_IN_FLIGHT_MARGIN })),
+      .map((r) => ({
+        user: r.marker.user,
+        route: r.route,
+        tokens: bound === 0 ? 0 : r.promptTokens + STREAM_IN_FLIGHT_MARGIN,
+      })),
   ];
   const charged = sumBy(
     charges,
     (c) => c.user,
     (c) => c.tokens,
   );
+  const byRoute = sumBy(
+    charges,
+    (c) => c.route,
+    (c) => c.tokens,
+  );
   const total = charges.reduce((sum, c) => sum + c.tokens, 0);
-  return { byUser: Object.fromEntries(USERS.map((u) => [u.id, charged.get(u.id) ?? 0])), feature: total, global: total };
+  return {
+    byUser: Object.fromEntries(USERS.map((u) => [u.id, charged.get(u.id) ?? 0])),
+    chat: byRoute.get('chat') ?? 0,
+    assist: byRoute.get('assist') ?? 0,
+    global: total,
+  };
 }
 
-/** The counters outside `[least, most]`: every user, the feature and the TPM window. */
+/** The counters outside `[least, most]`: every user, each feature and the TPM window. */
 function outside(actual: Ledger, least: Ledger, most: Ledger) {
   const figure = (ledger: Ledger, scope: string) =>
-    scope === 'feature' || scope === 'global' ? ledger[scope] : ledger.byUser[scope.slice('user '.length)]!;
-  return ['feature', 'global', ...USERS.map((u) => `user ${u.id}`)]
+    scope === 'chat' || scope === 'assist' || scope === 'global' ? ledger[scope] : ledger.byUser[scope.slice('user '.length)]!;
+  return ['chat', 'assist', 'global', ...USERS.map((u) => `user ${u.id}`)]
     .map((scope) => ({ scope, least: figure(least, scope), actual: figure(actual, scope), most: figure(most, scope) }))
     .filter(({ least: low, actual: used, most: high }) => used < low || used > high);
 }
 
-interface Ledger {
-  byUser: Record<string, number>;
-  feature: number;
-  global: number;
-}
+/** The counters: by user, by feature (named after its route) and the TPM window. */
+type Ledger = { byUser: Record<string, number>; global: number } & Record<Route, number>;
 
 describe.each([
   { name: 'Redis shared by 2 processes', store: 'redis', processes: 2, requests: 3_000, seed: 6 },
@@ -125,7 +147,8 @@ describe.each([
       const used = async (scope: ScopeRequest) => (await reader.usage(scope)).used;
       readLedger = async () => ({
         byUser: Object.fromEntries(await Promise.all(USERS.map(async (u) => [u.id, await used(SCOPES.user(u.id, u.tier))]))),
-        feature: await used(SCOPES.feature),
+        chat: await used(SCOPES.feature),
+        assist: await used(SCOPES.assist),
         global: await used(SCOPES.global),
       });
     }
@@ -135,12 +158,16 @@ describe.each([
       readLedger = async () => {
         const reads = await Promise.all(
           USERS.map((u) =>
-            getJson<{ user: number; feature: number; global: number }>(port, `/usage?user=${u.id}&tier=${u.tier}`),
+            getJson<{ user: number; feature: number; assist: number; global: number }>(
+              port,
+              `/usage?user=${u.id}&tier=${u.tier}`,
+            ),
           ),
         );
         return {
           byUser: Object.fromEntries(USERS.map((u, i) => [u.id, reads[i]!.user])),
-          feature: reads[0]!.feature,
+          chat: reads[0]!.feature,
+          assist: reads[0]!.assist,
           global: reads[0]!.global,
         };
       };
@@ -155,6 +182,7 @@ describe.each([
       seed,
       disconnectRate: 0.2,
       maxDisconnectMs: 600,
+      assistRate: 0.3,
     });
     // Calls left running by clients that hung up end by the time-out at the latest.
     await upstream.idle();
@@ -169,10 +197,10 @@ describe.each([
     await upstream?.close();
   });
 
-  test('the traffic really was chaotic: every behaviour reached the upstream, clients hung up mid-call, a user ran out', () => {
+  test('the traffic really was chaotic: every behaviour reached the upstream, clients hung up mid-call, a user ran out, /assist summarized and downgraded', () => {
     const staged = new Set(upstream.calls.map((call) => readMarker(call.request)?.behaviour));
     expect(staged.size).toBe(Object.keys(BEHAVIOURS).length);
-    const reached = new Set(upstream.calls.map((call) => readMarker(call.request)!.id));
+    const reached = new Set(routeCalls(upstream.calls).map((call) => readMarker(call.request)!.id));
     const hungUpMidCall = sent.filter((r) => r.abandoned && reached.has(r.marker.id)).length;
     const streamsLeftMidStream = upstream.calls.filter(
       (call) => isStreamed(call) && call.outcome === 'client-gone' && call.sentTokens > 0,
@@ -185,6 +213,21 @@ describe.each([
     expect(hungUpMidCall).toBeGreaterThan(20);
     expect(streamsLeftMidStream.length).toBeGreaterThan(20);
     expect(sent.some((r) => r.status === 429)).toBe(true);
+
+    const summaries = upstream.calls.filter(isSummaryCall);
+    const summarized = routeCalls(upstream.calls).filter((call) => JSON.stringify(call.request.body).includes(SUMMARY_HEADING));
+    const downgraded = upstream.calls.filter((call) => call.request.body.model === ASSIST.downgradeTo);
+    const downgradedUsers = new Set(downgraded.map((call) => readMarker(call.request)!.user));
+    console.log(
+      `/assist: ${sent.filter((r) => r.route === 'assist').length} requests, ${summaries.length} summary calls ` +
+        `(${summaries.filter((call) => call.usage).length} billed), ${summarized.length} calls sent with a summary, ` +
+        `${downgraded.length} downgraded to ${ASSIST.downgradeTo} (users ${[...downgradedUsers].sort().join(', ')})`,
+    );
+    expect(summaries.length).toBeGreaterThan(50);
+    expect(summarized.length).toBeGreaterThan(20);
+    expect(downgraded.length).toBeGreaterThan(10);
+    // The users whose quota ran low.
+    expect([...downgradedUsers]).toEqual(expect.arrayContaining(['ana', 'gus']));
   });
 
   test('every user, the feature and the TPM window are charged what the upstream records say: exact, and abandoned streams never below the bill', async () => {
@@ -197,16 +240,16 @@ describe.each([
     );
     const billed = upstream.calls.reduce((sum, call) => sum + (call.usage?.total_tokens ?? 0), 0);
     console.log(
-      `store ${actual.feature} tokens, allowed ${least.feature}–${most.feature}; above the least: ${actual.feature - least.feature} ` +
+      `store ${actual.global} tokens (/assist ${actual.assist}), allowed ${least.global}–${most.global}; above the least: ${actual.global - least.global} ` +
         `(the upstream billed ${billed} in all, reservations of failed calls included in the least)`,
     );
     expect(outside(actual, least, most)).toEqual([]);
   });
 
-  test('each request reached the provider at most once (one attempt, whatever the client maxRetries)', () => {
+  test('each request reached the provider at most once, and its summary at most once (one attempt, whatever the client maxRetries)', () => {
     const attempts = sumBy(
       upstream.calls,
-      (call) => String(readMarker(call.request)!.id),
+      (call) => `${readMarker(call.request)!.id}${isSummaryCall(call) ? ' summary' : ''}`,
       () => 1,
     );
     const retried = [...attempts].filter(([, n]) => n > 1).map(([id]) => id);
@@ -222,11 +265,12 @@ describe.each([
   });
 
   test('every answered request got the documented status and a JSON body', () => {
-    const reached = new Set(upstream.calls.map((call) => readMarker(call.request)!.id));
+    const calls = routeCalls(upstream.calls);
+    const reached = new Set(calls.map((call) => readMarker(call.request)!.id));
     // How each stream must end: an upstream_error event where the failure happened (a stream shorter than where
     // it was staged, by a shrinking cap, ends normally), upstream_timeout where our time-out stopped it (a slow, loaded run).
     const streamEnd = new Map(
-      upstream.calls.map((c) => [
+      calls.map((c) => [
         readMarker(c.request)!.id,
         c.failedMidStream ? 'upstream_error' : c.outcome === 'client-gone' ? 'upstream_timeout' : undefined,
       ]),
@@ -254,7 +298,13 @@ describe.each([
                 : body?.error?.type === answer.type && typeof body?.error?.message === 'string'));
         return ok
           ? undefined
-          : { behaviour: r.marker.behaviour, expected: answer, status: r.status, body: r.body ?? r.rawBody ?? r.lastEvent };
+          : {
+              behaviour: r.marker.behaviour,
+              route: r.route,
+              expected: answer,
+              status: r.status,
+              body: r.body ?? r.rawBody ?? r.lastEvent,
+            };
       })
       .filter((w) => w !== undefined);
     expect(wrong.slice(0, 5)).toEqual([]);

@@ -44,18 +44,36 @@ export const slowClock = (t0: number, rate: number) => () => Math.floor(t0 + (Da
 
 const DAY = { kind: 'fixed', periodAt: (now: number) => periodAt(now, 'day', 'UTC') } as const;
 
-/** The feature, user and global scopes of the chaos worker's route. */
+/**
+ * The worker's second feature, at POST /assist: a conversation over `maxInput` is
+ * summarized by `summarizer`, and a user with less than `downgradeBelow` of their quota
+ * left is answered by `downgradeTo` (another encoding than gpt-4o's, so a call counted
+ * with the wrong one shows in the ledger).
+ */
+export const ASSIST = {
+  feature: 'assist',
+  model: 'gpt-4o',
+  maxInput: 300,
+  summarizer: { model: 'gpt-4o-mini', maxInput: 400, maxOutput: 40 },
+  downgradeTo: 'gpt-3.5-turbo',
+  downgradeBelow: 0.75,
+} as const;
+
+const featureScope = (name: string): ScopeRequest => ({
+  kind: 'feature',
+  key: featureScopeKey(name),
+  limit: 1e12,
+  onUnavailable: 'fail-closed',
+  window: DAY,
+});
+
+/** The feature, user and global scopes of the chaos worker's routes. */
 export function chaosScopes(limits: Record<string, number>) {
   const smallest = Math.min(...Object.values(limits));
   return {
     limits,
-    feature: {
-      kind: 'feature',
-      key: featureScopeKey('chat'),
-      limit: 1e12,
-      onUnavailable: 'fail-closed',
-      window: DAY,
-    } as ScopeRequest,
+    feature: featureScope('chat'),
+    assist: featureScope(ASSIST.feature),
     global: {
       kind: 'global',
       key: globalScopeKey('tpm'),
