@@ -49,6 +49,8 @@ export interface SentRequest {
   promptTokens: number;
   /** A streamed answer: the last event, `[DONE]` / `response.completed` / `response.incomplete` or `error` (its data's `error.type`). */
   lastEvent?: { data: string; name?: string; errorType?: string };
+  /** From sending to the answer's end or the hang-up, as the client saw it: at least as long as the app's exchange. */
+  elapsedMs?: number;
 }
 
 /** Reads a server-sent event stream, hanging up after `hangUpAfter` text chunks; returns the last event. */
@@ -158,6 +160,7 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
         promptTokens: promptTokensOf(item.messages, item.route),
       };
       sent.push(result);
+      const started = performance.now();
       const abort = new AbortController();
       const timer = item.disconnectAfterMs === undefined ? undefined : setTimeout(() => abort.abort(), item.disconnectAfterMs);
       try {
@@ -188,6 +191,7 @@ export async function sendTraffic(options: TrafficOptions): Promise<SentRequest[
         result.abandoned = true;
       } finally {
         clearTimeout(timer);
+        result.elapsedMs = performance.now() - started;
       }
     }
   };
