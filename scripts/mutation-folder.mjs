@@ -11,12 +11,5 @@ if (target === undefined) {
 const { mutate } = JSON.parse(readFileSync(new URL('../stryker.config.json', import.meta.url), 'utf8'));
 const exclusions = mutate.filter((pattern) => pattern.startsWith('!'));
 const part = target.endsWith('.ts') ? `lib/${target}` : `lib/${target}/**/*.ts`;
-// Stryker's incremental file holds the results of the run that wrote it only: one file per part, so that a run of
-// one folder keeps the others' results.
-const incrementalFile = `reports/mutation/incremental/${target.replace(/\.ts$/, '').replaceAll('/', '-')}.json`;
-const run = spawnSync(
-  'stryker',
-  ['run', '--mutate', [part, ...exclusions].join(','), '--incrementalFile', incrementalFile, ...strykerArgs],
-  { stdio: 'inherit' },
-);
+const run = spawnSync('stryker', ['run', '--mutate', [part, ...exclusions].join(','), ...strykerArgs], { stdio: 'inherit' });
 process.exit(run.status ?? 1);
