@@ -18,7 +18,10 @@ module.exports = {
     '<rootDir>/test/quota/*.test.ts',
     '<rootDir>/test/globalTpm/*.test.ts',
     '<rootDir>/test/llmHandler/*.test.ts',
-    '<rootDir>/test/degrade/*.test.ts',
+    // Not test/degrade/shadow.test.ts: it starts a Redis server for all its blocks.
+    '<rootDir>/test/degrade/downgrade*.test.ts',
+    '<rootDir>/test/degrade/summarize*.test.ts',
+    '<rootDir>/test/degrade/shadow-http.test.ts',
     '<rootDir>/test/flags/options.test.ts',
     '<rootDir>/test/budget/options.test.ts',
     '<rootDir>/test/budget/warmup.test.ts',
