@@ -832,3 +832,52 @@ export interface AdminRouterOptions<F extends Framework = AnyFramework> {
    */
   maxTopPrincipals?: number;
 }
+
+/**
+ * The budgets of an app, each middleware in its framework's shape: `Middleware` (and
+ * `ErrorMiddleware`, its error handler) for Express or Koa.
+ */
+export interface BudgetMiddlewares<F extends Framework, Middleware, ErrorMiddleware = Middleware> {
+  /** 503 `feature_disabled` while flag `name` is off; a flag never set is `options.default` (on). No store round trip. */
+  featureFlag(name: string, options?: FeatureFlagOptions<F>): Middleware;
+  /** Kill switches shared by every process on the store (each process's own with the memory store). */
+  readonly flags: FeatureFlags;
+  /** Counts the input of feature `name`, degrades or rejects it, caps the output, declares its daily budget. */
+  featureBudget(name: string, options?: FeatureBudgetOptions<F>): Middleware;
+  /** Declares the requesting user's quota for the current period: the quota named `user`. */
+  userQuota(options: UserQuotaOptions<F>): Middleware;
+  /** Declares the quota `options.name` (team, organisation, API key, …) of the request's principal for the current period. */
+  quota(options: QuotaOptions<F>): Middleware;
+  /** Declares a tokens-per-minute limit shared by all users and processes. */
+  globalTpm(options: GlobalTpmOptions<F>): Middleware;
+  /**
+   * Declares the spend of this hour and day (global or per feature) in nano-USD at the model's
+   * prices, with optional hard caps; alerts once per threshold and window, and on spikes.
+   */
+  costMeter(options?: CostMeterOptions<F>): Middleware;
+  /** Reserves every declared budget, calls the model with the computed limits, settles with the real usage. */
+  llmHandler(options: LlmHandlerOptions<F>): Middleware;
+  /** GET handler answering `{ used, limit, remaining, resetAt }` of the requester's quota (default: the user quota). */
+  usageHandler(options?: UsageHandlerOptions): Middleware;
+  /**
+   * Answers refusals thrown through run(), model-client errors and bad bodies as this package's
+   * JSON errors: after the routes on Express, first on Koa (it answers what is thrown below it).
+   */
+  errorHandler(): ErrorMiddleware;
+  usage: {
+    /** What user `id` has used and has left this period (tier default: the quota's defaultTier). */
+    user(id: PrincipalId, tier?: string): Promise<UserUsage>;
+    /** What principal `id` of quota `name` has used and has left this period (tier default: the quota's defaultTier). */
+    quota(name: string, id: PrincipalId, tier?: string): Promise<UserUsage>;
+  };
+  /** Builds the encoders of every configured model now, so the first request does not pay for it (~1 s). */
+  warmup(): void;
+  /**
+   * Registers Prometheus metrics (prom-client, loaded now) of every request of this budget:
+   * tokens and cost by feature and model, refusals, degradations, reservations in flight,
+   * store errors, outage policies, late spend, reserve and settle latency. No user ids as labels.
+   */
+  metrics(options?: MetricsOptions): void;
+  /** The store every budget counts in (wrapped in the outage policies). */
+  readonly store: Store;
+}
