@@ -1,5 +1,5 @@
 // CPU profile of the bench app under load on one route: where the chain's CPU per request goes.
-// Run: npx tsx bench/overhead-profile.ts memory   (env: SECONDS=3 CONCURRENCY=16 PROFILE_DIR=.profiles REF=<git ref> LIB=tsx)
+// Run: npx tsx bench/overhead-profile.ts memory   (env: SECONDS=3 CONCURRENCY=16 PROFILE_DIR=.profiles PROFILE_INTERVAL_US=1000 REF=<git ref> LIB=tsx)
 // Open the .cpuprofile it writes in Chrome DevTools (Performance) or speedscope.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,7 +17,14 @@ async function main(): Promise<void> {
   // The app under `node --cpu-prof`, which writes the profile when the app exits (it exits when its stdin closes).
   const app = spawn(
     process.execPath,
-    ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', require.resolve('./overhead-app.ts')],
+    [
+      '--cpu-prof',
+      `--cpu-prof-dir=${dir}`,
+      `--cpu-prof-interval=${process.env.PROFILE_INTERVAL_US ?? 1000}`,
+      '--import',
+      'tsx',
+      require.resolve('./overhead-app.ts'),
+    ],
     {
       env: { ...process.env, REDIS_URL: redisServer.url, UPSTREAM_URL: upstream.url, LIB_DIR: lib.libDir },
       stdio: ['pipe', 'pipe', 'inherit'],

@@ -31,31 +31,32 @@ const HISTORY = [
   })),
 ];
 let sent = 0;
-const nextBody = () =>
-  JSON.stringify({
-    messages: [
-      ...HISTORY,
-      { role: 'user', content: `Question ${++sent}: ` + 'why does the brown fox jump over the dog '.repeat(6) },
-    ],
-  });
+/** The messages of the next request: the history, and a last message no request had before. */
+export const nextMessages = () => [
+  ...HISTORY,
+  { role: 'user', content: `Question ${++sent}: ` + 'why does the brown fox jump over the dog '.repeat(6) },
+];
+const nextBody = () => JSON.stringify({ messages: nextMessages() });
+
+/** The stub upstream's fixed completion. */
+export const STUB_COMPLETION = JSON.stringify({
+  id: 'chatcmpl-bench',
+  object: 'chat.completion',
+  created: 0,
+  model: 'gpt-4o',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 150, completion_tokens: 20, total_tokens: 170 },
+});
 
 /** A stub upstream: a fixed completion, as cheap as an HTTP answer gets, so the app is what is measured; it counts its calls. */
 export function startStubUpstream(): Promise<{ url: string; calls: () => number; close: () => void }> {
   let calls = 0;
-  const completion = JSON.stringify({
-    id: 'chatcmpl-bench',
-    object: 'chat.completion',
-    created: 0,
-    model: 'gpt-4o',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, logprobs: null, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 150, completion_tokens: 20, total_tokens: 170 },
-  });
   const server = http.createServer((req, res) => {
     calls++;
     req.resume();
     req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(completion) });
-      res.end(completion);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(STUB_COMPLETION) });
+      res.end(STUB_COMPLETION);
     });
   });
   return new Promise((resolve) =>
