@@ -39,6 +39,8 @@ module.exports = {
     '<rootDir>/test/costMeter/behaviour.test.ts',
     '<rootDir>/test/costMeter/options.test.ts',
     '<rootDir>/test/store/resilient.test.ts',
+    // Not test/metrics/prometheus.test.ts: whole apps behind supertest, ~15 s a run; events.test.ts feeds createMetrics directly.
+    '<rootDir>/test/metrics/events.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,
