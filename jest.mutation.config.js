@@ -41,6 +41,8 @@ module.exports = {
     '<rootDir>/test/store/resilient.test.ts',
     // Not test/metrics/prometheus.test.ts: whole apps behind supertest, ~15 s a run; events.test.ts feeds createMetrics directly.
     '<rootDir>/test/metrics/events.test.ts',
+    // Express and Koa apps on loopback ports, an in-process upstream: what reaches lib/koa and lib/middleware.
+    '<rootDir>/test/frameworks/*.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,
