@@ -19,6 +19,7 @@ module.exports = {
     '<rootDir>/test/globalTpm/*.test.ts',
     '<rootDir>/test/llmHandler/*.test.ts',
     '<rootDir>/test/stream/*.test.ts',
+    '<rootDir>/test/responses/*.test.ts',
     // Not test/degrade/shadow.test.ts: it starts a Redis server for all its blocks.
     '<rootDir>/test/degrade/downgrade*.test.ts',
     '<rootDir>/test/degrade/summarize*.test.ts',
