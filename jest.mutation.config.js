@@ -18,6 +18,7 @@ module.exports = {
     '<rootDir>/test/quota/*.test.ts',
     '<rootDir>/test/globalTpm/*.test.ts',
     '<rootDir>/test/llmHandler/*.test.ts',
+    '<rootDir>/test/options/*.test.ts',
     '<rootDir>/test/stream/*.test.ts',
     '<rootDir>/test/responses/*.test.ts',
     // Not test/degrade/shadow.test.ts: it starts a Redis server for all its blocks.
