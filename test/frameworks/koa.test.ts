@@ -77,6 +77,28 @@ test("errorHandler, mounted first, answers a refusal thrown by run() in the app'
   expect(called).toBe(0);
 });
 
+test('without a body parser, a JSON body is 500 internal_error and the warning names @koa/bodyparser; other types stay 400', async () => {
+  const warnings: string[] = [];
+  const budget = createKoaBudget({ features: FEATURES, onWarning: ({ code, message }) => warnings.push(`${code}: ${message}`) });
+  const app = new Koa();
+  app.use(budget.featureBudget('chat'));
+  const res = await postOnce(app, { messages: [{ role: 'user', content: 'Hi' }] });
+  expect(res.status).toBe(500);
+  expect(JSON.parse(res.text).error.type).toBe('internal_error');
+  expect(warnings).toEqual([
+    'TB_NO_BODY_PARSER: featureBudget received a JSON body that no parser has read (the body is undefined); mount @koa/bodyparser before it, e.g. app.use(bodyParser()).',
+  ]);
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const text = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { method: 'POST', body: 'hello' });
+    expect(text.status).toBe(400);
+    expect(((await text.json()) as { error: { type: string } }).error.type).toBe('invalid_request');
+  } finally {
+    server.close();
+  }
+});
+
 test("an Express middleware mounted on Koa throws TB_WRONG_FRAMEWORK naming 'token-budget/koa', and the process lives on", async () => {
   const budget = createTokenBudget({ features: FEATURES });
   const app = new Koa();
