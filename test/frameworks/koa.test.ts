@@ -77,6 +77,16 @@ test("errorHandler, mounted first, answers a refusal thrown by run() in the app'
   expect(called).toBe(0);
 });
 
+test("errorHandler leaves the app's own errors to Koa", async () => {
+  const { app } = koaApp({}, (b) => [
+    b.errorHandler(),
+    () => {
+      throw Object.assign(new Error('I am a teapot'), { status: 418, expose: true });
+    },
+  ]);
+  expect(await postOnce(app, {})).toEqual({ status: 418, text: 'I am a teapot' });
+});
+
 describe('without a body parser, a JSON body is 500 internal_error and the warning says how to mount one; other types stay 400', () => {
   type OnWarning = TokenBudgetOptions['onWarning'];
   test.each([
