@@ -18,6 +18,9 @@ module.exports = {
     '<rootDir>/test/quota/*.test.ts',
     '<rootDir>/test/globalTpm/*.test.ts',
     '<rootDir>/test/llmHandler/*.test.ts',
+    '<rootDir>/test/options/*.test.ts',
+    '<rootDir>/test/stream/*.test.ts',
+    '<rootDir>/test/responses/*.test.ts',
     // Not test/degrade/shadow.test.ts: it starts a Redis server for all its blocks.
     '<rootDir>/test/degrade/downgrade*.test.ts',
     '<rootDir>/test/degrade/summarize*.test.ts',
@@ -38,6 +41,10 @@ module.exports = {
     '<rootDir>/test/costMeter/behaviour.test.ts',
     '<rootDir>/test/costMeter/options.test.ts',
     '<rootDir>/test/store/resilient.test.ts',
+    // Not test/metrics/prometheus.test.ts: whole apps behind supertest, ~15 s a run; events.test.ts feeds createMetrics directly.
+    '<rootDir>/test/metrics/events.test.ts',
+    // Express and Koa apps on loopback ports, an in-process upstream: what reaches lib/koa and lib/middleware.
+    '<rootDir>/test/frameworks/*.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,

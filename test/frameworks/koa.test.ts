@@ -1,4 +1,4 @@
-// What differs on Koa: onReject takes ctx, errors: 'next' throws to Koa, errorHandler is mounted first; and each entry's middlewares refuse the other framework clearly.
+// What differs on Koa: onReject takes ctx, errors: 'next' throws to Koa, errorHandler is mounted first; each entry's middlewares refuse the other framework clearly, and name its body parser when none ran.
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import express, { type ErrorRequestHandler } from 'express';
@@ -14,15 +14,15 @@ const { bodyParser } = require('@koa/bodyparser') as { bodyParser: () => Koa.Mid
 
 const tooLarge = { messages: [{ role: 'user', content: words(300) }] };
 
-/** Listens, POSTs `body` once, closes; the status, body text and the error Koa reported, if any. */
-async function postOnce(app: Koa | express.Express, body: unknown) {
+/** Listens, POSTs `body` once (as JSON, or a string as `contentType`), closes; the status and body text. */
+async function postOnce(app: Koa | express.Express, body: unknown, contentType = 'application/json') {
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   try {
     const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      headers: { 'content-type': contentType },
+      body: contentType === 'application/json' ? JSON.stringify(body) : String(body),
     });
     return { status: res.status, text: await res.text() };
   } finally {
@@ -75,6 +75,44 @@ test("errorHandler, mounted first, answers a refusal thrown by run() in the app'
   expect(res.status).toBe(429);
   expect(JSON.parse(res.text)).toMatchObject({ error: { type: 'user_quota_exceeded', scope: 'user', limit: 5 } });
   expect(called).toBe(0);
+});
+
+test("errorHandler leaves the app's own errors to Koa", async () => {
+  const { app } = koaApp({}, (b) => [
+    b.errorHandler(),
+    () => {
+      throw Object.assign(new Error('I am a teapot'), { status: 418, expose: true });
+    },
+  ]);
+  expect(await postOnce(app, {})).toEqual({ status: 418, text: 'I am a teapot' });
+});
+
+describe('without a body parser, a JSON body is 500 internal_error and the warning says how to mount one; other types stay 400', () => {
+  type OnWarning = TokenBudgetOptions['onWarning'];
+  test.each([
+    [
+      'Koa',
+      (onWarning: OnWarning) => new Koa().use(createKoaBudget({ features: FEATURES, onWarning }).featureBudget('chat')),
+      '@koa/bodyparser before it, e.g. app.use(bodyParser())',
+    ],
+    [
+      'Express',
+      (onWarning: OnWarning) => express().post('/', createTokenBudget({ features: FEATURES, onWarning }).featureBudget('chat')),
+      "express.json() before it, e.g. app.use(express.json({ limit: '1mb' }))",
+    ],
+  ])('%s', async (_name, makeApp, hint) => {
+    const warnings: string[] = [];
+    const app = makeApp(({ code, message }) => warnings.push(`${code}: ${message}`));
+    const res = await postOnce(app, { messages: [{ role: 'user', content: 'Hi' }] });
+    expect(res.status).toBe(500);
+    expect(JSON.parse(res.text).error.type).toBe('internal_error');
+    expect(warnings).toEqual([
+      `TB_NO_BODY_PARSER: featureBudget received a JSON body that no parser has read (the body is undefined); mount ${hint}.`,
+    ]);
+    const text = await postOnce(app, 'hello', 'text/plain');
+    expect(text.status).toBe(400);
+    expect(JSON.parse(text.text).error.type).toBe('invalid_request');
+  });
 });
 
 test("an Express middleware mounted on Koa throws TB_WRONG_FRAMEWORK naming 'token-budget/koa', and the process lives on", async () => {
