@@ -79,7 +79,65 @@ describe('readSummarizer', () => {
     });
   });
 
+  test('what is given is kept: the model, its figures, the prompt, the time-out, the fallback and the cache', () => {
+    const cache = { get: () => undefined, set: () => {} };
+    const summarizer = { client, model: 'gpt-4o-mini', maxInput: 100, maxOutput: 10, prompt: 'P', timeoutMs: 5 };
+    expect(read({ summarizer, summarizeFallback: 'reject', summaryCache: cache })()).toEqual({
+      client,
+      model: 'gpt-4o-mini',
+      modelInfo: MINI,
+      maxInput: 100,
+      maxOutput: 10,
+      prompt: 'P',
+      timeoutMs: 5,
+      fallback: 'reject',
+      cache,
+    });
+  });
+
+  test('no summarizer reads as none, its fallback and cache checked all the same', () => {
+    expect(read({})()).toBeUndefined();
+    expect(read({ summarizeFallback: 'reject', summaryCache: { get: () => undefined, set: () => {} } })()).toBeUndefined();
+  });
+
   test.each([
+    [
+      { summarizer: 'gpt-4o-mini' },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer must be { client, model, maxInput, maxOutput }.',
+    ],
+    [{ summarizer: null }, 'TB_INVALID_OPTION', 'features.chat.summarizer must be { client, model, maxInput, maxOutput }.'],
+    [
+      { summarizer: { client: {}, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.client must be an OpenAI client (e.g. new OpenAI()).',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1, prompt: '' } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.prompt must be a non-empty string.',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1, prompt: 5 } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.prompt must be a non-empty string.',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 2.5 } },
+      'TB_INVALID_LIMIT',
+      'features.chat.summarizer.maxOutput must be a positive integer; got 2.5.',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1, timeoutMs: 0 } },
+      'TB_INVALID_LIMIT',
+      'features.chat.summarizer.timeoutMs must be a positive integer; got 0.',
+    ],
+    [{ summaryCache: null }, 'TB_INVALID_OPTION', 'features.chat.summaryCache must be { get(key), set(key, summary) }.'],
+    [
+      { summaryCache: { set: () => {} } },
+      'TB_INVALID_OPTION',
+      'features.chat.summaryCache must be { get(key), set(key, summary) }.',
+    ],
     [
       { summarizer: { model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
       'TB_INVALID_OPTION',
@@ -100,7 +158,7 @@ describe('readSummarizer', () => {
       'TB_INVALID_OPTION',
       'features.chat.summaryCache must be { get(key), set(key, summary) }.',
     ],
-  ] as const)('%j is refused', (options, code, message) => {
+  ] as const)('%j is refused (case %#)', (options, code, message) => {
     expect(read(options)).toThrow(new TokenBudgetConfigError(code, message));
   });
 });
