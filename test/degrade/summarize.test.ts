@@ -57,12 +57,18 @@ test('the cache key changes with the model, the prompt and the transcript', () =
   expect(summaryCacheKey({ model: 'gpt-4.1-nano', prompt: 'P' }, 'T')).not.toBe(key);
   expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'Q' }, 'T')).not.toBe(key);
   expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'P' }, 'U')).not.toBe(key);
+  // The parts are kept apart: moving text from one to the next makes another key.
+  expect(summaryCacheKey({ model: 'gpt-4o', prompt: '-miniP' }, 'T')).not.toBe(key);
+  expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'PT' }, '')).not.toBe(key);
 });
 
 test('a completion without text is no summary', () => {
   expect(completionText({ choices: [{ message: { content: 'Short.' } }] })).toBe('Short.');
   expect(completionText({ choices: [{ message: { content: '  ' } }] })).toBeUndefined();
   expect(completionText({ choices: [] })).toBeUndefined();
+  expect(completionText({})).toBeUndefined();
+  expect(completionText({ choices: [{}] })).toBeUndefined();
+  expect(completionText({ choices: [{ message: { content: 42 } }] })).toBeUndefined();
   expect(completionText(null)).toBeUndefined();
 });
 
