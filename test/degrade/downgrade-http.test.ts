@@ -206,7 +206,9 @@ describe('configuration', () => {
   );
 
   test('an unknown model is refused as the feature model would be', () => {
-    expect(withRule({ model: 'cheap-llm', when: { remainingBelow: 0.2 } })).toThrow(/TB_UNKNOWN_MODEL/);
+    expect(withRule({ model: 'cheap-llm', when: { remainingBelow: 0.2 } })).toThrow(
+      /^features\.chat\.downgrade\[0\]\.model\b.*\[TB_UNKNOWN_MODEL\]$/,
+    );
   });
 
   test("a cheaper model whose context cannot hold maxInput + maxOutput is refused; the output cap is the model's limit at most", () => {
@@ -218,6 +220,8 @@ describe('configuration', () => {
       });
     // gpt-3.5-turbo: a 16,385-token context, 4,096 output tokens at most.
     expect(() => build(12_000, 10_000)).not.toThrow();
+    // 12,289 + 4,096 fill the context exactly.
+    expect(() => build(12_289, 10_000)).not.toThrow();
     expect(() => build(14_000, 2_500)).toThrow(
       new TokenBudgetConfigError(
         'TB_OVER_CONTEXT',

@@ -2,7 +2,14 @@
 import OpenAI from 'openai';
 import { TokenBudgetConfigError } from '../../lib';
 import { readSummarizer } from '../../lib/degrade/options';
-import { boundedTranscript, completionText, summaryCacheKey, transcriptLines, withSummary } from '../../lib/degrade/summarize';
+import {
+  boundedTranscript,
+  completionText,
+  summaryCacheKey,
+  summaryRequest,
+  transcriptLines,
+  withSummary,
+} from '../../lib/degrade/summarize';
 import type { ChatMessage } from '../../lib/messages';
 import { getEncoder } from '../../lib/tokens/encoder';
 import { requireModel } from '../../lib/tokens/models';
@@ -21,13 +28,16 @@ test('a transcript is one line per message; tool calls keep their name and argum
     {
       role: 'assistant',
       content: null,
-      tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }],
+      tool_calls: [
+        { id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } },
+        { id: 'c2', type: 'function', function: { name: 'time', arguments: '{}' } },
+      ],
     },
     { role: 'tool', content: '12 °C', tool_call_id: 'c1' },
   ];
   expect(transcriptLines(messages)).toEqual([
     'user: Weather? [image]',
-    'assistant:  [calls weather({"city":"Oslo"})]',
+    'assistant:  [calls weather({"city":"Oslo"})] [calls time({})]',
     'tool: 12 °C',
   ]);
 });
@@ -48,6 +58,14 @@ test('the summary goes after the leading system and developer messages', () => {
   const summary = { role: 'system', content: 'Summary of the earlier conversation:\nX' };
   expect(withSummary([system, developer, user], 'X')).toEqual([system, developer, summary, user]);
   expect(withSummary([user], 'X')).toEqual([summary, user]);
+  expect(withSummary([system], 'X')).toEqual([system, summary]);
+});
+
+test('the summary call: the instruction as the system message, the transcript as the user message', () => {
+  expect(summaryRequest('P', 'T')).toEqual([
+    { role: 'system', content: 'P' },
+    { role: 'user', content: 'T' },
+  ]);
 });
 
 test('the cache key changes with the model, the prompt and the transcript', () => {
@@ -101,6 +119,13 @@ describe('readSummarizer', () => {
     });
   });
 
+  test('its model is resolved as the feature model is, at its own path', () => {
+    const resolved: unknown[] = [];
+    const resolve = (model: unknown, path: string) => (resolved.push([model, path]), MINI);
+    readSummarizer({ summarizer: { client, model: 'mini', maxInput: 1, maxOutput: 1 } }, 'features.chat', resolve);
+    expect(resolved).toEqual([['mini', 'features.chat.summarizer.model']]);
+  });
+
   test('no summarizer reads as none, its fallback and cache checked all the same', () => {
     expect(read({})()).toBeUndefined();
     expect(read({ summarizeFallback: 'reject', summaryCache: { get: () => undefined, set: () => {} } })()).toBeUndefined();
@@ -115,6 +140,11 @@ describe('readSummarizer', () => {
     [{ summarizer: null }, 'TB_INVALID_OPTION', 'features.chat.summarizer must be { client, model, maxInput, maxOutput }.'],
     [
       { summarizer: { client: {}, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.client must be an OpenAI client (e.g. new OpenAI()).',
+    ],
+    [
+      { summarizer: { client: { chat: {} }, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
       'TB_INVALID_OPTION',
       'features.chat.summarizer.client must be an OpenAI client (e.g. new OpenAI()).',
     ],

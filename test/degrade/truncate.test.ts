@@ -7,13 +7,12 @@ import { runWhole, WHOLE } from '../../lib/tokens/slice';
 /** A message that costs `tokens`: its content is that many characters. */
 const message = (role: ChatRole, tokens: number): ChatMessage => ({ role, content: 'x'.repeat(tokens) });
 
-/** Costs as the contract allows: exact up to the limit, one more than it once past it. */
+/** Exact costs, as the contract allows at any limit. */
 const counter = (fixed: number): PromptCounter => ({
   fixed,
   // eslint-disable-next-line require-yield -- a counter that never needs a turn of the event loop
-  *message(counted, limit) {
-    const tokens = (counted.content as string).length;
-    return tokens > limit ? limit + 1 : tokens;
+  *message(counted) {
+    return (counted.content as string).length;
   },
 });
 
@@ -26,6 +25,7 @@ const developer = message('developer', 3);
 test('what every request costs beyond its messages must fit first', () => {
   expect(truncate([message('user', 1)], 10, 9)).toBeUndefined();
   expect(truncate([message('user', 1)], 10, 11)).toMatchObject({ droppedMessages: 0, inputTokens: 11 });
+  expect(truncate([], 10, 9)).toBeUndefined();
 });
 
 test('system and developer messages are all kept, wherever they stand; one that cannot fit fails the whole', () => {
@@ -35,6 +35,7 @@ test('system and developer messages are all kept, wherever they stand; one that 
   expect(truncate(messages, 1, 7)).toBeUndefined();
   // Pinned messages that fill the room exactly, and nothing else to keep.
   expect(truncate([system, developer], 1, 8)).toEqual({ messages: [system, developer], droppedMessages: 0, inputTokens: 8 });
+  expect(truncate([system, developer], 1, 7)).toBeUndefined();
 });
 
 test('whole turns are kept from the newest back; the first that does not fit ends the keeping', () => {
