@@ -24,6 +24,7 @@ module.exports = {
     // Not test/degrade/shadow.test.ts: it starts a Redis server for all its blocks.
     '<rootDir>/test/degrade/downgrade*.test.ts',
     '<rootDir>/test/degrade/summarize*.test.ts',
+    '<rootDir>/test/degrade/truncate.test.ts',
     '<rootDir>/test/degrade/shadow-http.test.ts',
     '<rootDir>/test/flags/options.test.ts',
     '<rootDir>/test/budget/options.test.ts',

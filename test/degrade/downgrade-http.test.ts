@@ -152,15 +152,63 @@ describe('configuration', () => {
       'features.chat.downgrade[0].when.remainingBelow must be a fraction of the limit, above 0 and at most 1; got 20.',
     ],
     [
-      { model: 'gpt-4o-mini', when: { remaining: 0.2 } },
-      'features.chat.downgrade[0].when has no option remaining; known: remainingBelow, remainingTokensBelow, remainingUsdBelow.',
+      { model: 'gpt-4o-mini', when: { remaining: 0.2, below: 1 } },
+      'features.chat.downgrade[0].when has no option remaining, below; known: remainingBelow, remainingTokensBelow, remainingUsdBelow.',
+    ],
+    [null, 'features.chat.downgrade[0] must be { model, when }.'],
+    ['gpt-4o-mini', 'features.chat.downgrade[0] must be { model, when }.'],
+    [{ model: 'gpt-4o-mini', when: null }, 'features.chat.downgrade[0].when must be an object, e.g. { remainingBelow: 0.2 }.'],
+    [
+      { model: 'gpt-4o-mini', when: { remainingBelow: 0 } },
+      'features.chat.downgrade[0].when.remainingBelow must be a fraction of the limit, above 0 and at most 1; got 0.',
+    ],
+    [
+      { model: 'gpt-4o-mini', when: { remainingBelow: '0.2' } },
+      'features.chat.downgrade[0].when.remainingBelow must be a fraction of the limit, above 0 and at most 1; got "0.2".',
+    ],
+    [
+      { model: 'gpt-4o-mini', when: { remainingTokensBelow: 0 } },
+      'features.chat.downgrade[0].when.remainingTokensBelow must be a positive integer; got 0.',
+    ],
+    [
+      { model: 'gpt-4o-mini', when: { remainingTokensBelow: 2.5 } },
+      'features.chat.downgrade[0].when.remainingTokensBelow must be a positive integer; got 2.5.',
+    ],
+    [
+      { model: 'gpt-4o-mini', when: { remainingUsdBelow: 0 } },
+      'features.chat.downgrade[0].when.remainingUsdBelow must be a positive amount of USD; got 0.',
+    ],
+    [
+      { model: 'gpt-4o-mini', when: { remainingUsdBelow: Infinity } },
+      'features.chat.downgrade[0].when.remainingUsdBelow must be a positive amount of USD; got null.',
+    ],
+    [
+      { model: 'gpt-4o-mini', when: { remainingUsdBelow: '1' } },
+      'features.chat.downgrade[0].when.remainingUsdBelow must be a positive amount of USD; got "1".',
     ],
   ])('%j is refused', (rule, message) => {
     expect(withRule(rule)).toThrow(new TokenBudgetConfigError('TB_INVALID_OPTION', message));
   });
 
+  test('a rule list that is no array is refused', () => {
+    const build = () =>
+      createTokenBudget({ features: { chat: { maxInput: 100, maxOutput: 50, model: 'gpt-4o', downgrade: {} as never } } });
+    expect(build).toThrow(
+      new TokenBudgetConfigError('TB_INVALID_OPTION', 'features.chat.downgrade must be an array of { model, when }.'),
+    );
+  });
+
+  test.each([{ remainingBelow: 1 }, { remainingTokensBelow: 1 }, { remainingUsdBelow: 0.000001 }])(
+    'the smallest and largest conditions are accepted: %j',
+    (when) => {
+      expect(withRule({ model: 'gpt-4o-mini', when })).not.toThrow();
+    },
+  );
+
   test('an unknown model is refused as the feature model would be', () => {
-    expect(withRule({ model: 'cheap-llm', when: { remainingBelow: 0.2 } })).toThrow(/TB_UNKNOWN_MODEL/);
+    expect(withRule({ model: 'cheap-llm', when: { remainingBelow: 0.2 } })).toThrow(
+      /^features\.chat\.downgrade\[0\]\.model\b.*\[TB_UNKNOWN_MODEL\]$/,
+    );
   });
 
   test("a cheaper model whose context cannot hold maxInput + maxOutput is refused; the output cap is the model's limit at most", () => {
@@ -172,6 +220,8 @@ describe('configuration', () => {
       });
     // gpt-3.5-turbo: a 16,385-token context, 4,096 output tokens at most.
     expect(() => build(12_000, 10_000)).not.toThrow();
+    // 12,289 + 4,096 fill the context exactly.
+    expect(() => build(12_289, 10_000)).not.toThrow();
     expect(() => build(14_000, 2_500)).toThrow(
       new TokenBudgetConfigError(
         'TB_OVER_CONTEXT',

@@ -1,6 +1,6 @@
 // Which budget runs low, by which rule: the conditions of a downgrade against scope states.
 import { NO_CAP } from '../../lib/alerts/spend-scopes';
-import { findLowBudget, lowBudget } from '../../lib/degrade/downgrade';
+import { downgradeEvent, findLowBudget, lowBudget, modelDowngrade } from '../../lib/degrade/downgrade';
 import type { DowngradeStep } from '../../lib/degrade/options';
 import { memoryStore } from '../../lib';
 import type { ScopeRequest, ScopeState, Store } from '../../lib/store/types';
@@ -68,4 +68,19 @@ test('the store is read before the reservation; a store that cannot be read down
   expect((await findLowBudget(store, [user], rules))?.state).toMatchObject({ used: 810, remaining: 190 });
   const down = { ...store, usage: () => Promise.reject(new Error('down')) } as Store;
   expect(await findLowBudget(down, [user], rules)).toBeUndefined();
+});
+
+test('a downgrade names the budget that ran low, by its name or else its kind; shadow mode says what it would have done', () => {
+  const rule = step('gpt-4o-mini', { remainingBelow: 0.2 });
+  const team = { ...stateOf(scope('quota', 't', 1000), 150), name: 'team' };
+  const downgrade = modelDowngrade('gpt-4o', { step: rule, state: team });
+  expect(downgrade).toEqual({ from: 'gpt-4o', to: 'gpt-4o-mini', scope: 'team', remaining: 150, limit: 1000 });
+  expect(modelDowngrade('gpt-4o', { step: rule, state: stateOf(spend, 5) }).scope).toBe('spend');
+  expect(downgradeEvent('chat', downgrade)).toEqual({
+    action: 'degrade',
+    code: 'downgrade',
+    feature: 'chat',
+    scope: 'team',
+    message: 'The team budget had 150 of 1000 left: the call would have gone to gpt-4o-mini instead of gpt-4o.',
+  });
 });

@@ -2,7 +2,14 @@
 import OpenAI from 'openai';
 import { TokenBudgetConfigError } from '../../lib';
 import { readSummarizer } from '../../lib/degrade/options';
-import { boundedTranscript, completionText, summaryCacheKey, transcriptLines, withSummary } from '../../lib/degrade/summarize';
+import {
+  boundedTranscript,
+  completionText,
+  summaryCacheKey,
+  summaryRequest,
+  transcriptLines,
+  withSummary,
+} from '../../lib/degrade/summarize';
 import type { ChatMessage } from '../../lib/messages';
 import { getEncoder } from '../../lib/tokens/encoder';
 import { requireModel } from '../../lib/tokens/models';
@@ -21,13 +28,16 @@ test('a transcript is one line per message; tool calls keep their name and argum
     {
       role: 'assistant',
       content: null,
-      tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }],
+      tool_calls: [
+        { id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } },
+        { id: 'c2', type: 'function', function: { name: 'time', arguments: '{}' } },
+      ],
     },
     { role: 'tool', content: '12 °C', tool_call_id: 'c1' },
   ];
   expect(transcriptLines(messages)).toEqual([
     'user: Weather? [image]',
-    'assistant:  [calls weather({"city":"Oslo"})]',
+    'assistant:  [calls weather({"city":"Oslo"})] [calls time({})]',
     'tool: 12 °C',
   ]);
 });
@@ -48,6 +58,14 @@ test('the summary goes after the leading system and developer messages', () => {
   const summary = { role: 'system', content: 'Summary of the earlier conversation:\nX' };
   expect(withSummary([system, developer, user], 'X')).toEqual([system, developer, summary, user]);
   expect(withSummary([user], 'X')).toEqual([summary, user]);
+  expect(withSummary([system], 'X')).toEqual([system, summary]);
+});
+
+test('the summary call: the instruction as the system message, the transcript as the user message', () => {
+  expect(summaryRequest('P', 'T')).toEqual([
+    { role: 'system', content: 'P' },
+    { role: 'user', content: 'T' },
+  ]);
 });
 
 test('the cache key changes with the model, the prompt and the transcript', () => {
@@ -57,12 +75,18 @@ test('the cache key changes with the model, the prompt and the transcript', () =
   expect(summaryCacheKey({ model: 'gpt-4.1-nano', prompt: 'P' }, 'T')).not.toBe(key);
   expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'Q' }, 'T')).not.toBe(key);
   expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'P' }, 'U')).not.toBe(key);
+  // The parts are kept apart: moving text from one to the next makes another key.
+  expect(summaryCacheKey({ model: 'gpt-4o', prompt: '-miniP' }, 'T')).not.toBe(key);
+  expect(summaryCacheKey({ model: 'gpt-4o-mini', prompt: 'PT' }, '')).not.toBe(key);
 });
 
 test('a completion without text is no summary', () => {
   expect(completionText({ choices: [{ message: { content: 'Short.' } }] })).toBe('Short.');
   expect(completionText({ choices: [{ message: { content: '  ' } }] })).toBeUndefined();
   expect(completionText({ choices: [] })).toBeUndefined();
+  expect(completionText({})).toBeUndefined();
+  expect(completionText({ choices: [{}] })).toBeUndefined();
+  expect(completionText({ choices: [{ message: { content: 42 } }] })).toBeUndefined();
   expect(completionText(null)).toBeUndefined();
 });
 
@@ -79,7 +103,77 @@ describe('readSummarizer', () => {
     });
   });
 
+  test('what is given is kept: the model, its figures, the prompt, the time-out, the fallback and the cache', () => {
+    const cache = { get: () => undefined, set: () => {} };
+    const summarizer = { client, model: 'gpt-4o-mini', maxInput: 100, maxOutput: 10, prompt: 'P', timeoutMs: 5 };
+    expect(read({ summarizer, summarizeFallback: 'reject', summaryCache: cache })()).toEqual({
+      client,
+      model: 'gpt-4o-mini',
+      modelInfo: MINI,
+      maxInput: 100,
+      maxOutput: 10,
+      prompt: 'P',
+      timeoutMs: 5,
+      fallback: 'reject',
+      cache,
+    });
+  });
+
+  test('its model is resolved as the feature model is, at its own path', () => {
+    const resolved: unknown[] = [];
+    const resolve = (model: unknown, path: string) => (resolved.push([model, path]), MINI);
+    readSummarizer({ summarizer: { client, model: 'mini', maxInput: 1, maxOutput: 1 } }, 'features.chat', resolve);
+    expect(resolved).toEqual([['mini', 'features.chat.summarizer.model']]);
+  });
+
+  test('no summarizer reads as none, its fallback and cache checked all the same', () => {
+    expect(read({})()).toBeUndefined();
+    expect(read({ summarizeFallback: 'reject', summaryCache: { get: () => undefined, set: () => {} } })()).toBeUndefined();
+  });
+
   test.each([
+    [
+      { summarizer: 'gpt-4o-mini' },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer must be { client, model, maxInput, maxOutput }.',
+    ],
+    [{ summarizer: null }, 'TB_INVALID_OPTION', 'features.chat.summarizer must be { client, model, maxInput, maxOutput }.'],
+    [
+      { summarizer: { client: {}, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.client must be an OpenAI client (e.g. new OpenAI()).',
+    ],
+    [
+      { summarizer: { client: { chat: {} }, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.client must be an OpenAI client (e.g. new OpenAI()).',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1, prompt: '' } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.prompt must be a non-empty string.',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1, prompt: 5 } },
+      'TB_INVALID_OPTION',
+      'features.chat.summarizer.prompt must be a non-empty string.',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 2.5 } },
+      'TB_INVALID_LIMIT',
+      'features.chat.summarizer.maxOutput must be a positive integer; got 2.5.',
+    ],
+    [
+      { summarizer: { client, model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1, timeoutMs: 0 } },
+      'TB_INVALID_LIMIT',
+      'features.chat.summarizer.timeoutMs must be a positive integer; got 0.',
+    ],
+    [{ summaryCache: null }, 'TB_INVALID_OPTION', 'features.chat.summaryCache must be { get(key), set(key, summary) }.'],
+    [
+      { summaryCache: { set: () => {} } },
+      'TB_INVALID_OPTION',
+      'features.chat.summaryCache must be { get(key), set(key, summary) }.',
+    ],
     [
       { summarizer: { model: 'gpt-4o-mini', maxInput: 1, maxOutput: 1 } },
       'TB_INVALID_OPTION',
@@ -100,7 +194,7 @@ describe('readSummarizer', () => {
       'TB_INVALID_OPTION',
       'features.chat.summaryCache must be { get(key), set(key, summary) }.',
     ],
-  ] as const)('%j is refused', (options, code, message) => {
+  ] as const)('%j is refused (case %#)', (options, code, message) => {
     expect(read(options)).toThrow(new TokenBudgetConfigError(code, message));
   });
 });

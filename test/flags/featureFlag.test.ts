@@ -1,7 +1,8 @@
 // featureFlag over HTTP with the memory store: 503 feature_disabled, defaults, per-process flags, error options, bad configuration.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import request from 'supertest';
-import { createTokenBudget, memoryStore, type TokenBudget } from '../../lib';
+import { createTokenBudget, memoryStore, StoreUnavailableError, type TokenBudget } from '../../lib';
+import type { FlagChannel } from '../../lib/store/types';
 import type { FeatureFlagOptions, TokenBudgetOptions } from '../../lib';
 import { EXPRESS } from '../helpers/app';
 
@@ -101,6 +102,52 @@ it('answers through onReject, the middleware’s own over the budget’s', async
   expect([res.status, res.text, seen]).toEqual([503, 'off', ['feature_disabled']]);
 });
 
+describe('while the flags are unknown: no read of them has succeeded since start-up', () => {
+  /** A store whose flags `channel` holds: its reads, writes and announcements. */
+  const storeWith = (channel: FlagChannel) => ({ ...memoryStore(), flagChannel: () => channel });
+  const down = () => Promise.reject(new StoreUnavailableError('down for the test'));
+  const unreachable: FlagChannel = { readAll: down, write: down, listen: down };
+  let budget: TokenBudget | undefined;
+  afterEach(() => budget?.flags.close());
+
+  /** GET /chat and /beta (default off) on a budget over `channel`; `flag` gives /chat's options. */
+  const unknownApp = (options: Partial<TokenBudgetOptions>, flag: FeatureFlagOptions = {}, channel = unreachable) => {
+    const made = flagApp({ store: storeWith(channel), ...options }, flag);
+    budget = made.budget;
+    return made.app;
+  };
+
+  it("refuses with 503 budget_unavailable and Retry-After: 1 under the budget's default policy", async () => {
+    const res = await request(unknownApp({})).get('/chat');
+    expect([res.status, res.headers['retry-after'], res.body.error.type]).toEqual([503, '1', 'budget_unavailable']);
+  });
+
+  it("serves as the flag's default with onUnknown 'fail-open', the flag's own or the budget's", async () => {
+    const app = unknownApp({ onStoreUnavailable: 'fail-open' });
+    expect((await request(app).get('/chat')).status).toBe(200);
+    const beta = await request(app).get('/beta');
+    expect([beta.status, beta.body.error.type]).toEqual([503, 'feature_disabled']);
+    const own = unknownApp({}, { onUnknown: 'fail-open' });
+    expect((await request(own).get('/chat')).status).toBe(200);
+  });
+
+  it("refuses with onUnknown 'fail-closed' under a fail-open budget", async () => {
+    const res = await request(unknownApp({ onStoreUnavailable: 'fail-open' }, { onUnknown: 'fail-closed' })).get('/chat');
+    expect([res.status, res.body.error.type]).toEqual([503, 'budget_unavailable']);
+  });
+
+  it('a request that comes while the first read is on its way waits for it, and follows what it read', async () => {
+    const stored = new Map([['chat', false]]);
+    const slow: FlagChannel = {
+      readAll: () => new Promise((resolve) => setImmediate(() => resolve(stored))),
+      write: () => Promise.resolve(),
+      listen: () => Promise.resolve(async () => {}),
+    };
+    const res = await request(unknownApp({}, {}, slow)).get('/chat');
+    expect([res.status, res.body.error.type]).toEqual([503, 'feature_disabled']);
+  });
+});
+
 describe('configuration mistakes', () => {
   let budget: TokenBudget;
   beforeEach(() => {
@@ -116,7 +163,9 @@ describe('configuration mistakes', () => {
   });
 
   it('refuses a default that is not a boolean', () => {
-    expect(() => budget.featureFlag('chat', { default: 'off' as unknown as boolean })).toThrow(/featureFlag\("chat"\)\.default/);
+    expect(() => budget.featureFlag('chat', { default: 'off' as unknown as boolean })).toThrow(
+      'featureFlag("chat").default must be true or false; got "off". [TB_INVALID_OPTION]',
+    );
   });
 
   it('refuses to set a flag to anything but true or false', async () => {

@@ -1,7 +1,7 @@
 // Each option of globalTpm reaches the budget: every test here fails when its option is ignored for the default.
 import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
-import type { BudgetHttpError, GlobalTpmOptions } from '../../lib';
+import { createTokenBudget, TokenBudgetConfigError, type BudgetHttpError, type GlobalTpmOptions } from '../../lib';
 import { optionApp, promptOf, spendingClient, switchableStore } from '../helpers/options';
 
 const features = { chat: { maxInput: 1000, maxOutput: 100, model: 'gpt-4o' } };
@@ -80,4 +80,20 @@ test('errors and onReject of globalTpm answer what it refuses (here: no featureB
   const passed = optionApp({ features }, (b) => [b.globalTpm({ limit: 100, errors: 'next' })], mine);
   const next = await request(passed.app).post('/chat').send(promptOf(10));
   expect([next.status, next.body]).toEqual([299, { mine: 'internal_error' }]);
+});
+
+describe('configuration mistakes', () => {
+  const globalTpm = (options: unknown) => () => createTokenBudget({ features }).globalTpm(options as GlobalTpmOptions);
+
+  test.each([
+    [{ limit: 100, headers: 'yes' }, 'TB_INVALID_OPTION', 'globalTpm.headers must be true or false; got "yes".'],
+    [
+      { limit: 100, name: 'a:b' },
+      'TB_INVALID_OPTION',
+      `globalTpm.name must be 1–64 characters of letters, digits, '_', '.' or '-'; got "a:b".`,
+    ],
+    [undefined, 'TB_INVALID_LIMIT', 'globalTpm.limit must be a positive integer; got undefined.'],
+  ] as const)('%j is refused', (options, code, message) => {
+    expect(globalTpm(options)).toThrow(new TokenBudgetConfigError(code, message));
+  });
 });

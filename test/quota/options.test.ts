@@ -257,6 +257,20 @@ describe('usageHandler', () => {
     expect(team.body).toMatchObject({ used: 1000, limit: 5000, remaining: 4000 });
   });
 
+  test('a store that cannot be read: 503 budget_unavailable, retry in a second', async () => {
+    const store = switchableStore();
+    // Under 'fallback' usage would be read from the process's own counters: only a fail-closed quota reaches the store.
+    const { app, budget } = userApp({ onStoreUnavailable: 'fail-closed' }, store);
+    app.get('/usage/me', budget.usageHandler());
+    store.down = true;
+    const down = await request(app).get('/usage/me').set('x-user', 'ann');
+    expect([down.status, down.headers['retry-after'], down.body]).toEqual([
+      503,
+      '1',
+      { error: { type: 'budget_unavailable', message: 'Usage cannot be read right now; retry shortly.' } },
+    ]);
+  });
+
   test('usage.user(id, tier) reads at that tier; the default is the defaultTier', async () => {
     const { budget } = userApp({ defaultTier: 'free' });
     expect(await budget.usage.user('ann', 'pro')).toMatchObject({ limit: 1000 });
