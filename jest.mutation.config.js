@@ -38,6 +38,8 @@ module.exports = {
     '<rootDir>/test/costMeter/behaviour.test.ts',
     '<rootDir>/test/costMeter/options.test.ts',
     '<rootDir>/test/store/resilient.test.ts',
+    '<rootDir>/test/store/redis-flags.test.ts',
+    '<rootDir>/test/store/memory-buckets.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,
