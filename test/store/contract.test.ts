@@ -1,6 +1,7 @@
 // Runs the Store contract against memoryStore, and redisStore through every supported client on one node and on a cluster; plus key and sweep tests.
 import { type RedisClientType, createClient } from 'redis';
 import { featureScopeKey, globalScopeKey, userScopeKey } from '../../lib/store/keys';
+import { leaseKeyOf, newLeaseId, spentKeyOf } from '../../lib/store/leases';
 import { memoryStore } from '../../lib/store/memory';
 import { redisStore } from '../../lib/store/redis';
 import type { Store } from '../../lib/store/types';
@@ -184,5 +185,19 @@ describe('scope keys', () => {
     ];
     expect(new Set(lookalikes).size).toBe(lookalikes.length);
     expect(new Set([featureScopeKey('x'), userScopeKey('x', 'x'), globalScopeKey('x')]).size).toBe(3);
+  });
+});
+
+describe('lease and spent keys', () => {
+  it('sit beside their scope or window counter, in its hash tag, under the store prefix', () => {
+    expect(leaseKeyOf('u:{u=alice}:day')).toBe('u:{u=alice}:day:leases');
+    expect(leaseKeyOf('g:{tpm}', 'tb:')).toBe('tb:g:{tpm}:leases');
+    expect(spentKeyOf('tb:f:{chat}:2026-11-28')).toBe('tb:f:{chat}:2026-11-28:spent');
+  });
+
+  it('are named by 96 random bits, never twice', () => {
+    const ids = Array.from({ length: 100 }, newLeaseId);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
