@@ -40,6 +40,7 @@ module.exports = {
     '<rootDir>/test/store/resilient.test.ts',
     '<rootDir>/test/store/redis-flags.test.ts',
     '<rootDir>/test/store/memory-buckets.test.ts',
+    '<rootDir>/test/store/amounts.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,
