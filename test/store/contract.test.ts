@@ -15,6 +15,24 @@ const GRACE = 15 * 60_000;
 describe('memoryStore', () => {
   storeContract(() => ({ createStore: (now) => memoryStore({ now }), clustered: false }));
 
+  describe('rankings', () => {
+    it('end at the very instant their lifetime does; a write then starts a new ranking', async () => {
+      let nowMs = NOON;
+      const store = memoryStore({ now: () => nowMs });
+      const rank = (amount: number) => store.rank([{ key: 'r:{edge}', member: 'alice', amount, ttlMs: 1000 }]);
+      await rank(5);
+      nowMs = NOON + 999;
+      expect(await store.ranked('r:{edge}', 1)).toEqual([{ member: 'alice', score: 5 }]);
+      nowMs = NOON + 1000;
+      expect(await store.ranked('r:{edge}', 1)).toEqual([]);
+      await rank(7);
+      expect(await store.ranked('r:{edge}', 1)).toEqual([{ member: 'alice', score: 7 }]);
+      nowMs = NOON + 1999;
+      expect(await store.ranked('r:{edge}', 1)).toEqual([{ member: 'alice', score: 7 }]);
+      await store.close();
+    });
+  });
+
   describe('expired windows', () => {
     it('are removed by sweep(), groups of expiry at a time, and not before they expire', async () => {
       let nowMs = NOON;
@@ -162,6 +180,7 @@ describe('scope keys', () => {
     expect(userScopeKey('alice', 'day')).toBe('u:{u=alice}:day');
     expect(userScopeKey('a.b-c_d@example.com', 'day')).toBe('u:{u=a.b-c_d@example.com}:day');
     expect(globalScopeKey('tpm')).toBe('g:{tpm}');
+    for (const id of ['x', 'Bob42', 'ZZ-9.z_@', 'x'.repeat(64)]) expect(userScopeKey(id, 'day')).toBe(`u:{u=${id}}:day`);
   });
 
   it('hash anything else into one hash tag of 43 safe characters', () => {

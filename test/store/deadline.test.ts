@@ -104,7 +104,11 @@ describe('withinDeadline on a fake clock', () => {
     const bounded = watch(withinDeadline(100, new Promise(() => {})));
     expect(await settledAfter(bounded, 1000)).toBe(100);
     expect(bounded.error).toBeInstanceOf(StoreUnavailableError);
-    expect(String(bounded.error)).toContain('within 100 ms');
+    expect(bounded.error).toMatchObject({
+      name: 'StoreUnavailableError',
+      code: 'TB_STORE_UNAVAILABLE',
+      message: 'Redis did not answer within 100 ms [TB_STORE_UNAVAILABLE]',
+    });
   });
 
   it('waits on while the store answers other calls: one deadline after its last answer', async () => {

@@ -260,6 +260,28 @@ describe('onError and the cool-down', () => {
     await expect(store.reserve(reserve(1, global('fallback')))).rejects.toBe(broken);
   });
 
+  test('an onError that throws never fails the request', async () => {
+    const primary = switchableStore();
+    const store = resilientStore(primary, {
+      cooldownMs: 0,
+      onError: () => {
+        throw new Error('a broken callback');
+      },
+    });
+    primary.down = true;
+    expect((await store.reserve(reserve(1, global('fail-open')))).ok).toBe(true);
+  });
+
+  test("a fail-closed refusal carries the primary's failure as its cause", async () => {
+    const { primary, store } = setup();
+    primary.down = true;
+    const refusal = store.reserve(reserve(1, global('fail-closed')));
+    await expect(refusal).rejects.toThrow('scope g:{tpm} fails closed');
+    await expect(refusal).rejects.toMatchObject({
+      cause: expect.objectContaining({ message: expect.stringContaining('down for the test') }),
+    });
+  });
+
   test('without onError, an outage is one console.warn', async () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
     const primary = switchableStore();
