@@ -41,6 +41,7 @@ module.exports = {
     '<rootDir>/test/store/redis-flags.test.ts',
     '<rootDir>/test/store/memory-buckets.test.ts',
     '<rootDir>/test/store/amounts.test.ts',
+    '<rootDir>/test/store/windows.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,
