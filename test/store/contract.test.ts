@@ -33,6 +33,21 @@ describe('memoryStore', () => {
     });
   });
 
+  describe('settled spend', () => {
+    it('outlives its window counter by keepSpentMs, for the spend history', async () => {
+      let nowMs = NOON;
+      const store = memoryStore({ now: () => nowMs });
+      const tracked = { ...scope(userScopeKey('history', 'day'), 1000), tracksSpend: true, keepSpentMs: DAY };
+      await store.settle(granted(await store.reserve({ scopes: [tracked], input: 10, maxOutput: 10 })), 15);
+      const counterGoneAt = NOON + DAY / 2 + GRACE;
+      nowMs = counterGoneAt + DAY - 1;
+      expect(await store.spentAt(tracked, [NOON])).toEqual([15]);
+      nowMs = counterGoneAt + DAY;
+      expect(await store.spentAt(tracked, [NOON])).toEqual([0]);
+      await store.close();
+    });
+  });
+
   describe('expired windows', () => {
     it('are removed by sweep(), groups of expiry at a time, and not before they expire', async () => {
       let nowMs = NOON;
