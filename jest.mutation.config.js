@@ -46,6 +46,10 @@ module.exports = {
     '<rootDir>/test/metrics/events.test.ts',
     // Express and Koa apps on loopback ports, an in-process upstream: what reaches lib/koa and lib/middleware.
     '<rootDir>/test/frameworks/*.test.ts',
+    '<rootDir>/test/store/redis-flags.test.ts',
+    '<rootDir>/test/store/memory-buckets.test.ts',
+    '<rootDir>/test/store/amounts.test.ts',
+    '<rootDir>/test/store/windows.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,

@@ -1,6 +1,7 @@
 // Runs the Store contract against memoryStore, and redisStore through every supported client on one node and on a cluster; plus key and sweep tests.
 import { type RedisClientType, createClient } from 'redis';
 import { featureScopeKey, globalScopeKey, userScopeKey } from '../../lib/store/keys';
+import { leaseKeyOf, newLeaseId, spentKeyOf } from '../../lib/store/leases';
 import { memoryStore } from '../../lib/store/memory';
 import { redisStore } from '../../lib/store/redis';
 import type { Store } from '../../lib/store/types';
@@ -13,6 +14,39 @@ const GRACE = 15 * 60_000;
 
 describe('memoryStore', () => {
   storeContract(() => ({ createStore: (now) => memoryStore({ now }), clustered: false }));
+
+  describe('rankings', () => {
+    it('end at the very instant their lifetime does; a write then starts a new ranking', async () => {
+      let nowMs = NOON;
+      const store = memoryStore({ now: () => nowMs });
+      const rank = (amount: number) => store.rank([{ key: 'r:{edge}', member: 'alice', amount, ttlMs: 1000 }]);
+      await rank(5);
+      nowMs = NOON + 999;
+      expect(await store.ranked('r:{edge}', 1)).toEqual([{ member: 'alice', score: 5 }]);
+      nowMs = NOON + 1000;
+      expect(await store.ranked('r:{edge}', 1)).toEqual([]);
+      await rank(7);
+      expect(await store.ranked('r:{edge}', 1)).toEqual([{ member: 'alice', score: 7 }]);
+      nowMs = NOON + 1999;
+      expect(await store.ranked('r:{edge}', 1)).toEqual([{ member: 'alice', score: 7 }]);
+      await store.close();
+    });
+  });
+
+  describe('settled spend', () => {
+    it('outlives its window counter by keepSpentMs, for the spend history', async () => {
+      let nowMs = NOON;
+      const store = memoryStore({ now: () => nowMs });
+      const tracked = { ...scope(userScopeKey('history', 'day'), 1000), tracksSpend: true, keepSpentMs: DAY };
+      await store.settle(granted(await store.reserve({ scopes: [tracked], input: 10, maxOutput: 10 })), 15);
+      const counterGoneAt = NOON + DAY / 2 + GRACE;
+      nowMs = counterGoneAt + DAY - 1;
+      expect(await store.spentAt(tracked, [NOON])).toEqual([15]);
+      nowMs = counterGoneAt + DAY;
+      expect(await store.spentAt(tracked, [NOON])).toEqual([0]);
+      await store.close();
+    });
+  });
 
   describe('expired windows', () => {
     it('are removed by sweep(), groups of expiry at a time, and not before they expire', async () => {
@@ -161,6 +195,7 @@ describe('scope keys', () => {
     expect(userScopeKey('alice', 'day')).toBe('u:{u=alice}:day');
     expect(userScopeKey('a.b-c_d@example.com', 'day')).toBe('u:{u=a.b-c_d@example.com}:day');
     expect(globalScopeKey('tpm')).toBe('g:{tpm}');
+    for (const id of ['x', 'Bob42', 'ZZ-9.z_@', 'x'.repeat(64)]) expect(userScopeKey(id, 'day')).toBe(`u:{u=${id}}:day`);
   });
 
   it('hash anything else into one hash tag of 43 safe characters', () => {
@@ -184,5 +219,19 @@ describe('scope keys', () => {
     ];
     expect(new Set(lookalikes).size).toBe(lookalikes.length);
     expect(new Set([featureScopeKey('x'), userScopeKey('x', 'x'), globalScopeKey('x')]).size).toBe(3);
+  });
+});
+
+describe('lease and spent keys', () => {
+  it('sit beside their scope or window counter, in its hash tag, under the store prefix', () => {
+    expect(leaseKeyOf('u:{u=alice}:day')).toBe('u:{u=alice}:day:leases');
+    expect(leaseKeyOf('g:{tpm}', 'tb:')).toBe('tb:g:{tpm}:leases');
+    expect(spentKeyOf('tb:f:{chat}:2026-11-28')).toBe('tb:f:{chat}:2026-11-28:spent');
+  });
+
+  it('are named by 96 random bits, never twice', () => {
+    const ids = Array.from({ length: 100 }, newLeaseId);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

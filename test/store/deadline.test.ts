@@ -1,7 +1,7 @@
 // Store deadlines measure the store: a process too busy to read a prompt reply is not told Redis is down.
 import { createClient } from 'redis';
 import { redisStore } from '../../lib';
-import { withinDeadline } from '../../lib/store/deadline';
+import { longestWaitMs, withinDeadline } from '../../lib/store/deadline';
 import { userScopeKey } from '../../lib/store/keys';
 import { StoreUnavailableError } from '../../lib/store/unavailable';
 import { scope } from './contract';
@@ -29,6 +29,10 @@ describe('withinDeadline', () => {
     const startedAt = Date.now();
     await expect(withinDeadline(100, new Promise(() => {}))).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(Date.now() - startedAt).toBeLessThan(1000);
+  });
+
+  it('waits eight deadlines at the longest', () => {
+    expect(longestWaitMs(250)).toBe(2000);
   });
 
   it('does not charge the store for time the loop was blocked, up to four deadlines', async () => {
@@ -64,5 +68,73 @@ describe('redisStore under a busy event loop', () => {
       await expect(reserving).resolves.toMatchObject({ ok: true });
     }
     expect((await store.usage(user)).used).toBe(50);
+  });
+});
+
+describe('withinDeadline on a fake clock', () => {
+  // A real setImmediate: each step fires the due timers, then lets the checks they deferred run at that instant.
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'] }));
+  afterEach(() => jest.useRealTimers());
+
+  async function step(ms: number) {
+    await jest.advanceTimersByTimeAsync(ms);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** What `promise` came to so far (its rejection is kept, never left unhandled). */
+  function watch(promise: Promise<unknown>) {
+    const state: { settled: boolean; error?: unknown } = { settled: false };
+    promise.then(
+      () => (state.settled = true),
+      (err: unknown) => Object.assign(state, { settled: true, error: err }),
+    );
+    return state;
+  }
+
+  /** Steps `ms` a millisecond at a time, and says when (ms after the start) `state` settled. */
+  async function settledAfter(state: { settled: boolean }, ms: number) {
+    for (let elapsed = 1; elapsed <= ms; elapsed++) {
+      await step(1);
+      if (state.settled) return elapsed;
+    }
+    return undefined;
+  }
+
+  it('gives up on a silent store one deadline after the call', async () => {
+    const bounded = watch(withinDeadline(100, new Promise(() => {})));
+    expect(await settledAfter(bounded, 1000)).toBe(100);
+    expect(bounded.error).toBeInstanceOf(StoreUnavailableError);
+    expect(bounded.error).toMatchObject({
+      name: 'StoreUnavailableError',
+      code: 'TB_STORE_UNAVAILABLE',
+      message: 'Redis did not answer within 100 ms [TB_STORE_UNAVAILABLE]',
+    });
+  });
+
+  it('waits on while the store answers other calls: one deadline after its last answer', async () => {
+    const startedAt = performance.now();
+    const bounded = watch(withinDeadline(100, new Promise(() => {}), () => startedAt + 60));
+    expect(await settledAfter(bounded, 1000)).toBe(160);
+    expect(bounded.error).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('gives up after eight deadlines on a store that answers everything but this call', async () => {
+    const bounded = watch(withinDeadline(100, new Promise(() => {}), () => performance.now()));
+    expect(await settledAfter(bounded, 2000)).toBe(800);
+    expect(bounded.error).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('passes on the answer or the failure of the store, and nothing once it gave up', async () => {
+    await expect(withinDeadline(100, Promise.resolve('ok'))).resolves.toBe('ok');
+    const failure = new Error('refused');
+    await expect(withinDeadline(100, Promise.reject(failure))).rejects.toBe(failure);
+    // An answered call leaves no timer behind.
+    expect(jest.getTimerCount()).toBe(0);
+    let answer!: (value: string) => void;
+    const late = watch(withinDeadline(100, new Promise<string>((resolve) => (answer = resolve))));
+    await step(100);
+    answer('too late');
+    await step(0);
+    expect(late.error).toBeInstanceOf(StoreUnavailableError);
   });
 });

@@ -72,6 +72,10 @@ describe('hours', () => {
     expectPeriod('hour', 'Pacific/Chatham', '2026-11-28T13+13:45', '2026-11-27T23:15:00Z', '2026-11-28T00:15:00Z');
   });
 
+  it('names an hour at an offset of whole seconds by them too (Africa/Monrovia, -00:44:30 until 1972)', () => {
+    expectPeriod('hour', 'Africa/Monrovia', '1970-06-01T12-00:44:30', '1970-06-01T12:44:30Z', '1970-06-01T13:44:30Z');
+  });
+
   it('makes the repeated 01:00 hour two periods with different ids (America/New_York, 2026-11-01)', () => {
     expectPeriod('hour', 'America/New_York', '2026-11-01T01-04:00', '2026-11-01T05:00:00Z', '2026-11-01T06:00:00Z');
     expectPeriod('hour', 'America/New_York', '2026-11-01T01-05:00', '2026-11-01T06:00:00Z', '2026-11-01T07:00:00Z');

@@ -260,6 +260,28 @@ describe('onError and the cool-down', () => {
     await expect(store.reserve(reserve(1, global('fallback')))).rejects.toBe(broken);
   });
 
+  test('an onError that throws never fails the request', async () => {
+    const primary = switchableStore();
+    const store = resilientStore(primary, {
+      cooldownMs: 0,
+      onError: () => {
+        throw new Error('a broken callback');
+      },
+    });
+    primary.down = true;
+    expect((await store.reserve(reserve(1, global('fail-open')))).ok).toBe(true);
+  });
+
+  test("a fail-closed refusal carries the primary's failure as its cause", async () => {
+    const { primary, store } = setup();
+    primary.down = true;
+    const refusal = store.reserve(reserve(1, global('fail-closed')));
+    await expect(refusal).rejects.toThrow('scope g:{tpm} fails closed');
+    await expect(refusal).rejects.toMatchObject({
+      cause: expect.objectContaining({ message: expect.stringContaining('down for the test') }),
+    });
+  });
+
   test('without onError, an outage is one console.warn', async () => {
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
     const primary = switchableStore();
@@ -411,6 +433,62 @@ describe('settlements the primary missed', () => {
     primary.down = false;
     await store.usage(spend);
     expect(heard).toEqual([[0, 30]]);
+  });
+});
+
+describe('its bounds', () => {
+  test('past maxUnsettled, the oldest settlement waiting for the primary is dropped and told to onError', async () => {
+    const primary = switchableStore();
+    const errors: Error[] = [];
+    const store = resilientStore(primary, { cooldownMs: 0, maxUnsettled: 1, onError: (err) => errors.push(err) });
+    const limited = user('a', 'fail-closed', 1000);
+    const [first, second] = [
+      granted(await store.reserve(reserve(100, limited))),
+      granted(await store.reserve(reserve(100, limited))),
+    ];
+    primary.down = true;
+    await store.settle(first, 10);
+    await store.settle(second, 20);
+    const dropped = errors.find((err) => err.message.startsWith('More than 1 settlements'));
+    expect(dropped?.message).toContain(`(lease ${first.leaseId}) is dropped`);
+    primary.down = false;
+    // The second settle is written; the first still holds its 100 until its lease runs out.
+    expect((await store.usage(limited)).used).toBe(120);
+  });
+
+  test('past rememberScopes, the scope the primary spoke of longest ago is forgotten', async () => {
+    const primary = switchableStore();
+    const store = resilientStore(primary, { cooldownMs: 0, rememberScopes: 1, onError: () => {} });
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    granted(await store.reserve(reserve(10, user('b', 'fallback'))));
+    primary.down = true;
+    await expect(store.reserve(reserve(10, user('a', 'fallback')))).rejects.toThrow(/has not seen scope/);
+    granted(await store.reserve(reserve(10, user('b', 'fallback'))));
+  });
+
+  test('a process counts 15 s after its heartbeat, or three heartbeats when they are further apart', async () => {
+    const ttls: number[] = [];
+    for (const heartbeatMs of [undefined, 4000, 6000]) {
+      const primary = { ...switchableStore(), heartbeat: async (_id: string, ttlMs: number) => ttls.push(ttlMs) };
+      await resilientStore(primary, { heartbeatMs }).close!();
+    }
+    expect(ttls).toEqual([15_000, 15_000, 18_000]);
+  });
+
+  test('a quota period that ended since the primary last spoke of it is refused', async () => {
+    const clock = { nowMs: Date.now() };
+    const primary = Object.assign(switchableStore(), { now: () => clock.nowMs, heartbeat: async () => 1 });
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    // The primary's period ends at resetAtMs; its clock is put just before it.
+    const { resetAtMs } = await store.usage(user('a', 'fallback'));
+    clock.nowMs = resetAtMs - 2;
+    await store.usage(user('a', 'fallback'));
+    primary.down = true;
+    clock.nowMs = resetAtMs - 1;
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    clock.nowMs = resetAtMs;
+    await expect(store.reserve(reserve(10, user('a', 'fallback')))).rejects.toThrow(/has not seen scope/);
+    await store.close!();
   });
 });
 
