@@ -25,6 +25,8 @@ module.exports = {
     '<rootDir>/test/flags/options.test.ts',
     '<rootDir>/test/budget/options.test.ts',
     '<rootDir>/test/budget/warmup.test.ts',
+    '<rootDir>/test/budget/warnings.test.ts',
+    '<rootDir>/test/budget/observers.test.ts',
     '<rootDir>/test/pricing/*.test.ts',
     '<rootDir>/test/plan/*.test.ts',
     '<rootDir>/test/budget/aliases.test.ts',
