@@ -27,6 +27,8 @@ module.exports = {
     '<rootDir>/test/budget/warmup.test.ts',
     '<rootDir>/test/budget/warnings.test.ts',
     '<rootDir>/test/budget/observers.test.ts',
+    '<rootDir>/test/budget/config-error.test.ts',
+    '<rootDir>/test/frameworks/wrong-framework.test.ts',
     '<rootDir>/test/pricing/*.test.ts',
     '<rootDir>/test/plan/*.test.ts',
     '<rootDir>/test/budget/aliases.test.ts',
