@@ -11,6 +11,7 @@ module.exports = {
     '<rootDir>/test/alerts/*.test.ts',
     '<rootDir>/test/budget/config.test.ts',
     '<rootDir>/test/context/context.test.ts',
+    '<rootDir>/test/context/usage.test.ts',
     '<rootDir>/test/flags/cache.test.ts',
     '<rootDir>/test/flags/featureFlag.test.ts',
     '<rootDir>/test/http/*.test.ts',
