@@ -23,6 +23,7 @@ module.exports = {
     '<rootDir>/test/degrade/downgrade*.test.ts',
     '<rootDir>/test/degrade/summarize*.test.ts',
     '<rootDir>/test/degrade/shadow-http.test.ts',
+    '<rootDir>/test/degrade/shadow-parts.test.ts',
     '<rootDir>/test/flags/options.test.ts',
     '<rootDir>/test/budget/options.test.ts',
     '<rootDir>/test/budget/warmup.test.ts',
