@@ -49,12 +49,11 @@ test("an unpriced model's calls are ranked by tokens only", async () => {
 });
 
 test('a store that cannot rank starts no ranking; a store without a clock leaves the time to Date.now', () => {
-  const plain: Store = {
-    reserve: async () => ({ ok: true }) as never,
-    settle: async () => ({ spent: [] }),
-    release: async () => {},
-    usage: async () => [],
+  // Never called: the test reads no usage and reserves nothing.
+  const unused = async (): Promise<never> => {
+    throw new Error('not called');
   };
+  const plain: Store = { reserve: unused, settle: unused, release: unused, usage: unused };
   const core = createBudgetCore({ features, store: plain, onStoreError: () => {} });
   core.startRanking();
   expect(core.config.observers.active).toBe(false);
