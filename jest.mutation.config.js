@@ -31,6 +31,7 @@ module.exports = {
     '<rootDir>/test/budget/observers.test.ts',
     '<rootDir>/test/budget/config-error.test.ts',
     '<rootDir>/test/budget/core.test.ts',
+    '<rootDir>/test/budget/read-config.test.ts',
     '<rootDir>/test/frameworks/wrong-framework.test.ts',
     '<rootDir>/test/pricing/*.test.ts',
     '<rootDir>/test/plan/*.test.ts',
