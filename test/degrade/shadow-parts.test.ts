@@ -68,9 +68,10 @@ test('liftShadowLimits lifts the shadow scopes only; realStates tells them again
 test('wouldRefuse: a shadow scope that could not afford one output token, as it was before this reservation', () => {
   const scopes = [scope('team', 100), scope('user', 100), scope('org', 100)];
   const shadow = new Set(['team', 'user']);
-  // 30 input + 10 output reserved; team had 69 used (affords 1 output token), user had 70 (affords none).
+  // 30 input tokens; team had 69 used before its part of 40 (affords 1 output token), user 70 before its 45 (affords none).
   const held = reservation(scopes, 30, 40);
-  const states = [state('team', 2 ** 52, 109), state('user', 2 ** 52, 110), state('org', 100, 200)];
+  held.parts[1]!.amount = 45;
+  const states = [state('team', 2 ** 52, 109), state('user', 2 ** 52, 115), state('org', 100, 200)];
   expect(wouldRefuse(scopes, states, held, shadow)).toEqual([{ ...state('user', 100, 70), resetAtMs: 1000 }]);
   // A scope the store did not count (no state, or no part) decides nothing.
   expect(wouldRefuse(scopes, [states[0]!], held, shadow)).toEqual([]);
