@@ -8,6 +8,7 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import express, { type Express, type RequestHandler } from 'express';
 import OpenAI from 'openai';
+import { BENCH_FEATURES, benchChain } from './budget-chain';
 import { nextMessages, prepareLib, STUB_COMPLETION } from './overhead';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
@@ -28,19 +29,11 @@ const bare: RequestHandler = async (req, res) => {
   res.json(await client.chat.completions.create({ model: 'gpt-4o', messages: req.body.messages, max_tokens: 200 }));
 };
 
-/** featureBudget + userQuota + globalTpm + llmHandler on a memory store, as bench/overhead.ts mounts them. */
+/** The measured route on a memory store, as bench/overhead.ts mounts it. */
 function chainOf(lib: Lib): RequestHandler[] {
-  const budget = lib.createTokenBudget({
-    features: { chat: { maxInput: 8000, maxOutput: 200, model: 'gpt-4o' } },
-    store: lib.memoryStore(),
-  });
+  const budget = lib.createTokenBudget({ features: BENCH_FEATURES, store: lib.memoryStore() });
   budget.warmup();
-  return [
-    budget.featureBudget('chat'),
-    budget.userQuota({ user: (req) => req.get('x-user'), limits: 1e12 }),
-    budget.globalTpm({ limit: 1e12 }),
-    budget.llmHandler({ client }),
-  ];
+  return benchChain(budget, client);
 }
 
 let served = 0;

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { RedisStore } from 'rate-limit-redis';
 import { createClient } from 'redis';
 import { listenForParent } from '../test/helpers/child-app';
+import { BENCH_FEATURES as features, benchChain } from './budget-chain';
 
 /** The package's exports, from `LIB_DIR` (lib/ compiled by the bench, or an older commit's) or else this tree's lib/ through tsx. */
 type Lib = typeof import('../lib');
@@ -28,13 +29,6 @@ async function main(): Promise<void> {
   redis.on('error', () => {});
   await redis.connect();
 
-  const features = { chat: { maxInput: 8000, maxOutput: 200, model: 'gpt-4o' } };
-  const chain = (budget: ReturnType<typeof createTokenBudget>): RequestHandler[] => [
-    budget.featureBudget('chat'),
-    budget.userQuota({ user: (req) => req.get('x-user'), limits: 1e12 }),
-    budget.globalTpm({ limit: 1e12 }),
-    budget.llmHandler({ client }),
-  ];
   const bare: RequestHandler = async (req, res) => {
     const completion = await client.chat.completions.create({
       model: 'gpt-4o',
@@ -60,9 +54,9 @@ async function main(): Promise<void> {
   const app = express();
   app.use(express.json({ limit: '1mb' }));
   app.post('/bare', bare);
-  app.post('/memory', ...chain(memoryBudget));
-  app.post('/redis', ...chain(redisBudget));
-  app.post('/metrics', ...chain(meteredBudget));
+  app.post('/memory', ...benchChain(memoryBudget, client));
+  app.post('/redis', ...benchChain(redisBudget, client));
+  app.post('/metrics', ...benchChain(meteredBudget, client));
   app.post('/peer', peer, bare);
   // CPU this process has used, so the bench can report CPU per request: steadier than req/s on a shared machine.
   app.get('/cpu', (_req, res) => {
