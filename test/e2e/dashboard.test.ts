@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { type Browser, chromium } from 'playwright-core';
+import { until } from '../helpers/until';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Flags known to work on these machines: no first-run screens, and no calls out to Google on a closed network. */
@@ -104,11 +105,10 @@ test('the page shows the spend of the requests made, and a flag switch turns the
     billedUsd += usage.prompt_tokens * GPT_4O.input + usage.completion_tokens * GPT_4O.output;
   }
   // The rankings are written just after each settlement, off the request's path.
-  for (let i = 0; i < 100; i++) {
+  await until(async () => {
     const overview = await fetch(`${base}/admin/api/spend`, { headers: { authorization: BASIC } });
-    if (((await overview.json()) as { hour: { totalUsd: number } }).hour.totalUsd >= billedUsd - 1e-12) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+    return ((await overview.json()) as { hour: { totalUsd: number } }).hour.totalUsd >= billedUsd - 1e-12;
+  });
 
   const context = await browser.newContext({ httpCredentials: ADMIN, viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
@@ -146,8 +146,11 @@ test('the page shows the spend of the requests made, and a flag switch turns the
 
   // A phone's width: one column, nothing wider than the screen.
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.waitForTimeout(200);
-  expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+  // Polled, not waited for a fixed time: a loaded machine may lay the page out again late. (Playwright's
+  // waitForFunction evaluates its string with eval, which the page's security policy forbids.)
+  const pageWidth = () => page.evaluate('document.documentElement.scrollWidth') as Promise<number>;
+  await until(async () => (await pageWidth()) <= 390, { timeoutMs: 10_000 }).catch(() => undefined);
+  expect(await pageWidth()).toBeLessThanOrEqual(390);
   // No script error, and nothing the page's security policy had to block.
   expect(pageErrors).toEqual([]);
   await context.close();
