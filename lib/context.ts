@@ -29,6 +29,12 @@ import {
 } from './degrade/summarize';
 import type { BudgetMode, ShadowEvent } from './types';
 
+/** The model a reply says answered (a dated snapshot, say), when it names one. */
+function modelOf(reply: unknown): string | undefined {
+  const named = (reply as { model?: unknown } | null | undefined)?.model;
+  return typeof named === 'string' ? named : undefined;
+}
+
 /**
  * Output tokens charged on top of what a stopped stream had streamed: chunks the
  * provider generated and sent before it saw the cancel, still in flight.
@@ -41,7 +47,7 @@ export interface SettledCall {
   feature: string;
   /** The configured model, as the app named it (an alias stays the alias). */
   model: string;
-  /** The model the provider says answered (a dated snapshot, say), when the reply names one. */
+  /** The model the provider says answered (a dated snapshot, say), when the reply or a stream's chunks name one. */
   responseModel: string | undefined;
   /** What was charged, in tokens: the real usage, the counted reply, or the whole reservation. */
   usage: CallUsage;
@@ -499,22 +505,27 @@ export class BudgetContext {
       this.state = 'settled';
       // Its lease ended with the release: what was billed is added on top, without a lease.
       const given = { ...reservation, leaseId: '', input: 0, parts: reservation.parts.map((part) => ({ ...part, amount: 0 })) };
-      await this.settleAt(given, this.actualUsage(usage, reply), reply);
+      await this.settleAt(given, this.actualUsage(usage, reply), modelOf(reply));
       return;
     }
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    await this.settleAt(this.reservation, this.actualUsage(usage, reply), reply);
+    await this.settleAt(this.reservation, this.actualUsage(usage, reply), modelOf(reply));
   }
 
   /**
    * Charges the whole reservation: the call was sent and no usable answer came back
-   * (abandoned, cut off, garbled), so the provider billed up to that much.
+   * (abandoned, cut off, garbled), so the provider billed up to that much. `responseModel`:
+   * the model a stream said answered before it was cut.
    */
-  async charge(): Promise<void> {
+  async charge(responseModel?: string): Promise<void> {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
-    await this.settleAt(this.reservation, { input: this.inputTokens, cachedInput: 0, output: this.outputCap ?? 0 });
+    await this.settleAt(
+      this.reservation,
+      { input: this.inputTokens, cachedInput: 0, output: this.outputCap ?? 0 },
+      responseModel,
+    );
   }
 
   /** Gives the reservation back (the call failed, was aborted, or never happened). */
@@ -536,9 +547,9 @@ export class BudgetContext {
   /**
    * Settles the reservation at `usage` (a request that declared no budgets has none),
    * moves the scope states the headers report to match, and tells the listeners what a
-   * call that cost something cost.
+   * call that cost something cost, and which model the provider says answered it.
    */
-  private async settleAt(reservation: Reservation | undefined, usage: CallUsage, reply?: unknown): Promise<void> {
+  private async settleAt(reservation: Reservation | undefined, usage: CallUsage, responseModel?: string): Promise<void> {
     const startedAt = this.observer?.active ? performance.now() : 0;
     const report = reservation ? await this.store.settle(reservation, usage) : { spent: [] };
     this.scopeStates = this.scopeStates.map((state) => {
@@ -547,7 +558,10 @@ export class BudgetContext {
       const used = Math.max(0, state.used + amountOf(part.scope, usage) - part.amount);
       return { ...state, used, remaining: Math.max(0, state.limit - used) };
     });
-    const call = usage.input + usage.output === 0 ? undefined : this.settledCall(usage, report, reply);
+    const call =
+      usage.input + usage.output === 0
+        ? undefined
+        : { feature: this.feature, model: this.model, responseModel, usage, report, context: this };
     if (this.observedInFlight || (call && this.observer?.active)) {
       this.observer!.ended(this, performance.now() - startedAt, call, this.observedInFlight);
       this.observedInFlight = false;
@@ -560,12 +574,6 @@ export class BudgetContext {
         this.warn('TB_LISTENER_FAILED', `A listener of settled calls threw: ${String(err)}`);
       }
     }
-  }
-
-  private settledCall(usage: CallUsage, report: SettleReport, reply: unknown): SettledCall {
-    const named = (reply as { model?: unknown } | null | undefined)?.model;
-    const responseModel = typeof named === 'string' ? named : undefined;
-    return { feature: this.feature, model: this.model, responseModel, usage, report, context: this };
   }
 
   /** The parameters for the model call: the feature's model, the (degraded) messages, the cap. */
@@ -723,22 +731,24 @@ export class BudgetContext {
       // The SDK ends `for await` silently when its signal is aborted: only `stoppedBy` tells.
       if (!readToEnd) this.stopCall?.('client-gone');
       this.callOver?.();
-      if (this.stoppedBy === 'timeout') await this.charge();
-      else if (this.stoppedBy === 'client-gone') await this.settleAbandoned(tally.output);
-      else await this.settleStream(tally.usage, tally.output);
+      if (this.stoppedBy === 'timeout') await this.charge(tally.model);
+      else if (this.stoppedBy === 'client-gone') await this.settleAbandoned(tally.output, tally.model);
+      else await this.settleStream(tally.usage, tally.output, tally.model);
     }
   }
 
   /**
    * Settles a stream that ended or was cut: its usage chunk, or without one what
    * `onMissingUsage` says (`countedOutput` is the output counted from its deltas).
+   * `responseModel`: the model the stream's chunks say answered, if they named one.
    */
-  async settleStream(usage: Usage | undefined, countedOutput: number): Promise<void> {
+  async settleStream(usage: Usage | undefined, countedOutput: number, responseModel?: string): Promise<void> {
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
     await this.settleAt(
       this.reservation,
       this.usageOrMissing(usage, () => countedOutput, 'A stream'),
+      responseModel,
     );
   }
 
@@ -748,13 +758,13 @@ export class BudgetContext {
    * tokens in flight (no more than the cap allowed), never less than what was streamed.
    * A model with hidden reasoning tokens is charged the reservation.
    */
-  private async settleAbandoned(streamedOutput: number): Promise<void> {
+  private async settleAbandoned(streamedOutput: number, responseModel?: string): Promise<void> {
     // Reasoning tokens are generated before and between the visible deltas, unseen: only the reservation is safe.
-    if (this.modelInfo.hiddenReasoning) return this.charge();
+    if (this.modelInfo.hiddenReasoning) return this.charge(responseModel);
     if (this.state !== 'reserved' && this.state !== 'calling') return;
     this.state = 'settled';
     const output = Math.max(streamedOutput, Math.min(streamedOutput + STREAM_IN_FLIGHT_MARGIN, this.outputCap ?? 0));
-    await this.settleAt(this.reservation, { input: this.inputTokens, cachedInput: 0, output });
+    await this.settleAt(this.reservation, { input: this.inputTokens, cachedInput: 0, output }, responseModel);
   }
 
   /**

@@ -16,6 +16,8 @@ export abstract class StreamTally {
   output = 0;
   /** The usage the stream reported, if it did. */
   usage: Usage | undefined;
+  /** The model the stream says answered (a dated snapshot, say), if it named one: it is priced by that name. */
+  model: string | undefined;
   private readonly encoder: Encoder;
 
   constructor(encoding: EncodingName) {
@@ -23,6 +25,10 @@ export abstract class StreamTally {
   }
 
   abstract observe(chunk: unknown): void;
+
+  protected noteModel(model: unknown): void {
+    if (typeof model === 'string') this.model = model;
+  }
 
   protected countText(text: unknown): void {
     if (typeof text === 'string' && text.length > 0) this.output += this.encoder.count(text);
@@ -37,8 +43,9 @@ export abstract class StreamTally {
 export class ChatStreamTally extends StreamTally {
   /** Counts one chunk (text, refusal, reasoning, tool-call names and arguments); Azure's chunks without choices or without a delta are read as nothing generated. */
   observe(chunk: unknown): void {
-    const { choices, usage } = chunk as { choices?: unknown; usage?: unknown };
+    const { choices, usage, model } = chunk as { choices?: unknown; usage?: unknown; model?: unknown };
     if (typeof usage === 'object' && usage !== null) this.usage = usage as Usage;
+    this.noteModel(model);
     if (!Array.isArray(choices)) return;
     for (const choice of choices) {
       const delta = (choice as { delta?: ChunkDelta } | null)?.delta;

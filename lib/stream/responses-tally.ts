@@ -28,6 +28,8 @@ export class ResponsesStreamTally extends StreamTally {
       response?: unknown;
     };
     if (typeof type !== 'string') return;
+    // `response.created` names the model first; the final event names it again.
+    this.noteModel((response as { model?: unknown } | null | undefined)?.model);
     if (DELTA_EVENTS.has(type)) this.countText(delta);
     else if (type === 'response.output_item.added') this.countText((item as { name?: unknown } | null)?.name);
     else if (FINAL_EVENTS.has(type)) {

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { countChatTokens, createTokenBudget, TokenBudgetConfigError } from '../../lib';
 import { formatUsd } from '../../lib/alerts/money';
 import { periodAt } from '../../lib/store/periods';
-import type { BudgetWarning, CostMeterOptions, SpendAlert } from '../../lib';
+import type { BudgetContext, BudgetWarning, CostMeterOptions, SpendAlert } from '../../lib';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { billedNanos, meterScope, storm, USD } from './money';
 
@@ -256,26 +256,69 @@ test('spend figures never reach the client: no RateLimit policy for spend, no li
   expect(refused.body.error).not.toHaveProperty('remaining');
 });
 
-test("a reply naming a model without a price is counted at the feature model's prices, with one warning", async () => {
-  const warnings: BudgetWarning[] = [];
-  t = await startTestApp({
-    budget: { features, onWarning: (w) => warnings.push(w) },
-    chain: (b) => [
-      b.featureBudget('chat'),
-      b.costMeter({}),
-      async (req, res) => {
-        const completion = await req.tokenBudget!.run(async () => ({
-          model: 'gpt-4o-experimental',
-          choices: [{ message: { role: 'assistant', content: 'ok' } }],
-          usage: { prompt_tokens: PROMPT, completion_tokens: 1, total_tokens: PROMPT + 1 },
-        }));
-        res.json(completion);
-      },
-    ],
-  });
-  for (let i = 0; i < 2; i++) expect((await chat(t.app)).status).toBe(200);
-  expect(warnings.filter((w) => w.code === 'TB_UNPRICED_RESPONSE_MODEL')).toHaveLength(1);
-  expect(warnings.find((w) => w.code === 'TB_UNPRICED_RESPONSE_MODEL')!.message).toContain('gpt-4o-experimental');
-  const [hour] = await t.budget.store.spentAt!(meterScope('hour'), [Date.now()]);
-  expect(hour).toBe(2 * (PROMPT * INPUT + OUTPUT));
-});
+/** The model's reply, named "gpt-4o-experimental", as a completion, a chat stream and a Responses stream (usage on the last chunk). */
+const unpricedReplies: [string, (context: BudgetContext) => Promise<void>][] = [
+  [
+    'a completion',
+    async (context) => {
+      await context.run(async () => ({
+        model: 'gpt-4o-experimental',
+        choices: [{ message: { role: 'assistant', content: 'ok' } }],
+        usage: { prompt_tokens: PROMPT, completion_tokens: 1, total_tokens: PROMPT + 1 },
+      }));
+    },
+  ],
+  [
+    'a chat stream',
+    async (context) => {
+      const usage = { prompt_tokens: PROMPT, completion_tokens: 1, total_tokens: PROMPT + 1 };
+      const chunks = [
+        { model: 'gpt-4o-experimental', choices: [{ index: 0, delta: { content: 'ok' } }] },
+        { model: 'gpt-4o-experimental', choices: [], usage },
+      ];
+      for await (const chunk of await context.runStream(async () => fromArray(chunks))) void chunk;
+    },
+  ],
+  [
+    'a Responses stream',
+    async (context) => {
+      const response = {
+        model: 'gpt-4o-experimental',
+        usage: { input_tokens: PROMPT, output_tokens: 1, total_tokens: PROMPT + 1 },
+      };
+      const events = [
+        { type: 'response.created', response: { model: 'gpt-4o-experimental' } },
+        { type: 'response.output_text.delta', delta: 'ok' },
+        { type: 'response.completed', response },
+      ];
+      for await (const event of await context.runStream(async () => fromArray(events), { api: 'responses' })) void event;
+    },
+  ],
+];
+
+async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+test.each(unpricedReplies)(
+  "%s naming a model without a price is counted at the feature model's prices, with one warning",
+  async (_kind, reply) => {
+    const warnings: BudgetWarning[] = [];
+    t = await startTestApp({
+      budget: { features, onWarning: (w) => warnings.push(w) },
+      chain: (b) => [
+        b.featureBudget('chat'),
+        b.costMeter({}),
+        async (req, res) => {
+          await reply(req.tokenBudget!);
+          res.json({});
+        },
+      ],
+    });
+    for (let i = 0; i < 2; i++) expect((await chat(t.app)).status).toBe(200);
+    expect(warnings.filter((w) => w.code === 'TB_UNPRICED_RESPONSE_MODEL')).toHaveLength(1);
+    expect(warnings.find((w) => w.code === 'TB_UNPRICED_RESPONSE_MODEL')!.message).toContain('gpt-4o-experimental');
+    const [hour] = await t.budget.store.spentAt!(meterScope('hour'), [Date.now()]);
+    expect(hour).toBe(2 * (PROMPT * INPUT + OUTPUT));
+  },
+);
