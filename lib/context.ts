@@ -780,8 +780,9 @@ export class BudgetContext {
     streamed = false,
   ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
-    if (options.onClientGone) this.onClientGone = options.onClientGone;
     await this.reserve(timeoutMs);
+    // Set after the reservation: a summary call made while reserving keeps the budget's own policy.
+    if (options.onClientGone) this.onClientGone = options.onClientGone;
     if (options.api === 'responses') await this.refuseBelowResponsesMinimum();
     this.state = 'calling';
     const abort = new AbortController();
