@@ -605,7 +605,9 @@ export class BudgetContext {
 
   /** The forwarded body parameters the called API knows (a body of the other API's format may carry others). */
   private forwardedTo(known: ReadonlySet<string>): Record<string, unknown> {
-    return Object.fromEntries(Object.entries(this.forwardParams).filter(([name]) => known.has(name)));
+    const forwarded: Record<string, unknown> = {};
+    for (const name in this.forwardParams) if (known.has(name)) forwarded[name] = this.forwardParams[name];
+    return forwarded;
   }
 
   /** The provider's abuse reports name the app's user, hashed; never an id the client chose. */

@@ -175,7 +175,9 @@ function* sumTokens(parts: Iterable<MessagePart>, model: ModelInfo, limit: numbe
         // As the encoder answers: the count when it is at most what is left, else one more than that.
         total += Math.min(known, left + 1);
       } else {
-        const counted = yield* encoder.countUpToSteps(part, left, slice);
+        // Most texts are counted in one go: their generators are made only for the rest.
+        const started = encoder.startCount(part, left, slice);
+        const counted = typeof started === 'number' ? started : yield* encoder.finishCount(started);
         // Above `left`, the encoder stopped early: the figure is not the text's count.
         if (counted <= left) remembered.remember(part, counted);
         total += counted;

@@ -14,7 +14,18 @@ export interface Encoder {
   countUpTo(text: string, limit: number): number;
   /** `countUpTo` as work that yields whenever `slice` is due (run it with `runSliced`). */
   countUpToSteps(text: string, limit: number, slice: Slice): Steps<number>;
+  /**
+   * `countUpToSteps` begun at once, without its generators: the count when the text is
+   * counted in one go (it fits a slice and holds no piece merged in steps: most texts do),
+   * else the count under way, for `finishCount` to go on with.
+   */
+  startCount(text: string, limit: number, slice: Slice): number | CountUnderWay;
+  /** Goes on with a count `startCount` left under way. */
+  finishCount(counting: CountUnderWay): Steps<number>;
 }
+
+/** A count `startCount` could not finish in one go. */
+export type CountUnderWay = Walk;
 
 /** The shape of `js-tiktoken/ranks/*`; its `pat_str` is not used (see `pretokenize.ts`). */
 interface TiktokenRanks {
@@ -75,10 +86,20 @@ class BpeEncoder implements Encoder {
   }
 
   *countUpToSteps(text: string, limit: number, slice: Slice): Steps<number> {
+    const started = this.startCount(text, limit, slice);
+    return typeof started === 'number' ? started : yield* this.finishCount(started);
+  }
+
+  startCount(text: string, limit: number, slice: Slice): number | CountUnderWay {
     // No token is longer than maxTokenBytes and a UTF-16 unit is at least one
     // UTF-8 byte, so a text this long has more than `limit` tokens whatever it says.
     if (text.length > limit * this.ranks.maxTokenBytes) return limit + 1;
-    return yield* this.walk(text, limit, null, slice);
+    const walk = newWalk(text, limit, null, slice);
+    return this.walkSome(walk) === Stop.Done ? countOfWalk(walk) : walk;
+  }
+
+  *finishCount(counting: CountUnderWay): Steps<number> {
+    return yield* this.walkOn(counting, counting.longPiece === NO_BYTES ? Stop.Due : Stop.LongPiece);
   }
 
   /**
@@ -87,19 +108,23 @@ class BpeEncoder implements Encoder {
    * across pieces, so the count of a prefix of pieces is exact. Yields between
    * pieces, and inside the merge of a long one, whenever `slice` is due.
    */
-  private *walk(text: string, limit: number, out: number[] | null, slice: Slice): Steps<number> {
-    const walk: Walk = { text, limit, out, slice, start: 0, count: 0, longPiece: NO_BYTES, longLength: 0 };
-    for (;;) {
-      const stop = this.walkSome(walk);
-      if (stop === Stop.Done) break;
+  private walk(text: string, limit: number, out: number[] | null, slice: Slice): Steps<number> {
+    const walk = newWalk(text, limit, out, slice);
+    return this.walkOn(walk, this.walkSome(walk));
+  }
+
+  /** Goes on with `walk`, which stopped as `stop` says, to its end. */
+  private *walkOn(walk: Walk, stop: Stop): Steps<number> {
+    while (stop !== Stop.Done) {
       if (stop === Stop.Due) {
         yield;
       } else {
-        walk.count += yield* this.longPiece(walk.longPiece, walk.longLength, limit - walk.count, out, slice);
+        walk.count += yield* this.longPiece(walk.longPiece, walk.longLength, walk.limit - walk.count, walk.out, walk.slice);
         walk.longPiece = NO_BYTES;
       }
+      stop = this.walkSome(walk);
     }
-    return walk.count > limit ? limit + 1 : walk.count;
+    return countOfWalk(walk);
   }
 
   /**
@@ -201,6 +226,13 @@ interface Walk {
   longPiece: Uint8Array;
   longLength: number;
 }
+
+function newWalk(text: string, limit: number, out: number[] | null, slice: Slice): Walk {
+  return { text, limit, out, slice, start: 0, count: 0, longPiece: NO_BYTES, longLength: 0 };
+}
+
+/** A finished walk's count: above its limit, one more than the limit. */
+const countOfWalk = (walk: Walk) => (walk.count > walk.limit ? walk.limit + 1 : walk.count);
 
 /** Why `walkSome` returned. */
 const enum Stop {

@@ -498,7 +498,7 @@ describe('limit and parts', () => {
       { role: 'user', content: big },
       { role: 'user', content: 'never read' },
     ];
-    const countUpTo = jest.spyOn(o200k, 'countUpToSteps');
+    const countUpTo = jest.spyOn(o200k, 'startCount');
     const count = jest.spyOn(o200k, 'count');
     try {
       const limit = 50;

@@ -14,7 +14,7 @@ const promptOf = (text: string) => 3 + 3 + o200k.count('user') + o200k.count(tex
 
 /** Texts handed to the o200k encoder while `work` runs. */
 function encodedDuring(work: () => void): string[] {
-  const spy = jest.spyOn(o200k, 'countUpToSteps');
+  const spy = jest.spyOn(o200k, 'startCount');
   try {
     work();
     return spy.mock.calls.map(([text]) => text);
