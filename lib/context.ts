@@ -181,15 +181,15 @@ function safetyIdentifier(userKey: string): string {
   return id;
 }
 
-/**
- * The budget context on `req.tokenBudget`. Middlewares declare scopes; `run` (or
- * `reserve` + `settle`/`release`) takes one all-or-nothing reservation for all of them.
- */
 /** Whether a call's result is a stream (the SDK's `Stream`, any async iterable) rather than an answer. */
 function isStream(result: unknown): result is AsyncIterable<unknown> {
   return typeof (result as { [Symbol.asyncIterator]?: unknown } | null | undefined)?.[Symbol.asyncIterator] === 'function';
 }
 
+/**
+ * The budget context on `req.tokenBudget`. Middlewares declare scopes; `run` (or
+ * `reserve` + `settle`/`release`) takes one all-or-nothing reservation for all of them.
+ */
 export class BudgetContext {
   readonly feature: string;
   /** The API the request body was written for: `'responses'` when it had `input` and no `messages`. */
