@@ -1,9 +1,10 @@
 // Model aliases and router names: a name the app uses inherits a known model's row, with its own overrides; mistakes have codes.
 import request from 'supertest';
 import { countChatTokens, createTokenBudget, type TokenBudgetOptions } from '../../lib';
+import { readModelAliases, withAliasPrices } from '../../lib/aliases';
 import { readConfig } from '../../lib/config';
 import { costNanos } from '../../lib/pricing/cost';
-import { findPrice, priceOf } from '../../lib/pricing/prices';
+import { findPrice, priceOf, readPrices } from '../../lib/pricing/prices';
 import { lookupModel } from '../../lib/tokens/models';
 import { formatUsd } from '../../lib/alerts/money';
 import { configError } from '../helpers/config-error';
@@ -65,14 +66,31 @@ describe('an alias inherits the row of the model it names', () => {
 describe('alias mistakes are configuration errors', () => {
   test.each([
     ['an unknown model', { a: 'gpt-17' }, 'TB_ALIAS_UNKNOWN_MODEL', /models\["a"\] is like "gpt-17"/],
-    ['a cycle', { a: 'b', b: { like: 'a' } }, 'TB_ALIAS_CYCLE', /"a" → "b" → "a"/],
+    // The whole chain from its start, and nothing before it.
+    ['a cycle', { a: 'b', b: { like: 'a' } }, 'TB_ALIAS_CYCLE', /^models: "a" → "b" → "a" is a cycle;/],
     ['itself', { 'gpt-4o': 'gpt-4o' }, 'TB_ALIAS_CYCLE', /"gpt-4o" → "gpt-4o"/],
     ['no like', { a: { prices: { input: 1, output: 1 } } }, 'TB_INVALID_OPTION', /models\["a"\] must be a model name/],
     ['a bad limit', { a: { like: 'gpt-4o', contextWindow: -1 } }, 'TB_INVALID_LIMIT', /models\["a"\]\.contextWindow/],
+    ['a limit of 0', { a: { like: 'gpt-4o', maxOutput: 0 } }, 'TB_INVALID_LIMIT', /models\["a"\]\.maxOutput .* got 0\./],
+    ['null', { a: null }, 'TB_INVALID_OPTION', /^models\["a"\] must be a model name, .*; got null\./],
+    [
+      'a function',
+      { a: Object.assign(() => 'gpt-4o', { like: 'gpt-4o' }) },
+      'TB_INVALID_OPTION',
+      /models\["a"\] must be a model name/,
+    ],
+    ['an empty name', { '': 'gpt-4o' }, 'TB_INVALID_OPTION', /^models has an empty model name\./],
+    ['null for the whole option', null, 'TB_INVALID_OPTION', /^models must map model names to the model each one is like\./],
+    ['a name for the whole option', 'gpt-4o', 'TB_INVALID_OPTION', /^models must map model names/],
   ] as const)('%s', (_what, models, code, message) => {
     const err = configError(() => createTokenBudget({ features: feature('gpt-4o'), models: models as never }));
     expect(err.code).toBe(code);
     expect(err.message).toMatch(message);
+  });
+
+  test("a bad price of an alias names the alias's path", () => {
+    const aliases = readModelAliases({ a: { like: 'gpt-4o', prices: { input: -1, output: 1 } } });
+    expect(configError(() => withAliasPrices(readPrices(), aliases)).message).toMatch(/^models\["a"\]\.prices\.input must be/);
   });
 
   test('an unknown model names the models option as the way out', () => {
@@ -107,6 +125,12 @@ describe("a router's name vendor/model is the model after the last '/' when that
 describe('an alias is priced as its model unless it has a price of its own', () => {
   let t: TestApp;
   afterEach(() => t?.close());
+
+  test('an alias whose model has no row has none either, not the published row of its own name', () => {
+    const gpt4 = readPrices().rows.get('gpt-4')!;
+    const onlyGpt4 = { rows: new Map([['gpt-4', gpt4]]), fallback: undefined };
+    expect(withAliasPrices(onlyGpt4, readModelAliases({ 'gpt-4': 'gpt-4o' })).rows).toEqual(new Map());
+  });
 
   async function costOf(options: Partial<TokenBudgetOptions>): Promise<string> {
     t = await startTestApp({

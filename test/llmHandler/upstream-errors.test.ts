@@ -2,6 +2,8 @@
 import OpenAI from 'openai';
 import { BudgetRefusal } from '../../lib/refusal';
 import { callFailureRefusal, isModelClientError, providerRefused, upstreamRefusal } from '../../lib/upstream';
+import type * as Upstream from '../../lib/upstream';
+import { loadAnew } from '../helpers/load-anew';
 
 /** `err` wrapped `depth` times as the `cause` of a plain error. */
 function nested(err: object, depth: number): object {
@@ -23,6 +25,17 @@ describe('providerRefused', () => {
     expect(providerRefused(nested(new Error('bad port'), 3))).toBe(true);
     expect(providerRefused(nested({ code: 'ECONNREFUSED' }, 8))).toBe(false);
     expect(providerRefused(nested({ code: 'ECONNRESET', message: 'socket hang up' }, 1))).toBe(false);
+  });
+
+  test('each code of a connection never made, and each message of a fetch never sent', () => {
+    // Loaded in this test: the codes and messages are sets built as the module loads.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { providerRefused: refused } = loadAnew(() => require('../../lib/upstream') as typeof Upstream);
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']) {
+      expect([code, refused({ code })]).toEqual([code, true]);
+    }
+    expect(refused(new Error('bad port'))).toBe(true);
+    expect(refused({ code: '', message: '' })).toBe(false);
   });
 
   test('nothing, or a cause that is no object: not refused', () => {
@@ -56,6 +69,11 @@ describe('upstreamRefusal', () => {
     expect(upstreamRefusal({ status: 429, headers: { 'retry-after': '3' } })?.headers).toEqual({ 'Retry-After': '3' });
     expect(upstreamRefusal({ status: 429, headers: { 'retry-after': 3 } })?.headers).toEqual({});
     expect(upstreamRefusal({ status: 429, headers: 'retry-after: 3' })?.headers).toEqual({});
+    expect(upstreamRefusal({ status: 429, headers: null })?.headers).toEqual({});
+    // Infinity is a number but no count of seconds, nor a date.
+    expect(upstreamRefusal({ status: 429, headers: { 'retry-after': 'Infinity' } })?.headers).toEqual({});
+    // Strict: no `retryAfterSeconds` key, not one left undefined.
+    expect(upstreamRefusal({ status: 429, headers: {} })?.details).toStrictEqual({});
     expect(upstreamRefusal({ status: 429, headers: { 'retry-after-ms': '-5', 'retry-after': '2' } })?.headers).toEqual({
       'Retry-After': '2',
     });
