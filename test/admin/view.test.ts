@@ -3,7 +3,7 @@ import type { SettledCall } from '../../lib/context';
 import { alertIncrement, callIncrements, principalOf, rankingKeys, rankingObserver } from '../../lib/admin/rankings';
 import { alertsToday, flagList, hourlySpend, meterLimits, spendNow, topPrincipals, type ViewSources } from '../../lib/admin/view';
 import { NO_CAP } from '../../lib/alerts/spend-scopes';
-import { memoryStore } from '../../lib';
+import { memoryStore } from '../../lib/store/memory';
 import type { CostMeterConfig } from '../../lib/steps/costMeter';
 import type { ScopeRequest } from '../../lib/store/types';
 import type { FeatureFlags, SpendAlert } from '../../lib/types';
