@@ -11,6 +11,9 @@ class MutationEnvironment extends TestEnvironment {
       if (event.name === 'test_start') {
         testIndex.record(event.test, context.testPath);
         if (testIndex.mutantKilled()) event.test.mode = 'skip';
+      } else if (event.name === 'run_describe_start' && testIndex.mutantKilled()) {
+        // Skipped whole, a block's beforeAll hooks (apps, upstreams, requests) do not run either.
+        event.describeBlock.mode = 'skip';
       } else if (event.name === 'test_done' && event.test.errors.length > 0) {
         testIndex.noteFailure();
       }

@@ -131,12 +131,35 @@ test.each([
     '"house-model" has no known price',
   ],
   ['an array', [CHAT], 'TB_BUDGET_FILE', 'A budget file must hold a JSON object'],
+  ['a number', 42, 'TB_BUDGET_FILE', 'A budget file must hold a JSON object; got 42.'],
+  [
+    'an object where a number goes',
+    { features: { chat: CHAT }, maxMessages: { n: 5 } },
+    'TB_INVALID_LIMIT',
+    'maxMessages must be a positive integer; got {"n":5}.',
+  ],
+  [
+    'a quota name with a space',
+    { features: { chat: CHAT }, quotas: { 'bad name': { limits: 5 } } },
+    'TB_INVALID_OPTION',
+    'quota name "bad name" must be 1–64 characters',
+  ],
 ])('%s: the file and the field are named', (_, content, code, message) => {
   const file = fileWith(content);
   const error = loadError(file);
   expect(error.code).toBe(code);
   expect(error.message.startsWith(`${file}: `)).toBe(true);
   expect(error.message).toContain(message);
+});
+
+test('a misspelt option at the top is named as written, with no path before it', () => {
+  const file = fileWith({ features: { chat: CHAT }, maxMesages: 5 });
+  expect(loadError(file).message.startsWith(`${file}: maxMesages is not an option a budget file holds;`)).toBe(true);
+});
+
+test('a model without a price loads when no cost meter has to price it', () => {
+  const content = { features: { chat: { ...CHAT, model: 'house-model' } }, unknownModelEncoding: 'o200k_base' };
+  expect(loadBudgetConfig(fileWith(content)).features.chat!.model).toBe('house-model');
 });
 
 test('alert thresholds without a webhook load: the callback is given in code', () => {

@@ -72,6 +72,50 @@ describe('one feature', () => {
     expect(result.total.day).toEqual({ usd: 22, tokens: 1_100_000, binding: 'quotas.user.limits × 110 principals' });
   });
 
+  test("principals of a tier the quota does not list get the default tier's limit, else its smallest", () => {
+    const limits = { free: 1000, pro: 10_000 };
+    const principals = { user: { enterprise: 2, free: 1 } };
+    const day = (quota: Record<string, unknown>) =>
+      plan({ features: { chat: chat() }, quotas: { user: quota } }, principals).total.day.tokens;
+    expect(day({ limits, defaultTier: 'pro' })).toBe(2 * 10_000 + 1000);
+    expect(day({ limits })).toBe(2 * 1000 + 1000);
+  });
+
+  test('a quota that rejects anonymous requests adds no anonymous budget', () => {
+    const quotas = { user: { limits: 1000, anonymous: 'reject' } };
+    expect(plan({ features: { chat: chat() }, quotas }, { user: 3 }).total.day.tokens).toBe(3000);
+  });
+
+  test('a free model costs nothing, limits or not: it is not unbounded', () => {
+    const result = plan({
+      prices: { ...PRICES, 'gpt-4.1-nano': { input: 0, output: 0 } },
+      features: { free: chat({ model: 'gpt-4.1-nano' }) },
+    });
+    expect(result.features[0]!.windows.day).toEqual({ usd: 0, tokens: null, binding: null });
+    expect(result.unbounded).toEqual([]);
+  });
+
+  test("at a tie the feature's own limit binds: before a shared token limit, before a cap", () => {
+    // 144M tokens a day both ways; 1M tokens ($20) a day against a $20 cap.
+    const tpmTie = plan({ features: { chat: chat({ dailyTokens: 144_000_000 }) }, globalTpm: { limit: 100_000 } });
+    expect(tpmTie.features[0]!.windows.day.binding).toBe('features.chat.dailyTokens');
+    const capTie = plan({ features: { chat: chat({ dailyTokens: 1_000_000 }) }, costMeter: { per: 'feature', dailyCapUsd: 20 } });
+    expect(capTie.features[0]!.windows.day).toEqual({ usd: 20, tokens: 1_000_000, binding: 'features.chat.dailyTokens' });
+  });
+
+  test('unbounded without quotas: the sentence asks for one', () => {
+    expect(plan({ features: { chat: chat() } }).unbounded).toEqual([
+      'features.chat is unbounded: nothing limits what it can spend. Bound it with features.chat.dailyTokens, globalTpm.limit or costMeter.dailyCapUsd, or a quota with the number of principals it can have.',
+    ]);
+  });
+
+  test('unbounded with several quotas uncounted: the sentence names each', () => {
+    const quotas = { user: { limits: 1000 }, team: { limits: 5000 } };
+    expect(plan({ features: { chat: chat() }, quotas }).unbounded[0]).toContain(
+      'say how many principals quota user, team can have',
+    );
+  });
+
   test('a quota in another zone than UTC: a UTC day meets two of its days', () => {
     const quotas = { user: { limits: 1000, timeZone: 'Europe/Paris' } };
     const result = plan({ features: { chat: chat() }, quotas }, { user: { default: 1000 } });
@@ -91,6 +135,31 @@ describe('several features', () => {
     // A minute: all 100,000 tokens at chat's price.
     expect(result.total.minute.usd).toBe(2);
     expect(result.features.map((f) => f.windows.day.usd)).toEqual([20, 72]);
+  });
+
+  test('the most expensive tokens first, whatever order the features are written in', () => {
+    const result = plan({
+      features: { quick: { maxInput: 1000, maxOutput: 200, model: 'gpt-4o-mini' }, chat: chat({ dailyTokens: 1_000_000 }) },
+      globalTpm: { limit: 100_000 },
+    });
+    expect(result.total.day).toEqual({ usd: 91.5, tokens: 144_000_000, binding: 'globalTpm.limit' });
+  });
+
+  test('a free feature takes none of a shared limit from the priced ones', () => {
+    const result = plan({
+      prices: { ...PRICES, 'gpt-4.1-nano': { input: 0, output: 0 } },
+      features: { free: chat({ model: 'gpt-4.1-nano' }), chat: chat({ dailyTokens: 1_000_000 }) },
+      globalTpm: { limit: 100_000 },
+    });
+    expect(result.total.day).toEqual({ usd: 20, tokens: 144_000_000, binding: OWN_LIMITS });
+  });
+
+  test("a global cap equal to the features' own limits: their own limits are named", () => {
+    const result = plan({
+      features: { chat: chat({ dailyTokens: 1_000_000 }), other: chat({ dailyTokens: 1_000_000 }) },
+      costMeter: { dailyCapUsd: 40 },
+    });
+    expect(result.total.day).toEqual({ usd: 40, tokens: 2_000_000, binding: OWN_LIMITS });
   });
 
   test("with per: 'feature' each feature has its own cap and the total is their sum", () => {

@@ -60,6 +60,8 @@ describe('input', () => {
       { role: 'assistant', content: [{ type: 'text', text: 'No more.' }] },
       { role: 'developer', content: 'Plain text.' },
     ]);
+    // Not even `detail: undefined`: the part is as the client sent it.
+    expect(Object.keys((messages[0]!.content as { image_url?: object }[])[2]!.image_url!)).toEqual(['url']);
   });
 
   test('a function call is an assistant tool call; its output, a string or text parts, is a tool message', () => {
@@ -99,6 +101,10 @@ describe('input', () => {
       'input[1].type "item_reference" is not supported (it cannot be counted).',
     ],
     [{ input: [{ type: 'x'.repeat(50) }] }, `input[0].type "${'x'.repeat(40)}" is not supported (it cannot be counted).`],
+    [
+      { input: [{ role: 'user', content: [{ type: 'y'.repeat(50) }] }] },
+      `input[0].content[0].type "${'y'.repeat(40)}" is not supported (it cannot be counted).`,
+    ],
     [{ input: [{ role: 'user', content: ['text'] }] }, 'input[0].content[0] must be an object.'],
     [{ input: ['Hi'] }, 'input[0] must be an object.'],
     [{ input: [] }, '"input" must not be empty.'],
