@@ -1,5 +1,5 @@
 // IETF RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers) for quota and global budgets.
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
 import { DOWNGRADE_HEADER } from '../degrade/downgrade';
 import { SHADOW_HEADER, shadowHeaderValue } from '../shadow';
 import type { ScopeRequest, ScopeState } from '../store/types';
@@ -50,12 +50,8 @@ function periodSeconds(period: { startMs: number; endMs: number }): number {
   return Math.round((period.endMs - period.startMs) / 1000);
 }
 
-/**
- * The source of each hooked response. Express gives every response its own hidden
- * class, so each property added to one takes V8's slow path (a copy of the class):
- * the hook adds one (`writeHead`) and keeps the rest here.
- */
-const sources = new WeakMap<ServerResponse, { source: RateLimitSource }>();
+/** The source of each response whose head is to carry the headers. */
+const sources = new WeakMap<ServerResponse, RateLimitSource>();
 
 /**
  * Sets the RateLimit headers of `source` just before `res` writes its head — however
@@ -64,21 +60,45 @@ const sources = new WeakMap<ServerResponse, { source: RateLimitSource }>();
  * same response only changes the source.
  */
 export function setRateLimitHeadersOnWrite(res: ServerResponse, source: RateLimitSource): void {
-  const hooked = sources.get(res);
-  if (hooked) {
-    hooked.source = source;
-    return;
+  const hooked = sources.has(res);
+  sources.set(res, source);
+  if (hooked) return;
+  hookWriteHead(hookTarget(res));
+}
+
+/**
+ * Where `res`'s writeHead is hooked. Express gives each response a hidden class of its own, so a property added to one
+ * copies its class (~1 KB a request): the framework's own prototype right above node's, which every response of every
+ * app and sub-app inherits, is hooked once instead. A writeHead on the response or on a prototype in between (an
+ * on-headers wrapper, an app's patch) would not call that hook: such a response is hooked itself.
+ */
+function hookTarget(res: ServerResponse): ServerResponse {
+  let target = res;
+  for (;;) {
+    if (hookedWriteHeads.has(target)) return target;
+    if (Object.hasOwn(target, 'writeHead')) return res;
+    const prototype = Object.getPrototypeOf(target) as ServerResponse | null;
+    if (prototype === ServerResponse.prototype) return target;
+    if (prototype === null) return res;
+    target = prototype;
   }
-  const current = { source };
-  sources.set(res, current);
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    if (!this.headersSent) {
-      const headers = rateLimitHeaders(current.source.scopes, current.source.scopeStates, Date.now());
+}
+
+/** Objects whose writeHead is hooked: responses, and the frameworks' response prototypes. */
+const hookedWriteHeads = new WeakSet<ServerResponse>();
+
+function hookWriteHead(target: ServerResponse): void {
+  if (hookedWriteHeads.has(target)) return;
+  hookedWriteHeads.add(target);
+  const writeHead = target.writeHead;
+  target.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    const source = sources.get(this);
+    if (source && !this.headersSent) {
+      const headers = rateLimitHeaders(source.scopes, source.scopeStates, Date.now());
       for (const name in headers) if (!this.hasHeader(name)) this.setHeader(name, headers[name]!);
-      const shadowed = shadowHeaderValue(current.source.shadowed ?? []);
+      const shadowed = shadowHeaderValue(source.shadowed ?? []);
       if (shadowed !== undefined) this.setHeader(SHADOW_HEADER, shadowed);
-      const downgraded = current.source.degraded?.downgrade;
+      const downgraded = source.degraded?.downgrade;
       if (downgraded) this.setHeader(DOWNGRADE_HEADER, downgraded.to);
     }
     return writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);

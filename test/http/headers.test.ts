@@ -1,10 +1,12 @@
 // RateLimit headers: one named policy per quota and global limit, paired by key, reset never past the window; set on write for run() routes.
+import type express5 from 'express';
 import type { RequestHandler } from 'express';
 import request from 'supertest';
 import { countChatTokens } from '../../lib';
 import { rateLimitHeaders, setRateLimitHeadersOnWrite } from '../../lib/http/headers';
 import type { ScopeRequest, ScopeState } from '../../lib/store/types';
 import { EXPRESS, startTestApp, words, type TestApp } from '../helpers/app';
+import { loadAnew } from '../helpers/load-anew';
 
 const NOW = Date.UTC(2026, 10, 28, 12);
 const day: ScopeRequest['window'] = {
@@ -142,5 +144,112 @@ describe.each(Object.entries(EXPRESS))('a custom handler around run() (%s)', (_n
     const res = await request(t.app).post('/chat').send(promptOf(10));
     expect(res.headers.ratelimit).toBe('mine');
     expect(res.headers['ratelimit-policy']).toMatch(/^"team";q=300/);
+  });
+});
+
+describe.each([
+  ['Express 5', 'express'],
+  ['Express 4', 'express4'],
+])('where the headers are hooked (%s)', (_name, moduleName) => {
+  const limits = { features: { chat: { maxInput: 1000, maxOutput: 1000, model: 'gpt-4o' } } };
+
+  /**
+   * A fresh copy of Express, whose shared response prototype no budget has hooked yet, and an app of it; `mount`
+   * places the chain (featureBudget, a team quota of 300, then `last`); POST /plain has no budget.
+   */
+  async function appWith(
+    last: (client: TestApp['client']) => RequestHandler,
+    mount: (app: express5.Express, express: typeof express5, chain: RequestHandler[]) => void,
+  ) {
+    t = await startTestApp({ budget: limits, upstream: { completionTokens: () => 5 } });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const express = loadAnew(() => require(moduleName) as typeof express5);
+    const chain = [
+      t.budget.featureBudget('chat'),
+      t.budget.quota({ name: 'team', key: () => 'acme', limits: 300 }),
+      last(t.client),
+    ];
+    const app = express();
+    app.use(express.json());
+    mount(app, express, chain);
+    app.post('/plain', (_req, res) => {
+      res.json({ plain: true });
+    });
+    return app;
+  }
+
+  /** A handler that makes the call, then fails: the app's error handler answers. */
+  const callThenFail =
+    (client: TestApp['client']): RequestHandler =>
+    async (req, _res, next) => {
+      await req.tokenBudget!.run((params) => client.chat.completions.create(params as never));
+      next(new Error('failed after the call'));
+    };
+
+  test("the parent app's error handler answering for a route in a sub-app sends them", async () => {
+    const app = await appWith(callThenFail, (parent, express, chain) => {
+      const sub = express();
+      sub.use(express.json());
+      sub.post('/chat', ...chain);
+      parent.use('/', sub);
+      parent.use(((_err, _req, res, _next) => {
+        res.status(500).json({ failed: true });
+      }) as express5.ErrorRequestHandler);
+    });
+    const res = await request(app).post('/chat').send(promptOf(10));
+    expect(res.status).toBe(500);
+    expect(res.headers['ratelimit-policy']).toBe('"team";q=300;w=86400');
+    expect(res.headers.ratelimit).toMatch(/^"team";r=\d+;t=\d+$/);
+  });
+
+  test('a response whose writeHead is wrapped before the chain (on-headers, say) sends them, and the wrapper runs', async () => {
+    let wrapped = 0;
+    const app = await appWith(
+      (client) => t.budget.llmHandler({ client }),
+      (app, _express, chain) => {
+        const wrapWriteHead: RequestHandler = (_req, res, next) => {
+          const writeHead = res.writeHead;
+          res.writeHead = function (this: typeof res, ...args: unknown[]) {
+            wrapped++;
+            return writeHead.apply(this, args as never);
+          } as typeof res.writeHead;
+          next();
+        };
+        app.post('/chat', wrapWriteHead, ...chain);
+      },
+    );
+    for (const size of [10, 400]) {
+      const res = await request(app).post('/chat').send(promptOf(size));
+      expect(res.headers['ratelimit-policy']).toBe('"team";q=300;w=86400');
+    }
+    expect(wrapped).toBe(2);
+  });
+
+  test('the responses themselves are left as they are: no writeHead of their own', async () => {
+    const ownWriteHead: boolean[] = [];
+    const app = await appWith(
+      () => async (req, res) => {
+        await req.tokenBudget!.run((params) => t.client.chat.completions.create(params as never));
+        ownWriteHead.push(Object.hasOwn(res, 'writeHead'));
+        res.json({});
+      },
+      (app, _express, chain) => app.post('/chat', ...chain),
+    );
+    for (let i = 0; i < 3; i++) {
+      expect((await request(app).post('/chat').send(promptOf(10))).headers['ratelimit-policy']).toBe('"team";q=300;w=86400');
+    }
+    expect(ownWriteHead).toEqual([false, false, false]);
+  });
+
+  test('a route without a budget, after budgeted ones, answers without them', async () => {
+    const app = await appWith(
+      (client) => t.budget.llmHandler({ client }),
+      (app, _express, chain) => app.post('/chat', ...chain),
+    );
+    expect((await request(app).post('/chat').send(promptOf(10))).headers['ratelimit-policy']).toBeDefined();
+    const plain = await request(app).post('/plain').send({});
+    expect(plain.body).toEqual({ plain: true });
+    expect(plain.headers['ratelimit-policy']).toBeUndefined();
+    expect(plain.headers.ratelimit).toBeUndefined();
   });
 });
