@@ -1,4 +1,4 @@
-// The flag cache over a channel the test drives: first load, announcements, re-reads that never undo newer changes, outages.
+// The flag cache over a channel the test drives: first load, announcements, re-reads that never undo newer changes, outages, its default periods on a fake clock.
 import { createFlagCache, type FlagCache } from '../../lib/flags/cache';
 import type { FlagChange, FlagChannel } from '../../lib/store/types';
 import { StoreUnavailableError } from '../../lib/store/unavailable';
@@ -271,5 +271,56 @@ describe('over a channel', () => {
     const reads = channel.reads.length;
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(channel.reads.length).toBe(reads);
+  });
+});
+
+describe('over a channel, on a fake clock', () => {
+  // A real setImmediate: a deadline's check, deferred by setImmediate, runs at the instant the step reached.
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'] }));
+  afterEach(() => jest.useRealTimers());
+
+  async function step(ms: number) {
+    await jest.advanceTimersByTimeAsync(ms);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** A cache over a channel whose first load, and the read again once it listens, have been answered. */
+  async function loadedCache(options: Parameters<typeof createFlagCache>[0] = {}) {
+    const channel = new ScriptedChannel();
+    cache = createFlagCache({ channel, ...options });
+    await step(0);
+    channel.reads[0]!.resolve(new Map([['chat', true]]));
+    await step(0);
+    // Read before the subscription was up: a change made meanwhile is found by this second read.
+    expect(channel.reads).toHaveLength(2);
+    channel.reads[1]!.resolve(new Map([['chat', false]]));
+    await cache.whenLoaded();
+    await step(0);
+    expect(cache.peek('chat')).toBe(false);
+    return channel;
+  }
+
+  it('by default re-reads every 5 s, and gives a read 1 s before it reports the outage', async () => {
+    const errors: Error[] = [];
+    const channel = await loadedCache({ onError: (err) => errors.push(err) });
+    await step(4999);
+    expect(channel.reads).toHaveLength(2);
+    await step(1);
+    expect(channel.reads).toHaveLength(3);
+    await step(999);
+    expect(errors).toEqual([]);
+    await step(1);
+    expect(errors).toEqual([expect.objectContaining({ message: 'Redis did not answer within 1000 ms [TB_STORE_UNAVAILABLE]' })]);
+  });
+
+  it('sends no read while the last one is still on its way', async () => {
+    const channel = await loadedCache({ refreshMs: 10, timeoutMs: 60_000 });
+    await step(10);
+    expect(channel.reads).toHaveLength(3);
+    await step(100);
+    expect(channel.reads).toHaveLength(3);
+    channel.reads[2]!.resolve(new Map());
+    await step(10);
+    expect(channel.reads).toHaveLength(4);
   });
 });

@@ -1,12 +1,13 @@
-// What differs on Koa: onReject takes ctx, errors: 'next' throws to Koa, errorHandler is mounted first; each entry's middlewares refuse the other framework clearly, and name its body parser when none ran.
+// What differs on Koa: onReject takes ctx, errors: 'next' throws to Koa, errorHandler is mounted first, a stream sets ctx.respond = false; each entry's middlewares refuse the other framework clearly, and name its body parser when none ran.
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import express, { type ErrorRequestHandler } from 'express';
 import Koa from 'koa';
 import { createTokenBudget } from '../../lib';
 import { createTokenBudget as createKoaBudget } from '../../lib/koa';
-import type { TokenBudgetOptions } from '../../lib/koa';
+import type { KoaContext, TokenBudgetOptions } from '../../lib/koa';
 import { FEATURES, words } from '../helpers/app';
+import { startFrameworkApp } from '../helpers/frameworks';
 
 // Loaded untyped: its types add `body?: unknown` to every IncomingMessage (Express's `req.body` too).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -77,6 +78,48 @@ test("errorHandler, mounted first, answers a refusal thrown by run() in the app'
   expect(called).toBe(0);
 });
 
+test("a refusal once the app's answer is under way is not written into it: errorHandler passes it to Koa's 'error' event", async () => {
+  const { app, errors } = koaApp({}, (b) => [
+    b.errorHandler(),
+    b.featureBudget('chat'),
+    b.userQuota({ user: () => 'u1', limits: 5 }),
+    async (ctx) => {
+      ctx.res.writeHead(200, { 'content-type': 'text/plain' });
+      ctx.res.write('partial');
+      await ctx.state.tokenBudget!.run(async () => 'never');
+    },
+  ]);
+  // Koa leaves a response whose head is sent to the app's 'error' listener: this one ends it.
+  app.on('error', (_err: unknown, ctx: KoaContext) => ctx.res.end());
+  expect(await postOnce(app, { messages: [{ role: 'user', content: words(10) }] })).toEqual({ status: 200, text: 'partial' });
+  expect(errors).toEqual([expect.objectContaining({ type: 'user_quota_exceeded', headerSent: true })]);
+});
+
+test.each(['Koa 3', 'Koa 2'] as const)(
+  '%s: llmHandler tells Koa that it wrote a stream itself (ctx.respond = false) and leaves a JSON answer to Koa',
+  async (framework) => {
+    const respond: unknown[] = [];
+    const recordRespond = async (ctx: KoaContext, next: () => Promise<unknown>) => {
+      await next();
+      respond.push(ctx.respond);
+    };
+    const t = await startFrameworkApp(framework, {
+      chain: (b, client) => [recordRespond as never, b.featureBudget('chat'), b.llmHandler({ client })],
+    });
+    try {
+      const messages = [{ role: 'user' as const, content: words(10) }];
+      const stream = await t.routeClient.chat.completions.create({ model: 'ignored', stream: true, messages }, { path: '/chat' });
+      let chunks = 0;
+      for await (const _chunk of stream) chunks++;
+      expect(chunks).toBeGreaterThan(0);
+      await t.routeClient.chat.completions.create({ model: 'ignored', messages }, { path: '/chat' });
+      expect(respond).toEqual([false, undefined]);
+    } finally {
+      await t.stop();
+    }
+  },
+);
+
 test("errorHandler leaves the app's own errors to Koa", async () => {
   const { app } = koaApp({}, (b) => [
     b.errorHandler(),
@@ -142,7 +185,9 @@ test("a Koa middleware mounted on Express passes TB_WRONG_FRAMEWORK naming 'toke
   expect((await postOnce(app, tooLarge)).status).toBe(500);
   expect(errors).toHaveLength(1);
   expect(errors[0]).toMatchObject({ code: 'TB_WRONG_FRAMEWORK' });
-  expect(errors[0]!.message).toContain("from 'token-budget'");
+  expect(errors[0]!.message).toBe(
+    "A middleware of 'token-budget/koa' was mounted on Express; use the Express middlewares instead: import { createTokenBudget } from 'token-budget'. [TB_WRONG_FRAMEWORK]",
+  );
 });
 
 describe('@koa/bodyparser failures are answered as JSON by errorHandler(), as on Express', () => {

@@ -1,4 +1,4 @@
-// The HTTP scenarios of the budgets, one table run on Express 5, Koa 3 and Koa 2: refusals, truncation, headers, streams, hang-ups, outages.
+// The HTTP scenarios of the budgets, one table run on Express 5, Koa 3 and Koa 2: refusals, truncation, headers, streams, hang-ups, outages, usage.
 import { STREAM_IN_FLIGHT_MARGIN } from '../../lib/context';
 import { StoreUnavailableError, type Store } from '../../lib';
 import { words } from '../helpers/app';
@@ -15,7 +15,7 @@ import {
 interface Answer {
   status: number;
   headers: Headers;
-  body: { error?: { type: string; scope?: string }; choices?: unknown[] };
+  body: { error?: { type: string; scope?: string }; choices?: unknown[]; used?: number; limit?: number; remaining?: number };
 }
 
 /** POSTs a chat body to the app's /chat as user `u1`. */
@@ -72,6 +72,9 @@ const withQuota: FrameworkAppOptions['chain'] = (b, client) => [
   b.llmHandler({ client }),
 ];
 
+/** How many requests reached the middleware mounted after llmHandler. */
+let pastTheHandler = 0;
+
 const SCENARIOS: Record<string, Scenario> = {
   'input over maxInput: 413 input_too_large, no call': {
     app: {},
@@ -92,6 +95,47 @@ const SCENARIOS: Record<string, Scenario> = {
       expect(res.body.error).toMatchObject({ type: 'user_quota_exceeded', scope: 'user' });
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(res.headers.get('ratelimit-policy')).toBe('"user";q=5;w=86400');
+      expect(t.upstream.calls).toHaveLength(0);
+    },
+  },
+  'a team over its named quota: 429 quota_exceeded, scope "team"': {
+    app: {
+      chain: (b, client) => [
+        b.featureBudget('chat'),
+        b.quota({ name: 'team', key: headerUser, limits: 5 }),
+        b.llmHandler({ client }),
+      ],
+    },
+    async check(t) {
+      const res = await post(t, ask(10));
+      expect(res.status).toBe(429);
+      expect(res.body.error).toMatchObject({ type: 'quota_exceeded', scope: 'team' });
+      expect(res.headers.get('ratelimit-policy')).toBe('"team";q=5;w=86400');
+      expect(t.upstream.calls).toHaveLength(0);
+    },
+  },
+  "spend past costMeter's hourly cap: 503 spend_cap_reached, no call": {
+    app: { chain: (b, client) => [b.featureBudget('chat'), b.costMeter({ hourlyCapUsd: 0.000001 }), b.llmHandler({ client })] },
+    async check(t) {
+      const res = await post(t, ask(10));
+      expect(res.status).toBe(503);
+      expect(res.body.error).toMatchObject({ type: 'spend_cap_reached', scope: 'spend' });
+      expect(t.upstream.calls).toHaveLength(0);
+    },
+  },
+  'usageHandler: what the requester has left of its quota, uncached, with the quota in the RateLimit headers': {
+    app: {
+      chain: (b) => {
+        b.userQuota({ user: headerUser, limits: 1000 });
+        return [b.usageHandler()];
+      },
+    },
+    async check(t) {
+      const res = await post(t, ask(10));
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ used: 0, limit: 1000, remaining: 1000 });
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('ratelimit-policy')).toBe('"user";q=1000;w=86400');
       expect(t.upstream.calls).toHaveLength(0);
     },
   },
@@ -167,6 +211,22 @@ const SCENARIOS: Record<string, Scenario> = {
       const used = await userUsed(t);
       expect(used).toBeGreaterThanOrEqual(call!.promptTokens + call!.sentTokens);
       expect(used).toBeLessThanOrEqual(call!.promptTokens + call!.sentTokens + STREAM_IN_FLIGHT_MARGIN);
+    },
+  },
+  'llmHandler ends the route: a middleware after it is not run': {
+    app: {
+      chain: (b, client) => [
+        b.featureBudget('chat'),
+        b.llmHandler({ client }),
+        () => {
+          pastTheHandler++;
+        },
+      ],
+    },
+    async check(t) {
+      pastTheHandler = 0;
+      expect((await post(t, ask(10))).status).toBe(200);
+      expect(pastTheHandler).toBe(0);
     },
   },
   'store down, fail-closed: 503 budget_unavailable with Retry-After, no call': {
