@@ -26,9 +26,15 @@ function reportWarning(refusal: BudgetRefusal, warn: Warn | undefined): void {
   if (warning) warn?.(warning.code, warning.message);
 }
 
-/** The JSON answer; a response already under way cannot take it, and the framework then ends the connection. */
+/**
+ * The JSON answer. A response already under way cannot take it: it is cut, so that its client sees it fail rather
+ * than wait (Express's final handler would cut it too, Koa would leave it open), and the refusal is passed on.
+ */
 function sendJson(refusal: BudgetRefusal, exchange: Exchange): void {
-  if (exchange.headersSent) return exchange.passOn(refusal);
+  if (exchange.headersSent) {
+    exchange.res.destroy();
+    return exchange.passOn(refusal);
+  }
   exchange.sendJson(refusal.status, refusal.headers, refusal.body);
 }
 

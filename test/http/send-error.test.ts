@@ -9,14 +9,16 @@ import { BudgetRefusal, internalError } from '../../lib/refusal';
 function recordedExchange(fields: { headersSent?: boolean; feature?: string } = {}) {
   const sent: { status: number; headers: Record<string, string>; body: unknown }[] = [];
   const passed: unknown[] = [];
+  const cut = { count: 0 };
   const exchange = {
+    res: { destroy: () => void cut.count++ },
     headersSent: fields.headersSent ?? false,
     context: fields.feature === undefined ? undefined : ({ feature: fields.feature } as BudgetContext),
     sendJson: (status: number, headers: Record<string, string>, body: unknown) => void sent.push({ status, headers, body }),
     passOn: (error: unknown) => void passed.push(error),
     callOnReject: (onReject: unknown, refusal: BudgetRefusal) => (onReject as (refusal: BudgetRefusal) => unknown)(refusal),
   } as unknown as Exchange;
-  return { exchange, sent, passed };
+  return { exchange, sent, passed, cut };
 }
 
 function recordedOptions(options: AnswerOptions = {}) {
@@ -66,12 +68,13 @@ test("a refusal's warning is told to warn, once per refusal answered", () => {
   ]);
 });
 
-test('once the head is written, the refusal is passed on instead', () => {
-  const { exchange, sent, passed } = recordedExchange({ headersSent: true });
+test('once the head is written, the response is cut and the refusal passed on instead', () => {
+  const { exchange, sent, passed, cut } = recordedExchange({ headersSent: true });
   const answer = refusal();
   sendError(answer, exchange, recordedOptions().options);
   expect(sent).toEqual([]);
   expect(passed).toEqual([answer]);
+  expect(cut.count).toBe(1);
 });
 
 test("errors: 'next' passes the refusal on, even with an onReject", () => {
@@ -139,10 +142,11 @@ describe('onReject', () => {
     ]);
   });
 
-  test('that fails once the head is written: the 500 is passed on', async () => {
-    const { exchange, sent, passed } = recordedExchange({ headersSent: true });
+  test('that fails once the head is written: the response is cut and the 500 passed on', async () => {
+    const { exchange, sent, passed, cut } = recordedExchange({ headersSent: true });
     await sendError(refusal(), exchange, recordedOptions({ onReject: () => Promise.reject(new Error('late')) }).options);
     expect(sent).toEqual([]);
     expect(passed).toEqual([expect.objectContaining({ type: 'internal_error' })]);
+    expect(cut.count).toBe(1);
   });
 });
