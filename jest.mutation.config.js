@@ -58,6 +58,7 @@ module.exports = {
     '<rootDir>/test/store/memory-buckets.test.ts',
     '<rootDir>/test/store/amounts.test.ts',
     '<rootDir>/test/store/windows.test.ts',
+    '<rootDir>/test/store/memory-leases.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,
