@@ -59,6 +59,7 @@ module.exports = {
     '<rootDir>/test/store/amounts.test.ts',
     '<rootDir>/test/store/windows.test.ts',
     '<rootDir>/test/store/memory-leases.test.ts',
+    '<rootDir>/test/store/expiring-counters.test.ts',
   ],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 60_000,
