@@ -58,6 +58,8 @@ module.exports = {
     '<rootDir>/test/store/memory-buckets.test.ts',
     '<rootDir>/test/store/amounts.test.ts',
     '<rootDir>/test/store/windows.test.ts',
+    '<rootDir>/test/store/memory-leases.test.ts',
+    '<rootDir>/test/store/expiring-counters.test.ts',
     // router.test.ts's Redis describe block is skipped (scripts/mutation/skip.js): the memory store's API runs.
     '<rootDir>/test/admin/*.test.ts',
   ],

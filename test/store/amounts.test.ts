@@ -23,6 +23,9 @@ describe('callUsageOf', () => {
 
   it('refuses a token count for money scopes, but not a release (0)', () => {
     expect(() => callUsageOf(5, [tokens, halves])).toThrow(RangeError);
+    expect(() => callUsageOf(5, [halves])).toThrow(
+      'A reservation with money scopes is settled with a CallUsage, not a token count',
+    );
     expect(callUsageOf(0, [tokens, halves])).toEqual({ input: 0, cachedInput: 0, output: 0 });
   });
 });

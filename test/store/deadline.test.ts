@@ -138,3 +138,68 @@ describe('withinDeadline on a fake clock', () => {
     expect(late.error).toBeInstanceOf(StoreUnavailableError);
   });
 });
+
+describe('withinDeadline when the answer and the deadline meet', () => {
+  // The timer and its deferred check are stepped apart: a real setImmediate runs the check when the test lets it.
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'] }));
+  afterEach(() => jest.useRealTimers());
+
+  const deferredCheck = () => new Promise((resolve) => setImmediate(resolve));
+
+  it.each([
+    ['an answer', 'answered'],
+    ['a failure', 'refused'],
+  ])('passes on %s that came after the timer fired, before its check, and leaves no timer behind', async (_, expected) => {
+    let resolve!: () => void;
+    let reject!: () => void;
+    const work = new Promise<void>((res, rej) => ((resolve = res), (reject = () => rej(new Error('refused')))));
+    // The store answers other calls all along: a check that ran would wait on.
+    const bounded = withinDeadline(100, work, () => performance.now());
+    const outcome = bounded.then(
+      () => 'answered',
+      (err: Error) => err.message,
+    );
+    jest.advanceTimersByTime(100);
+    if (expected === 'answered') resolve();
+    else reject();
+    await deferredCheck();
+    expect(await outcome).toBe(expected);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+});
+
+describe('withinDeadline on a process clock the test sets', () => {
+  // Timers on a fake clock; performance.now() reads `clockMs`, so a timer can fire late, as under a blocked loop.
+  let clockMs = 0;
+  beforeEach(() => {
+    clockMs = 0;
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'performance'] });
+    jest.spyOn(performance, 'now').mockImplementation(() => clockMs);
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  /** Fires the first deadline's timer `lateMs` late by the process clock, and runs its check. */
+  async function fireLate(lateMs: number) {
+    clockMs = 100 + lateMs;
+    jest.advanceTimersByTime(100);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it('blames the store for a timer up to 20 ms late: it gives up', async () => {
+    const bounded = withinDeadline(100, new Promise(() => {}));
+    const failure = bounded.catch((err: unknown) => err);
+    await fireLate(20);
+    expect(jest.getTimerCount()).toBe(0);
+    expect(await failure).toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('blames the loop for a timer more than 20 ms late: it waits that long again', async () => {
+    const bounded = withinDeadline(100, new Promise(() => {}));
+    bounded.catch(() => {});
+    await fireLate(21);
+    expect(jest.getTimerCount()).toBe(1);
+  });
+});
