@@ -93,6 +93,13 @@ describe('without a channel (memory store)', () => {
     await expect(cache.set(name as string, on as boolean)).rejects.toMatchObject({ code: 'TB_INVALID_OPTION' });
     expect(await cache.list()).toEqual({});
   });
+
+  it('says what a non-boolean value should be', async () => {
+    cache = createFlagCache();
+    await expect(cache.set('chat', 'off' as never)).rejects.toThrow(
+      'flags.set("chat", on) needs on to be true or false; got "off".',
+    );
+  });
 });
 
 describe('over a channel', () => {
@@ -152,6 +159,21 @@ describe('over a channel', () => {
     channel.reads[1]!.resolve(new Map([['chat', false]]));
     await until(() => cache!.peek('chat') === false);
     expect(cache.peek('old')).toBeUndefined();
+  });
+
+  it('does not let a re-read that started before a flag was made remove it', async () => {
+    const channel = new ScriptedChannel();
+    cache = createFlagCache({ channel, refreshMs: 20 });
+    await until(() => channel.reads.length === 1);
+    channel.reads[0]!.resolve(new Map([['chat', true]]));
+    await cache.whenLoaded();
+    await until(() => channel.reads.length === 2);
+    // Read before 'search' was stored; its announcement arrives first.
+    channel.announce({ name: 'search', on: false });
+    channel.reads[1]!.resolve(new Map([['chat', true]]));
+    await until(() => channel.reads.length === 3);
+    expect(cache.peek('search')).toBe(false);
+    expect(cache.peek('chat')).toBe(true);
   });
 
   it('writes through the channel and applies the change here once written', async () => {
