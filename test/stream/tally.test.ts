@@ -2,9 +2,17 @@
 import { ChatStreamTally } from '../../lib/stream/chat-tally';
 import { ResponsesStreamTally } from '../../lib/stream/responses-tally';
 import { getEncoder } from '../../lib/tokens/encoder';
+import { loadAnew } from '../helpers/load-anew';
 
 const count = (text: string) => getEncoder('o200k_base').count(text);
 const usage = { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 };
+/** The Responses tally from a module loaded in the test: its Sets of event names are built as it loads. */
+function freshResponsesTally(): ResponsesStreamTally {
+  type Module = typeof import('../../lib/stream/responses-tally');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ResponsesStreamTally: Fresh } = loadAnew(() => require('../../lib/stream/responses-tally') as Module);
+  return new Fresh('o200k_base');
+}
 
 describe('ChatStreamTally', () => {
   test('counts content, refusals, reasoning and tool-call names and arguments, each delta once', () => {
@@ -68,7 +76,7 @@ describe('ResponsesStreamTally', () => {
   ];
 
   test.each(DELTA_EVENTS)('counts the delta of %s', (type) => {
-    const tally = new ResponsesStreamTally('o200k_base');
+    const tally = freshResponsesTally();
     tally.observe({ type, delta: 'some generated text' });
     tally.observe({ type, delta: 'more' });
     expect(tally.output).toBe(count('some generated text') + count('more'));
@@ -85,7 +93,7 @@ describe('ResponsesStreamTally', () => {
   test.each(['response.completed', 'response.incomplete', 'response.failed'])(
     'keeps the usage of %s, and only an object as usage',
     (type) => {
-      const tally = new ResponsesStreamTally('o200k_base');
+      const tally = freshResponsesTally();
       tally.observe({ type, response: { usage: null } });
       expect(tally.usage).toBeUndefined();
       tally.observe({ type, response: { usage } });
@@ -121,4 +129,19 @@ describe('ResponsesStreamTally', () => {
     expect(tally.output).toBe(count('text'));
     expect(tally.usage).toBe(usage);
   });
+});
+
+test('each tally keeps the model its stream says answered', () => {
+  const chat = new ChatStreamTally('o200k_base');
+  chat.observe({ choices: [] });
+  expect(chat.model).toBeUndefined();
+  chat.observe({ model: 'gpt-4o-2024-08-06', choices: [{ delta: { content: 'hi' } }] });
+  chat.observe({ model: 7, choices: [] });
+  expect(chat.model).toBe('gpt-4o-2024-08-06');
+  const responses = new ResponsesStreamTally('o200k_base');
+  responses.observe({ type: 'response.output_text.delta', delta: 'hi' });
+  expect(responses.model).toBeUndefined();
+  responses.observe({ type: 'response.created', response: { model: 'gpt-4o-2024-08-06' } });
+  responses.observe({ type: 'response.output_text.delta', delta: 'hi', response: null });
+  expect(responses.model).toBe('gpt-4o-2024-08-06');
 });
