@@ -83,6 +83,12 @@ describe('without a channel (memory store)', () => {
     expect(Object.keys(await cache.list())).toEqual(['chat', 'search']);
   });
 
+  it('lists flags by name, whatever order they were set in', async () => {
+    cache = createFlagCache();
+    for (const name of ['m', 'c', 'x', 'a', 'q', 'b']) await cache.set(name, true);
+    expect(Object.keys(await cache.list())).toEqual(['a', 'b', 'c', 'm', 'q', 'x']);
+  });
+
   it.each<[string, unknown, unknown]>([
     ['an empty name', '', true],
     ['a name with a colon', 'a:b', true],
@@ -159,6 +165,18 @@ describe('over a channel', () => {
     channel.reads[1]!.resolve(new Map([['chat', false]]));
     await until(() => cache!.peek('chat') === false);
     expect(cache.peek('old')).toBeUndefined();
+  });
+
+  it('reads once when it could not listen: no second read for changes made while subscribing', async () => {
+    const channel = new ScriptedChannel();
+    channel.listenReply = deferred<void>();
+    channel.listenReply.reject(new Error('no subscription'));
+    cache = createFlagCache({ channel });
+    await until(() => channel.reads.length === 1);
+    channel.reads[0]!.resolve(new Map([['chat', true]]));
+    await cache.whenLoaded();
+    expect(channel.reads).toHaveLength(1);
+    expect(cache.peek('chat')).toBe(true);
   });
 
   it('does not let a re-read that started before a flag was made remove it', async () => {
