@@ -80,10 +80,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   /** Lease ids need only be unique in this store (one process): a count, not random bytes (a system call each). */
   let leasesGiven = 0;
   /**
-   * The buckets of a sliding window before its current one, read once per plan (per
-   * bucket): they change only when a counter of a past bucket moves — a call reserved
-   * in an earlier bucket settles, a lease is reclaimed, counts are handed back — and
-   * every such move counts in `pastBucketMoves`, which makes the copies stale.
+   * The counters of a sliding window, one array per plan (per bucket), its buckets before
+   * the current one read once: they change only when a counter of a past bucket moves — a
+   * call reserved in an earlier bucket settles, a lease is reclaimed, counts are handed
+   * back — and every such move counts in `pastBucketMoves`, which makes the copies stale.
+   * The last entry, the current bucket, is read again on every read. The array is lent,
+   * not given: a reader uses it before it awaits anything (61 numbers copied per request
+   * were the store's largest garbage).
    */
   const pastBuckets = new WeakMap<WindowPlan, { values: number[]; moves: number }>();
   let pastBucketMoves = 0;
@@ -149,10 +152,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     if (last === 0) return { plan, values: [counters.get(plan.keys[0]!, nowMs) ?? 0] };
     let past = pastBuckets.get(plan);
     if (past?.moves !== pastBucketMoves) {
-      const values = plan.keys.slice(0, last).map((key) => counters.get(key, nowMs) ?? 0);
+      const values = plan.keys.map((key) => counters.get(key, nowMs) ?? 0);
       pastBuckets.set(plan, (past = { values, moves: pastBucketMoves }));
+    } else {
+      past.values[last] = counters.get(plan.keys[last]!, nowMs) ?? 0;
     }
-    return { plan, values: [...past.values, counters.get(plan.keys[last]!, nowMs) ?? 0] };
+    return { plan, values: past.values };
   };
 
   /** Whether `windowKey` is the counter a grant of `scope` adds to now (the current bucket or period). */
