@@ -45,7 +45,8 @@ export function* truncateToFit(
   const keep = new Array<boolean>(messages.length).fill(false);
   for (const [i, message] of messages.entries()) {
     if (!isPinned(message)) continue;
-    room -= yield* counter.message(message, room, slice);
+    const tokens = counter.message(message, room, slice);
+    room -= typeof tokens === 'number' ? tokens : yield* tokens;
     if (room < 0) return undefined;
     keep[i] = true;
   }
@@ -53,7 +54,8 @@ export function* truncateToFit(
   for (let t = turns.length - 1; t >= 0; t--) {
     let cost = 0;
     for (const i of turns[t]!) {
-      cost += yield* counter.message(messages[i]!, room - cost, slice);
+      const tokens = counter.message(messages[i]!, room - cost, slice);
+      cost += typeof tokens === 'number' ? tokens : yield* tokens;
       if (cost > room) break;
     }
     if (cost > room) {

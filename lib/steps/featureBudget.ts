@@ -15,6 +15,7 @@ import { checkMode, exceedEvent } from '../shadow';
 import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
+import { countMessageTokens } from '../tokens/chat';
 import { countPrompt, promptCounter } from '../tokens/prompt';
 import type { PromptCounter } from '../tokens/prompt-counter';
 import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../tokens/slice';
@@ -182,7 +183,7 @@ async function summarizeInput(messages: ChatMessage[], request: CountedRequest, 
   const counter = await runSliced((slice) =>
     promptCounter(feature.modelInfo, request.tools, request.forwardParams, Infinity, slice),
   );
-  const heading = runWhole(counter.message({ role: 'system', content: `${SUMMARY_HEADING}\n` }, Infinity, WHOLE));
+  const heading = countMessageTokens({ role: 'system', content: `${SUMMARY_HEADING}\n` }, feature.modelInfo);
   const room = feature.maxInput - heading - summarizer.maxOutput;
   const kept = room > 0 ? await runSliced((slice) => truncateToFit(messages, counter, room, slice)) : undefined;
   if (!kept || kept.droppedMessages === 0) {

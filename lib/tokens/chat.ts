@@ -1,6 +1,6 @@
 // Prompt tokens of a chat request as the API counts them (OpenAI cookbook rules), with an early exit past a limit.
 import type { ChatMessage, ImagePart, ToolDefinition } from '../messages';
-import { getEncoder } from './encoder';
+import { getEncoder, type CountUnderWay, type Encoder } from './encoder';
 import { countImageTokens } from './images';
 import { requireModel, type EncodingName, type ModelInfo } from './models';
 import { runWhole, WHOLE, type Slice, type Steps } from './slice';
@@ -44,7 +44,8 @@ export function countChatTokens(messages: readonly ChatMessage[], options: ChatC
 
 /** Tokens of one message, its framing included; with `limit`, as in `countChatTokens`. */
 export function countMessageTokens(message: ChatMessage, model: ModelInfo, limit?: number): number {
-  return runWhole(messageTokenSteps(message, model, limit, WHOLE));
+  const steps = messageTokenSteps(message, model, limit, WHOLE);
+  return typeof steps === 'number' ? steps : runWhole(steps);
 }
 
 /** Tokens that `tools` add to a prompt (0 for none); with `limit`, as in `countChatTokens`. */
@@ -52,14 +53,58 @@ export function countToolsTokens(tools: readonly ToolDefinition[], model: ModelI
   return runWhole(toolsTokenSteps(tools, model, limit, WHOLE));
 }
 
-/** `countMessageTokens` as work that yields whenever `slice` is due. */
+/**
+ * `countMessageTokens` as work that yields whenever `slice` is due: the count itself when
+ * it was done at once, as it is for the usual message, a role and a text; else the work.
+ */
 export function messageTokenSteps(
   message: ChatMessage,
   model: ModelInfo,
   limit: number | undefined,
   slice: Slice,
-): Steps<number> {
+): number | Steps<number> {
+  const { content } = message;
+  if (
+    typeof content === 'string' &&
+    message.name === undefined &&
+    message.tool_calls === undefined &&
+    message.tool_call_id === undefined
+  ) {
+    return roleAndTextTokens(message.role, content, model, limit ?? Infinity, slice);
+  }
   return sumTokens(messageParts(message, model), model, limit, slice);
+}
+
+/**
+ * `sumTokens` over a role and a text without its generator or its array of parts (garbage
+ * made per message per request), as long as both are counted at once.
+ */
+function roleAndTextTokens(role: string, text: string, model: ModelInfo, bound: number, slice: Slice): number | Steps<number> {
+  const encoder = getEncoder(model.encoding);
+  const remembered = textCountsOf(model.encoding);
+  let total = model.tokensPerMessage;
+  if (total > bound) return total;
+  const roleTokens = startText(role, bound - total, encoder, remembered, slice);
+  // A role is a word, counted at once unless the slice ends just then: the general path counts it again.
+  if (typeof roleTokens !== 'number' || slice.due()) return sumTokens([total, role, text], model, bound, slice);
+  total += roleTokens;
+  if (total > bound) return total;
+  const left = bound - total;
+  const textTokens = startText(text, left, encoder, remembered, slice);
+  if (typeof textTokens !== 'number') return finishLastText(total, text, left, textTokens, encoder, remembered);
+  // A slice that ended with the text is seen at the next text's look at the clock.
+  return total + textTokens;
+}
+
+function* finishLastText(
+  total: number,
+  text: string,
+  left: number,
+  counting: CountUnderWay,
+  encoder: Encoder,
+  remembered: TextCounts,
+): Steps<number> {
+  return total + (yield* finishText(text, left, counting, encoder, remembered));
 }
 
 /** `countToolsTokens` as work that yields whenever `slice` is due. */
@@ -157,6 +202,33 @@ function textCountsOf(encoding: EncodingName): TextCounts {
   return counts;
 }
 
+/**
+ * The tokens of `text` up to `left` (above it, one more than `left`) when they are counted
+ * at once, as most texts are; else the count under way, for `finishText`.
+ */
+function startText(text: string, left: number, encoder: Encoder, remembered: TextCounts, slice: Slice): number | CountUnderWay {
+  const known = remembered.get(text);
+  // As the encoder answers: the count when it is at most what is left, else one more than that.
+  if (known !== undefined) return Math.min(known, left + 1);
+  const started = encoder.startCount(text, left, slice);
+  // Above `left`, the encoder stopped early: the figure is not the text's count.
+  if (typeof started === 'number' && started <= left) remembered.remember(text, started);
+  return started;
+}
+
+/** Goes on with a count `startText` left under way. */
+function* finishText(
+  text: string,
+  left: number,
+  counting: CountUnderWay,
+  encoder: Encoder,
+  remembered: TextCounts,
+): Steps<number> {
+  const counted = yield* encoder.finishCount(counting);
+  if (counted <= left) remembered.remember(text, counted);
+  return counted;
+}
+
 /** Adds up parts; with a limit, each text is counted only up to what is left of it. */
 function* sumTokens(parts: Iterable<MessagePart>, model: ModelInfo, limit: number | undefined, slice: Slice): Steps<number> {
   const encoder = getEncoder(model.encoding);
@@ -170,18 +242,8 @@ function* sumTokens(parts: Iterable<MessagePart>, model: ModelInfo, limit: numbe
       total += countImageTokens(part, model.image);
     } else {
       const left = bound - total;
-      const known = remembered.get(part);
-      if (known !== undefined) {
-        // As the encoder answers: the count when it is at most what is left, else one more than that.
-        total += Math.min(known, left + 1);
-      } else {
-        // Most texts are counted in one go: their generators are made only for the rest.
-        const started = encoder.startCount(part, left, slice);
-        const counted = typeof started === 'number' ? started : yield* encoder.finishCount(started);
-        // Above `left`, the encoder stopped early: the figure is not the text's count.
-        if (counted <= left) remembered.remember(part, counted);
-        total += counted;
-      }
+      const started = startText(part, left, encoder, remembered, slice);
+      total += typeof started === 'number' ? started : yield* finishText(part, left, started, encoder, remembered);
       // Many short texts add up too: look at the clock after each.
       if (slice.due()) yield;
     }

@@ -6,6 +6,9 @@ import type { Slice, Steps } from './slice';
 export interface PromptCounter {
   /** Tokens of everything but the messages (reply priming, tool definitions). */
   fixed: number;
-  /** Tokens one message adds, exact up to `limit`, or a number above `limit` once past it. */
-  message(message: ChatMessage, limit: number, slice: Slice): Steps<number>;
+  /**
+   * Tokens one message adds, exact up to `limit`, or a number above `limit` once past it:
+   * the figure when it was counted at once (most messages are), else the work to run.
+   */
+  message(message: ChatMessage, limit: number, slice: Slice): number | Steps<number>;
 }

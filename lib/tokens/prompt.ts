@@ -50,7 +50,8 @@ export function* countPrompt(
   let total = counter.fixed;
   for (const message of messages) {
     if (total > limit) return total;
-    total += yield* counter.message(message, limit - total, slice);
+    const tokens = counter.message(message, limit - total, slice);
+    total += typeof tokens === 'number' ? tokens : yield* tokens;
   }
   return total;
 }

@@ -4,11 +4,14 @@ import {
   countChatTokens,
   countMessageTokens,
   countToolsTokens,
+  messageTokenSteps,
   REPLY_PRIMING_TOKENS,
   TOKENS_PER_MESSAGE,
   TOKENS_PER_TOOL_CALL,
 } from '../../lib/tokens/chat';
 import { getEncoder } from '../../lib/tokens/encoder';
+import { countPrompt, promptCounter } from '../../lib/tokens/prompt';
+import { runWhole } from '../../lib/tokens/slice';
 import { countImageTokens, IMAGE_RULES, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
 import { lookupModel, MODEL_FAMILIES, type ModelInfo } from '../../lib/tokens/models';
 import type { ChatMessage, ToolDefinition } from '../../lib/messages';
@@ -512,5 +515,51 @@ describe('limit and parts', () => {
       countUpTo.mockRestore();
       count.mockRestore();
     }
+  });
+});
+
+describe('a prompt counted message by message, in slices', () => {
+  const info = modelInfo('gpt-4o');
+  // Texts under 32 characters or over 4,096 are never remembered: each count below counts them afresh.
+  const conversation: ChatMessage[] = [
+    { role: 'system', content: 'You answer briefly. '.repeat(250) },
+    { role: 'user', content: 'x'.repeat(70_000) }, // one piece long enough to be merged in slices
+    { role: 'assistant', content: 'the quick brown fox '.repeat(250) },
+    { role: 'user', name: 'ada', content: 'and now?' }, // a name: not the role-and-text path
+    { role: 'user', content: 'and then?' },
+  ];
+  const exact = countChatTokens(conversation, { model: 'gpt-4o' });
+  /** Counts the conversation with a slice due at every `every`-th look at the clock: the figure, and how often the work yielded. */
+  const countInSlices = (limit: number, every: number) => {
+    let looks = 0;
+    const slice = { due: () => ++looks % every === 0 };
+    const counter = runWhole(promptCounter(info, undefined, {}, limit, slice));
+    const steps = countPrompt(conversation, counter, limit, slice);
+    let yields = 0;
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return { tokens: step.value, yields };
+      yields++;
+    }
+  };
+
+  it.each([1, 2, 3, 4, 5, 7, 1e9])(
+    'gives the count made in one go, wherever the slice ends (due at every %s-th look)',
+    (every) => {
+      const whole = countInSlices(Infinity, every);
+      expect(whole.tokens).toBe(exact);
+      if (every < 1e9) expect(whole.yields).toBeGreaterThan(0);
+      expect(countInSlices(exact, every).tokens).toBe(exact);
+      for (const limit of [exact - 1, 3_000, 40, 5, 0]) expect(countInSlices(limit, every).tokens).toBeGreaterThan(limit);
+    },
+  );
+
+  it('counts a role and a text at once: the figure, not work to run', () => {
+    const never = { due: () => false };
+    const message: ChatMessage = { role: 'user', content: 'the quick brown fox '.repeat(250) };
+    const tokens = countMessageTokens(message, info);
+    expect(messageTokenSteps(message, info, undefined, never)).toBe(tokens);
+    expect(messageTokenSteps(message, info, tokens, never)).toBe(tokens);
+    expect(messageTokenSteps(message, info, tokens - 1, never)).toBeGreaterThan(tokens - 1);
   });
 });
