@@ -16,7 +16,7 @@ import { featureScopeKey } from '../store/keys';
 import { periodAt } from '../store/periods';
 import type { ScopeRequest } from '../store/types';
 import { countMessageTokens } from '../tokens/chat';
-import { countPrompt, promptCounter } from '../tokens/prompt';
+import { countPrompt, plainPromptCounter, promptCounter } from '../tokens/prompt';
 import type { PromptCounter } from '../tokens/prompt-counter';
 import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../tokens/slice';
 import type { ExceedStrategy, FeatureBudgetOptions } from '../types';
@@ -120,8 +120,11 @@ function* countWithCounter(
   feature: FeatureConfig,
   slice: Slice,
 ): Steps<{ counter: PromptCounter; inputTokens: number }> {
-  const counter = yield* promptCounter(feature.modelInfo, request.tools, request.forwardParams, feature.maxInput, slice);
-  return { counter, inputTokens: yield* countPrompt(messages, counter, feature.maxInput, slice) };
+  const { modelInfo, maxInput } = feature;
+  const counter =
+    plainPromptCounter(modelInfo, request.tools, request.forwardParams) ??
+    (yield* promptCounter(modelInfo, request.tools, request.forwardParams, maxInput, slice));
+  return { counter, inputTokens: yield* countPrompt(messages, counter, maxInput, slice) };
 }
 
 /**

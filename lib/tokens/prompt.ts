@@ -13,6 +13,32 @@ import type { Slice, Steps } from './slice';
  */
 const PROMPT_PARAMS = ['response_format', 'text', 'tool_choice'] as const;
 
+/** The counter of each model's prompts without tools or prompt parameters, as most are: made once, not per request. */
+const plainCounters = new WeakMap<ModelInfo, PromptCounter>();
+
+function plainCounterOf(model: ModelInfo): PromptCounter {
+  let counter = plainCounters.get(model);
+  if (!counter) {
+    counter = {
+      fixed: REPLY_PRIMING_TOKENS,
+      message: (message, limit, slice) => messageTokenSteps(message, model, limit, slice),
+    };
+    plainCounters.set(model, counter);
+  }
+  return counter;
+}
+
+/** `promptCounter`'s result, without its work, for a prompt with no tools and none of `PROMPT_PARAMS`; else undefined. */
+export function plainPromptCounter(
+  model: ModelInfo,
+  tools: ToolDefinition[] | undefined,
+  params: Record<string, unknown>,
+): PromptCounter | undefined {
+  if (tools?.length) return undefined;
+  for (const name of PROMPT_PARAMS) if (typeof params[name] === 'object' && params[name] !== null) return undefined;
+  return plainCounterOf(model);
+}
+
 /**
  * Counts prompts of `model` carrying `tools` and `params` (a resolved ModelInfo, so
  * fallback encodings work too). The fixed part is counted only up to `limit`, like
@@ -34,10 +60,7 @@ export function* promptCounter(
       fixed += yield* encoder.countUpToSteps(JSON.stringify(value), Math.max(0, limit - fixed), slice);
     }
   }
-  return {
-    fixed,
-    message: (message, messageLimit, messageSlice) => messageTokenSteps(message, model, messageLimit, messageSlice),
-  };
+  return { fixed, message: plainCounterOf(model).message };
 }
 
 /** Prompt tokens of `messages`: exact up to `limit`, otherwise a number above it found early. */
