@@ -1,5 +1,6 @@
 // The chain's own CPU per request, in one process without sockets: the SDK's real client over a fetch that answers at once.
-// Run: npm run bench:chain   (env: ROUNDS=7 REQUESTS=20000 BASELINE=<git ref>[,<ref>…] adds the chain as of those commits)
+// Run: npm run bench:chain   (env: ROUNDS=7 REQUESTS=20000 BASELINE=<git ref>[,<ref>…] adds the chain as of those commits;
+// UPSTREAM_DELAY_MS=1 makes the fake upstream answer on a timer)
 //
 // bench/overhead.ts measures the app as it runs, but a loaded or noisy machine moves its CPU ratios by ±0.2 (the
 // event loop batches differently from run to run). Here nothing waits on I/O, so the figure is the CPU of the chain's

@@ -8,11 +8,21 @@ import { nextMessages, prepareLib, STUB_COMPLETION } from './overhead';
 
 type Lib = typeof import('../lib');
 
+/**
+ * `UPSTREAM_DELAY_MS`: the fake upstream answers after a timer of that many ms, as a real one
+ * answers on a later turn of the event loop; each request's objects then live through the
+ * wait, and the collector pays for what survives. Unset: at once.
+ */
+const UPSTREAM_DELAY_MS = process.env.UPSTREAM_DELAY_MS === undefined ? undefined : Number(process.env.UPSTREAM_DELAY_MS);
+
 const client = new OpenAI({
   apiKey: 'bench',
   baseURL: 'http://127.0.0.1:9/v1',
   maxRetries: 0,
-  fetch: async () => new Response(STUB_COMPLETION, { status: 200, headers: { 'content-type': 'application/json' } }),
+  fetch: async () => {
+    if (UPSTREAM_DELAY_MS !== undefined) await new Promise((answer) => setTimeout(answer, UPSTREAM_DELAY_MS));
+    return new Response(STUB_COMPLETION, { status: 200, headers: { 'content-type': 'application/json' } });
+  },
 });
 
 /** The bare route: the same call, no budget. */
