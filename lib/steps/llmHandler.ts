@@ -120,10 +120,10 @@ async function streamAnswer(
   else format.end(res);
 }
 
-/** The client's `create` for `api`; a client without the Responses API cannot serve its routes. */
-function createOf(client: ChatCompletionsClient, api: ModelApi): Create | undefined {
+/** Whether the client has a `create` for `api`; a client without the Responses API cannot serve its routes. */
+function hasCreate(client: ChatCompletionsClient, api: ModelApi): boolean {
   const endpoint = api === 'responses' ? client.responses : client.chat.completions;
-  return typeof endpoint?.create === 'function' ? endpoint.create.bind(endpoint) : undefined;
+  return typeof endpoint?.create === 'function';
 }
 
 /** Builds `budget.llmHandler({ client, respond, timeoutMs, onClientGone, stream, api })`. */
@@ -136,7 +136,7 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   const onClientGone = checkClientGone(options.onClientGone, 'llmHandler.onClientGone');
   const streams = checkStreamPolicy(options.stream, 'llmHandler.stream');
   const routeApi = checkApi(options.api, 'llmHandler.api');
-  if (routeApi === 'responses' && !createOf(options.client, 'responses')) {
+  if (routeApi === 'responses' && !hasCreate(options.client, 'responses')) {
     fail('TB_INVALID_OPTION', "llmHandler({ api: 'responses' }) needs a client with responses.create (openai 5 or later).");
   }
   const { client } = options;
@@ -144,7 +144,12 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
   const { deploymentName } = client as { deploymentName?: unknown };
   const boundDeployment = typeof deploymentName === 'string' && deploymentName !== '' ? deploymentName : undefined;
 
-  // The same for every request: built once, not per call.
+  // The same for every request: built once, not per call. The client's method is looked up
+  // at each call, so that one wrapped after the handler was built is the one called.
+  const creates: Record<ModelApi, Create> = {
+    chat: (body, callOptions) => client.chat.completions.create(body, callOptions),
+    responses: (body, callOptions) => client.responses!.create(body, callOptions),
+  };
   const chatRunOptions = { timeoutMs, onClientGone };
   const responsesRunOptions = { timeoutMs, onClientGone, api: 'responses' as const };
 
@@ -159,8 +164,7 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
       );
     }
     const api = routeApi ?? context.api;
-    const create = createOf(client, api);
-    if (!create) {
+    if (!hasCreate(client, api)) {
       throw internalError(
         'TB_NO_RESPONSES_API',
         "llmHandler received a Responses API request (input) but its client has no responses.create; use openai 5 or later, or set api: 'chat'.",
@@ -175,11 +179,11 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
     }
     let answer: unknown;
     try {
-      if (streamed) return await streamAnswer(create, api, context, exchange, timeoutMs);
+      if (streamed) return await streamAnswer(creates[api], api, context, exchange, timeoutMs);
       answer =
         api === 'responses'
-          ? await context.run((params, callOptions) => create(params, callOptions), responsesRunOptions)
-          : await context.run((params, callOptions) => create(params, callOptions), chatRunOptions);
+          ? await context.run(creates.responses, responsesRunOptions)
+          : await context.run(creates.chat, chatRunOptions);
     } catch (err) {
       if (clientGone()) return;
       throw failureRefusal(err, context);

@@ -94,8 +94,19 @@ class BpeEncoder implements Encoder {
     // No token is longer than maxTokenBytes and a UTF-16 unit is at least one
     // UTF-8 byte, so a text this long has more than `limit` tokens whatever it says.
     if (text.length > limit * this.ranks.maxTokenBytes) return limit + 1;
-    const walk = newWalk(text, limit, null, slice);
-    return this.walkSome(walk) === Stop.Done ? countOfWalk(walk) : walk;
+    const walk = sharedWalk;
+    walk.text = text;
+    walk.limit = limit;
+    walk.slice = slice;
+    walk.start = 0;
+    walk.count = 0;
+    const underWay = this.walkSome(walk) === Stop.Done ? undefined : { ...walk };
+    const count = countOfWalk(walk);
+    // The shared walk lets go of the text, the slice and a long piece: the next count sets its own.
+    walk.text = '';
+    walk.slice = WHOLE;
+    walk.longPiece = NO_BYTES;
+    return underWay ?? count;
   }
 
   *finishCount(counting: CountUnderWay): Steps<number> {
@@ -242,6 +253,12 @@ const enum Stop {
 }
 
 const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The walk of every count `startCount` does in one go, one after the other: a walk made per
+ * text counted was garbage made per message per request. A count that must go on gets a copy.
+ */
+const sharedWalk: { -readonly [K in keyof Walk]: Walk[K] } = newWalk('', 0, null, WHOLE);
 
 // Work between two looks at the clock, in units of about a nanosecond: a few hundred
 // pieces of prose, or a few hundred bytes merged. A piece merges in one go up to
