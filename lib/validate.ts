@@ -71,24 +71,32 @@ function readToolCalls(value: unknown, where: string): ToolCall[] {
   });
 }
 
-function readMessage(value: unknown, where: string): ChatMessage {
-  if (!isObject(value)) throw invalid(`${where} must be an object.`);
+/**
+ * Reads entry `index` of a message list. Its name in error messages, `where(index)`, is
+ * built only when it is needed: a valid message of a role and a text needs none.
+ */
+function readMessage(value: unknown, index: number, where: (i: number) => string): ChatMessage {
+  if (!isObject(value)) throw invalid(`${where(index)} must be an object.`);
   const role = value.role as ChatRole;
   if (!ROLES.has(role)) {
-    throw invalid(`${where}.role must be one of ${[...ROLES].join(', ')}; got ${describe(value.role)}.`);
+    throw invalid(`${where(index)}.role must be one of ${[...ROLES].join(', ')}; got ${describe(value.role)}.`);
   }
-  const toolCalls = role === 'assistant' && value.tool_calls !== undefined ? readToolCalls(value.tool_calls, where) : undefined;
-  const message: ChatMessage = { role, content: readContent(value.content, role, toolCalls !== undefined, where) };
-  const name = optionalString(value.name, `${where}.name`);
-  if (name !== undefined) message.name = name;
+  const toolCalls =
+    role === 'assistant' && value.tool_calls !== undefined ? readToolCalls(value.tool_calls, where(index)) : undefined;
+  const content =
+    typeof value.content === 'string' ? value.content : readContent(value.content, role, toolCalls !== undefined, where(index));
+  const message: ChatMessage = { role, content };
+  if (value.name !== undefined) message.name = optionalString(value.name, `${where(index)}.name`);
   if (toolCalls) message.tool_calls = toolCalls;
   if (role === 'tool') {
-    const id = optionalString(value.tool_call_id, `${where}.tool_call_id`);
-    if (id === undefined) throw invalid(`${where}.tool_call_id is required for tool messages.`);
+    const id = optionalString(value.tool_call_id, `${where(index)}.tool_call_id`);
+    if (id === undefined) throw invalid(`${where(index)}.tool_call_id is required for tool messages.`);
     message.tool_call_id = id;
   }
   return message;
 }
+
+const messageAt = (i: number) => `messages[${i}]`;
 
 /** Checks the `name` array (at most `maxEntries`, not empty) and returns it. */
 export function readList(value: unknown, name: string, maxEntries: number): unknown[] {
@@ -103,12 +111,11 @@ export function readList(value: unknown, name: string, maxEntries: number): unkn
  * Checks `messages` and returns clean copies holding only the fields the API knows;
  * `where(i)` names an entry in error messages (a Responses `input` item read as a message).
  */
-export function readMessages(
-  value: unknown,
-  maxMessages: number,
-  where: (i: number) => string = (i) => `messages[${i}]`,
-): ChatMessage[] {
-  return readList(value, 'messages', maxMessages).map((message, i) => readMessage(message, where(i)));
+export function readMessages(value: unknown, maxMessages: number, where: (i: number) => string = messageAt): ChatMessage[] {
+  const list = readList(value, 'messages', maxMessages);
+  const messages = new Array<ChatMessage>(list.length);
+  for (let i = 0; i < list.length; i++) messages[i] = readMessage(list[i], i, where);
+  return messages;
 }
 
 export function depthExceeds(value: unknown, limit: number): boolean {

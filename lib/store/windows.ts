@@ -146,7 +146,10 @@ export function grantedResult(
 }
 
 export function sumOf(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0);
+  // A loop, not `reduce`: its callback is a closure made per call, twice per request.
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  return sum;
 }
 
 /** Counters are integers (Lua and INCRBY would choke on anything else). */
