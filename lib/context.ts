@@ -182,6 +182,16 @@ function safetyIdentifier(userKey: string): string {
 }
 
 /** Whether a call's result is a stream (the SDK's `Stream`, any async iterable) rather than an answer. */
+/** `state` once `reservation` is settled at `usage`: what its scope reserved replaced by what it used. */
+function settledState(state: ScopeState, reservation: Reservation | undefined, usage: CallUsage): ScopeState {
+  for (const part of reservation?.parts ?? []) {
+    if (part.scope.key !== state.key) continue;
+    const used = Math.max(0, state.used + amountOf(part.scope, usage) - part.amount);
+    return { ...state, used, remaining: Math.max(0, state.limit - used) };
+  }
+  return state;
+}
+
 function isStream(result: unknown): result is AsyncIterable<unknown> {
   return typeof (result as { [Symbol.asyncIterator]?: unknown } | null | undefined)?.[Symbol.asyncIterator] === 'function';
 }
@@ -552,12 +562,9 @@ export class BudgetContext {
   private async settleAt(reservation: Reservation | undefined, usage: CallUsage, responseModel?: string): Promise<void> {
     const startedAt = this.observer?.active ? performance.now() : 0;
     const report = reservation ? await this.store.settle(reservation, usage) : { spent: [] };
-    this.scopeStates = this.scopeStates.map((state) => {
-      const part = reservation?.parts.find((reserved) => reserved.scope.key === state.key);
-      if (!part) return state;
-      const used = Math.max(0, state.used + amountOf(part.scope, usage) - part.amount);
-      return { ...state, used, remaining: Math.max(0, state.limit - used) };
-    });
+    const states = new Array<ScopeState>(this.scopeStates.length);
+    for (let i = 0; i < states.length; i++) states[i] = settledState(this.scopeStates[i]!, reservation, usage);
+    this.scopeStates = states;
     const call =
       usage.input + usage.output === 0
         ? undefined
