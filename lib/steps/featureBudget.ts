@@ -254,6 +254,7 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
   const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;
   const scope = dailyScope(feature);
   const mode = checkMode(options.mode, `featureBudget("${name}").mode`, config.mode);
+  const downgrade = { steps: feature.downgrade, shadow: mode === 'shadow' };
   return { run, answer: readErrorOptions(config, options, `featureBudget("${name}")`), ends: false };
 
   async function run(exchange: Exchange): Promise<void> {
@@ -269,10 +270,9 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       ? readMessages(await messagesSource(exchange.request), config.maxMessages)
       : (read.messages ?? readMessages(body.messages, config.maxMessages));
     const { tools, forwardParams } = read;
+    const counted = { tools, forwardParams };
     const admitting =
-      mode === 'shadow'
-        ? admitWhole(messages, { tools, forwardParams }, feature)
-        : admitInput(messages, { tools, forwardParams }, feature, onExceed, config);
+      mode === 'shadow' ? admitWhole(messages, counted, feature) : admitInput(messages, counted, feature, onExceed, config);
     const admitted = admitting instanceof Promise ? await admitting : admitting;
     const context = new BudgetContext({
       feature: feature.name,
@@ -282,14 +282,17 @@ export function createFeatureBudget(config: BudgetConfig, name: string, options:
       tools,
       forwardParams,
       maxOutput: feature.maxOutput,
-      ...admitted,
+      messages: admitted.messages,
+      inputTokens: admitted.inputTokens,
+      degraded: admitted.degraded,
+      summary: admitted.summary,
       store: config.store,
       warn: config.warn,
       now: Date.now,
       calls: config.calls,
       observer: config.observers,
       onShadow: config.onShadow,
-      downgrade: { steps: feature.downgrade, shadow: mode === 'shadow' },
+      downgrade,
     });
     if (mode === 'shadow' && admitted.inputTokens > feature.maxInput) {
       context.recordShadow(exceedEvent(feature, onExceed, admitted.inputTokens));

@@ -146,10 +146,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     if (!nextSlice) sweepInSlices();
   }, options.sweepIntervalMs ?? 10_000).unref();
 
-  const read = (scope: ScopeRequest, nowMs: number) => {
-    const plan = planWindow(scope, nowMs);
+  /** The counters of `plan` at `nowMs`, in its keys' order. */
+  const read = (plan: WindowPlan, nowMs: number): number[] => {
     const last = plan.keys.length - 1;
-    if (last === 0) return { plan, values: [counters.get(plan.keys[0]!, nowMs) ?? 0] };
+    if (last === 0) return [counters.get(plan.keys[0]!, nowMs) ?? 0];
     let past = pastBuckets.get(plan);
     if (past?.moves !== pastBucketMoves) {
       const values = plan.keys.map((key) => counters.get(key, nowMs) ?? 0);
@@ -157,7 +157,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
     } else {
       past.values[last] = counters.get(plan.keys[last]!, nowMs) ?? 0;
     }
-    return { plan, values: past.values };
+    return past.values;
   };
 
   /** Whether `windowKey` is the counter a grant of `scope` adds to now (the current bucket or period). */
@@ -204,9 +204,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
       assertTokenCount(request.maxOutput, 'maxOutput');
       const nowMs = now();
       for (const scope of request.scopes) reclaimExpired(scope, nowMs);
-      const reads = request.scopes.map((scope) => read(scope, nowMs));
-      const plans = reads.map((r) => r.plan);
-      const values = reads.map((r) => r.values);
+      const plans = new Array<WindowPlan>(request.scopes.length);
+      const values = new Array<number[]>(request.scopes.length);
+      for (let i = 0; i < plans.length; i++) {
+        plans[i] = planWindow(request.scopes[i]!, nowMs);
+        values[i] = read(plans[i]!, nowMs);
+      }
       let outputCap = request.maxOutput;
       // Index loops: an entries() iterator and an [i, item] pair per step are garbage made per request.
       for (let i = 0; i < request.scopes.length; i++) {
@@ -303,8 +306,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const nowMs = now();
-      const { plan, values } = read(scope, nowMs);
-      return scopeState(scope, plan, values, nowMs);
+      const plan = planWindow(scope, nowMs);
+      return scopeState(scope, plan, read(plan, nowMs), nowMs);
     },
 
     sweep: () => counters.sweep(now()),
