@@ -38,6 +38,8 @@ export function realStates(scopes: readonly ScopeRequest[], states: ScopeState[]
   });
 }
 
+const NONE_REFUSED: readonly ScopeState[] = Object.freeze([]);
+
 /**
  * The shadow scopes that would have refused the reservation, each as the store would
  * have reported it on refusing: its use before this reservation, against its real
@@ -49,7 +51,9 @@ export function wouldRefuse(
   states: readonly ScopeState[],
   reservation: Reservation,
   shadowKeys: ReadonlySet<string>,
-): ScopeState[] {
+): readonly ScopeState[] {
+  // Most routes have no shadow budget: no list is made for them.
+  if (shadowKeys.size === 0) return NONE_REFUSED;
   const refused: ScopeState[] = [];
   for (const scope of scopes) {
     if (!shadowKeys.has(scope.key)) continue;
