@@ -185,6 +185,10 @@ describe('truncate', () => {
       });
     expect(res.status).toBe(413);
     expect(res.body.error.type).toBe('input_too_large');
+    // The client is told why dropping older turns did not help.
+    expect(res.body.error.message).toBe(
+      'The newest user message does not fit even with older turns dropped. This feature accepts at most 200 input tokens.',
+    );
     expect(t.upstream.calls).toHaveLength(0);
   });
 });
@@ -231,8 +235,45 @@ describe('custom strategy', () => {
       .post('/chat')
       .send({ messages: [{ role: 'user', content: words(300) }] });
     expect(res.status).toBe(413);
+    expect(res.body.error).toMatchObject({
+      type: 'input_too_large',
+      message: 'The input is still too large after the custom strategy. This feature accepts at most 200 input tokens.',
+    });
     expect(t.upstream.calls).toHaveLength(0);
   });
+
+  // droppedMessages is how many fewer messages were sent, never below zero.
+  test.each([
+    [
+      'keeps only the newest of three messages',
+      [words(150), words(150), 'last'],
+      (m: ChatMessage[]): ChatMessage[] => [m[m.length - 1]!],
+      2,
+    ],
+    [
+      'replaces one message by two shorter ones',
+      [words(300)],
+      (): ChatMessage[] => [
+        { role: 'system', content: 'summary' },
+        { role: 'user', content: 'short' },
+      ],
+      0,
+    ],
+  ] as const)(
+    'a strategy that %s: droppedMessages counts the messages it took away',
+    async (_what, contents, replace, dropped) => {
+      t = await startTestApp({
+        chain: (b, client) => [
+          b.featureBudget('chat', { onExceed: ({ messages }) => replace(messages) }),
+          b.llmHandler({ client, respond: (_c, req) => ({ dropped: req.tokenBudget?.degraded?.droppedMessages }) }),
+        ],
+      });
+      const messages = contents.map((content) => ({ role: 'user', content }));
+      const res = await request(t.app).post('/chat').send({ messages });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ dropped });
+    },
+  );
 });
 
 describe('what else is prompt', () => {
@@ -394,39 +435,54 @@ describe('the app’s own mistakes are 500s on the server’s side, warned once'
     },
   );
 
+  // The warning says what went wrong: the error's own message, or the thrown value as text.
+  const THREW =
+    /^featureBudget\("chat"\): the onExceed strategy threw: summarizer down; the request was answered 500 internal_error\.$/;
+  const INVALID = /^featureBudget\("chat"\): the onExceed strategy returned invalid messages: \S.*; the request was answered 500/;
   test.each([
     [
       'throws',
       () => {
         throw new Error('summarizer down');
       },
+      THREW,
     ],
-    ['rejects', async () => Promise.reject(new Error('summarizer down'))],
-    ['returns no messages', () => 'not messages' as never],
-    ['returns a message with an unknown role', () => [{ role: 'wizard', content: 'x' }] as never],
-  ])('an onExceed strategy that %s: 500 internal_error + TB_STRATEGY_FAILED once, never a 400', async (_what, strategy) => {
-    const warnings: Array<[string, string]> = [];
-    const budget = createTokenBudget({
-      features: { chat: { ...FEATURES.chat!, onExceed: strategy } },
-      onWarning: ({ code, message }) => warnings.push([code, message]),
-    });
-    const app = appWith(EXPRESS['Express 5'], budget, true);
-    for (let i = 0; i < 2; i++) {
-      const res = await request(app)
-        .post('/chat')
-        .send({ messages: [{ role: 'user', content: words(300) }] });
-      expect(res.status).toBe(500);
-      expect(res.body.error.type).toBe('internal_error');
-    }
-    expect(warnings.map(([code]) => code)).toEqual(['TB_STRATEGY_FAILED']);
-    expect(warnings[0]![1]).toMatch(/featureBudget\("chat"\): the onExceed strategy/);
-    // A prompt under budget never calls the strategy.
-    expect(
-      (
-        await request(app)
+    ['rejects', async () => Promise.reject(new Error('summarizer down')), THREW],
+    [
+      'throws a string',
+      () => {
+        throw 'summarizer down';
+      },
+      THREW,
+    ],
+    ['returns no messages', () => 'not messages' as never, INVALID],
+    ['returns a message with an unknown role', () => [{ role: 'wizard', content: 'x' }] as never, INVALID],
+  ])(
+    'an onExceed strategy that %s: 500 internal_error + TB_STRATEGY_FAILED once, never a 400',
+    async (_what, strategy, message) => {
+      const warnings: Array<[string, string]> = [];
+      const budget = createTokenBudget({
+        features: { chat: { ...FEATURES.chat!, onExceed: strategy } },
+        onWarning: ({ code, message }) => warnings.push([code, message]),
+      });
+      const app = appWith(EXPRESS['Express 5'], budget, true);
+      for (let i = 0; i < 2; i++) {
+        const res = await request(app)
           .post('/chat')
-          .send({ messages: [{ role: 'user', content: 'Hi' }] })
-      ).status,
-    ).toBe(200);
-  });
+          .send({ messages: [{ role: 'user', content: words(300) }] });
+        expect(res.status).toBe(500);
+        expect(res.body.error.type).toBe('internal_error');
+      }
+      expect(warnings.map(([code]) => code)).toEqual(['TB_STRATEGY_FAILED']);
+      expect(warnings[0]![1]).toMatch(message);
+      // A prompt under budget never calls the strategy.
+      expect(
+        (
+          await request(app)
+            .post('/chat')
+            .send({ messages: [{ role: 'user', content: 'Hi' }] })
+        ).status,
+      ).toBe(200);
+    },
+  );
 });
