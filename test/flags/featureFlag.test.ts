@@ -120,6 +120,7 @@ describe('while the flags are unknown: no read of them has succeeded since start
   it("refuses with 503 budget_unavailable and Retry-After: 1 under the budget's default policy", async () => {
     const res = await request(unknownApp({})).get('/chat');
     expect([res.status, res.headers['retry-after'], res.body.error.type]).toEqual([503, '1', 'budget_unavailable']);
+    expect(res.body.error.message).toBe('This feature cannot be checked right now; retry shortly.');
   });
 
   it("serves as the flag's default with onUnknown 'fail-open', the flag's own or the budget's", async () => {
