@@ -315,6 +315,75 @@ describe('configuration mistakes are caught when the routes are built', () => {
     expect(code(() => b.usageHandler())).toBe('TB_INVALID_OPTION');
   });
 
+  // The message names the option at fault and what it must be: the app's developer fixes it from the message alone.
+  test.each([
+    [
+      { limits: {} },
+      'TB_INVALID_OPTION',
+      'quota("team").limits must be a number or an object of tier → tokens, e.g. { free: 10000 }.',
+    ],
+    [
+      { limits: null },
+      'TB_INVALID_OPTION',
+      'quota("team").limits must be a number or an object of tier → tokens, e.g. { free: 10000 }.',
+    ],
+    [{ limits: 0 }, 'TB_INVALID_LIMIT', 'quota("team").limits must be a positive integer; got 0.'],
+    [{ limits: { free: 100, pro: 1.5 } }, 'TB_INVALID_LIMIT', 'quota("team").limits.pro must be a positive integer; got 1.5.'],
+    [
+      { limits: { free: 100 }, defaultTier: 'gold' },
+      'TB_INVALID_OPTION',
+      'quota("team").defaultTier "gold" is not a key of limits.',
+    ],
+    [
+      { limits: { free: 100 }, anonymous: { tier: 'gold' } },
+      'TB_INVALID_OPTION',
+      'quota("team").anonymous must be \'reject\' or { tier } with a tier of limits.',
+    ],
+    [
+      { limits: { free: 100 }, anonymous: 'allow' },
+      'TB_INVALID_OPTION',
+      'quota("team").anonymous must be \'reject\' or { tier } with a tier of limits.',
+    ],
+    [{ limits: 100, period: 'year' }, 'TB_INVALID_OPTION', 'quota("team").period must be one of hour, day, week, month.'],
+    [{ limits: 100, timeZone: 'Mars/Base' }, 'TB_INVALID_OPTION', 'quota("team").timeZone "Mars/Base" is not an IANA time zone.'],
+    [
+      { limits: 100, key: 'teamId' },
+      'TB_INVALID_OPTION',
+      'quota("team") needs { key: req => id }: the id must come from the app (e.g. req.user), not the client.',
+    ],
+    [
+      { limits: 100, name: 'global' },
+      'TB_INVALID_OPTION',
+      'quota("global"): "global" names another budget in errors and headers; choose another quota name.',
+    ],
+  ] as const)('quota(%j) is refused with its own message', (options, errorCode, message) => {
+    const b = budget();
+    expect(() => b.quota({ name: 'team', key: teamOf, ...options } as unknown as QuotaOptions)).toThrow(
+      new TokenBudgetConfigError(errorCode, message),
+    );
+  });
+
+  test('the messages of a second definition, of a quota not created yet, and of an unusable id', async () => {
+    const b = budget();
+    expect(() => b.usageHandler({ quota: 'team' })).toThrow(
+      new TokenBudgetConfigError(
+        'TB_INVALID_OPTION',
+        "usageHandler({ quota: 'team' }) needs budget.quota({ name: 'team', ... }) to be created first.",
+      ),
+    );
+    b.quota({ name: 'team', key: teamOf, limits: 100 });
+    expect(() => b.quota({ name: 'team', key: teamOf, limits: 200 })).toThrow(
+      new TokenBudgetConfigError(
+        'TB_DUPLICATE_QUOTA',
+        'quota("team") is already defined with other limits, defaultTier, anonymous, period or timeZone; ' +
+          'mount one name with one definition, or give the other budget another name.',
+      ),
+    );
+    await expect(b.usage.quota('team', '')).rejects.toThrow(
+      new TypeError('usage of quota "team": the id must be a non-empty string or a finite number.'),
+    );
+  });
+
   test('usage of an unknown quota or with an unusable id rejects', async () => {
     const b = budget();
     await expect(b.usage.quota('team', 'acme')).rejects.toMatchObject({ code: 'TB_INVALID_OPTION' });
