@@ -412,7 +412,41 @@ test('an id function returning an object is the app’s mistake: 500 internal_er
     expect(JSON.stringify(res.body)).not.toContain('quota("team")');
   }
   expect(warnings.map((w) => w.code)).toEqual(['TB_INVALID_PRINCIPAL']);
-  expect(warnings[0]!.message).toContain('quota("team")');
+  expect(warnings[0]!.message).toBe(
+    'quota("team"): the id function returned object; return a string, a finite number, or undefined for none.',
+  );
+  expect(t.upstream.calls).toHaveLength(0);
+});
+
+// A number that names no counter is a mistake told by its value; an empty id or null is no principal at all.
+test.each([
+  [
+    NaN,
+    500,
+    'internal_error',
+    'quota("team"): the id function returned NaN; return a string, a finite number, or undefined for none.',
+  ],
+  [
+    -Infinity,
+    500,
+    'internal_error',
+    'quota("team"): the id function returned -Infinity; return a string, a finite number, or undefined for none.',
+  ],
+  ['', 403, 'principal_required', undefined],
+  [null, 403, 'principal_required', undefined],
+])('an id function returning %p: %i %s', async (id, status, type, warning) => {
+  const warnings: BudgetWarning[] = [];
+  t = await startTestApp({
+    budget: { features, onWarning: (w) => warnings.push(w) },
+    chain: (b, client) => [
+      b.featureBudget('chat'),
+      b.quota({ name: 'team', key: () => id as never, limits: 1000 }),
+      b.llmHandler({ client }),
+    ],
+  });
+  const res = await request(t.app).post('/chat').send(promptOf(10));
+  expect([res.status, res.body.error.type]).toEqual([status, type]);
+  expect(warnings.map((w) => w.message)).toEqual(warning === undefined ? [] : [warning]);
   expect(t.upstream.calls).toHaveLength(0);
 });
 
