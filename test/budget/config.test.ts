@@ -78,6 +78,12 @@ const cases: Array<[string, () => unknown, string, RegExp]> = [
     /user: req => id/,
   ],
   [
+    'userQuota with no options at all',
+    () => createTokenBudget({ features: { chat } }).userQuota(undefined as never),
+    'TB_INVALID_OPTION',
+    /^userQuota needs \{ user: req => id \}: the id must come from the app \(e\.g\. req\.user\), not the client\./,
+  ],
+  [
     'userQuota with a negative tier',
     () => createTokenBudget({ features: { chat } }).userQuota({ user: () => 'u', limits: { free: -1 } }),
     'TB_INVALID_LIMIT',

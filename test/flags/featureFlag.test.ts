@@ -163,6 +163,12 @@ describe('configuration mistakes', () => {
     expect(() => budget.featureFlag(name)).toThrow(expect.objectContaining({ code: 'TB_INVALID_OPTION' }));
   });
 
+  it('names the flag and the rule it broke', () => {
+    expect(() => budget.featureFlag('chat:admin')).toThrow(
+      `featureFlag("chat:admin"): the flag name must be 1–64 characters of letters, digits, '_', '.' or '-'; got "chat:admin". [TB_INVALID_OPTION]`,
+    );
+  });
+
   it('refuses a default that is not a boolean', () => {
     expect(() => budget.featureFlag('chat', { default: 'off' as unknown as boolean })).toThrow(
       'featureFlag("chat").default must be true or false; got "off". [TB_INVALID_OPTION]',

@@ -271,6 +271,16 @@ describe('usageHandler', () => {
     ]);
   });
 
+  test("an error of the store's own that is not an outage is not told as one: no 503 budget_unavailable", async () => {
+    const store = switchableStore();
+    const { app, budget } = userApp({ onStoreUnavailable: 'fail-closed' }, store);
+    app.get('/usage/me', budget.usageHandler());
+    store.usage = () => Promise.reject(new RangeError('a bug in the store'));
+    const res = await request(app).get('/usage/me').set('x-user', 'ann');
+    expect(res.status).toBe(500);
+    expect(res.headers['retry-after']).toBeUndefined();
+  });
+
   test('usage.user(id, tier) reads at that tier; the default is the defaultTier', async () => {
     const { budget } = userApp({ defaultTier: 'free' });
     expect(await budget.usage.user('ann', 'pro')).toMatchObject({ limit: 1000 });
