@@ -6,6 +6,8 @@ import request from 'supertest';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { BudgetRefusal, countChatTokens, createTokenBudget } from '../../lib';
 import type { BudgetWarning, RefusalType, RejectHandler } from '../../lib';
+import type { BudgetContext } from '../../lib/context';
+import { refusalOf } from '../../lib/steps/errorHandler';
 import { EXPRESS, startTestApp, words, type TestApp } from '../helpers/app';
 
 const features = { chat: { maxInput: 1000, maxOutput: 1000, model: 'gpt-4o' } };
@@ -317,4 +319,53 @@ test("errors: 'next' hands the app's error handler a BudgetRefusal with its stat
   expect(seen[0]).toBeInstanceOf(BudgetRefusal);
   expect(seen[0]!.body.error).toMatchObject({ type: 'quota_exceeded', scope: 'team' });
   expect(seen[0]!.headers['RateLimit-Policy']).toBe('"team";q=300;w=86400');
+});
+
+describe('refusalOf: which errors thrown past the routes errorHandler() answers, and with what', () => {
+  // Any context: a budget ran for the request, so a stream error without a status is not the body parser's.
+  const context = {} as BudgetContext;
+  const told = (err: unknown, withContext?: BudgetContext) => {
+    const refusal = refusalOf(err, withContext);
+    return refusal && [refusal.type, refusal.message];
+  };
+  const UNREADABLE = ['invalid_request', 'The request body could not be read; check its Content-Encoding.'];
+  const zlibError = (fields: object) => Object.assign(new Error('incorrect header check'), fields);
+
+  test('a refusal is answered as it is; what is not an object is left to the app', () => {
+    const refusal = new BudgetRefusal('quota_exceeded', 'over');
+    expect(refusalOf(refusal, undefined)).toBe(refusal);
+    for (const thrown of [null, undefined, 'entity.too.large', 400]) expect(refusalOf(thrown, undefined)).toBeUndefined();
+  });
+
+  test("a body parser's error type names what the client is told", () => {
+    expect(told(createError(413, 'too large', { type: 'entity.too.large' }))).toEqual([
+      'input_too_large',
+      'The request body is larger than this server accepts.',
+    ]);
+    expect(told(createError(400, 'bad', { type: 'entity.parse.failed' }))).toEqual([
+      'invalid_request',
+      'The request body is not valid JSON.',
+    ]);
+    expect(told(createError(400, 'odd', { type: 'some.other.failure' }))).toBeUndefined();
+  });
+
+  test("co-body's bad JSON is a SyntaxError with status 400 and the text it read; other SyntaxErrors are the app's", () => {
+    const parsed = (fields: object, error: Error = new SyntaxError('Unexpected token')) => Object.assign(error, fields);
+    expect(told(parsed({ status: 400, body: '{' }))).toEqual(['invalid_request', 'The request body is not valid JSON.']);
+    expect(told(parsed({ status: 400 }))).toBeUndefined();
+    expect(told(parsed({ status: 500, body: '{' }))).toBeUndefined();
+    expect(told(parsed({ status: 400, body: '{' }, new Error('not a SyntaxError')))).toBeUndefined();
+  });
+
+  test('a stream error (an errno, no type) is an unreadable body when the parser set 400, or when no budget ran yet and zlib threw it', () => {
+    expect(told(zlibError({ errno: -3, status: 400 }), context)).toEqual(UNREADABLE);
+    expect(told(zlibError({ errno: -3, code: 'Z_DATA_ERROR' }))).toEqual(UNREADABLE);
+    // A budget ran: the error came later, from the app's own code.
+    expect(told(zlibError({ errno: -3, code: 'Z_DATA_ERROR' }), context)).toBeUndefined();
+    expect(told(zlibError({ errno: -104, code: 'ECONNRESET' }))).toBeUndefined();
+    expect(told(zlibError({ errno: -3, code: -3 }))).toBeUndefined();
+    expect(told(zlibError({ errno: '-3', status: 400 }))).toBeUndefined();
+    expect(told(zlibError({ errno: -3, status: 400, type: 'stream.failed' }))).toBeUndefined();
+    expect(told(zlibError({ errno: -3, status: 500 }), context)).toBeUndefined();
+  });
 });
