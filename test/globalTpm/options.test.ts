@@ -48,6 +48,23 @@ test('name: routes of one name share the limit; another name keeps its own', asy
   expect(apart.client.calls.map((c) => c.params.max_tokens)).toEqual([100, 100]);
 });
 
+test("mode: 'shadow' serves past the limit under an enforcing budget; 'enforce' refuses under a shadow one", async () => {
+  const watched = twoRoutes({ limit: 300, mode: 'shadow' }, { limit: 300, name: 'enforced' });
+  await request(watched.app).post('/chat').send(promptOf(100)).expect(200);
+  await request(watched.app).post('/chat').send(promptOf(100)).expect(200);
+  await request(watched.app).post('/other').send(promptOf(100)).expect(200);
+  expect((await request(watched.app).post('/other').send(promptOf(100))).status).toBe(429);
+  const enforced = twoRoutes(
+    { limit: 300, mode: 'enforce' },
+    { limit: 300, name: 'watched' },
+    { mode: 'shadow', onShadow: () => {} },
+  );
+  await request(enforced.app).post('/chat').send(promptOf(100)).expect(200);
+  expect((await request(enforced.app).post('/chat').send(promptOf(100))).status).toBe(429);
+  await request(enforced.app).post('/other').send(promptOf(100)).expect(200);
+  await request(enforced.app).post('/other').send(promptOf(100)).expect(200);
+});
+
 describe("onStoreUnavailable overrides the budget's while the store is down", () => {
   const down = (policy: GlobalTpmOptions['onStoreUnavailable'], budget: 'fail-open' | 'fail-closed') => {
     const store = switchableStore();
