@@ -169,6 +169,12 @@ describe('configuration mistakes', () => {
     );
   });
 
+  it('names onUnknown when its policy is not one', () => {
+    expect(() => budget.featureFlag('chat', { onUnknown: 'retry' as never })).toThrow(
+      'featureFlag("chat").onUnknown must be one of fail-closed, fail-open, fallback; got "retry". [TB_INVALID_OPTION]',
+    );
+  });
+
   it('refuses a default that is not a boolean', () => {
     expect(() => budget.featureFlag('chat', { default: 'off' as unknown as boolean })).toThrow(
       'featureFlag("chat").default must be true or false; got "off". [TB_INVALID_OPTION]',

@@ -110,6 +110,11 @@ describe('configuration mistakes', () => {
       `globalTpm.name must be 1–64 characters of letters, digits, '_', '.' or '-'; got "a:b".`,
     ],
     [undefined, 'TB_INVALID_LIMIT', 'globalTpm.limit must be a positive integer; got undefined.'],
+    [
+      { limit: 100, onStoreUnavailable: 'retry' },
+      'TB_INVALID_OPTION',
+      'globalTpm.onStoreUnavailable must be one of fail-closed, fail-open, fallback; got "retry".',
+    ],
   ] as const)('%j is refused', (options, code, message) => {
     expect(globalTpm(options)).toThrow(new TokenBudgetConfigError(code, message));
   });

@@ -271,6 +271,18 @@ describe('usageHandler', () => {
     ]);
   });
 
+  test('answers the request itself: a handler after it on the same route never runs', async () => {
+    const { app, budget } = userApp();
+    let reached = 0;
+    app.get('/usage/me', budget.usageHandler(), (_req, res) => {
+      reached++;
+      res.status(299).end();
+    });
+    const res = await request(app).get('/usage/me').set('x-user', 'ann');
+    expect([res.status, res.body]).toEqual([200, expect.objectContaining({ used: 0, limit: 300, remaining: 300 })]);
+    expect(reached).toBe(0);
+  });
+
   test("an error of the store's own that is not an outage is not told as one: no 503 budget_unavailable", async () => {
     const store = switchableStore();
     const { app, budget } = userApp({ onStoreUnavailable: 'fail-closed' }, store);
