@@ -1,4 +1,6 @@
 // `npm run test:mutation:folder -- <folder of lib/, or a file>`: Stryker over that part of lib/ only, with the config's exclusions.
+// Several files in one run (one first pass over the tests): 'steps/@(userQuota|globalTpm).ts'. Not braces: Stryker
+// splits --mutate at commas.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 

@@ -102,32 +102,34 @@ test('the output cap sent upstream is what the money left can pay for; past the 
   expect(app.upstream.calls).toHaveLength(1);
 });
 
-test('1,000 concurrent requests: the billed cost never passes the cap, and each threshold is alerted exactly once', async () => {
-  const alerts: SpendAlert[] = [];
-  const cap = 0.05;
-  const app = await meteredApp({
-    hourlyCapUsd: cap,
-    hourlyAlertUsd: [0.01, 0.02],
-    dailyAlertUsd: 0.03,
-    onAlert: (a) => void alerts.push(a),
+describe('a thousand requests under a spend cap', () => {
+  test('1,000 concurrent requests: the billed cost never passes the cap, and each threshold is alerted exactly once', async () => {
+    const alerts: SpendAlert[] = [];
+    const cap = 0.05;
+    const app = await meteredApp({
+      hourlyCapUsd: cap,
+      hourlyAlertUsd: [0.01, 0.02],
+      dailyAlertUsd: 0.03,
+      onAlert: (a) => void alerts.push(a),
+    });
+    const port = await listen(app.app);
+    const { statuses, types } = await storm([port], 1000, () => ({ messages: MESSAGES }));
+    expect([...statuses.keys()].sort()).toEqual([200, 503]);
+    expect(types.get('spend_cap_reached')).toBe(statuses.get(503));
+    const billed = billedNanos(app.upstream.calls);
+    expect(billed).toBeLessThanOrEqual(cap * USD);
+    // The cap was really contested: less than one more call's worst case was left.
+    expect(cap * USD - billed).toBeLessThan(PROMPT * INPUT + 50 * OUTPUT);
+    expect(await app.budget.store.spentAt!(meterScope('hour'), [Date.now()])).toEqual([billed]);
+    const byThreshold = alerts.map((a) => `${a.window} ${a.thresholdUsd}`).sort();
+    expect(byThreshold).toEqual(['day 0.03', 'hour 0.01', 'hour 0.02']);
+    for (const alert of alerts) {
+      expect(alert.kind).toBe('threshold');
+      // Reported by the settlement that crossed it: at or just past the threshold.
+      expect(alert.spentUsd).toBeGreaterThanOrEqual(alert.thresholdUsd);
+      expect(alert.spentUsd - alert.thresholdUsd).toBeLessThan((PROMPT * INPUT + 50 * OUTPUT) / USD);
+    }
   });
-  const port = await listen(app.app);
-  const { statuses, types } = await storm([port], 1000, () => ({ messages: MESSAGES }));
-  expect([...statuses.keys()].sort()).toEqual([200, 503]);
-  expect(types.get('spend_cap_reached')).toBe(statuses.get(503));
-  const billed = billedNanos(app.upstream.calls);
-  expect(billed).toBeLessThanOrEqual(cap * USD);
-  // The cap was really contested: less than one more call's worst case was left.
-  expect(cap * USD - billed).toBeLessThan(PROMPT * INPUT + 50 * OUTPUT);
-  expect(await app.budget.store.spentAt!(meterScope('hour'), [Date.now()])).toEqual([billed]);
-  const byThreshold = alerts.map((a) => `${a.window} ${a.thresholdUsd}`).sort();
-  expect(byThreshold).toEqual(['day 0.03', 'hour 0.01', 'hour 0.02']);
-  for (const alert of alerts) {
-    expect(alert.kind).toBe('threshold');
-    // Reported by the settlement that crossed it: at or just past the threshold.
-    expect(alert.spentUsd).toBeGreaterThanOrEqual(alert.thresholdUsd);
-    expect(alert.spentUsd - alert.thresholdUsd).toBeLessThan((PROMPT * INPUT + 50 * OUTPUT) / USD);
-  }
 });
 
 test('a spike with no history is an hour past minUsd: alerted once under concurrency', async () => {
