@@ -66,16 +66,19 @@ const switchFlag = (api: AdminApi, name: string, body: unknown) =>
 describe('options', () => {
   test.each([
     ['no options', undefined, /adminRouter needs \{ authorize/],
+    ['null for options', null, /adminRouter needs \{ authorize/],
     ['authorize that is no function', { authorize: true }, /adminRouter needs \{ authorize/],
     ['an empty challenge', { challenge: '' }, /adminRouter.challenge must be a WWW-Authenticate value; got ""/],
     ['a challenge of two lines', { challenge: 'Basic\r\nSet-Cookie: a=b' }, /adminRouter.challenge/],
     ['a challenge with a line feed', { challenge: 'Basic\nrealm' }, /adminRouter.challenge/],
+    ['a challenge with a carriage return', { challenge: 'Basic\rrealm' }, /adminRouter.challenge/],
     ['a challenge that is no string', { challenge: 401 }, /adminRouter.challenge must be a WWW-Authenticate value; got 401/],
     ['an actor that is no function', { actor: 'ops' }, /adminRouter.actor must be a function/],
     ['an onFlagChange that is no function', { onFlagChange: 'log' }, /adminRouter.onFlagChange must be a function/],
     ['a maxTopPrincipals of 0', { maxTopPrincipals: 0 }, /adminRouter.maxTopPrincipals must be a positive integer; got 0/],
   ])('%s is refused', (_, options, message) => {
-    const given = options === undefined ? undefined : { authorize: () => true, ...options };
+    // undefined and null are passed as they are: the check itself must refuse them, not a TypeError on reading them.
+    const given = options === undefined || options === null ? options : { authorize: () => true, ...options };
     expect(() => createAdminRouter({} as BudgetConfig, {} as AdminSources, given as never)).toThrow(message);
   });
 });
@@ -237,8 +240,9 @@ describe('flag switches', () => {
     expect(audits).toEqual([]);
   });
 
-  test('a name of 64 characters is one', async () => {
+  test('a name of 64 characters is one, and so is a name of one', async () => {
     expect((await switchFlag(adminApi({ onFlagChange: () => {} }), 'x'.repeat(64), { on: true })).status).toBe(200);
+    expect((await switchFlag(adminApi({ onFlagChange: () => {} }), 'x', { on: true })).body).toEqual({ name: 'x', on: true });
   });
 
   test('a body over 1 kB is refused before it is read', async () => {
