@@ -1,4 +1,5 @@
 // RateLimit headers: one named policy per quota and global limit, paired by key, reset never past the window; set on write for run() routes.
+import { ServerResponse } from 'node:http';
 import type express5 from 'express';
 import type { RequestHandler } from 'express';
 import request from 'supertest';
@@ -65,6 +66,19 @@ describe('rateLimitHeaders', () => {
     expect(rateLimitHeaders([feature], [state(feature, 1, NOW)], NOW)).toEqual({});
   });
 
+  test("a spending cap shows nothing: its figures are the company's money", () => {
+    const spend = scope('spend', 's:{spend}:day', day, 'spend');
+    expect(rateLimitHeaders([spend, user], [state(spend, 10, NOW + 1000), state(user, 10, NOW + 1000)], NOW)).toEqual({
+      'RateLimit-Policy': '"user";q=1000;w=86400',
+      RateLimit: '"user";r=990;t=1',
+    });
+  });
+
+  test('a reset between two seconds is the next whole second; one already past is 0', () => {
+    expect(rateLimitHeaders([user], [state(user, 10, NOW + 1_001)], NOW).RateLimit).toBe('"user";r=990;t=2');
+    expect(rateLimitHeaders([user], [state(user, 10, NOW - 5_000)], NOW).RateLimit).toBe('"user";r=990;t=0');
+  });
+
   test("a global scope not opted in shows nothing: its figures are the whole service's", () => {
     const hidden = scope('global', 'g:{tpm}', minute);
     expect(rateLimitHeaders([user, hidden], [state(user, 10, NOW + 1000), state(hidden, 30, NOW + 1000)], NOW)).toEqual({
@@ -84,6 +98,13 @@ const headersOnWrite: RequestHandler = (req, res, next) => {
   setRateLimitHeadersOnWrite(res, req.tokenBudget!);
   next();
 };
+
+/** The prototype right above node's ServerResponse.prototype in the chain of `res`: the framework's own, shared by its apps. */
+function frameworkPrototype(res: object): ServerResponse {
+  let target = res;
+  while (Object.getPrototypeOf(target) !== ServerResponse.prototype) target = Object.getPrototypeOf(target) as object;
+  return target as ServerResponse;
+}
 
 let t: TestApp;
 afterEach(() => t?.close());
@@ -225,12 +246,14 @@ describe.each([
     expect(wrapped).toBe(2);
   });
 
-  test('the responses themselves are left as they are: no writeHead of their own', async () => {
+  test("the responses themselves are left as they are, and the framework's prototype is hooked once, not per request", async () => {
     const ownWriteHead: boolean[] = [];
+    const sharedWriteHeads = new Set<unknown>();
     const app = await appWith(
       () => async (req, res) => {
         await req.tokenBudget!.run((params) => t.client.chat.completions.create(params as never));
         ownWriteHead.push(Object.hasOwn(res, 'writeHead'));
+        sharedWriteHeads.add(frameworkPrototype(res).writeHead);
         res.json({});
       },
       (app, _express, chain) => app.post('/chat', ...chain),
@@ -239,6 +262,9 @@ describe.each([
       expect((await request(app).post('/chat').send(promptOf(10))).headers['ratelimit-policy']).toBe('"team";q=300;w=86400');
     }
     expect(ownWriteHead).toEqual([false, false, false]);
+    // A hook wrapped again on each request would nest one more wrapper per request, for as long as the process runs.
+    expect(sharedWriteHeads.size).toBe(1);
+    expect(sharedWriteHeads.has(ServerResponse.prototype.writeHead)).toBe(false);
   });
 
   test('a route without a budget, after budgeted ones, answers without them', async () => {
