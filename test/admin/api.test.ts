@@ -1,11 +1,21 @@
 // createAdminRouter over sources of the test's own: its options read, each route's answer and headers, refusals and failures reported.
 import express, { type ErrorRequestHandler } from 'express';
 import request from 'supertest';
-import { createAdminRouter, type AdminSources } from '../../lib/admin/router';
+import type * as Router from '../../lib/admin/router';
+import type { AdminSources } from '../../lib/admin/router';
 import type { BudgetConfig } from '../../lib/config';
 import type { AdminRouterOptions, FlagAudit, UserUsage } from '../../lib/types';
+import { loadAnew } from '../helpers/load-anew';
 
 const NOW = Date.UTC(2026, 11, 5, 18, 30);
+
+/**
+ * The router loaded in the calling test, with its page: the flag name pattern, the audit line and the assets' table
+ * are built as they load, so a mutation run sees a change to them only in a test that loads them.
+ */
+const createAdminRouter: typeof Router.createAdminRouter = (...args) =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  loadAnew(() => require('../../lib/admin/router') as typeof Router).createAdminRouter(...args);
 
 interface AdminApi {
   app: express.Express;
