@@ -7,6 +7,9 @@ import { memoryStore } from '../../lib/store/memory';
 import type { CostMeterConfig } from '../../lib/steps/costMeter';
 import type { ScopeRequest } from '../../lib/store/types';
 import type { FeatureFlags, SpendAlert } from '../../lib/types';
+import type * as Rankings from '../../lib/admin/rankings';
+import type * as View from '../../lib/admin/view';
+import { loadAnew } from '../helpers/load-anew';
 
 const HOUR_MS = 3_600_000;
 /** 2026-12-05T18:30:00Z. */
@@ -222,4 +225,44 @@ describe('what the API reads', () => {
     expect((await topPrincipals(bare, 5)).principals).toEqual([]);
     expect(await alertsToday(bare)).toEqual({ alerts: [] });
   });
+});
+
+test('the keys, lifetimes and reads of modules loaded in the test (their key makers, lifetimes and helpers are built as they load)', async () => {
+  const { rankings, view } = loadAnew(() => ({
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    rankings: require('../../lib/admin/rankings') as typeof Rankings,
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    view: require('../../lib/admin/view') as typeof View,
+  }));
+  const call = settled('chat', 100, 10, [scope('user', 'u:{u=alice}:day')]);
+  const twoDays = 48 * HOUR_MS;
+  expect(rankings.callIncrements(call, GPT_4O, NOW)).toEqual([
+    { key: 'adm:{tb-admin}:tokens:d:2026-12-05', member: 'chat', amount: 110, ttlMs: twoDays },
+    { key: 'adm:{tb-admin}:spend:h:2026-12-05T18', member: 'chat', amount: 350_000, ttlMs: 26 * HOUR_MS },
+    { key: 'adm:{tb-admin}:spend:d:2026-12-05', member: 'chat', amount: 350_000, ttlMs: twoDays },
+    { key: 'adm:{tb-admin}:principals:d:2026-12-05', member: 'user:alice', amount: 110, ttlMs: twoDays },
+  ]);
+  expect(rankings.alertIncrement(alert(1), NOW)).toMatchObject({ key: 'adm:{tb-admin}:alerts:d:2026-12-05', ttlMs: twoDays });
+  const store = memoryStore({ now: () => NOW });
+  try {
+    await store.rank(rankings.callIncrements(call, GPT_4O, NOW));
+    const sources: ViewSources = {
+      store,
+      now: () => NOW,
+      features: ['chat'],
+      flags: { list: async () => ({}) } as FeatureFlags,
+      meters: () =>
+        [
+          { name: 'spend', per: 'feature', thresholds: { hour: [], day: [] }, caps: { hour: 5_000_000_000, day: NO_CAP } },
+        ] as unknown as CostMeterConfig[],
+    };
+    expect((await view.spendNow(sources)).hour).toEqual({
+      window: '2026-12-05T18',
+      totalUsd: 0.00035,
+      byFeature: [{ feature: 'chat', usd: 0.00035 }],
+    });
+    expect(view.meterLimits(sources).meters[0]).toMatchObject({ hourlyCapUsd: 5, dailyCapUsd: null });
+  } finally {
+    await store.close?.();
+  }
 });
