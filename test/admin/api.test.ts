@@ -75,21 +75,44 @@ const switchFlag = (api: AdminApi, name: string, body: unknown) =>
 
 describe('options', () => {
   test.each([
-    ['no options', undefined, /adminRouter needs \{ authorize/],
-    ['null for options', null, /adminRouter needs \{ authorize/],
-    ['authorize that is no function', { authorize: true }, /adminRouter needs \{ authorize/],
-    ['an empty challenge', { challenge: '' }, /adminRouter.challenge must be a WWW-Authenticate value; got ""/],
-    ['a challenge of two lines', { challenge: 'Basic\r\nSet-Cookie: a=b' }, /adminRouter.challenge/],
-    ['a challenge with a line feed', { challenge: 'Basic\nrealm' }, /adminRouter.challenge/],
-    ['a challenge with a carriage return', { challenge: 'Basic\rrealm' }, /adminRouter.challenge/],
-    ['a challenge that is no string', { challenge: 401 }, /adminRouter.challenge must be a WWW-Authenticate value; got 401/],
-    ['an actor that is no function', { actor: 'ops' }, /adminRouter.actor must be a function/],
-    ['an onFlagChange that is no function', { onFlagChange: 'log' }, /adminRouter.onFlagChange must be a function/],
-    ['a maxTopPrincipals of 0', { maxTopPrincipals: 0 }, /adminRouter.maxTopPrincipals must be a positive integer; got 0/],
-  ])('%s is refused', (_, options, message) => {
+    ['no options', undefined, /adminRouter needs \{ authorize/, 'TB_INVALID_OPTION'],
+    ['null for options', null, /adminRouter needs \{ authorize/, 'TB_INVALID_OPTION'],
+    ['authorize that is no function', { authorize: true }, /adminRouter needs \{ authorize/, 'TB_INVALID_OPTION'],
+    [
+      'an empty challenge',
+      { challenge: '' },
+      /adminRouter.challenge must be a WWW-Authenticate value; got ""/,
+      'TB_INVALID_OPTION',
+    ],
+    ['a challenge of two lines', { challenge: 'Basic\r\nSet-Cookie: a=b' }, /adminRouter.challenge/, 'TB_INVALID_OPTION'],
+    ['a challenge with a line feed', { challenge: 'Basic\nrealm' }, /adminRouter.challenge/, 'TB_INVALID_OPTION'],
+    ['a challenge with a carriage return', { challenge: 'Basic\rrealm' }, /adminRouter.challenge/, 'TB_INVALID_OPTION'],
+    [
+      'a challenge that is no string',
+      { challenge: 401 },
+      /adminRouter.challenge must be a WWW-Authenticate value; got 401/,
+      'TB_INVALID_OPTION',
+    ],
+    ['an actor that is no function', { actor: 'ops' }, /adminRouter.actor must be a function/, 'TB_INVALID_OPTION'],
+    [
+      'an onFlagChange that is no function',
+      { onFlagChange: 'log' },
+      /adminRouter.onFlagChange must be a function/,
+      'TB_INVALID_OPTION',
+    ],
+    [
+      'a maxTopPrincipals of 0',
+      { maxTopPrincipals: 0 },
+      /adminRouter.maxTopPrincipals must be a positive integer; got 0/,
+      'TB_INVALID_LIMIT',
+    ],
+  ])('%s is refused, by its stable code', (_, options, message, code) => {
     // undefined and null are passed as they are: the check itself must refuse them, not a TypeError on reading them.
     const given = options === undefined || options === null ? options : { authorize: () => true, ...options };
     expect(() => createAdminRouter({} as BudgetConfig, {} as AdminSources, given as never)).toThrow(message);
+    expect(() => createAdminRouter({} as BudgetConfig, {} as AdminSources, given as never)).toThrow(
+      expect.objectContaining({ code }),
+    );
   });
 });
 
