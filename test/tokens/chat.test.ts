@@ -9,6 +9,7 @@ import {
   TOKENS_PER_MESSAGE,
   TOKENS_PER_TOOL_CALL,
 } from '../../lib/tokens/chat';
+import { countTokens } from '../../lib/tokens/count';
 import { getEncoder } from '../../lib/tokens/encoder';
 import { countPrompt, promptCounter } from '../../lib/tokens/prompt';
 import { runWhole } from '../../lib/tokens/slice';
@@ -130,6 +131,32 @@ function webpExtended(width: number, height: number): Buffer {
   return webp('VP8X', data);
 }
 
+/** A JPEG segment: marker, big-endian length (itself included), data. */
+function jpegSegment(marker: number, data: Buffer): Buffer {
+  const head = Buffer.from([0xff, marker, 0, 0]);
+  head.writeUInt16BE(data.length + 2, 2);
+  return Buffer.concat([head, data]);
+}
+
+/** A frame header's data: precision, height, width, one component. */
+function frameData(width: number, height: number): Buffer {
+  const frame = Buffer.from([8, 0, 0, 0, 0, 1, 1, 0x11, 0]);
+  frame.writeUInt16BE(height, 1);
+  frame.writeUInt16BE(width, 3);
+  return frame;
+}
+
+/** The start of a JPEG: its SOI marker, then `parts` (only what the header walk reads). */
+const jpegOf = (...parts: Buffer[]) => Buffer.concat([Buffer.from([0xff, 0xd8]), ...parts]);
+
+/** `bytes` with `text` written over them at `offset`. */
+function overwritten(bytes: Buffer, offset: number, text: string | number[]): Buffer {
+  const copy = Buffer.from(bytes);
+  if (typeof text === 'string') copy.write(text, offset, 'latin1');
+  else copy.set(text, offset);
+  return copy;
+}
+
 // --- Messages -------------------------------------------------------------------
 
 describe('countChatTokens: messages (OpenAI cookbook, num_tokens_from_messages)', () => {
@@ -213,6 +240,15 @@ describe('countChatTokens: messages (OpenAI cookbook, num_tokens_from_messages)'
     expect(countChatTokens([call, result], { model: 'gpt-4o', limit: 1_000 })).toBeGreaterThan(1_000);
   });
 
+  it("counts a bare text in its model's encoding: countTokens", () => {
+    const text = 'Tokenization differs: ｆｕｌｌ-width ＡＢＣ and 東京.';
+    const cl100k = getEncoder('cl100k_base').count(text);
+    expect(o200k.count(text)).not.toBe(cl100k);
+    expect(countTokens(text, 'gpt-4o')).toBe(o200k.count(text));
+    expect(countTokens(text, 'gpt-4')).toBe(cl100k);
+    expect(() => countTokens(text, 'llama-3')).toThrow(expect.objectContaining({ code: 'TB_UNKNOWN_MODEL' }));
+  });
+
   it('refuses a model it cannot count for, with TB_UNKNOWN_MODEL', () => {
     expect(() => countChatTokens([], { model: 'llama-3' })).toThrow(expect.objectContaining({ code: 'TB_UNKNOWN_MODEL' }));
   });
@@ -259,6 +295,51 @@ describe('countChatTokens: tools (OpenAI cookbook, num_tokens_for_tools)', () =>
 
   it('counts no tools as nothing at all (no func_end)', () => {
     expect(countToolsTokens([], modelInfo('gpt-4o'))).toBe(0);
+  });
+
+  it('counts a tool without description or parameters as its name and a colon, between func_init and func_end', () => {
+    const ping: ToolDefinition = { type: 'function', function: { name: 'ping' } };
+    expect(countToolsTokens([ping], modelInfo('gpt-4o'))).toBe(7 + o200k.count('ping:') + 12);
+  });
+
+  it('opens no property list for parameters without properties (no prop_init), and adds no JSON when all is read', () => {
+    const clear: ToolDefinition = {
+      type: 'function',
+      function: { name: 'clear', description: 'Clears it.', parameters: { type: 'object', properties: {}, required: [] } },
+    };
+    expect(countToolsTokens([clear], modelInfo('gpt-4o'))).toBe(7 + o200k.count('clear:Clears it') + 12);
+  });
+
+  it('counts enum values that are not strings as their JSON, a union type joined with |, and a missing type as empty', () => {
+    const tune: ToolDefinition = {
+      type: 'function',
+      function: {
+        name: 'tune',
+        parameters: {
+          type: 'object',
+          properties: {
+            level: { type: ['integer', 'null'], enum: [1, 2, null] },
+            note: { description: 'Free text.' },
+          },
+        },
+      },
+    };
+    expect(countToolsTokens([tune], modelInfo('gpt-4o'))).toBe(
+      7 +
+        o200k.count('tune:') +
+        3 +
+        // prop_key 3, enum_init −3, 3 per value and its JSON text
+        (3 - 3 + 3 * 3 + o200k.count('1') + o200k.count('2') + o200k.count('null') + o200k.count('level:integer | null:')) +
+        (3 + o200k.count('note::Free text')) +
+        12,
+    );
+  });
+
+  it('counts each tool with its own func_init, and func_end once', () => {
+    const one: ToolDefinition = { type: 'function', function: { name: 'one' } };
+    const two: ToolDefinition = { type: 'function', function: { name: 'two' } };
+    const cl100k = getEncoder('cl100k_base');
+    expect(countToolsTokens([one, two], modelInfo('gpt-4'))).toBe(10 + cl100k.count('one:') + 10 + cl100k.count('two:') + 12);
   });
 
   it('adds the JSON of the schema parts the cookbook does not read (nested items, constraints)', () => {
@@ -426,6 +507,92 @@ describe('image parts', () => {
     expect(imageSizeFromUrl(`data:image/png;base64,${base64.slice(0, 20)}`)).toBeUndefined();
     expect(imageSizeFromUrl(`data:image/png;base64,${base64.slice(0, 20)}\n${base64.slice(20)}`)).toBeUndefined();
     expect(imageSizeFromUrl(`data:image/png,${base64}`)).toBeUndefined();
+  });
+
+  it('reads no size from a URL that is not a base64 data URL, even one that holds ";base64,"', () => {
+    const base64 = png(300, 200).toString('base64');
+    expect(imageSizeFromUrl(`https://example.com/;base64,${base64}`)).toBeUndefined();
+    expect(imageSizeFromUrl(`data:image/png;base64,${base64}`)).toEqual({ width: 300, height: 200 });
+  });
+
+  it('reads URL-safe base64 (- and _) as well, and no payload with percent-escapes', () => {
+    const header = (width: number, height: number) => png(width, height).subarray(0, 24);
+    // Their headers encode to "…UgAAA-gAAALu" and "…UgAAA_8AAAL_".
+    expect(imageSizeFromUrl(`data:image/png;base64,${header(1000, 750).toString('base64url')}`)).toEqual({
+      width: 1000,
+      height: 750,
+    });
+    expect(imageSizeFromUrl(`data:image/png;base64,${header(1023, 767).toString('base64url')}`)).toEqual({
+      width: 1023,
+      height: 767,
+    });
+    const escaped = header(1023, 767).toString('base64').replace(/\//g, '%2F');
+    expect(escaped).toContain('%2F');
+    expect(imageSizeFromUrl(`data:image/png;base64,${escaped}`)).toBeUndefined();
+  });
+
+  it('reads no PNG size from a first chunk that is not IHDR, a header cut short, or a zero side', () => {
+    const whole = png(300, 200);
+    expect(imageSizeFromUrl(dataUrl('image/png', overwritten(whole, 12, 'IDAT')))).toBeUndefined();
+    expect(imageSizeFromUrl(dataUrl('image/png', whole.subarray(0, 20)))).toBeUndefined();
+    expect(imageSizeFromUrl(dataUrl('image/png', png(0, 200)))).toBeUndefined();
+    expect(imageSizeFromUrl(dataUrl('image/png', png(300, 0)))).toBeUndefined();
+    // An image of no readable size is counted at the most.
+    expect(countImageTokens({ url: dataUrl('image/png', png(0, 200)) }, gpt4o)).toBe(85 + 8 * 170);
+  });
+
+  it('reads GIF87a as GIF89a, and no size from a GIF cut inside its screen size', () => {
+    expect(imageSizeFromUrl(dataUrl('image/gif', overwritten(gif(640, 480), 0, 'GIF87a')))).toEqual({ width: 640, height: 480 });
+    expect(imageSizeFromUrl(dataUrl('image/gif', overwritten(gif(640, 480), 0, 'GIF88a')))).toBeUndefined();
+    expect(imageSizeFromUrl(dataUrl('image/gif', gif(640, 480).subarray(0, 8)))).toBeUndefined();
+  });
+
+  it('reads no WebP size from a wrong start code or signature, a chunk cut short, another chunk or another RIFF form', () => {
+    const read = (bytes: Buffer) => imageSizeFromUrl(dataUrl('image/webp', bytes));
+    const lossy = webpLossy(1000, 750);
+    // The frame's data starts at byte 20: its start code 9d 01 2a at 23, 24, 25; each byte checked.
+    expect(read(overwritten(lossy, 23, [0x9c]))).toBeUndefined();
+    expect(read(overwritten(lossy, 24, [0x02]))).toBeUndefined();
+    expect(read(overwritten(lossy, 25, [0x2b]))).toBeUndefined();
+    expect(read(lossy.subarray(0, 29))).toBeUndefined();
+    expect(read(overwritten(webpLossless(513, 300), 20, [0x2e]))).toBeUndefined();
+    expect(read(webpLossless(513, 300).subarray(0, 24))).toBeUndefined();
+    expect(read(webpExtended(4000, 3000).subarray(0, 29))).toBeUndefined();
+    expect(read(overwritten(webpExtended(4000, 3000), 12, 'ALPH'))).toBeUndefined();
+    expect(read(overwritten(lossy, 8, 'WAVE'))).toBeUndefined();
+    expect(read(overwritten(lossy, 0, 'RIFX'))).toBeUndefined();
+  });
+
+  it('walks JPEG segments past DHT, JPG and DAC (C4, C8, CC, not frame headers), standalone markers and fill bytes', () => {
+    const read = (bytes: Buffer) => imageSizeFromUrl(dataUrl('image/jpeg', bytes));
+    const notFrames = [
+      jpegSegment(0xc4, frameData(111, 222)),
+      jpegSegment(0xc8, frameData(333, 444)),
+      jpegSegment(0xcc, frameData(555, 666)),
+      Buffer.from([0xff, 0xd0, 0xff, 0x01, 0xff, 0xff]), // RST0, TEM, then a fill byte
+    ];
+    expect(read(jpegOf(...notFrames, jpegSegment(0xc2, frameData(600, 400))))).toEqual({ width: 600, height: 400 });
+    // SOF15, the last frame header of the range.
+    expect(read(jpegOf(...notFrames, jpegSegment(0xcf, frameData(700, 500))))).toEqual({ width: 700, height: 500 });
+  });
+
+  it('gives up on a JPEG after 1,000 segments without a frame header', () => {
+    const read = (bytes: Buffer) => imageSizeFromUrl(dataUrl('image/jpeg', bytes));
+    const tems = (n: number) => Buffer.from(Array.from({ length: n }, () => [0xff, 0x01]).flat());
+    const frame = jpegSegment(0xc0, frameData(64, 48));
+    expect(read(jpegOf(tems(999), frame))).toEqual({ width: 64, height: 48 });
+    expect(read(jpegOf(tems(1000), frame))).toBeUndefined();
+  });
+
+  it('reads no JPEG size from a walk that breaks: nothing after SOI, a byte that opens no marker, a cut segment or frame header', () => {
+    const read = (bytes: Buffer) => imageSizeFromUrl(dataUrl('image/jpeg', bytes));
+    const frame = jpegSegment(0xc0, frameData(64, 48));
+    expect(read(jpegOf(frame))).toEqual({ width: 64, height: 48 });
+    expect(read(jpegOf())).toBeUndefined();
+    expect(read(jpegOf(Buffer.from([0x00]), frame))).toBeUndefined();
+    expect(read(jpegOf(Buffer.from([0xff, 0xe0, 0x00])))).toBeUndefined();
+    expect(read(jpegOf(frame.subarray(0, 7)))).toBeUndefined();
+    expect(read(overwritten(jpegOf(frame), 1, [0xd9]))).toBeUndefined();
   });
 
   it('decodes only a few bytes of a 20 MB data URL', () => {
