@@ -1,4 +1,4 @@
-// Chat prompt counting: the cookbook's figures, tools, images (tile, patch, headers), early exit, sum of parts.
+// Chat prompt counting: the cookbook's figures, tools, images (tile, patch, headers), early exit, sum of parts; model names resolved to their facts.
 import { crc32, deflateSync } from 'zlib';
 import {
   countChatTokens,
@@ -14,7 +14,15 @@ import { getEncoder } from '../../lib/tokens/encoder';
 import { countPrompt, promptCounter } from '../../lib/tokens/prompt';
 import { runWhole } from '../../lib/tokens/slice';
 import { countImageTokens, IMAGE_RULES, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
-import { lookupModel, MODEL_FAMILIES, type ModelInfo } from '../../lib/tokens/models';
+import {
+  fallbackModel,
+  isUnlistedSnapshot,
+  lookupModel,
+  MODEL_FAMILIES,
+  requireModel,
+  withoutRouterPrefix,
+  type ModelInfo,
+} from '../../lib/tokens/models';
 import type { ChatMessage, ToolDefinition } from '../../lib/messages';
 import { randomLetters } from './corpus';
 
@@ -728,5 +736,109 @@ describe('a prompt counted message by message, in slices', () => {
     expect(messageTokenSteps(message, info, undefined, never)).toBe(tokens);
     expect(messageTokenSteps(message, info, tokens, never)).toBe(tokens);
     expect(messageTokenSteps(message, info, tokens - 1, never)).toBeGreaterThan(tokens - 1);
+  });
+});
+
+// --- Model names ----------------------------------------------------------------
+
+describe('model names', () => {
+  const familyOf = (model: string) => lookupModel(model)?.family;
+
+  it('resolves a name to the longest family it starts with, followed by nothing or "-"', () => {
+    expect(familyOf('gpt-4o')).toBe('gpt-4o');
+    expect(familyOf('gpt-4o-2024-08-06')).toBe('gpt-4o');
+    expect(familyOf('gpt-4o-mini-2024-07-18')).toBe('gpt-4o-mini');
+    expect(familyOf('gpt-4-turbo-2024-04-09')).toBe('gpt-4-turbo');
+    expect(familyOf('gpt-4ox')).toBeUndefined();
+    expect(familyOf('gpt-4.7')).toBeUndefined();
+    expect(familyOf('xgpt-4o')).toBeUndefined();
+    expect(familyOf('')).toBeUndefined();
+  });
+
+  it('resolves a fine-tune to its base and a router name to the part after its last "/"', () => {
+    expect(withoutRouterPrefix('azure/openai/gpt-4o-mini')).toBe('gpt-4o-mini');
+    expect(withoutRouterPrefix('gpt-4o')).toBe('gpt-4o');
+    expect(familyOf('azure/openai/gpt-4o-mini')).toBe('gpt-4o-mini');
+    expect(familyOf('ft:gpt-4o-mini:acme::abc123')).toBe('gpt-4o-mini');
+    expect(familyOf('openai/ft:gpt-4.1:acme:custom:xyz')).toBe('gpt-4.1');
+    // Only a name that begins with "ft:" is a fine-tune.
+    expect(familyOf('xft:gpt-4o:acme::1')).toBeUndefined();
+  });
+
+  it("gives gpt-5's point releases its rows, and only those after 5.1 the unpublished image rule", () => {
+    const gpt5 = lookupModel('gpt-5')!;
+    expect(lookupModel('gpt-5.2-chat-latest')!.contextWindow).not.toBe(gpt5.contextWindow);
+    for (const release of ['gpt-5.1', 'gpt-5.2', 'gpt-5.10-mini', 'gpt-5.2-chat-latest']) {
+      const info = lookupModel(release)!;
+      const base = lookupModel(release.replace(/\.\d+/, ''))!;
+      expect([release, info.family, info.contextWindow, info.maxInputTokens]).toEqual([
+        release,
+        base.family,
+        base.contextWindow,
+        base.maxInputTokens,
+      ]);
+    }
+    expect(lookupModel('gpt-5.1')!.image).toEqual(gpt5.image);
+    expect(lookupModel('gpt-5.2')!.image).toEqual({
+      kind: 'highest',
+      of: [gpt5.image, expect.objectContaining({ kind: 'patch' })],
+    });
+    expect(lookupModel('gpt-5.10-mini')!.image.kind).toBe('highest');
+    expect(familyOf('gpt-5.1x')).toBeUndefined();
+    expect(familyOf('gpt-4.1.2')).toBeUndefined();
+  });
+
+  it('refuses an unknown model with TB_UNKNOWN_MODEL, naming it and the way out', () => {
+    expect(requireModel('gpt-4o-mini').family).toBe('gpt-4o-mini');
+    expect(() => requireModel('llama-3')).toThrow(
+      expect.objectContaining({
+        code: 'TB_UNKNOWN_MODEL',
+        message: expect.stringMatching(
+          /^"llama-3" is not a known OpenAI model.*configure unknownModelEncoding\. \[TB_UNKNOWN_MODEL\]$/,
+        ),
+      }),
+    );
+  });
+
+  it("counts a model no family matches as the fallback encoding's: unknown limits, hidden reasoning, the gpt-4o image rule", () => {
+    expect(fallbackModel('acme-llm', 'cl100k_base')).toEqual({
+      family: 'acme-llm',
+      encoding: 'cl100k_base',
+      contextWindow: undefined,
+      maxOutputTokens: undefined,
+      maxInputTokens: undefined,
+      tokensPerMessage: 3,
+      tokensPerName: 1,
+      functionInit: 10,
+      outputParam: 'max_tokens',
+      hiddenReasoning: true,
+      image: lookupModel('gpt-4o')!.image,
+    });
+    expect(fallbackModel('acme-llm', 'o200k_base').functionInit).toBe(7);
+  });
+
+  it('tells a dated snapshot OpenAI never listed from a listed one, a family name, and a variant', () => {
+    for (const unlisted of [
+      'gpt-4o-2099-01-01',
+      'gpt-4-9999',
+      'gpt-4o-mini-2099-01-01',
+      'openai/gpt-4o-2099-01-01',
+      'ft:gpt-4o-2099-01-01:acme::1',
+      'gpt-5.1-2099-01-01',
+    ]) {
+      expect([unlisted, isUnlistedSnapshot(unlisted)]).toEqual([unlisted, true]);
+    }
+    for (const other of [
+      'gpt-4o-2024-08-06',
+      'gpt-4-0613',
+      'gpt-35-turbo-0125',
+      'gpt-4o',
+      'gpt-4o-99',
+      'gpt-4o-2099-01',
+      'llama-2099-01-01',
+      'gpt-4o-audio-preview-2099-01-01',
+    ]) {
+      expect([other, isUnlistedSnapshot(other)]).toEqual([other, false]);
+    }
   });
 });
