@@ -12,7 +12,8 @@ import {
 import { countTokens } from '../../lib/tokens/count';
 import { getEncoder } from '../../lib/tokens/encoder';
 import { countPrompt, promptCounter } from '../../lib/tokens/prompt';
-import { runWhole } from '../../lib/tokens/slice';
+import type { PromptCounter } from '../../lib/tokens/prompt-counter';
+import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../../lib/tokens/slice';
 import { countImageTokens, IMAGE_RULES, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
 import {
   fallbackModel,
@@ -840,5 +841,134 @@ describe('model names', () => {
     ]) {
       expect([other, isUnlistedSnapshot(other)]).toEqual([other, false]);
     }
+  });
+});
+
+// --- The prompt counter budgets use, and slices ---------------------------------
+
+describe('promptCounter and countPrompt', () => {
+  const info = modelInfo('gpt-4o');
+  const tools: ToolDefinition[] = [{ type: 'function', function: { name: 'look', description: 'Look closer.' } }];
+  const schema = { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } };
+  const counterOf = (params: Record<string, unknown>, limit = Infinity, withTools?: ToolDefinition[]) =>
+    runWhole(promptCounter(info, withTools, params, limit, WHOLE));
+
+  it('fixes reply priming, tools, and the JSON of a response format, a Responses text format and a named tool choice', () => {
+    expect(counterOf({}).fixed).toBe(REPLY_PRIMING_TOKENS);
+    expect(counterOf({}, Infinity, []).fixed).toBe(REPLY_PRIMING_TOKENS);
+    expect(counterOf({}, Infinity, tools).fixed).toBe(REPLY_PRIMING_TOKENS + countToolsTokens(tools, info));
+    const choice = { type: 'function', function: { name: 'look' } };
+    const text = { format: { type: 'json_object' } };
+    expect(counterOf({ response_format: schema, text, tool_choice: choice }, Infinity, tools).fixed).toBe(
+      REPLY_PRIMING_TOKENS +
+        countToolsTokens(tools, info) +
+        o200k.count(JSON.stringify(schema)) +
+        o200k.count(JSON.stringify(text)) +
+        o200k.count(JSON.stringify(choice)),
+    );
+    // A tool choice by keyword, a null or a text are not prompt text; other parameters are not read.
+    expect(counterOf({ tool_choice: 'required', response_format: null, text: 'json', temperature: { x: 1 } }).fixed).toBe(
+      REPLY_PRIMING_TOKENS,
+    );
+  });
+
+  it('counts the fixed part only up to the limit: a number above it once passed, the parameters after it not encoded', () => {
+    const json = JSON.stringify(schema);
+    const exact = REPLY_PRIMING_TOKENS + o200k.count(json);
+    expect(counterOf({ response_format: schema }, exact).fixed).toBe(exact);
+    const startCount = jest.spyOn(o200k, 'startCount');
+    try {
+      // At the limit, what follows is counted against what is left (nothing): one token over.
+      expect(counterOf({ response_format: schema, tool_choice: { type: 'function' } }, exact).fixed).toBe(exact + 1);
+      // Past it, the rest is not looked at.
+      startCount.mockClear();
+      expect(counterOf({ response_format: schema, tool_choice: { type: 'function' } }, exact - 2).fixed).toBe(exact - 1);
+      expect(startCount.mock.calls.map(([counted]) => counted)).toEqual([json]);
+    } finally {
+      startCount.mockRestore();
+    }
+  });
+
+  it("counts a message as countMessageTokens does, with the message's own limit", () => {
+    const counter = counterOf({});
+    const message: ChatMessage = { role: 'user', name: 'ada', content: 'What is the weather like today?' };
+    const exact = countMessageTokens(message, info);
+    const tokensOf = (counted: number | Steps<number>) => (typeof counted === 'number' ? counted : runWhole(counted));
+    expect(tokensOf(counter.message(message, exact, WHOLE))).toBe(exact);
+    expect(tokensOf(counter.message(message, 2, WHOLE))).toBeGreaterThan(2);
+  });
+
+  it('adds the fixed part and each message, counting no message once the total is past the limit', () => {
+    const asked: Array<[string, number]> = [];
+    const counter: PromptCounter = {
+      fixed: 5,
+      // eslint-disable-next-line require-yield
+      *message(message, limit) {
+        asked.push([message.content as string, limit]);
+        return (message.content as string).length;
+      },
+    };
+    const messages: ChatMessage[] = ['abc', 'defgh', 'ij'].map((content) => ({ role: 'user', content }));
+    expect(runWhole(countPrompt(messages, counter, 100, WHOLE))).toBe(5 + 3 + 5 + 2);
+    expect(asked).toEqual([
+      ['abc', 95],
+      ['defgh', 92],
+      ['ij', 87],
+    ]);
+    // At the limit after "abc" (8), "defgh" is still counted against what is left (0); past it, "ij" is not.
+    asked.length = 0;
+    expect(runWhole(countPrompt(messages, counter, 8, WHOLE))).toBe(13);
+    expect(asked).toEqual([
+      ['abc', 3],
+      ['defgh', 0],
+    ]);
+    asked.length = 0;
+    expect(runWhole(countPrompt(messages, { ...counter, fixed: 9 }, 8, WHOLE))).toBe(9);
+    expect(asked).toEqual([]);
+  });
+});
+
+describe('slices', () => {
+  /** Work that yields `turns` times, then returns what `slice.due()` says. */
+  function* dueAfter(slice: Slice, turns: number): Steps<boolean> {
+    for (let turn = 0; turn < turns; turn++) yield;
+    return slice.due();
+  }
+
+  it('answers work that ends in its first slice at once, without a promise, and longer work with one', async () => {
+    expect(runSlicedNow((slice) => dueAfter(slice, 0), 60_000)).toBe(false);
+    const later = runSlicedNow((slice) => dueAfter(slice, 2), 60_000);
+    expect(later).toBeInstanceOf(Promise);
+    await expect(later).resolves.toBe(false);
+    await expect(runSliced((slice) => dueAfter(slice, 0), 60_000)).resolves.toBe(false);
+  });
+
+  it('is due once the slice is used up, and starts every slice afresh after a turn', async () => {
+    expect(runSlicedNow((slice) => dueAfter(slice, 0), -1)).toBe(true);
+    await expect(runSliced((slice) => dueAfter(slice, 1), -1)).resolves.toBe(true);
+    // A new slice of a minute after each turn: not due however long the first one took.
+    await expect(runSliced((slice) => dueAfter(slice, 3), 60_000)).resolves.toBe(false);
+  });
+
+  it('gives the event loop a turn between slices', async () => {
+    let turned = false;
+    setImmediate(() => (turned = true));
+    function* sawTurn(): Steps<boolean> {
+      yield;
+      return turned;
+    }
+    await expect(runSliced(() => sawTurn())).resolves.toBe(true);
+  });
+
+  it('runs whole work without yielding, and a message count looks at the clock after each text', () => {
+    expect(runWhole(dueAfter(WHOLE, 3))).toBe(false);
+    const message: ChatMessage = { role: 'user', name: 'ada', content: 'Hello there.' };
+    const steps = messageTokenSteps(message, modelInfo('gpt-4o'), undefined, { due: () => true });
+    // A message with a name is no message of a role and a text: it is counted as work.
+    if (typeof steps === 'number') throw new Error('a named message was counted at once');
+    let yields = 0;
+    for (let step = steps.next(); !step.done; step = steps.next()) yields++;
+    // The role, the content and the name: three texts.
+    expect(yields).toBe(3);
   });
 });
