@@ -554,6 +554,10 @@ describe('image parts', () => {
     expect(imageSizeFromUrl(dataUrl('image/gif', overwritten(gif(640, 480), 0, 'GIF87a')))).toEqual({ width: 640, height: 480 });
     expect(imageSizeFromUrl(dataUrl('image/gif', overwritten(gif(640, 480), 0, 'GIF88a')))).toBeUndefined();
     expect(imageSizeFromUrl(dataUrl('image/gif', gif(640, 480).subarray(0, 8)))).toBeUndefined();
+    // Ten bytes end in a group padded with "==", which holds the screen size.
+    const tenBytes = dataUrl('image/gif', gif(640, 480).subarray(0, 10));
+    expect(tenBytes).toMatch(/==$/);
+    expect(imageSizeFromUrl(tenBytes)).toEqual({ width: 640, height: 480 });
   });
 
   it('reads no WebP size from a wrong start code or signature, a chunk cut short, another chunk or another RIFF form', () => {
