@@ -14,6 +14,7 @@ import { getEncoder } from '../../lib/tokens/encoder';
 import { countPrompt, promptCounter } from '../../lib/tokens/prompt';
 import type { PromptCounter } from '../../lib/tokens/prompt-counter';
 import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../../lib/tokens/slice';
+import type * as Images from '../../lib/tokens/images';
 import { countImageTokens, IMAGE_RULES, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
 import {
   fallbackModel,
@@ -25,6 +26,7 @@ import {
   type ModelInfo,
 } from '../../lib/tokens/models';
 import type { ChatMessage, ToolDefinition } from '../../lib/messages';
+import { loadAnew } from '../helpers/load-anew';
 import { randomLetters } from './corpus';
 
 const modelInfo = (model: string): ModelInfo => lookupModel(model)!;
@@ -488,6 +490,54 @@ describe('image parts', () => {
   it('has a source with a year beside every rule, and a rule for every family', () => {
     for (const rule of IMAGE_RULES) expect(rule.source).toMatch(/20\d\d/);
     for (const family of MODEL_FAMILIES) expect(lookupModel(family)!.image).toBeDefined();
+  });
+
+  it('builds its table of rules as it loads: every family to its rule, with its source; others to the gpt-4o rule', () => {
+    // Loaded here, so that a mutation run sees a change to the table built at load time.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const images = loadAnew(() => require('../../lib/tokens/images') as typeof Images);
+    const tile = (base: number, perTile: number) => ({ kind: 'tile', base, perTile });
+    const patch = (multiplier: number) => ({ kind: 'patch', multiplier });
+    const rules: Array<[string[], object]> = [
+      [['gpt-4o', 'gpt-4o-2024-05-13', 'chatgpt-4o-latest', 'gpt-4.1', 'gpt-4.5'], tile(85, 170)],
+      [
+        ['gpt-4-turbo', 'gpt-4-1106-preview', 'gpt-4-0125-preview', 'gpt-4-vision-preview', 'gpt-4-1106-vision-preview'],
+        tile(85, 170),
+      ],
+      [['gpt-4o-mini'], tile(2_833, 5_667)],
+      [['o1', 'o1-pro', 'o3', 'o3-pro'], tile(75, 150)],
+      [['gpt-5', 'gpt-5-chat-latest'], tile(70, 140)],
+      [['gpt-4.1-mini', 'gpt-5-mini'], patch(1.62)],
+      [['gpt-4.1-nano', 'gpt-5-nano'], patch(2.46)],
+      [['o4-mini'], patch(1.72)],
+    ];
+    expect(images.IMAGE_RULES.map(({ families, cost }) => [families, cost])).toEqual(rules);
+    for (const [families, cost] of rules)
+      for (const family of families) expect([family, images.imageRuleOf(family)]).toEqual([family, cost]);
+    for (const textOnly of ['gpt-4', 'gpt-3.5-turbo', 'o3-mini', 'acme-llm'])
+      expect(images.imageRuleOf(textOnly)).toEqual(tile(85, 170));
+    const guide = "OpenAI vision guide, 'Calculating costs' (platform.openai.com/docs/guides/images-vision)";
+    const measured = 'API-measured 128×64 image, community.openai.com/t/1262691 (2025)';
+    const [gpt4o, turbo, mini, o, gpt5, mini41, nano, o4] = images.IMAGE_RULES.map((rule) => rule.source);
+    expect(gpt4o).toBe(`${guide}, tile table, 2025; ${measured}: 85 / 255 on gpt-4o, gpt-4.1, gpt-4.5`);
+    expect(turbo).toBe(
+      `OpenAI vision guide for gpt-4-vision-preview, 2023-11 (DevDay); ${measured}: gpt-4-turbo-2024-04-09 as gpt-4o`,
+    );
+    expect(mini).toBe(`${guide}, tile table, 2024-07 (gpt-4o-mini release) to 2025; ${measured}: 2,833 / 8,500`);
+    expect(o).toBe(`${guide}, tile table (o1, o1-pro, o3), 2025; ${measured}: o3 75 / 225 (o1 was billed less: 22 / 44)`);
+    expect(gpt5).toBe(`${guide}, tile table (gpt-5, gpt-5-chat-latest), 2025-08 (gpt-5 release)`);
+    expect(mini41).toBe(
+      `${guide}, patch multipliers, quoted 2025-08 on community.openai.com/t/1344040; ${measured}: gpt-4.1-mini 13`,
+    );
+    expect(nano).toBe(
+      `${guide}, patch multipliers, quoted 2025-08 on community.openai.com/t/1344040; ${measured}: gpt-4.1-nano 20`,
+    );
+    expect(o4).toBe(`${guide}, patch multipliers, 2025; ${measured}: 14`);
+    // gpt-5.2 and later: the highest of the family's rule and ×1.2 over at most 2,500 patches.
+    expect(images.unpublishedImageRuleOf('gpt-5')).toEqual({
+      kind: 'highest',
+      of: [tile(70, 140), { kind: 'patch', multiplier: 1.2, maxPatches: 2_500 }],
+    });
   });
 
   it('counts an image of unknown size at the most the formula can give', () => {
