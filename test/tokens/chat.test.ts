@@ -15,6 +15,7 @@ import { countPrompt, promptCounter } from '../../lib/tokens/prompt';
 import type { PromptCounter } from '../../lib/tokens/prompt-counter';
 import { runSliced, runSlicedNow, runWhole, WHOLE, type Slice, type Steps } from '../../lib/tokens/slice';
 import type * as Images from '../../lib/tokens/images';
+import type * as Tools from '../../lib/tokens/tools';
 import { countImageTokens, IMAGE_RULES, imageSizeFromUrl, patchCount, tileCount } from '../../lib/tokens/images';
 import {
   fallbackModel,
@@ -344,6 +345,37 @@ describe('countChatTokens: tools (OpenAI cookbook, num_tokens_for_tools)', () =>
         (3 + o200k.count('note::Free text')) +
         12,
     );
+  });
+
+  it('reads type, properties and required of the parameters, and type, description and enum of a property: the rest as JSON', () => {
+    // Loaded here, so that a mutation run sees a change to the sets built at load time.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tools = loadAnew(() => require('../../lib/tokens/tools') as typeof Tools);
+    const definition: ToolDefinition = {
+      type: 'function',
+      function: {
+        name: 'set',
+        description: 'Sets it.',
+        parameters: {
+          type: 'object',
+          properties: { mode: { type: 'string', description: 'How.', enum: ['on', 'off'], default: 'on' } },
+          required: ['mode'],
+          additionalProperties: false,
+        },
+      },
+    };
+    expect([...tools.toolTokenParts([definition], 7)]).toEqual([
+      7,
+      'set:Sets it',
+      3,
+      3 - 3 + 2 * 3,
+      'on',
+      'off',
+      'mode:string:How',
+      '{"default":"on"}',
+      '{"additionalProperties":false}',
+      12,
+    ]);
   });
 
   it('counts each tool with its own func_init, and func_end once', () => {
