@@ -413,6 +413,12 @@ describe('countChatTokens: tools (OpenAI cookbook, num_tokens_for_tools)', () =>
 
 describe('image parts', () => {
   const gpt4o = modelInfo('gpt-4o').image;
+  /**
+   * The header reader of a module loaded in the test: its base64 alphabet and JPEG's standalone
+   * markers are built as it loads, which a mutation run sees only in a test that loads it.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const freshSizeReader = () => loadAnew(() => require('../../lib/tokens/images') as typeof Images).imageSizeFromUrl;
 
   it('counts 1024×1024 at high detail on gpt-4o as 765 (768×768: 4 tiles), and 85 at low', () => {
     const url = dataUrl('image/png', png(1024, 1024));
@@ -594,6 +600,7 @@ describe('image parts', () => {
   });
 
   it('reads nothing it cannot place exactly: truncated headers, line-broken base64, non-base64 data URLs', () => {
+    const imageSizeFromUrl = freshSizeReader();
     const base64 = png(300, 200).toString('base64');
     expect(imageSizeFromUrl(`data:image/png;base64,${base64.slice(0, 20)}`)).toBeUndefined();
     expect(imageSizeFromUrl(`data:image/png;base64,${base64.slice(0, 20)}\n${base64.slice(20)}`)).toBeUndefined();
@@ -607,6 +614,7 @@ describe('image parts', () => {
   });
 
   it('reads URL-safe base64 (- and _) as well, and no payload with percent-escapes', () => {
+    const imageSizeFromUrl = freshSizeReader();
     const header = (width: number, height: number) => png(width, height).subarray(0, 24);
     // Their headers encode to "…UgAAA-gAAALu" and "…UgAAA_8AAAL_".
     expect(imageSizeFromUrl(`data:image/png;base64,${header(1000, 750).toString('base64url')}`)).toEqual({
@@ -633,6 +641,7 @@ describe('image parts', () => {
   });
 
   it('reads GIF87a as GIF89a, and no size from a GIF cut inside its screen size', () => {
+    const imageSizeFromUrl = freshSizeReader();
     expect(imageSizeFromUrl(dataUrl('image/gif', overwritten(gif(640, 480), 0, 'GIF87a')))).toEqual({ width: 640, height: 480 });
     expect(imageSizeFromUrl(dataUrl('image/gif', overwritten(gif(640, 480), 0, 'GIF88a')))).toBeUndefined();
     expect(imageSizeFromUrl(dataUrl('image/gif', gif(640, 480).subarray(0, 8)))).toBeUndefined();
@@ -659,6 +668,7 @@ describe('image parts', () => {
   });
 
   it('walks JPEG segments past DHT, JPG and DAC (C4, C8, CC, not frame headers), standalone markers and fill bytes', () => {
+    const imageSizeFromUrl = freshSizeReader();
     const read = (bytes: Buffer) => imageSizeFromUrl(dataUrl('image/jpeg', bytes));
     const notFrames = [
       jpegSegment(0xc4, frameData(111, 222)),
