@@ -630,6 +630,30 @@ describe('image parts', () => {
     expect(imageSizeFromUrl(`data:image/png;base64,${escaped}`)).toBeUndefined();
   });
 
+  it('fits an image in 2048×2048 before bringing its short side to 768, and counts patches of a scaled image by both sides', () => {
+    // From a module loaded here: its side-rounding functions are made as it loads.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const images = loadAnew(() => require('../../lib/tokens/images') as typeof Images);
+    // 4096×1024 fits as 2048×512, whose short side is under 768 already: 4 × 1 tiles (not 3072×768, 6 × 2).
+    expect(images.tileCount({ width: 4096, height: 1024 })).toBe(4);
+    expect(images.tileCount({ width: 1024, height: 4096 })).toBe(4);
+    expect(images.tileCount({ width: 4096, height: 8192 })).toBe(6);
+    // 4000×3000 scales to 1408×1056 (44 × 33), 3000×1000 to 2112×704 (66 × 22).
+    expect(images.patchCount({ width: 4000, height: 3000 })).toBe(1452);
+    expect(images.patchCount({ width: 3000, height: 1000 })).toBe(1452);
+    expect(images.patchCount({ width: 1800, height: 2400 })).toBe(1452);
+    expect(images.patchCount({ width: 320, height: 320 })).toBe(100);
+  });
+
+  it('reads no size from a base64 group holding a character outside the alphabet, and a PNG size only after its signature', () => {
+    const imageSizeFromUrl = freshSizeReader();
+    // A line break inside the group of the GIF screen size: skipped, it would shift the bytes read.
+    const base64 = gif(640, 480).toString('base64');
+    expect(imageSizeFromUrl(`data:image/gif;base64,${base64}`)).toEqual({ width: 640, height: 480 });
+    expect(imageSizeFromUrl(`data:image/gif;base64,${base64.slice(0, 10)}\n${base64.slice(10)}`)).toBeUndefined();
+    expect(imageSizeFromUrl(dataUrl('image/png', overwritten(png(300, 200), 1, 'JPG')))).toBeUndefined();
+  });
+
   it('reads no PNG size from a first chunk that is not IHDR, a header cut short, or a zero side', () => {
     const whole = png(300, 200);
     expect(imageSizeFromUrl(dataUrl('image/png', overwritten(whole, 12, 'IDAT')))).toBeUndefined();
@@ -677,6 +701,11 @@ describe('image parts', () => {
       Buffer.from([0xff, 0xd0, 0xff, 0x01, 0xff, 0xff]), // RST0, TEM, then a fill byte
     ];
     expect(read(jpegOf(...notFrames, jpegSegment(0xc2, frameData(600, 400))))).toEqual({ width: 600, height: 400 });
+    // A marker below the frame headers' range (0xbf) is a segment to skip.
+    expect(read(jpegOf(jpegSegment(0xbf, frameData(111, 222)), jpegSegment(0xc0, frameData(600, 400))))).toEqual({
+      width: 600,
+      height: 400,
+    });
     // SOF15, the last frame header of the range.
     expect(read(jpegOf(...notFrames, jpegSegment(0xcf, frameData(700, 500))))).toEqual({ width: 700, height: 500 });
   });
