@@ -1,6 +1,9 @@
-// Calendar periods in IANA zones: exact boundaries, DST days and hours, ISO weeks, month lengths, zone validation.
-import { periodAt, validateTimeZone } from '../../lib/store/periods';
+// Calendar periods in IANA zones: exact boundaries, DST days and hours, ISO weeks, month lengths, zone validation, the periods and zones kept.
+import * as Periods from '../../lib/store/periods';
 import type { QuotaPeriod } from '../../lib';
+import { loadAnew } from '../helpers/load-anew';
+
+const { periodAt, validateTimeZone } = Periods;
 
 const HOUR = 3_600_000;
 const utc = (iso: string) => Date.parse(iso);
@@ -53,6 +56,13 @@ describe('days', () => {
 
   it('keeps the repeated hour in the day before when clocks go back at midnight (America/Santiago, 2026-04-04)', () => {
     expectPeriod('day', 'America/Santiago', '2026-04-04', '2026-04-04T03:00:00Z', '2026-04-05T04:00:00Z'); // 25 h
+  });
+
+  it('gives the hour repeated after a midnight to the new day when clocks went back at 00:01 (America/Goose_Bay, 2009)', () => {
+    // 00:01 ADT became 23:01 AST: from 03:01Z the local clock read 2009-10-31 again, for the new day's first hour.
+    const newDay = { id: '2009-11-01', startMs: utc('2009-11-01T03:00:00Z'), endMs: utc('2009-11-02T04:00:00Z') };
+    expect(periodAt(utc('2009-11-01T03:30:00Z'), 'day', 'America/Goose_Bay')).toEqual(newDay);
+    expect(periodAt(utc('2009-11-01T02:59:59.999Z'), 'day', 'America/Goose_Bay').endMs).toBe(newDay.startMs);
   });
 
   it('handles the historical midnight change of America/Sao_Paulo (2018-11-04)', () => {
@@ -149,5 +159,36 @@ describe('time zones', () => {
     const first = periodAt(utc('2026-11-28T00:00:00Z'), 'day', 'Europe/Paris');
     expect(periodAt(utc('2026-11-28T12:00:00Z'), 'day', 'Europe/Paris')).toBe(first);
     expect(Object.isFrozen(first)).toBe(true);
+  });
+
+  it('hands out the period kept from its first millisecond, and the next one from its end', () => {
+    const day = periodAt(utc('2026-11-27T12:00:00Z'), 'day', 'UTC');
+    expect(periodAt(day.startMs, 'day', 'UTC')).toBe(day);
+    expect(periodAt(day.endMs, 'day', 'UTC')).toEqual({
+      id: '2026-11-28',
+      startMs: day.endMs,
+      endMs: day.endMs + 24 * HOUR,
+    });
+  });
+
+  it('keeps up to 1000 zones, any casing counted apart, then starts again from none', () => {
+    // A module of its own: the zones other tests asked for are not counted.
+    const { periodAt: fresh } = loadAnew(() => require('../../lib/store/periods') as typeof Periods);
+    const at = utc('2026-11-28T12:00:00Z');
+    const kept = fresh(at, 'day', 'Etc/GMT+1');
+    // 998 casings of one zone more, each of its first ten letters upper or lower case: 999 zones kept.
+    const zone = 'americaargentina';
+    for (let mask = 1; mask < 999; mask++) {
+      const cased = [...zone].map((char, i) => (mask & (1 << i) ? char.toUpperCase() : char));
+      fresh(at, 'day', `${cased.slice(0, 7).join('')}/${cased.slice(7).join('')}/ComodRivadavia`);
+    }
+    expect(fresh(at, 'day', 'Etc/GMT+1')).toBe(kept);
+    // The 1000th zone is kept beside the others; the 1001st finds the cache full and empties it first.
+    fresh(at, 'day', 'Etc/GMT+2');
+    expect(fresh(at, 'day', 'Etc/GMT+1')).toBe(kept);
+    fresh(at, 'day', 'Etc/GMT+3');
+    const again = fresh(at, 'day', 'Etc/GMT+1');
+    expect(again).not.toBe(kept);
+    expect(again).toEqual(kept);
   });
 });
