@@ -50,6 +50,21 @@ describe('while the primary is down', () => {
     for (let i = 0; i < 5; i++) granted(await store.reserve(reserve(10, global('fail-open', 30))));
   });
 
+  test("'fail-open': reads as untouched, named as it is, reset now on the primary's clock", async () => {
+    const now = Date.UTC(2026, 10, 28, 12);
+    const primary = Object.assign(switchableStore(), { now: () => now });
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    const team = { ...user('acme', 'fail-open', 30), kind: 'quota' as const, name: 'team' };
+    primary.down = true;
+    const result = await store.reserve(reserve(10, team, global('fail-open', 50)));
+    expect(result.scopes).toStrictEqual([
+      { kind: 'quota', name: 'team', key: team.key, limit: 30, used: 0, remaining: 30, resetAtMs: now },
+      { kind: 'global', key: global('fail-open').key, limit: 50, used: 0, remaining: 50, resetAtMs: now },
+    ]);
+    expect(await store.usage(team)).toStrictEqual(result.scopes[0]);
+    await store.close!();
+  });
+
   test("'fallback': counted in memory with the same limit, from what the primary last said", async () => {
     const { primary, store } = setup();
     granted(await store.reserve(reserve(60, user('a', 'fallback'))));
