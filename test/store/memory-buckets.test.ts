@@ -35,6 +35,14 @@ describe('memory store: past buckets of a sliding window', () => {
     expect(result.scopes[0]!.used).toBe(190);
   });
 
+  it('forgets the past buckets it read when reset', async () => {
+    await reserve(100, 400);
+    nowMs += 1000;
+    expect(await used()).toBe(500);
+    store.reset();
+    expect(await used()).toBe(0);
+  });
+
   it('sees a release of an earlier bucket', async () => {
     const early = await reserve(100, 400);
     nowMs += 2000;

@@ -87,3 +87,38 @@ describe('what the memory store remembers for late and retried calls', () => {
     await store.close();
   });
 });
+
+describe('a reset of the memory store', () => {
+  it('forgets the leases it held and took back, the settles and the hand-backs it remembered', async () => {
+    let nowMs = NOON;
+    const store = memoryStore({ now: () => nowMs });
+    const user = { ...scope(userScopeKey('reset', 'day'), 1000), tracksSpend: true };
+    const take = (leaseMs?: number) => store.reserve({ scopes: [user], input: 1, maxOutput: 9, leaseMs });
+    granted(await take(1));
+    const settled = granted(await take());
+    await store.settle(settled, 4);
+    const handBack = () => store.add([{ scope: user, atMs: NOON, amount: 3 }], 'batch');
+    await handBack();
+    store.reset();
+    // The lease held before is not taken back from the counters made after.
+    granted(await take());
+    nowMs = NOON + 1;
+    granted(await take());
+    expect((await store.usage(user)).used).toBe(20);
+    // A settle retried after the reset is not reported again.
+    expect((await store.settle(settled, 4)).spent).toEqual([]);
+    // A hand-back retried after the reset is added again.
+    await handBack();
+    expect((await store.usage(user)).used).toBe(23);
+    // A lease taken back before the reset: its late settle moves nothing now.
+    const taken = granted(await take(1));
+    nowMs = NOON + 2;
+    granted(await take());
+    expect((await store.usage(user)).used).toBe(23 + 1 + 10);
+    store.reset();
+    granted(await take());
+    await store.settle(taken, 5);
+    expect((await store.usage(user)).used).toBe(10);
+    await store.close();
+  });
+});
