@@ -91,20 +91,9 @@ function roleAndTextTokens(role: string, text: string, model: ModelInfo, bound: 
   if (total > bound) return total;
   const left = bound - total;
   const textTokens = startText(text, left, encoder, remembered, slice);
-  if (typeof textTokens !== 'number') return finishLastText(total, text, left, textTokens, encoder, remembered);
+  if (typeof textTokens !== 'number') return finishText(total, text, left, textTokens, encoder, remembered);
   // A slice that ended with the text is seen at the next text's look at the clock.
   return total + textTokens;
-}
-
-function* finishLastText(
-  total: number,
-  text: string,
-  left: number,
-  counting: CountUnderWay,
-  encoder: Encoder,
-  remembered: TextCounts,
-): Steps<number> {
-  return total + (yield* finishText(text, left, counting, encoder, remembered));
 }
 
 /** `countToolsTokens` as work that yields whenever `slice` is due. */
@@ -216,8 +205,9 @@ function startText(text: string, left: number, encoder: Encoder, remembered: Tex
   return started;
 }
 
-/** Goes on with a count `startText` left under way. */
+/** Goes on with a count `startText` left under way: `total` and the text's tokens. */
 function* finishText(
+  total: number,
   text: string,
   left: number,
   counting: CountUnderWay,
@@ -226,7 +216,7 @@ function* finishText(
 ): Steps<number> {
   const counted = yield* encoder.finishCount(counting);
   if (counted <= left) remembered.remember(text, counted);
-  return counted;
+  return total + counted;
 }
 
 /** Adds up parts; with a limit, each text is counted only up to what is left of it. */
@@ -243,7 +233,7 @@ function* sumTokens(parts: Iterable<MessagePart>, model: ModelInfo, limit: numbe
     } else {
       const left = bound - total;
       const started = startText(part, left, encoder, remembered, slice);
-      total += typeof started === 'number' ? started : yield* finishText(part, left, started, encoder, remembered);
+      total = typeof started === 'number' ? total + started : yield* finishText(total, part, left, started, encoder, remembered);
       // Many short texts add up too: look at the clock after each.
       if (slice.due()) yield;
     }
