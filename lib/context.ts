@@ -181,7 +181,6 @@ function safetyIdentifier(userKey: string): string {
   return id;
 }
 
-/** Whether a call's result is a stream (the SDK's `Stream`, any async iterable) rather than an answer. */
 /** `state` once `reservation` is settled at `usage`: what its scope reserved replaced by what it used. */
 function settledState(state: ScopeState, reservation: Reservation | undefined, usage: CallUsage): ScopeState {
   for (const part of reservation?.parts ?? []) {
@@ -192,6 +191,7 @@ function settledState(state: ScopeState, reservation: Reservation | undefined, u
   return state;
 }
 
+/** Whether a call's result is a stream (the SDK's `Stream`, any async iterable) rather than an answer. */
 function isStream(result: unknown): result is AsyncIterable<unknown> {
   return typeof (result as { [Symbol.asyncIterator]?: unknown } | null | undefined)?.[Symbol.asyncIterator] === 'function';
 }

@@ -13,6 +13,9 @@ import type { Slice, Steps } from './slice';
  */
 const PROMPT_PARAMS = ['response_format', 'text', 'tool_choice'] as const;
 
+/** A prompt parameter's value that reaches the model as text: an object (a keyword such as `'auto'` does not). */
+const isPromptText = (value: unknown): value is object => typeof value === 'object' && value !== null;
+
 /** The counter of each model's prompts without tools or prompt parameters, as most are: made once, not per request. */
 const plainCounters = new WeakMap<ModelInfo, PromptCounter>();
 
@@ -35,7 +38,7 @@ export function plainPromptCounter(
   params: Record<string, unknown>,
 ): PromptCounter | undefined {
   if (tools?.length) return undefined;
-  for (const name of PROMPT_PARAMS) if (typeof params[name] === 'object' && params[name] !== null) return undefined;
+  for (const name of PROMPT_PARAMS) if (isPromptText(params[name])) return undefined;
   return plainCounterOf(model);
 }
 
@@ -56,7 +59,7 @@ export function* promptCounter(
   let fixed = REPLY_PRIMING_TOKENS + (tools?.length ? yield* toolsTokenSteps(tools, model, limit, slice) : 0);
   for (const name of PROMPT_PARAMS) {
     const value = params[name];
-    if (typeof value === 'object' && value !== null && fixed <= limit) {
+    if (isPromptText(value) && fixed <= limit) {
       fixed += yield* encoder.countUpToSteps(JSON.stringify(value), Math.max(0, limit - fixed), slice);
     }
   }
