@@ -1,6 +1,7 @@
 // `npm run test:mutation:folder -- <folder of lib/, or a file>`: Stryker over that part of lib/ only, with the config's exclusions.
 // Several files in one run (one first pass over the tests): 'steps/@(userQuota|globalTpm).ts'. Not braces: Stryker
-// splits --mutate at commas.
+// splits --mutate at commas. With MUTATION_TESTS (see jest.mutation.config.js) the run keeps its own incremental file,
+// reports/mutation/focused/<part>.json, so that a run against a few test files never replaces the whole suite's results.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
@@ -13,5 +14,8 @@ if (target === undefined) {
 const { mutate } = JSON.parse(readFileSync(new URL('../stryker.config.json', import.meta.url), 'utf8'));
 const exclusions = mutate.filter((pattern) => pattern.startsWith('!'));
 const part = target.endsWith('.ts') ? `lib/${target}` : `lib/${target}/**/*.ts`;
-const run = spawnSync('stryker', ['run', '--mutate', [part, ...exclusions].join(','), ...strykerArgs], { stdio: 'inherit' });
+const focusedFile = `reports/mutation/focused/${target.replace(/[^\w.-]+/g, '_')}.json`;
+const incremental = process.env.MUTATION_TESTS ? ['--incrementalFile', focusedFile] : [];
+const args = ['run', '--mutate', [part, ...exclusions].join(','), ...incremental, ...strykerArgs];
+const run = spawnSync('stryker', args, { stdio: 'inherit' });
 process.exit(run.status ?? 1);
