@@ -158,22 +158,30 @@ test.each([false, true])(
   async (stream) => {
     // The summary takes 200 ms, well within its time-out even on a loaded machine.
     const { app, budget } = await summarizeApp({ kind: 'delay', ms: 200 }, {}, 10_000);
-    const pending = request(app).post('/chat').send({ messages: CONVERSATION, stream });
-    const answered = pending.then(
-      () => 'answered',
-      () => 'hung up',
-    );
-    // The client leaves once the summary call has reached the upstream, however slow the machine.
-    await until(() => upstream!.calls.length === 1);
-    pending.abort();
-    expect(await answered).toBe('hung up');
-    // A summary call left alone is answered and billed; one stopped with the client would have no usage.
-    await upstream!.calls[0]!.ended;
-    expect(upstream!.calls[0]!.outcome).toBe('answered');
-    await until(async () => (await budget.usage.user('alice')).used > 0);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(upstream!.calls).toHaveLength(1);
-    expect(await budget.usage.user('alice')).toMatchObject({ used: upstream!.calls[0]!.usage!.total_tokens });
+    // A server of the test's own: supertest does not close the one it makes for a request that was aborted, and a
+    // server left listening keeps Jest's worker from exiting.
+    const server = app.listen(0);
+    try {
+      const pending = request(server).post('/chat').send({ messages: CONVERSATION, stream });
+      const answered = pending.then(
+        () => 'answered',
+        () => 'hung up',
+      );
+      // The client leaves once the summary call has reached the upstream, however slow the machine.
+      await until(() => upstream!.calls.length === 1);
+      pending.abort();
+      expect(await answered).toBe('hung up');
+      // A summary call left alone is answered and billed; one stopped with the client would have no usage.
+      await upstream!.calls[0]!.ended;
+      expect(upstream!.calls[0]!.outcome).toBe('answered');
+      await until(async () => (await budget.usage.user('alice')).used > 0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(upstream!.calls).toHaveLength(1);
+      expect(await budget.usage.user('alice')).toMatchObject({ used: upstream!.calls[0]!.usage!.total_tokens });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   },
 );
 
