@@ -2,9 +2,18 @@
 import request from 'supertest';
 import { startTestApp, words, type TestApp } from '../helpers/app';
 
-let t: TestApp;
+let t: TestApp | undefined;
 
-beforeAll(async () => {
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+/**
+ * An app whose /admin lets in `x-admin: yes`, after `calls` of its users. Built in each test, not in a beforeAll:
+ * a mutation run counts code run outside a test as run by none, and would not test adminRouter against it.
+ */
+async function adminApp(calls: [user: string, tokens: number][] = []): Promise<TestApp> {
   t = await startTestApp({
     chain: (b, client) => [
       b.featureBudget('chat'),
@@ -14,10 +23,7 @@ beforeAll(async () => {
     ],
   });
   t.app.use('/admin', t.budget.adminRouter({ authorize: (req) => req.get('x-admin') === 'yes' }));
-  for (const [user, n] of [
-    ['alice', 30],
-    ['bob', 10],
-  ] as const) {
+  for (const [user, n] of calls) {
     const res = await request(t.app)
       .post('/chat')
       .set('x-test-user', user)
@@ -25,18 +31,19 @@ beforeAll(async () => {
     expect(res.status).toBe(200);
   }
   await t.upstream.idle();
-});
+  return t;
+}
 
-afterAll(() => t.close());
-
-const admin = (path: string) => request(t.app).get(`/admin${path}`).set('x-admin', 'yes');
+const admin = (app: TestApp, path: string) => request(app.app).get(`/admin${path}`).set('x-admin', 'yes');
 
 test('refuses a request that authorize() does not let in', async () => {
-  expect((await request(t.app).get('/admin/api/flags')).status).toBe(403);
+  const app = await adminApp();
+  expect((await request(app.app).get('/admin/api/flags')).status).toBe(403);
 });
 
 test("lists a flag for each of the budget's features", async () => {
-  expect((await admin('/api/flags')).body).toEqual({
+  const app = await adminApp();
+  expect((await admin(app, '/api/flags')).body).toEqual({
     flags: [
       { name: 'chat', on: true, set: false },
       { name: 'reasoning', on: true, set: false },
@@ -45,26 +52,32 @@ test("lists a flag for each of the budget's features", async () => {
 });
 
 test("reads a principal's usage of the user quota as budget.usage does; 404 for a quota never created", async () => {
-  const res = await admin('/api/quotas/user/alice');
+  const app = await adminApp([['alice', 30]]);
+  const res = await admin(app, '/api/quotas/user/alice');
   expect(res.status).toBe(200);
-  expect(res.body).toEqual(JSON.parse(JSON.stringify(await t.budget.usage.user('alice'))));
+  expect(res.body).toEqual(JSON.parse(JSON.stringify(await app.budget.usage.user('alice'))));
   expect(res.body.used).toBeGreaterThan(0);
-  expect((await admin('/api/quotas/team/alice')).status).toBe(404);
+  expect((await admin(app, '/api/quotas/team/alice')).status).toBe(404);
 });
 
 test('ranks the principals by the tokens they used today, once the router is built', async () => {
+  const app = await adminApp([
+    ['alice', 30],
+    ['bob', 10],
+  ]);
   // The rankings are written after each settle, off the request's path.
   let principals: { quota: string; id: string; tokens: number }[] = [];
   for (let i = 0; i < 100 && principals.length < 2; i++) {
-    principals = (await admin('/api/principals/top')).body.principals;
+    principals = (await admin(app, '/api/principals/top')).body.principals;
     if (principals.length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
   }
   expect(principals).toEqual([
-    { quota: 'user', id: 'alice', tokens: (await t.budget.usage.user('alice')).used },
-    { quota: 'user', id: 'bob', tokens: (await t.budget.usage.user('bob')).used },
+    { quota: 'user', id: 'alice', tokens: (await app.budget.usage.user('alice')).used },
+    { quota: 'user', id: 'bob', tokens: (await app.budget.usage.user('bob')).used },
   ]);
 });
 
 test("shows the budget's cost meters", async () => {
-  expect((await admin('/api/meters')).body.meters).toEqual([expect.objectContaining({ name: 'spend', hourlyCapUsd: 5 })]);
+  const app = await adminApp();
+  expect((await admin(app, '/api/meters')).body.meters).toEqual([expect.objectContaining({ name: 'spend', hourlyCapUsd: 5 })]);
 });
