@@ -81,8 +81,10 @@ describe('flags', () => {
     });
     expect(JSON.parse((await cli(['flags', 'get', 'other', '--json', ...prefix])).out[0]!)).toEqual({ name: 'other', on: null });
     expect(JSON.parse((await cli(['flags', 'get', 'chat', '--json', ...prefix])).out[0]!)).toEqual({ name: 'chat', on: false });
-    // The app's default prefix, tb:, is another app's flags.
+    // Without --prefix the CLI uses the app's default, tb:, another app's flags here.
     expect((await cli(['flags', 'list'])).out).toEqual(['No flag has been set: every featureFlag uses its default.']);
+    await cli(['flags', 'set', 'default-prefixed', 'off']);
+    expect((await cli(['flags', 'list', '--prefix', 'tb:'])).out).toEqual(['default-prefixed  off']);
     await cli(['flags', 'set', 'chat', 'on', ...prefix]);
     expect((await cli(['flags', 'get', 'chat', ...prefix])).out).toEqual(['chat: on']);
   });
