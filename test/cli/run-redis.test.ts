@@ -56,14 +56,15 @@ describe('flags', () => {
       err: [],
     });
     expect(await cli(['flags', 'list', '--json', ...prefix])).toMatchObject({ code: 0, out: ['{}'] });
+    // Set in an order that is neither the listed one nor its reverse.
+    const off = await cli(['flags', 'set', 'chat', 'off', '--json', ...prefix]);
+    expect(off).toMatchObject({ code: 0, err: [] });
+    expect(JSON.parse(off.out[0]!)).toEqual({ name: 'chat', on: false });
     expect(await cli(['flags', 'set', 'summarize', 'on', ...prefix, '--client', 'ioredis'])).toEqual({
       code: 0,
       out: ['summarize: on (announced to every process sharing this Redis)'],
       err: [],
     });
-    const off = await cli(['flags', 'set', 'chat', 'off', '--json', ...prefix]);
-    expect(off).toMatchObject({ code: 0, err: [] });
-    expect(JSON.parse(off.out[0]!)).toEqual({ name: 'chat', on: false });
     await cli(['flags', 'set', 'a.b', 'on', ...prefix]);
     expect(await cli(['flags', 'list', ...prefix])).toEqual({
       code: 0,
@@ -87,6 +88,17 @@ describe('flags', () => {
     expect((await cli(['flags', 'list', '--prefix', 'tb:'])).out).toEqual(['default-prefixed  off']);
     await cli(['flags', 'set', 'chat', 'on', ...prefix]);
     expect((await cli(['flags', 'get', 'chat', ...prefix])).out).toEqual(['chat: on']);
+  });
+
+  it('leaves no connection open once it has answered', async () => {
+    const connections = async () => (await client.sendCommand(['CLIENT', 'LIST'])).toString().trim().split('\n').length;
+    const before = await connections();
+    for (const name of ['redis', 'ioredis']) {
+      expect((await cli(['flags', 'get', 'chat', '--prefix', 'flags2:', '--client', name])).code).toBe(0);
+      const giveUpAt = Date.now() + 2000;
+      while ((await connections()) > before && Date.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await connections()).toBe(before);
+    }
   });
 
   it('a Redis that stops answering once connected: exit 1 naming the deadline', async () => {
