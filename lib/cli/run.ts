@@ -53,7 +53,8 @@ function print(output: Output, json: boolean, io: CliIo): number {
 /** Runs one command line (without `node` and the script); resolves with the exit code, never rejects. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const name = argv[0];
-  const command = name === undefined || name.startsWith('-') ? undefined : COMMANDS[name];
+  // Own keys only: `token-budget toString` is an unknown command, not Object.prototype's method.
+  const command = name === undefined || !Object.hasOwn(COMMANDS, name) ? undefined : COMMANDS[name];
   try {
     if (!command) {
       const line = readLine(argv);

@@ -98,6 +98,10 @@ describe('mistakes: exit 2, the message and where to find the usage, nothing on 
     [['--json'], 'A command is missing.', ''],
     [['--help', 'flags'], 'A command is missing.', ''],
     [['bogus'], 'Unknown command "bogus".', ''],
+    // Names every object has: not commands.
+    [['toString'], 'Unknown command "toString".', ''],
+    [['constructor'], 'Unknown command "constructor".', ''],
+    [['__proto__'], 'Unknown command "__proto__".', ''],
     [
       ['bogus', '--bogus'],
       "Unknown option '--bogus'. To specify a positional argument starting with a '-', place it at the end of the command after '--', as in '-- \"--bogus\"",
