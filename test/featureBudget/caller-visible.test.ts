@@ -83,7 +83,12 @@ describe('refusals and warnings say what happened', () => {
 
   test('an unknown feature is a configuration error naming the known ones', () => {
     const { budget } = recordingBudget();
-    expect(() => budget.featureBudget('nope')).toThrow('featureBudget("nope"): no such feature; known: chat, reasoning.');
+    expect(() => budget.featureBudget('nope')).toThrow(
+      expect.objectContaining({
+        code: 'TB_UNKNOWN_FEATURE',
+        message: expect.stringContaining('featureBudget("nope"): no such feature; known: chat, reasoning.'),
+      }),
+    );
   });
 
   test.each([
@@ -165,6 +170,17 @@ describe('shadow mode', () => {
     expect(res.body.inputTokens).toBe(countChatTokens(messages, { model: 'gpt-4o' }));
     expect(res.body.messages).toEqual(messages);
     expect(recorded.events).toEqual([expect.objectContaining({ action: 'refuse', code: 'input_too_large', feature: 'chat' })]);
+  });
+
+  test('an input of exactly maxInput tokens records nothing', async () => {
+    const { budget, recorded } = recordingBudget({ mode: 'shadow' });
+    const app = echoApp(budget.featureBudget('chat'));
+    const res = await request(app)
+      .post('/chat')
+      .send({ messages: promptOf(200) });
+    expect(res.status).toBe(200);
+    expect(res.body.inputTokens).toBe(200);
+    expect(recorded.events).toEqual([]);
   });
 
   test('an input within maxInput records nothing', async () => {
