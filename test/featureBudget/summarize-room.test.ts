@@ -2,7 +2,10 @@
 import express from 'express';
 import OpenAI from 'openai';
 import request from 'supertest';
-import { createTokenBudget, type ChatMessage } from '../../lib';
+import { countChatTokens, createTokenBudget, type ChatMessage } from '../../lib';
+import { SUMMARY_HEADING } from '../../lib/degrade/summarize';
+import { countMessageTokens } from '../../lib/tokens/chat';
+import { lookupModel } from '../../lib/tokens/models';
 import type { BudgetContext } from '../../lib/context';
 import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import { words } from '../helpers/app';
@@ -88,4 +91,30 @@ test('a prompt within maxInput is sent whole, even when it would leave no room f
   expect(res.body.strategy).toBeUndefined();
   expect(res.body.messages).toEqual(fits);
   expect(summarizerCalls()).toBe(0);
+});
+
+test('the room for the summary is maxInput less the heading and the summary: one token short, and the summarizer is never called', async () => {
+  const newest: ChatMessage = { role: 'user', content: words(200, 'plum') };
+  const newestTokens = countChatTokens([newest], { model: 'gpt-4o' });
+  const heading = countMessageTokens({ role: 'system', content: `${SUMMARY_HEADING}\n` }, lookupModel('gpt-4o')!);
+  // The newest question needs one token more than maxInput leaves beside the heading and a summary this long.
+  const app = await summarizeApp(MAX_INPUT - heading - (newestTokens - 1), 'reject');
+  const res = await request(app)
+    .post('/chat')
+    .send({ messages: [...LONG_QUESTION.slice(0, 2), newest] });
+  expect(res.status).toBe(413);
+  expect(summarizerCalls()).toBe(0);
+});
+
+test('with one token more of room, the older turns are summarized', async () => {
+  const newest: ChatMessage = { role: 'user', content: words(200, 'plum') };
+  const newestTokens = countChatTokens([newest], { model: 'gpt-4o' });
+  const heading = countMessageTokens({ role: 'system', content: `${SUMMARY_HEADING}\n` }, lookupModel('gpt-4o')!);
+  const app = await summarizeApp(MAX_INPUT - heading - newestTokens, 'reject');
+  const res = await request(app)
+    .post('/chat')
+    .send({ messages: [...LONG_QUESTION.slice(0, 2), newest] });
+  expect(res.status).toBe(200);
+  expect(res.body.strategy).toBe('summarize');
+  expect(summarizerCalls()).toBe(1);
 });
