@@ -12,9 +12,10 @@ if (target === undefined) {
 }
 // A --mutate given on the command line replaces the config's list, its exclusions too: they are repeated here.
 const { mutate } = JSON.parse(readFileSync(new URL('../stryker.config.json', import.meta.url), 'utf8'));
-// …but not those that would exclude the part named: `lib/testing` or `lib/cli` can be run on their own, with MUTATION_TESTS.
-const exclusions = mutate.filter((pattern) => pattern.startsWith('!') && !pattern.startsWith(`!lib/${target}`));
 const part = target.endsWith('.ts') ? `lib/${target}` : `lib/${target}/**/*.ts`;
+// …but not one that would exclude the part named: `cli`, `'cli/@(run|flags).ts'` or `testing` run with MUTATION_TESTS.
+const excludes = (pattern) => part.startsWith(pattern.slice(1).replace(/\*\*$/, ''));
+const exclusions = mutate.filter((pattern) => pattern.startsWith('!') && !excludes(pattern));
 const focusedFile = `reports/mutation/focused/${target.replace(/[^\w.-]+/g, '_')}.json`;
 const incremental = process.env.MUTATION_TESTS ? ['--incrementalFile', focusedFile] : [];
 const args = ['run', '--mutate', [part, ...exclusions].join(','), ...incremental, ...strykerArgs];
