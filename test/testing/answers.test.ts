@@ -417,3 +417,11 @@ test('close() ends a call left hanging, and idle() waits for calls that arrive w
   expect(await hanging).toBe('closed');
   expect(upstream.calls[1]!.outcome).toBe('client-gone');
 });
+
+test('a Responses API response staged without usage reports usage null, and is still billed', async () => {
+  const upstream = await startUpstream({ behave: () => ({ kind: 'no-usage' }), completionTokens: () => 4 });
+  const body = JSON.parse((await post(`${upstream.baseURL}/responses`, { model: 'gpt-4o', input: 'Say hi' })).text);
+  expect([body.status, body.usage, body.output[0].content[0].text]).toEqual(['completed', null, 'ok ok ok ok']);
+  await upstream.idle();
+  expect(upstream.calls[0]!.usage).toMatchObject({ completion_tokens: 4 });
+});

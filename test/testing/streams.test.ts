@@ -416,3 +416,44 @@ test("stream-error on the Responses API: the API's own error event after afterTo
   await upstream.idle();
   expect(upstream.calls[0]).toMatchObject({ outcome: 'answered', failedMidStream: true, completionTokens: 2 });
 });
+
+test('a Responses stream whose reasoning leaves less than the cap and fills it is incomplete', async () => {
+  const upstream = await startUpstream({ reasoningTokens: () => 2 });
+  const answer = await post(`${upstream.baseURL}/responses`, {
+    model: 'gpt-4o',
+    input: 'Say hi',
+    stream: true,
+    max_output_tokens: 16,
+  });
+  const last = readEvents(answer.text).at(-1)!;
+  expect(last.event).toBe('response.incomplete');
+  expect(last.data).toMatchObject({ response: { usage: { output_tokens: 16, output_tokens_details: { reasoning_tokens: 2 } } } });
+});
+
+test('arguments of a whole number of 8-character slices stream in exactly that many deltas', async () => {
+  const args = '{"city":"Paris","u":"c"}';
+  expect(args.length).toBe(24);
+  const upstream = await startUpstream({ behave: () => ({ kind: 'reply', toolCall: { name: 'get_weather', arguments: args } }) });
+  const answer = await post(`${upstream.baseURL}/chat/completions`, { model: 'gpt-4o', messages, stream: true });
+  const argumentDeltas = readEvents(answer.text)
+    .map(({ data }) => data as { choices?: { delta?: { tool_calls?: { function: { arguments?: string } }[] } }[] })
+    .map((data) => data.choices?.[0]?.delta?.tool_calls?.[0]?.function.arguments)
+    .filter((piece) => piece !== undefined);
+  // The first is the name's delta, whose arguments are empty.
+  expect(argumentDeltas).toEqual(['', '{"city":', '"Paris",', '"u":"c"}']);
+});
+
+test('a client that leaves a slow stream is billed by the time idle() resolves, not at the next chunk', async () => {
+  const upstream = await startUpstream({ chunkIntervalMs: 1_000 });
+  const controller = new AbortController();
+  const res = await fetch(`${upstream.baseURL}/chat/completions`, {
+    method: 'POST',
+    body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }),
+    signal: controller.signal,
+  });
+  expect(res.status).toBe(200);
+  controller.abort();
+  await upstream.idle();
+  expect(upstream.calls[0]!.outcome).toBe('client-gone');
+  expect(upstream.calls[0]!.usage).toEqual({ prompt_tokens: prompt, completion_tokens: 0, total_tokens: prompt });
+});
