@@ -4,6 +4,21 @@ import { countTokens } from '../tokens/count';
 import type { StagedToolCall, UpstreamCall } from './types';
 import type { StreamWire } from './wire';
 
+/** Waits `ms`, or less if the client leaves first: no timer outlives its exchange, nor keeps a test runner's process alive. */
+export function pauseUnlessGone(res: http.ServerResponse, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const ended = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      res.off('close', ended);
+      resolve();
+    }, ms);
+    res.once('close', ended);
+  });
+}
+
 /** The cap a request without one gets. */
 export const DEFAULT_CAP = 4096;
 
@@ -54,7 +69,7 @@ export async function streamReply(
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   call.sentTokens += wire.head();
   for (const [writeDelta, tokens] of wire.deltas) {
-    if (intervalMs > 0) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    if (intervalMs > 0) await pauseUnlessGone(res, intervalMs);
     else await new Promise((resolve) => setImmediate(resolve));
     if (res.destroyed) return bill();
     if (call.sentTokens >= stopAfter) {

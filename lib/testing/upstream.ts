@@ -8,7 +8,7 @@ import { lookupModel } from '../tokens/models';
 import { readResponsesRequest } from '../responses/request';
 import { chatReply, chatWire } from './chat-wire';
 import { responsesReply, responsesWire } from './responses-wire';
-import { billCall, DEFAULT_CAP, replyOfTokens, streamReply } from './stream';
+import { billCall, DEFAULT_CAP, pauseUnlessGone, replyOfTokens, streamReply } from './stream';
 import type { OfflineUpstream, OfflineUpstreamOptions, UpstreamCall, UpstreamRequest } from './types';
 
 const COUNT_MODEL_FALLBACK = 'gpt-4o';
@@ -129,14 +129,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       return;
     }
     if (behaviour.kind === 'delay') {
-      // A client that leaves ends the wait: no timer outlives its exchange (or the server).
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, behaviour.ms);
-        res.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await pauseUnlessGone(res, behaviour.ms);
       if (res.destroyed) return;
     }
 

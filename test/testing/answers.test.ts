@@ -411,8 +411,10 @@ test('close() ends a call left hanging, and idle() waits for calls that arrive w
   await new Promise((resolve) => setTimeout(resolve, 30));
   expect(settled).toBe(false);
   const closing = upstream.close();
-  const timeout = new Promise((resolve) => setTimeout(() => resolve('still open'), 3_000));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('still open'), 3_000)));
   expect(await Promise.race([closing.then(() => 'closed'), timeout])).toBe('closed');
+  clearTimeout(timer);
   await waiting;
   expect(await hanging).toBe('closed');
   expect(upstream.calls[1]!.outcome).toBe('client-gone');

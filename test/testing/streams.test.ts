@@ -1,4 +1,5 @@
 // The offline upstream's streamed answers, read as raw server-sent events: every event of both APIs and Azure's, staged cuts and failures mid-stream, pacing, and what a stream bills.
+import http from 'node:http';
 import { countChatTokens, countTokens } from '../../lib';
 import type { UpstreamBehaviour } from '../../lib/testing';
 import { hostOf, nowSeconds, post, readEvents, startUpstream } from './sse';
@@ -456,4 +457,26 @@ test('a client that leaves a slow stream is billed by the time idle() resolves, 
   await upstream.idle();
   expect(upstream.calls[0]!.outcome).toBe('client-gone');
   expect(upstream.calls[0]!.usage).toEqual({ prompt_tokens: prompt, completion_tokens: 0, total_tokens: prompt });
+});
+
+test.each([
+  ['a paced stream', { chunkIntervalMs: 60_000 }, { stream: true }],
+  ['a delayed reply', { behave: () => ({ kind: 'delay', ms: 60_000 }) as UpstreamBehaviour }, {}],
+])('%s whose client leaves leaves no timer behind (it would keep a test runner from exiting)', async (_name, options, body) => {
+  // Only the upstream's timers are faked: sockets, setImmediate and the HTTP client run as they do.
+  jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask', 'performance', 'Date'] });
+  try {
+    const upstream = await startUpstream(options);
+    const request = http.request(`${upstream.baseURL}/chat/completions`, { method: 'POST', agent: false });
+    request.on('error', () => {});
+    request.end(JSON.stringify({ model: 'gpt-4o', messages, ...body }));
+    while (upstream.calls.length === 0 || jest.getTimerCount() === 0) await new Promise((resolve) => setImmediate(resolve));
+    request.destroy();
+    await upstream.idle();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(upstream.calls[0]!.outcome).toBe('client-gone');
+    expect(jest.getTimerCount()).toBe(0);
+  } finally {
+    jest.useRealTimers();
+  }
 });
