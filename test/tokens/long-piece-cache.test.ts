@@ -103,3 +103,57 @@ describe('LongPieceCache', () => {
     }
   });
 });
+
+describe('LongPieceCache, where the ring wraps', () => {
+  test('a prefix of a remembered piece, in the same set, is a miss', () => {
+    const next = randomPieces(14, 20);
+    let piece = next();
+    while (setOf(piece.subarray(0, 16)) !== setOf(piece)) piece = next();
+    const cache = new LongPieceCache();
+    findOrRemember(cache, piece, 5);
+    expect(cache.find(piece, 16)).toBe(0);
+    expect(cache.find(piece, piece.length)).toBe(5);
+  });
+
+  test('a piece is found until the ring comes round to its bytes, however full the ring is', () => {
+    const remembered = randomPieces(15, 20)();
+    const cache = new LongPieceCache();
+    findOrRemember(cache, remembered, 3);
+    const next = randomPieces(16, 200);
+    const filler = (length: number) => {
+      let piece = next().subarray(0, length);
+      while (setOf(piece) === setOf(remembered)) piece = next().subarray(0, length);
+      return piece;
+    };
+    // Up to the ring's last byte: the next piece would be written over `remembered`.
+    let written = remembered.length;
+    while (RING_BYTES - written >= 200) {
+      findOrRemember(cache, filler(200), 9);
+      written += 200;
+    }
+    const last = filler(RING_BYTES - written);
+    findOrRemember(cache, last, 8);
+    expect(cache.find(remembered, remembered.length)).toBe(3);
+    expect(cache.find(last, last.length)).toBe(8);
+  });
+
+  test('a piece that does not fit at the end of the ring is written at its start, and found there', () => {
+    const cache = new LongPieceCache();
+    const next = randomPieces(17, 200);
+    let written = 0;
+    while (RING_BYTES - written >= 200) {
+      findOrRemember(cache, next(), 9);
+      written += 200;
+    }
+    // 88 bytes are left at the end: a 100-byte piece goes to the start instead.
+    const nearEnd = next().subarray(0, 60);
+    findOrRemember(cache, nearEnd, 6);
+    const wrapped = next().subarray(0, 100);
+    expect(findOrRemember(cache, wrapped, 7)).toBe(0);
+    expect(cache.find(wrapped, wrapped.length)).toBe(7);
+    expect(cache.find(nearEnd, nearEnd.length)).toBe(6);
+    const after = next().subarray(0, 50);
+    findOrRemember(cache, after, 4);
+    expect([cache.find(wrapped, wrapped.length), cache.find(after, after.length)]).toEqual([7, 4]);
+  });
+});

@@ -41,3 +41,38 @@ describe('PieceCache', () => {
     }
   });
 });
+
+describe('PieceCache, one piece a slot', () => {
+  /**
+   * A piece of `length` bytes that opens with `prefix` and shares `piece`'s slot: remembered after it, it puts
+   * `piece` out (the cache is direct-mapped). Random letters fill the rest.
+   */
+  function sameSlot(piece: Uint8Array, prefix: Uint8Array, seed: number): Uint8Array {
+    const random = seededRandom(seed);
+    const cache = new PieceCache();
+    cache.find(piece, piece.length);
+    cache.remember(piece.length, 1, 1);
+    for (let tries = 0; tries < 1_000_000; tries++) {
+      const other = Uint8Array.from({ length: piece.length }, (_, i) => prefix[i] ?? 97 + Math.floor(random() * 26));
+      if (Buffer.compare(other, piece) === 0) continue;
+      cache.find(other, other.length);
+      cache.remember(other.length, 2, 1);
+      if (cache.find(piece, piece.length) === 0) return other;
+    }
+    throw new Error('no piece of that slot found');
+  }
+
+  test.each([
+    ['first four', 'wxyz', ''],
+    ['second four', 'abcdwxyz', 'abcd'],
+    ['last four', 'abcdefghwxyz', 'abcdefgh'],
+  ])('a piece in the slot of a remembered one, differing only in its %s bytes, is a miss', (_, text, prefix) => {
+    const piece = bytes(text);
+    const other = sameSlot(piece, bytes(prefix), text.length);
+    const cache = new PieceCache();
+    cache.find(piece, piece.length);
+    cache.remember(piece.length, 77, 1);
+    expect([new TextDecoder().decode(other), cache.find(other, other.length)]).toEqual([new TextDecoder().decode(other), 0]);
+    expect(rankOf(cache.find(piece, piece.length))).toBe(77);
+  });
+});
