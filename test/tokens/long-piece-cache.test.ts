@@ -1,6 +1,6 @@
 // The long-piece cache: found only for the very bytes remembered, even against a crafted hash collision, and never for bytes the ring has written over.
 import { hashBytes } from '../../lib/tokens/bpe';
-import { LONG_CACHED_PIECE_BYTES, LongPieceCache } from '../../lib/tokens/long-piece-cache';
+import { isLongCached, LONG_CACHED_PIECE_BYTES, LongPieceCache } from '../../lib/tokens/long-piece-cache';
 import { CACHED_PIECE_BYTES } from '../../lib/tokens/piece-cache';
 import { seededRandom } from './corpus';
 
@@ -156,4 +156,22 @@ describe('LongPieceCache, where the ring wraps', () => {
     findOrRemember(cache, after, 4);
     expect([cache.find(wrapped, wrapped.length), cache.find(after, after.length)]).toEqual([7, 4]);
   });
+});
+
+describe('LongPieceCache, pieces that share a hash', () => {
+  test('a remembered piece and its prefix with the same hash: each is found only at its own length', () => {
+    // Five bytes that bring the hash back to where the prefix left it (found by a meet-in-the-middle search).
+    const prefix = bytes('prefix of sixteen');
+    const piece = Uint8Array.from([...prefix, 64, 16, 0, 189, 247]);
+    expect(hashBytes(piece, 0, piece.length)).toBe(hashBytes(prefix, 0, prefix.length));
+    const cache = new LongPieceCache();
+    findOrRemember(cache, piece, 6);
+    expect(cache.find(prefix, prefix.length)).toBe(0);
+    expect(cache.find(piece, piece.length)).toBe(6);
+  });
+});
+
+test(`isLongCached takes pieces of ${CACHED_PIECE_BYTES + 1} to ${LONG_CACHED_PIECE_BYTES} bytes`, () => {
+  const lengths = [1, CACHED_PIECE_BYTES, CACHED_PIECE_BYTES + 1, LONG_CACHED_PIECE_BYTES, LONG_CACHED_PIECE_BYTES + 1];
+  expect(lengths.map(isLongCached)).toEqual([false, false, true, true, false]);
 });

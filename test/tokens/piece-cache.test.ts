@@ -76,3 +76,29 @@ describe('PieceCache, one piece a slot', () => {
     expect(rankOf(cache.find(piece, piece.length))).toBe(77);
   });
 });
+
+describe('PieceCache, the bytes of a piece', () => {
+  test('reads only the first `length` bytes of the buffer it is given', () => {
+    const cache = new PieceCache();
+    for (const [remembered, looked, length] of [
+      ['abcd', 'abxy', 2],
+      ['abcdefg', 'abcdexy', 5],
+      ['abcdefghijkl', 'abcdefghijXY', 10],
+    ] as const) {
+      cache.find(bytes(remembered), length);
+      cache.remember(length, -1, 3);
+      expect([looked, length, countOf(cache.find(bytes(looked), length))]).toEqual([looked, length, 3]);
+    }
+  });
+
+  test('pieces that differ in one byte whose bits another byte of the piece also holds are told apart', () => {
+    // 'a' (0x61) and '`' (0x60) differ in one bit, which the 'a' four bytes on holds too.
+    const cache = new PieceCache();
+    const piece = bytes('abcdafghijkl');
+    cache.find(piece, piece.length);
+    cache.remember(piece.length, -1, 4);
+    for (const other of ['`bcdafghijkl', 'abcd`fghijkl', 'abcdafgh`jkl'])
+      expect([other, cache.find(bytes(other), bytes(other).length)]).toEqual([other, 0]);
+    expect(countOf(cache.find(piece, piece.length))).toBe(4);
+  });
+});
