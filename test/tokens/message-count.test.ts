@@ -4,6 +4,11 @@ import type { ChatMessage } from '../../lib/messages';
 import type * as Chat from '../../lib/tokens/chat';
 import { countChatTokens, countMessageTokens, messageTokenSteps, REPLY_PRIMING_TOKENS } from '../../lib/tokens/chat';
 import type * as Encoders from '../../lib/tokens/encoder';
+import * as Encoder from '../../lib/tokens/encoder';
+import * as Images from '../../lib/tokens/images';
+import * as Models from '../../lib/tokens/models';
+import * as SliceModule from '../../lib/tokens/slice';
+import * as Tools from '../../lib/tokens/tools';
 import { getEncoder } from '../../lib/tokens/encoder';
 import { lookupModel } from '../../lib/tokens/models';
 import type { Slice, Steps } from '../../lib/tokens/slice';
@@ -158,14 +163,17 @@ describe('remembered texts, from an empty memory (a module of its own)', () => {
     const head = `${randomUUID().slice(0, 12)} `;
     return head + prose.slice(0, chars - head.length);
   };
-  /** chat and its encoder, loaded anew: an empty memory of texts. */
+  /**
+   * chat alone loaded anew (an empty memory of texts), on this file's models, encoders, images and tools: their
+   * tables are not built again, so that a mutation run does not take them for tested here.
+   */
   const loadChat = () =>
-    loadAnew(() => ({
+    loadAnew(() => {
+      const shared = { models: Models, encoder: Encoder, images: Images, tools: Tools, slice: SliceModule };
+      for (const [name, module] of Object.entries(shared)) jest.doMock(`../../lib/tokens/${name}`, () => module);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      chat: require('../../lib/tokens/chat') as typeof Chat,
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      encoder: (require('../../lib/tokens/encoder') as typeof Encoders).getEncoder('o200k_base'),
-    }));
+      return { chat: require('../../lib/tokens/chat') as typeof Chat, encoder: o200k };
+    });
 
   it('keeps texts of 32 to 4,096 characters up to 1,048,576 characters in all, and forgets the oldest first', () => {
     const { chat, encoder } = loadChat();
@@ -194,5 +202,13 @@ describe('remembered texts, from an empty memory (a module of its own)', () => {
     const texts = [textOf(31), textOf(4_097)];
     texts.forEach(count);
     expect(encodedDuring(encoder, () => texts.forEach(count))).toEqual(['user', texts[0], 'user', texts[1]]);
+    // The module loaded anew counts as the one every other test uses.
+    expect(count(texts[0]!)).toBe(countChatTokens([{ role: 'user', content: texts[0]! }], { model: 'gpt-4o' }));
+    const call: ChatMessage = {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'look', arguments: '{}' } }],
+    };
+    expect(chat.countMessageTokens(call, gpt4o)).toBe(countMessageTokens(call, gpt4o));
   });
 });
