@@ -128,10 +128,10 @@ describe('texts counted as work (a long piece), remembered', () => {
   it('a count stopped at its limit is not remembered as the count', () => {
     const text = longPieceText();
     const exact = countMessageTokens(user(text), gpt4o);
-    // The first count stops early; the second, without a limit, must still be exact.
+    // The first count stops early, inside the long piece; the second, without a limit, must still be exact.
     const other = longPieceText();
-    const stopped = runCounting(messageTokenSteps(user(other), gpt4o, 10, NEVER_DUE)).count;
-    expect(stopped).toBeGreaterThan(10);
+    const stopped = runCounting(messageTokenSteps(user(other), gpt4o, 40, NEVER_DUE)).count;
+    expect(stopped).toBe(41);
     expect(countMessageTokens(user(other), gpt4o)).toBe(3 + o200k.count('user') + o200k.count(other));
     expect(exact).toBe(3 + o200k.count('user') + o200k.count(text));
   });
