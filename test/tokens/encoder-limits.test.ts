@@ -1,23 +1,18 @@
 // The encoder at its edges: verdicts exactly at a limit, long pieces over 64 KB in slices, what is counted at once, rare UTF-16.
-import { get_encoding, type Tiktoken } from 'tiktoken';
 import { getEncoder } from '../../lib/tokens/encoder';
 import type { EncodingName } from '../../lib/tokens/models';
 import { runSliced, runWhole, WHOLE, type Slice } from '../../lib/tokens/slice';
 import { cjkRun, EDGE_CASES, randomLetters } from './corpus';
+import { tiktokenFor } from './tiktoken';
 
 const NEVER_DUE: Slice = { due: () => false };
 const ALWAYS_DUE: Slice = { due: () => true };
 
 describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s', (name) => {
   const encoder = getEncoder(name);
-  let oracle: Tiktoken;
+  const oracle = tiktokenFor(name);
 
-  beforeAll(() => {
-    oracle = get_encoding(name);
-  });
-  afterAll(() => oracle.free());
-
-  const expected = (text: string) => Array.from(oracle.encode_ordinary(text));
+  const expected = (text: string) => Array.from(oracle().encode_ordinary(text));
 
   test.each([
     // Pieces of 13 to 15 bytes that share their first 12: one is a single token, the other is not.

@@ -1,8 +1,8 @@
 // Long pieces against tiktoken: CJK, emoji sequences, mixed scripts and runs without spaces, counted fresh and again from the long-piece cache.
-import { get_encoding, type Tiktoken } from 'tiktoken';
 import { getEncoder } from '../../lib/tokens/encoder';
 import type { EncodingName } from '../../lib/tokens/models';
 import { seededRandom } from './corpus';
+import { tiktokenFor } from './tiktoken';
 
 const TEXTS = 2_500;
 
@@ -58,24 +58,19 @@ function longPieceTexts(seed: number): () => string {
 
 describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s against tiktoken on long pieces', (name) => {
   const encoder = getEncoder(name);
-  let oracle: Tiktoken;
-
-  beforeAll(() => {
-    oracle = get_encoding(name);
-  });
-  afterAll(() => oracle.free());
+  const oracle = tiktokenFor(name);
 
   test(`${TEXTS.toLocaleString('en')} texts of CJK, emoji and mixed scripts: the same tokens, and the same count fresh, again, and after the cache has turned over`, () => {
     const next = longPieceTexts(name === 'o200k_base' ? 31 : 32);
     const texts = Array.from({ length: TEXTS }, next);
-    const expected = texts.map((text) => oracle.encode_ordinary(text).length);
+    const expected = texts.map((text) => oracle().encode_ordinary(text).length);
     const mismatches: string[] = [];
     const check = (text: string, i: number, counted: number[]) => {
       if (counted.some((count) => count !== expected[i]) && mismatches.length < 10)
         mismatches.push(`${JSON.stringify(text.slice(0, 120))}: ${expected[i]} vs ${counted.join(', ')}`);
     };
     texts.forEach((text, i) => {
-      const tokens = Array.from(oracle.encode_ordinary(text));
+      const tokens = Array.from(oracle().encode_ordinary(text));
       const encoded = encoder.encode(text);
       if (encoded.length !== tokens.length || encoded.some((token, at) => token !== tokens[at]))
         mismatches.push(`encode: ${text}`);
@@ -92,10 +87,10 @@ describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s against tiktoken 
 
   test('a long piece remembered by a count is exact under any limit (countUpTo below, at and above)', () => {
     const run = '東京の天気は晴れです人工知能の学生が電車で日本語を学びました'.repeat(2);
-    const tokens = oracle.encode_ordinary(run).length;
+    const tokens = oracle().encode_ordinary(run).length;
     expect(encoder.count(run)).toBe(tokens);
     for (const limit of [0, 1, tokens - 1, tokens, tokens + 1])
       expect([limit, encoder.countUpTo(run, limit)]).toEqual([limit, tokens <= limit ? tokens : limit + 1]);
-    expect(encoder.count(run + run)).toBe(oracle.encode_ordinary(run + run).length);
+    expect(encoder.count(run + run)).toBe(oracle().encode_ordinary(run + run).length);
   });
 });

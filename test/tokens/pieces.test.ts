@@ -1,10 +1,10 @@
 // The encoder and its pre-tokenizer against tiktoken on short texts, in seconds: pieces, UTF-8, caches, early exits and slices.
-import { get_encoding, type Tiktoken } from 'tiktoken';
 import { getEncoder } from '../../lib/tokens/encoder';
 import type { EncodingName } from '../../lib/tokens/models';
 import { runSliced, runWhole, WHOLE, type Slice } from '../../lib/tokens/slice';
 import { LETTER, LOWER_LIKE, NUMBER, UPPER_LIKE, WHITE_SPACE } from '../../lib/tokens/unicode-tables';
 import { cjkRun, EDGE_CASES, oracleStrings, randomLetters, seededRandom, tableEdges } from './corpus';
+import { tiktokenFor } from './tiktoken';
 
 /** Generated strings per encoding: enough to reach every branch of the pre-tokenizer, few enough for a mutation run. */
 const GENERATED = 1_500;
@@ -58,14 +58,9 @@ const PIECE_CASES = [
 
 describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s against tiktoken', (name) => {
   const encoder = getEncoder(name);
-  let oracle: Tiktoken;
+  const oracle = tiktokenFor(name);
 
-  beforeAll(() => {
-    oracle = get_encoding(name);
-  });
-  afterAll(() => oracle.free());
-
-  const expected = (text: string) => Array.from(oracle.encode_ordinary(text));
+  const expected = (text: string) => Array.from(oracle().encode_ordinary(text));
 
   /** The same tokens, the same count, and countUpTo's verdict right below, at and above the count. */
   function expectSame(text: string): void {
@@ -151,14 +146,9 @@ describe.each<EncodingName>(['o200k_base', 'cl100k_base'])('%s against tiktoken'
 
 describe('counting in slices (o200k_base)', () => {
   const encoder = getEncoder('o200k_base');
-  let oracle: Tiktoken;
+  const oracle = tiktokenFor('o200k_base');
 
-  beforeAll(() => {
-    oracle = get_encoding('o200k_base');
-  });
-  afterAll(() => oracle.free());
-
-  const exact = (text: string) => oracle.encode_ordinary(text).length;
+  const exact = (text: string) => oracle().encode_ordinary(text).length;
   const sliced = (text: string, limit: number) => runSliced((slice) => encoder.countUpToSteps(text, limit, slice), 0);
 
   test('many short pieces, each slice due: the same count and verdicts as at once', async () => {
@@ -184,7 +174,7 @@ describe('counting in slices (o200k_base)', () => {
   test('a piece longer than the shared scratch holds (over 21,845 units), in slices and at once', async () => {
     const text = `a ${cjkRun(22_000, 33)} b`;
     const count = encoder.encode(text).length;
-    expect(Buffer.from(oracle.decode(Uint32Array.from(encoder.encode(text)))).toString()).toBe(text);
+    expect(Buffer.from(oracle().decode(Uint32Array.from(encoder.encode(text)))).toString()).toBe(text);
     expect(encoder.count(text)).toBe(count);
     expect(await sliced(text, Infinity)).toBe(count);
     expect(await sliced(text, count - 1)).toBe(count);
