@@ -1,18 +1,6 @@
 // The request reader's clean copies compared strictly (no field left undefined in them), and the values each check lets through or refuses.
 import { readForwardParams, readMessages, readTools } from '../../lib/validate';
-import { BudgetRefusal } from '../../lib/refusal';
-
-/** The message of the 400 that `read` throws; fails when it throws nothing else. */
-function refusalOf(read: () => unknown): string {
-  try {
-    read();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BudgetRefusal);
-    expect((err as BudgetRefusal).type).toBe('invalid_request');
-    return (err as BudgetRefusal).message;
-  }
-  throw new Error('expected an invalid_request refusal');
-}
+import { invalidRequestMessage } from '../helpers/refusal';
 
 describe('messages', () => {
   test('a copy has no name, tool calls or image detail that the message did not have', () => {
@@ -33,13 +21,13 @@ describe('messages', () => {
   });
 
   test('a user part of a type the API does not take here is named by its type', () => {
-    expect(refusalOf(() => readMessages([{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }], 10))).toBe(
-      'messages[0].content[0].type "input_audio" is not supported for user messages.',
-    );
+    expect(
+      invalidRequestMessage(() => readMessages([{ role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }], 10)),
+    ).toBe('messages[0].content[0].type "input_audio" is not supported for user messages.');
   });
 
   test('no messages at all: the 400 names the "messages" array', () => {
-    expect(refusalOf(() => readMessages(undefined, 10))).toBe(
+    expect(invalidRequestMessage(() => readMessages(undefined, 10))).toBe(
       'The request needs a "messages" array (send JSON with Content-Type: application/json).',
     );
   });
@@ -65,7 +53,7 @@ describe('tools', () => {
     ['a number', 5],
     ['a list with a number', ['string', 1]],
   ])('a property whose type is %s is a 400', (_what, type) => {
-    expect(refusalOf(() => readTools(withProperties({ a: { type } })))).toBe(
+    expect(invalidRequestMessage(() => readTools(withProperties({ a: { type } })))).toBe(
       'tools[0].function.parameters.properties.a.type must be a string or an array of strings.',
     );
   });
@@ -77,6 +65,6 @@ describe('forwarded parameters', () => {
     ['stop', ['END', 1]],
     ['logit_bias', { '50256': -100, '50257': 'x' }],
   ])('%s: %j, partly of the right type, is a 400', (name, value) => {
-    expect(refusalOf(() => readForwardParams({ [name]: value }))).toBe(`"${name}" has an invalid value.`);
+    expect(invalidRequestMessage(() => readForwardParams({ [name]: value }))).toBe(`"${name}" has an invalid value.`);
   });
 });

@@ -9,19 +9,7 @@ import {
   MAX_SCHEMA_DEPTH,
   CHAT_PARAMS,
 } from '../../lib/validate';
-import { BudgetRefusal } from '../../lib/refusal';
-
-/** The message of the 400 that `read` throws; fails when it throws nothing else. */
-function refusalOf(read: () => unknown): string {
-  try {
-    read();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BudgetRefusal);
-    expect((err as BudgetRefusal).type).toBe('invalid_request');
-    return (err as BudgetRefusal).message;
-  }
-  throw new Error('expected an invalid_request refusal');
-}
+import { invalidRequestMessage } from '../helpers/refusal';
 
 /** `value` nested `depth` objects deep. */
 const nested = (depth: number): unknown => (depth === 0 ? 1 : { a: nested(depth - 1) });
@@ -120,7 +108,7 @@ describe('readMessages', () => {
     ],
     ['a numeric tool call id', [{ role: 'tool', content: 'x', tool_call_id: 3 }], 'messages[0].tool_call_id must be a string.'],
   ])('%s', (_what, messages, message) => {
-    expect(refusalOf(() => readMessages(messages, 10))).toBe(message);
+    expect(invalidRequestMessage(() => readMessages(messages, 10))).toBe(message);
   });
 
   test('clean copies keep only the fields the API knows', () => {
@@ -163,7 +151,7 @@ describe('readMessages', () => {
   });
 
   test('where(i) names an entry', () => {
-    expect(refusalOf(() => readMessages([{ role: 'user' }], 10, (i) => `input[${i}]`))).toBe(
+    expect(invalidRequestMessage(() => readMessages([{ role: 'user' }], 10, (i) => `input[${i}]`))).toBe(
       'input[0].content is required for user messages.',
     );
   });
@@ -171,12 +159,14 @@ describe('readMessages', () => {
 
 describe('readList', () => {
   test('missing, no array, empty, over the most: each its words; at the most, accepted', () => {
-    expect(refusalOf(() => readList(undefined, 'messages', 2))).toBe(
+    expect(invalidRequestMessage(() => readList(undefined, 'messages', 2))).toBe(
       'The request needs a "messages" array (send JSON with Content-Type: application/json).',
     );
-    expect(refusalOf(() => readList('hi', 'messages', 2))).toBe('"messages" must be an array.');
-    expect(refusalOf(() => readList([], 'messages', 2))).toBe('"messages" must not be empty.');
-    expect(refusalOf(() => readList([1, 2, 3], 'messages', 2))).toBe('"messages" has 3 entries; at most 2 are accepted.');
+    expect(invalidRequestMessage(() => readList('hi', 'messages', 2))).toBe('"messages" must be an array.');
+    expect(invalidRequestMessage(() => readList([], 'messages', 2))).toBe('"messages" must not be empty.');
+    expect(invalidRequestMessage(() => readList([1, 2, 3], 'messages', 2))).toBe(
+      '"messages" has 3 entries; at most 2 are accepted.',
+    );
     expect(readList([1, 2], 'messages', 2)).toEqual([1, 2]);
   });
 });
@@ -196,7 +186,7 @@ describe('readTools', () => {
 
   test('128 tools at most', () => {
     expect(readTools(Array.from({ length: 128 }, () => tool({})))).toHaveLength(128);
-    expect(refusalOf(() => readTools(Array.from({ length: 129 }, () => tool({}))))).toBe(
+    expect(invalidRequestMessage(() => readTools(Array.from({ length: 129 }, () => tool({}))))).toBe(
       '"tools" has 129 entries; at most 128 are accepted.',
     );
   });
@@ -249,7 +239,7 @@ describe('readTools', () => {
       'tools[0].function.parameters.properties.a.type must be a string or an array of strings.',
     ],
   ])('%s', (_what, tools, message) => {
-    expect(refusalOf(() => readTools(tools))).toBe(message);
+    expect(invalidRequestMessage(() => readTools(tools))).toBe(message);
   });
 
   test('parameters exactly 32 levels deep are accepted', () => {
@@ -324,7 +314,7 @@ describe('readForwardParams', () => {
     ['logit_bias', { '1': 'x' }],
     ['logit_bias', [1]],
   ])('%s: %j is a 400', (name, value) => {
-    expect(refusalOf(() => readForwardParams({ [name]: value }))).toBe(`"${name}" has an invalid value.`);
+    expect(invalidRequestMessage(() => readForwardParams({ [name]: value }))).toBe(`"${name}" has an invalid value.`);
   });
 
   test('a string stop and tool_choice are forwarded', () => {
@@ -336,6 +326,8 @@ test('readBody: an object passes; anything else is a 400 naming the content type
   const body = { messages: [] };
   expect(readBody(body)).toBe(body);
   for (const bad of [undefined, null, 'text', [1]]) {
-    expect(refusalOf(() => readBody(bad))).toBe('The request body must be a JSON object (send Content-Type: application/json).');
+    expect(invalidRequestMessage(() => readBody(bad))).toBe(
+      'The request body must be a JSON object (send Content-Type: application/json).',
+    );
   }
 });

@@ -1,20 +1,12 @@
 // readResponsesRequest on its own: input items read as chat messages, instructions first, function tools, forwarded parameters, and each refusal's message.
-import { BudgetRefusal } from '../../lib/refusal';
 import { isInstructions, isResponsesBody, readResponsesRequest } from '../../lib/responses/request';
+import { invalidRequestMessage } from '../helpers/refusal';
 
 const read = (body: Record<string, unknown>, maxMessages = 10) => readResponsesRequest(body, maxMessages);
 
-/** The refusal `body` is answered with: a 400 invalid_request, whose message is returned. */
-function refusalMessage(body: Record<string, unknown>, maxMessages = 10): string {
-  try {
-    read(body, maxMessages);
-  } catch (err) {
-    expect(err).toBeInstanceOf(BudgetRefusal);
-    expect((err as BudgetRefusal).type).toBe('invalid_request');
-    return (err as BudgetRefusal).message;
-  }
-  throw new Error('not refused');
-}
+/** The message of the 400 invalid_request `body` is answered with. */
+const refusalMessage = (body: Record<string, unknown>, maxMessages = 10): string =>
+  invalidRequestMessage(() => read(body, maxMessages));
 
 describe('input', () => {
   test('a string is one user message; instructions come first as a system message, and only they are instructions', () => {
