@@ -7,6 +7,8 @@ import type { StreamWire } from './wire';
 /** Waits `ms`, or less if the client leaves first: no timer outlives its exchange, nor keeps a test runner's process alive. */
 export function pauseUnlessGone(res: http.ServerResponse, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
+    // Gone already (its 'close' has been and will not come again): no wait at all.
+    if (res.destroyed) return resolve();
     const ended = () => {
       clearTimeout(timer);
       resolve();
