@@ -3,6 +3,7 @@ import http from 'node:http';
 import { countChatTokens, countTokens } from '../../lib';
 import type { UpstreamBehaviour } from '../../lib/testing';
 import { hostOf, nowSeconds, post, readEvents, startUpstream } from './sse';
+import { pauseUnlessGone } from '../../lib/testing/stream';
 
 const messages = [{ role: 'user' as const, content: 'Say hi' }];
 const prompt = countChatTokens(messages, { model: 'gpt-4o' });
@@ -475,6 +476,16 @@ test.each([
     await upstream.idle();
     await new Promise((resolve) => setImmediate(resolve));
     expect(upstream.calls[0]!.outcome).toBe('client-gone');
+    expect(jest.getTimerCount()).toBe(0);
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test('a pause asked for after its client has gone ends at once, with no timer', async () => {
+  jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask', 'performance', 'Date'] });
+  try {
+    await pauseUnlessGone({ destroyed: true } as http.ServerResponse, 60_000);
     expect(jest.getTimerCount()).toBe(0);
   } finally {
     jest.useRealTimers();
