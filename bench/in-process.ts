@@ -45,7 +45,8 @@ function serve(app: Express, path: string): Promise<void> {
   req.method = 'POST';
   req.url = path;
   req.headers = { 'content-type': 'application/json', 'x-user': `u${served++ % 100}` };
-  (req as IncomingMessage & { body: unknown }).body = { messages: nextMessages() };
+  // Parsed from JSON, as a body parser hands it over: flat strings, new with every request.
+  (req as IncomingMessage & { body: unknown }).body = JSON.parse(JSON.stringify({ messages: nextMessages() }));
   const res = new ServerResponse(req);
   return new Promise((resolve, reject) => {
     // Without a socket nothing emits 'close': it is emitted as a server would, after the end.

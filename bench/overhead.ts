@@ -1,5 +1,6 @@
 // Throughput and CPU per request of one route with the full budget chain vs bare vs the peer limiter, side by side in one run.
-// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; BASELINE=<git ref>[,<ref>…] adds the chain as of those commits;
+// Run: npm run bench:overhead   (env: ROUNDS=8 SECONDS=3 CONCURRENCY=16; RATE=<req/s> sends at that fixed rate instead;
+// BASELINE=<git ref>[,<ref>…] adds the chain as of those commits;
 // LIB=tsx runs lib/ through tsx's on-the-fly transform instead of as the package ships it)
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,13 @@ import { startRedis } from '../test/helpers/redis';
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
+/**
+ * Requests per second sent on a fixed schedule (an open loop), whatever the answers' pace. Unset: CONCURRENCY in
+ * flight (a closed loop), which measures throughput, but a route's CPU per request then also depends on how many
+ * requests each turn of its event loop serves, which its own speed decides. At one fixed rate below every route's
+ * capacity, all routes see the same arrivals, and CPU per request compares the work alone.
+ */
+const RATE = process.env.RATE === undefined ? undefined : Number(process.env.RATE);
 const BASELINES = process.env.BASELINE ? process.env.BASELINE.split(',') : [];
 const FROM_SOURCE = process.env.LIB === 'tsx';
 const ROOT = path.resolve(__dirname, '..');
@@ -81,7 +89,7 @@ export interface LoadResult {
  * whatever its status (a route that refuses does less work: the statuses say so).
  */
 export async function load(port: number, route: string): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: RATE === undefined ? CONCURRENCY : Infinity });
   const deadline = Date.now() + SECONDS * 1000;
   const statuses: Record<number, number> = {};
   let done = 0;
@@ -109,14 +117,26 @@ export async function load(port: number, route: string): Promise<LoadResult> {
       });
       req.end(nextBody());
     });
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (Date.now() < deadline) {
-        await one();
-        done++;
-      }
-    }),
-  );
+  if (RATE === undefined) {
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (Date.now() < deadline) {
+          await one();
+          done++;
+        }
+      }),
+    );
+  } else {
+    // Sends whatever the schedule owes at each timer tick (~1 ms), so the arrivals stay on it.
+    const start = Date.now();
+    const answers: Promise<void>[] = [];
+    while (Date.now() < deadline) {
+      const owed = Math.floor(((Date.now() - start) * RATE) / 1000) - answers.length;
+      for (let i = 0; i < owed; i++) answers.push(one().then(() => void done++));
+      await new Promise((tick) => setTimeout(tick, 1));
+    }
+    await Promise.all(answers);
+  }
   agent.destroy();
   if (failed > 0) throw new Error(`${failed} requests to /${route} got no answer`);
   return { perSecond: done / SECONDS, statuses };
@@ -284,7 +304,9 @@ async function main(): Promise<void> {
       return `${median(perRound).toFixed(2)}× (${quartile(0.25)}–${quartile(0.75)})`;
     };
     console.log(
-      `bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ${CONCURRENCY} in flight, routes interleaved in rotating order; ` +
+      `bench/overhead: ${ROUNDS} rounds × ${SECONDS} s per route, ` +
+        `${RATE === undefined ? `${CONCURRENCY} in flight` : `${RATE} requests a second sent on a fixed schedule`}, ` +
+        'routes interleaved in rotating order; ' +
         `lib/ ${FROM_SOURCE ? 'through tsx' : 'compiled as npm run build does'}`,
     );
     console.log(
