@@ -1,4 +1,4 @@
-// The app measured by bench/overhead.ts: one route bare, with the full chain (memory, Redis; memory with metrics), and with the peer limiter.
+// The app measured by bench/overhead.ts: one route bare (and again as a control), with the full chain (memory, Redis; memory with metrics), and with the peer limiter.
 import express, { type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import OpenAI from 'openai';
@@ -58,6 +58,8 @@ async function main(): Promise<void> {
   app.post('/redis', ...benchChain(redisBudget, client));
   app.post('/metrics', ...benchChain(meteredBudget, client));
   app.post('/peer', peer, bare);
+  // The bare handler again: its distance from /bare is what this machine's noise alone makes of the same work.
+  app.post('/control', bare);
   // CPU this process has used, so the bench can report CPU per request: steadier than req/s on a shared machine.
   app.get('/cpu', (_req, res) => {
     const { user, system } = process.cpuUsage();

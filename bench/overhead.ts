@@ -254,6 +254,7 @@ async function main(): Promise<void> {
     { label: 'full chain, memory store, with budget.metrics()', path: 'metrics', port: app.port },
     { label: 'full chain, Redis store', path: 'redis', port: app.port },
     { label: 'express-rate-limit + rate-limit-redis', path: 'peer', port: app.port },
+    { label: 'bare again (control: the same work)', path: 'control', port: app.port },
   ];
   baseApps.forEach(({ port }, i) => {
     const { ref } = baselines[i]!;
