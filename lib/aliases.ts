@@ -1,5 +1,6 @@
 // Model aliases: names an app calls a known model by (an Azure deployment, a router's name), resolved to that model's row.
 import { TokenBudgetConfigError } from './config-error';
+import { checkOptionNames, optionNames } from './options/check';
 import { findPrice, toNanoPrice, type PriceList } from './pricing/prices';
 import { lookupModel, type ModelInfo } from './tokens/models';
 import type { ModelAlias, ModelPrice } from './types';
@@ -20,11 +21,14 @@ function invalid(path: string, detail: string): never {
   throw new TokenBudgetConfigError('TB_INVALID_OPTION', `${path} ${detail}`);
 }
 
+const ALIAS_OPTION_NAMES = optionNames<ModelAlias>({ like: true, prices: true, contextWindow: true, maxOutput: true });
+
 function readAlias(value: unknown, path: string): ModelAlias {
   if (typeof value === 'string') return { like: value };
   if (typeof value !== 'object' || value === null || typeof (value as ModelAlias).like !== 'string') {
     invalid(path, `must be a model name, or { like, prices?, contextWindow?, maxOutput? }; got ${JSON.stringify(value)}.`);
   }
+  checkOptionNames(value, ALIAS_OPTION_NAMES, path);
   const alias = value as ModelAlias;
   for (const limit of ['contextWindow', 'maxOutput'] as const) {
     const n = alias[limit];

@@ -2,6 +2,7 @@
 import { rankingObserver } from './admin/rankings';
 import { withAliasPrices } from './aliases';
 import { readConfig, type BudgetConfig } from './config';
+import { checkOptionNames, optionNames } from './options/check';
 import { createFlagCache, type FlagCache } from './flags/cache';
 import { createMetrics } from './metrics/prometheus';
 import { findPrice, readPrices, type NanoPrice, type PriceList } from './pricing/prices';
@@ -63,6 +64,8 @@ export interface BudgetCore {
   readonly store: Store;
 }
 
+const USAGE_HANDLER_OPTION_NAMES = optionNames<UsageHandlerOptions>({ quota: true });
+
 /** Reads the options once and builds what every adapter's middlewares share. */
 export function createBudgetCore(options: TokenBudgetOptions): BudgetCore {
   const config = readConfig(options);
@@ -109,6 +112,8 @@ export function createBudgetCore(options: TokenBudgetOptions): BudgetCore {
     },
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),
     usageHandler(handlerOptions) {
+      if (typeof handlerOptions === 'object' && handlerOptions !== null)
+        checkOptionNames(handlerOptions, USAGE_HANDLER_OPTION_NAMES, 'usageHandler');
       const name = handlerOptions?.quota ?? 'user';
       return createUsageHandler(config.store, findQuota(quotas, name, `usageHandler({ quota: '${name}' })`));
     },

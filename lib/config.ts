@@ -12,6 +12,8 @@ import {
   checkMissingUsage,
   checkFunction,
   checkErrorOptions,
+  checkOptionNames,
+  optionNames,
 } from './options/check';
 import { isMemoryStore, memoryStore } from './store/memory';
 import { errorReporter } from './store/report';
@@ -21,6 +23,7 @@ import { fallbackModel, isUnlistedSnapshot, lookupModel, type EncodingName, type
 import { checkSummarizer, readDowngrade, readSummarizer, type DowngradeStep, type SummarizerConfig } from './degrade/options';
 import { checkMode, warnShadow } from './shadow';
 import type {
+  BudgetFile,
   BudgetMode,
   ErrorOptions,
   FeatureOptions,
@@ -103,6 +106,7 @@ function readFeature(
 ): FeatureConfig {
   const path = `features.${name}`;
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', `${path} must be an object.`);
+  checkOptionNames(options, FEATURE_OPTION_NAMES, path);
   const modelInfo = resolveModel(options.model, `${path}.model`, models, warn);
   const resolve = (model: unknown, at: string) => resolveModel(model, at, models, warn);
   const maxInput = positiveInteger(options.maxInput, `${path}.maxInput`);
@@ -151,9 +155,55 @@ function checkStore(store: unknown): Store {
   return store as Store;
 }
 
+/**
+ * createTokenBudget's options, and the other keys of a budget file spread into them
+ * (`createTokenBudget({ ...file, store })`): its quotas, global limit and meter are read where they are mounted.
+ */
+const BUDGET_OPTION_NAMES = optionNames<
+  TokenBudgetOptions & Pick<BudgetFile, 'quotas' | 'globalTpm' | 'costMeter'> & { $schema?: string }
+>({
+  features: true,
+  store: true,
+  onStoreUnavailable: true,
+  onStoreError: true,
+  unknownModelEncoding: true,
+  maxMessages: true,
+  onWarning: true,
+  callTimeoutMs: true,
+  leaseMarginMs: true,
+  onClientGone: true,
+  onMissingUsage: true,
+  prices: true,
+  fallbackPrice: true,
+  models: true,
+  mode: true,
+  onShadow: true,
+  onReject: true,
+  errors: true,
+  quotas: true,
+  globalTpm: true,
+  costMeter: true,
+  $schema: true,
+});
+
+const FEATURE_OPTION_NAMES = optionNames<FeatureOptions>({
+  maxInput: true,
+  maxOutput: true,
+  model: true,
+  dailyTokens: true,
+  onStoreUnavailable: true,
+  onExceed: true,
+  messages: true,
+  downgrade: true,
+  summarizer: true,
+  summarizeFallback: true,
+  summaryCache: true,
+});
+
 /** Reads `createTokenBudget` options once; every mistake is reported here, not per request. */
 export function readConfig(options: TokenBudgetOptions): BudgetConfig {
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', 'createTokenBudget needs an options object.');
+  checkOptionNames(options, BUDGET_OPTION_NAMES, '');
   const { unknownModelEncoding } = options;
   if (unknownModelEncoding !== undefined && !ENCODINGS.includes(unknownModelEncoding)) {
     fail(

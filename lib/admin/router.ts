@@ -1,7 +1,7 @@
 // budget.adminRouter({ authorize }): the admin JSON API and the dashboard page, refused to anyone `authorize` does not let in.
 import type { Request, RequestHandler, Response, Router } from 'express';
 import type { BudgetConfig } from '../config';
-import { checkFunction, fail, positiveInteger } from '../options/check';
+import { checkFunction, checkOptionNames, fail, optionNames, positiveInteger } from '../options/check';
 import type { FeatureFlags } from '../types';
 import type { AdminRouterOptions, FlagAudit, PrincipalId, UserUsage } from '../types';
 import { serveAsset, servePage } from './page';
@@ -31,6 +31,14 @@ const logFlagChange = (change: FlagAudit) =>
     `token-budget admin: flag ${change.flag} switched ${change.to ? 'on' : 'off'} (was ${change.from === undefined ? 'unset' : change.from ? 'on' : 'off'}) by ${change.by} at ${change.at}`,
   );
 
+const ADMIN_ROUTER_OPTION_NAMES = optionNames<AdminRouterOptions>({
+  authorize: true,
+  challenge: true,
+  actor: true,
+  onFlagChange: true,
+  maxTopPrincipals: true,
+});
+
 /** Reads `budget.adminRouter(options)`: `authorize` is required, everything else has a default. */
 function readAdminOptions(options: AdminRouterOptions) {
   if (typeof options !== 'object' || options === null || typeof options.authorize !== 'function') {
@@ -39,6 +47,7 @@ function readAdminOptions(options: AdminRouterOptions) {
       'adminRouter needs { authorize: req => boolean }: who may see spend and switch flags is the app’s decision; nothing is open by default.',
     );
   }
+  checkOptionNames(options, ADMIN_ROUTER_OPTION_NAMES, 'adminRouter');
   const { challenge } = options;
   if (challenge !== undefined && (typeof challenge !== 'string' || /[\r\n]/.test(challenge) || challenge === '')) {
     fail('TB_INVALID_OPTION', `adminRouter.challenge must be a WWW-Authenticate value; got ${JSON.stringify(challenge)}.`);

@@ -1,5 +1,5 @@
 // The alert webhook: a JSON POST with a time-out per attempt, retried with backoff, and an outcome that never throws.
-import { checkName, fail, positiveInteger } from '../options/check';
+import { checkName, checkOptionNames, fail, optionNames, positiveInteger } from '../options/check';
 import type { AlertWebhookOptions } from '../types';
 
 /** `webhook`, read. */
@@ -16,12 +16,21 @@ export type Delivery = { ok: true; attempts: number } | { ok: false; attempts: n
 
 const MAX_RETRIES = 10;
 
+const WEBHOOK_OPTION_NAMES = optionNames<AlertWebhookOptions>({
+  url: true,
+  timeoutMs: true,
+  retries: true,
+  backoffMs: true,
+  headers: true,
+});
+
 /** Reads the `webhook` option of a cost meter; `undefined` for none. */
 export function readWebhook(option: string | AlertWebhookOptions | undefined, path: string): WebhookConfig | undefined {
   if (option === undefined) return undefined;
   const options: AlertWebhookOptions = typeof option === 'string' ? { url: option } : option;
   if (typeof options !== 'object' || options === null)
     fail('TB_INVALID_OPTION', `${path} must be a URL or { url, timeoutMs, retries, backoffMs, headers }.`);
+  checkOptionNames(options, WEBHOOK_OPTION_NAMES, path);
   let url: URL | undefined;
   try {
     url = new URL(options.url);

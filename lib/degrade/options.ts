@@ -1,7 +1,15 @@
 // Reads the degrading options of a feature: its downgrade rules.
 import { TokenBudgetConfigError } from '../config-error';
+import { checkOptionNames, optionNames } from '../options/check';
 import type { ModelInfo } from '../tokens/models';
-import type { ChatCompletionsClient, DowngradeWhen, FeatureOptions, SummaryCache } from '../types';
+import type {
+  ChatCompletionsClient,
+  DowngradeRule,
+  DowngradeWhen,
+  FeatureOptions,
+  SummarizerOptions,
+  SummaryCache,
+} from '../types';
 
 /** A downgrade rule as read: its model resolved, its output cap within the model's limits. */
 export interface DowngradeStep {
@@ -12,7 +20,16 @@ export interface DowngradeStep {
   when: DowngradeWhen;
 }
 
-const CONDITIONS = ['remainingBelow', 'remainingTokensBelow', 'remainingUsdBelow'] as const;
+const CONDITION_NAMES = optionNames<DowngradeWhen>({ remainingBelow: true, remainingTokensBelow: true, remainingUsdBelow: true });
+const RULE_OPTION_NAMES = optionNames<DowngradeRule>({ model: true, when: true });
+const SUMMARIZER_OPTION_NAMES = optionNames<SummarizerOptions>({
+  client: true,
+  model: true,
+  maxInput: true,
+  maxOutput: true,
+  prompt: true,
+  timeoutMs: true,
+});
 
 function invalid(message: string): never {
   throw new TokenBudgetConfigError('TB_INVALID_OPTION', message);
@@ -21,9 +38,9 @@ function invalid(message: string): never {
 function readWhen(when: unknown, path: string): DowngradeWhen {
   if (typeof when !== 'object' || when === null) invalid(`${path} must be an object, e.g. { remainingBelow: 0.2 }.`);
   const given = when as Record<string, unknown>;
-  const unknown = Object.keys(given).filter((name) => !(CONDITIONS as readonly string[]).includes(name));
-  if (unknown.length > 0) invalid(`${path} has no option ${unknown.join(', ')}; known: ${CONDITIONS.join(', ')}.`);
-  if (!CONDITIONS.some((name) => given[name] !== undefined)) invalid(`${path} needs at least one of ${CONDITIONS.join(', ')}.`);
+  checkOptionNames(given, CONDITION_NAMES, path);
+  const conditions = [...CONDITION_NAMES];
+  if (!conditions.some((name) => given[name] !== undefined)) invalid(`${path} needs at least one of ${conditions.join(', ')}.`);
   const { remainingBelow, remainingTokensBelow, remainingUsdBelow } = given;
   if (remainingBelow !== undefined && !(typeof remainingBelow === 'number' && remainingBelow > 0 && remainingBelow <= 1)) {
     invalid(
@@ -60,6 +77,7 @@ export function readDowngrade(
   return value.map((rule: unknown, i) => {
     const at = `${path}[${i}]`;
     if (typeof rule !== 'object' || rule === null) invalid(`${at} must be { model, when }.`);
+    checkOptionNames(rule, RULE_OPTION_NAMES, at);
     const { model, when } = rule as { model?: unknown; when?: unknown };
     const modelInfo = resolve(model, `${at}.model`);
     const maxOutput = Math.min(feature.maxOutput, modelInfo.maxOutputTokens ?? Infinity);
@@ -112,6 +130,7 @@ export function readSummarizer(
   if (summarizer === undefined) return undefined;
   const at = `${path}.summarizer`;
   if (typeof summarizer !== 'object' || summarizer === null) invalid(`${at} must be { client, model, maxInput, maxOutput }.`);
+  checkOptionNames(summarizer, SUMMARIZER_OPTION_NAMES, at);
   if (typeof summarizer.client?.chat?.completions?.create !== 'function') {
     invalid(`${at}.client must be an OpenAI client (e.g. new OpenAI()).`);
   }

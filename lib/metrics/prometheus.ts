@@ -6,7 +6,7 @@ import { callCostNanos } from '../pricing/cost';
 import type { NanoPrice } from '../pricing/prices';
 import type { BudgetRefusal } from '../refusal';
 import type { Reservation } from '../store/types';
-import { fail } from '../options/check';
+import { checkOptionNames, fail, optionNames } from '../options/check';
 import type { MetricsOptions } from '../types';
 
 const NANOS_PER_USD = 1e9;
@@ -43,8 +43,11 @@ function outagePolicies(scopes: readonly { key: string; onUnavailable: string }[
   return policies;
 }
 
+const METRICS_OPTION_NAMES = optionNames<MetricsOptions>({ registry: true, prefix: true });
+
 /** Registers the budget's metrics in `options.registry` (default prom-client's global registry) and feeds them. */
 export function createMetrics(priceOf: (model: string) => NanoPrice | undefined, options: MetricsOptions = {}): BudgetEvents {
+  checkOptionNames(options, METRICS_OPTION_NAMES, 'metrics');
   const prom = loadPromClient();
   const registers = [(options.registry as PromClient.Registry | undefined) ?? prom.register];
   const prefix = options.prefix ?? 'token_budget_';

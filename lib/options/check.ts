@@ -81,3 +81,52 @@ export function checkErrorOptions(options: ErrorOptions, path: string, inherited
   }
   return { errors, onReject: checkFunction(options.onReject, `${path}.onReject`) ?? inherited.onReject };
 }
+
+/** The option names of an options type, written once: TypeScript refuses a list that misses one or adds one. */
+export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true }): ReadonlySet<string> {
+  return new Set(Object.keys(names));
+}
+
+/**
+ * A misspelt option is not ignored: the limit, cap or policy it meant to set would silently not
+ * hold (TypeScript catches it, plain JavaScript does not). `path` names the options object
+ * (`features.chat`, `costMeter`; empty for createTokenBudget's own).
+ */
+export function checkOptionNames(options: object, known: ReadonlySet<string>, path: string): void {
+  for (const name of Object.keys(options)) {
+    if (known.has(name)) continue;
+    const at = path === '' ? name : `${path}.${name}`;
+    const near = nearestName(name, known);
+    fail(
+      'TB_UNKNOWN_OPTION',
+      near === undefined
+        ? `${at} is not an option; expected one of ${[...known].join(', ')}.`
+        : `${at} is not an option; did you mean ${near}?`,
+    );
+  }
+}
+
+/** The known name `name` is most likely a misspelling of: the same but for case, or at most two edits away. */
+function nearestName(name: string, known: ReadonlySet<string>): string | undefined {
+  let nearest: string | undefined;
+  let nearestDistance = 3;
+  for (const candidate of known) {
+    if (candidate.toLowerCase() === name.toLowerCase()) return candidate;
+    const distance = editDistance(name, candidate);
+    if (distance < nearestDistance) [nearest, nearestDistance] = [candidate, distance];
+  }
+  return nearest;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions of one character each. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

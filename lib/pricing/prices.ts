@@ -1,5 +1,6 @@
 // Model prices: the published table plus the app's overrides, resolved per model name, in integer nano-USD.
 import { TokenBudgetConfigError } from '../config-error';
+import { checkOptionNames, optionNames } from '../options/check';
 import { SNAPSHOT_DATE, withoutRouterPrefix } from '../tokens/models';
 import type { ModelPrice } from '../types';
 import { PUBLISHED_PRICES } from './table';
@@ -43,9 +44,18 @@ function toNanos(usd: unknown, path: string): number {
   return nanos;
 }
 
-/** Converts one price to nano-USD; a missing `cachedInput` is the input price. */
+const PRICE_OPTION_NAMES = optionNames<ModelPrice>({ input: true, cachedInput: true, output: true });
+
+/** Converts one price the app gives to nano-USD; a missing `cachedInput` is the input price. */
 export function toNanoPrice(price: ModelPrice, path: string): NanoPrice {
   if (typeof price !== 'object' || price === null) invalid(path, 'must be { input, cachedInput?, output } in USD per 1M tokens.');
+  // A misspelt cachedInput would price cached input at the input price: too high, but not what the app wrote.
+  checkOptionNames(price, PRICE_OPTION_NAMES, path);
+  return nanoPriceOf(price, path);
+}
+
+/** Converts one price to nano-USD, whatever else its row holds (the table's rows say when they were checked). */
+function nanoPriceOf(price: ModelPrice, path: string): NanoPrice {
   const input = toNanos(price.input, `${path}.input`);
   return {
     input,
@@ -63,7 +73,7 @@ export function readPrices(overrides: Record<string, ModelPrice> = {}, fallbackP
   if (typeof overrides !== 'object' || overrides === null)
     invalid('prices', 'must map model names to { input, cachedInput?, output }.');
   const rows = new Map<string, NanoPrice>();
-  for (const [name, price] of Object.entries(PUBLISHED_PRICES)) rows.set(name, toNanoPrice(price, `published price of ${name}`));
+  for (const [name, price] of Object.entries(PUBLISHED_PRICES)) rows.set(name, nanoPriceOf(price, `published price of ${name}`));
   for (const [name, price] of Object.entries(overrides)) {
     if (name === '') invalid('prices', 'has an empty model name.');
     rows.set(name, toNanoPrice(price, `prices["${name}"]`));

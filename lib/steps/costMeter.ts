@@ -1,6 +1,6 @@
 // costMeter: declares a meter's money scopes (hour and day spend, caps as their limits) and watches each settlement for alerts.
 import type { BudgetConfig } from '../config';
-import { checkFunction, checkName, checkPolicy, fail } from '../options/check';
+import { checkFunction, checkName, checkOptionNames, checkPolicy, fail, optionNames } from '../options/check';
 import type { BudgetContext } from '../context';
 import type { AnswerOptions } from '../http/errors';
 import { formatUsd, usdToNanos } from '../alerts/money';
@@ -14,7 +14,7 @@ import { findPrice, priceOf, type NanoPrice, type PriceList } from '../pricing/p
 import { checkMode } from '../shadow';
 import { validateTimeZone } from '../store/periods';
 import type { UnavailablePolicy } from '../store/types';
-import type { BudgetMode, CostMeterOptions } from '../types';
+import type { BudgetMode, CostMeterOptions, SpikeOptions } from '../types';
 import type { Exchange } from '../exchange';
 import { readErrorOptions, requireContext } from './respond';
 import type { Step } from './step';
@@ -65,9 +65,12 @@ function readThresholds(value: unknown, path: string): number[] {
   );
 }
 
+const SPIKE_OPTION_NAMES = optionNames<SpikeOptions>({ factor: true, minUsd: true });
+
 function readSpike(value: CostMeterOptions['spike'], path: string): SpikeRule | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null) fail('TB_INVALID_OPTION', `${path} must be { factor, minUsd }.`);
+  checkOptionNames(value, SPIKE_OPTION_NAMES, path);
   const { factor } = value;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor <= 0) {
     fail(
@@ -87,11 +90,30 @@ function readCostHeader(value: unknown, path: string): string | undefined {
   return value;
 }
 
+const COST_METER_OPTION_NAMES = optionNames<CostMeterOptions>({
+  hourlyAlertUsd: true,
+  dailyAlertUsd: true,
+  hourlyCapUsd: true,
+  dailyCapUsd: true,
+  spike: true,
+  onAlert: true,
+  webhook: true,
+  per: true,
+  name: true,
+  timeZone: true,
+  costHeader: true,
+  onStoreUnavailable: true,
+  mode: true,
+  errors: true,
+  onReject: true,
+});
+
 /** Reads `budget.costMeter(options)`; mistakes are named under `where` (default: `costMeter("name")`). */
 export function readCostMeter(config: BudgetConfig, options: CostMeterOptions = {}, where?: string): CostMeterConfig {
   if (typeof options !== 'object' || options === null) fail('TB_INVALID_OPTION', 'costMeter options must be an object.');
   const name = checkName(options.name ?? 'spend', `${where ?? 'costMeter'}.name`);
   const path = where ?? `costMeter("${name}")`;
+  checkOptionNames(options, COST_METER_OPTION_NAMES, path);
   const per = options.per ?? 'global';
   if (per !== 'global' && per !== 'feature')
     fail('TB_INVALID_OPTION', `${path}.per must be 'global' or 'feature'; got ${JSON.stringify(per)}.`);

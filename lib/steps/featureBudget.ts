@@ -1,6 +1,6 @@
 // featureBudget: counts the input, degrades or rejects it, and puts the budget context on the request.
 import type { BudgetConfig, FeatureConfig } from '../config';
-import { checkFunction, checkOnExceed, fail } from '../options/check';
+import { checkFunction, checkOnExceed, checkOptionNames, fail, optionNames } from '../options/check';
 import type { Degradation } from '../call';
 import { BudgetContext } from '../context';
 import type { Exchange } from '../exchange';
@@ -244,11 +244,20 @@ function parsedBody(exchange: Exchange): unknown {
   return body;
 }
 
+const FEATURE_BUDGET_OPTION_NAMES = optionNames<FeatureBudgetOptions>({
+  onExceed: true,
+  messages: true,
+  mode: true,
+  errors: true,
+  onReject: true,
+});
+
 /** Builds `budget.featureBudget(name, options)`. */
 export function createFeatureBudget(config: BudgetConfig, name: string, options: FeatureBudgetOptions = {}): Step {
   const feature =
     config.features.get(name) ??
     fail('TB_UNKNOWN_FEATURE', `featureBudget("${name}"): no such feature; known: ${[...config.features.keys()].join(', ')}.`);
+  checkOptionNames(options, FEATURE_BUDGET_OPTION_NAMES, `featureBudget("${name}")`);
   const onExceed = checkOnExceed(options.onExceed, `featureBudget("${name}").onExceed`) ?? feature.onExceed;
   checkSummarizer(onExceed, feature.summarizer, `featureBudget("${name}")`);
   const messagesSource = checkFunction(options.messages, `featureBudget("${name}").messages`) ?? feature.messages;

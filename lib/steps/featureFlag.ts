@@ -1,6 +1,6 @@
 // featureFlag: a kill switch checked against this process's copy of the flags, no store round trip.
 import type { BudgetConfig } from '../config';
-import { checkName, checkPolicy, fail } from '../options/check';
+import { checkName, checkOptionNames, checkPolicy, fail, optionNames } from '../options/check';
 import type { FlagCache } from '../flags/cache';
 import { BudgetRefusal } from '../refusal';
 import type { FeatureFlagOptions } from '../types';
@@ -8,9 +8,17 @@ import { readErrorOptions } from './respond';
 import type { Step } from './step';
 
 /** Builds `budget.featureFlag(name, options)`: 503 `feature_disabled` while the flag is off, `onUnknown` while it was never read. */
+const FEATURE_FLAG_OPTION_NAMES = optionNames<FeatureFlagOptions>({
+  default: true,
+  onUnknown: true,
+  errors: true,
+  onReject: true,
+});
+
 export function createFeatureFlag(config: BudgetConfig, flags: FlagCache, name: string, options: FeatureFlagOptions = {}): Step {
   const path = `featureFlag("${name}")`;
   checkName(name, `${path}: the flag name`);
+  checkOptionNames(options, FEATURE_FLAG_OPTION_NAMES, path);
   const byDefault = options.default ?? true;
   if (typeof byDefault !== 'boolean')
     fail('TB_INVALID_OPTION', `${path}.default must be true or false; got ${JSON.stringify(byDefault)}.`);

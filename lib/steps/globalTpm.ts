@@ -1,6 +1,6 @@
 // globalTpm: declares the tokens-per-minute limit shared by every user and process.
 import type { BudgetConfig } from '../config';
-import { checkName, checkPolicy, fail, positiveInteger } from '../options/check';
+import { checkName, checkOptionNames, checkPolicy, fail, optionNames, positiveInteger } from '../options/check';
 import { globalScopeKey } from '../store/keys';
 import { checkMode } from '../shadow';
 import type { ScopeRequest } from '../store/types';
@@ -12,8 +12,19 @@ import type { Step } from './step';
 const MINUTE = { kind: 'sliding', windowMs: 60_000, bucketMs: 1_000 } as const;
 
 /** Builds `budget.globalTpm({ limit })`. */
+const GLOBAL_TPM_OPTION_NAMES = optionNames<GlobalTpmOptions>({
+  limit: true,
+  name: true,
+  headers: true,
+  onStoreUnavailable: true,
+  mode: true,
+  errors: true,
+  onReject: true,
+});
+
 export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions): Step {
   const path = 'globalTpm';
+  if (typeof options === 'object' && options !== null) checkOptionNames(options, GLOBAL_TPM_OPTION_NAMES, path);
   const inHeaders = options?.headers ?? false;
   if (typeof inHeaders !== 'boolean')
     fail('TB_INVALID_OPTION', `${path}.headers must be true or false; got ${JSON.stringify(inHeaders)}.`);

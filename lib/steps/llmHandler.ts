@@ -3,7 +3,16 @@ import type { ServerResponse } from 'node:http';
 import type { CallOptions, ModelApi } from '../call';
 import type { BudgetContext } from '../context';
 import type { BudgetConfig } from '../config';
-import { checkApi, checkClientGone, checkFunction, checkStreamPolicy, fail, positiveInteger } from '../options/check';
+import {
+  checkApi,
+  checkClientGone,
+  checkFunction,
+  checkOptionNames,
+  checkStreamPolicy,
+  fail,
+  optionNames,
+  positiveInteger,
+} from '../options/check';
 import type { Exchange } from '../exchange';
 import { endWithErrorEvent, writeEvent, writeEventStreamHead } from '../http/sse';
 import { BudgetRefusal, internalError } from '../refusal';
@@ -126,11 +135,23 @@ function hasCreate(client: ChatCompletionsClient, api: ModelApi): boolean {
   return typeof endpoint?.create === 'function';
 }
 
+const LLM_HANDLER_OPTION_NAMES = optionNames<LlmHandlerOptions>({
+  client: true,
+  respond: true,
+  timeoutMs: true,
+  onClientGone: true,
+  stream: true,
+  api: true,
+  errors: true,
+  onReject: true,
+});
+
 /** Builds `budget.llmHandler({ client, respond, timeoutMs, onClientGone, stream, api })`. */
 export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOptions): Step {
   if (typeof options?.client?.chat?.completions?.create !== 'function') {
     fail('TB_INVALID_OPTION', 'llmHandler needs { client }, an OpenAI client (e.g. new OpenAI()).');
   }
+  checkOptionNames(options, LLM_HANDLER_OPTION_NAMES, 'llmHandler');
   const respond = checkFunction(options.respond, 'llmHandler.respond');
   const timeoutMs = options.timeoutMs === undefined ? undefined : positiveInteger(options.timeoutMs, 'llmHandler.timeoutMs');
   const onClientGone = checkClientGone(options.onClientGone, 'llmHandler.onClientGone');

@@ -1,6 +1,6 @@
 // quota: declares a principal's token quota (user, team, organisation, API key, …) for the current calendar period.
 import type { BudgetConfig } from '../config';
-import { checkFunction, checkName, checkPolicy, fail, positiveInteger } from '../options/check';
+import { checkFunction, checkName, checkOptionNames, checkPolicy, fail, optionNames, positiveInteger } from '../options/check';
 import type { AnswerOptions } from '../http/errors';
 import { BudgetRefusal, internalError } from '../refusal';
 import { checkMode, refusalEvent } from '../shadow';
@@ -97,6 +97,21 @@ export function checkUnreservedName(name: string, path: string): void {
   }
 }
 
+const QUOTA_OPTION_NAMES = optionNames<QuotaOptions>({
+  name: true,
+  key: true,
+  tier: true,
+  limits: true,
+  defaultTier: true,
+  anonymous: true,
+  period: true,
+  timeZone: true,
+  onStoreUnavailable: true,
+  mode: true,
+  errors: true,
+  onReject: true,
+});
+
 /** Reads `budget.quota(options)`. */
 export function readQuota(config: BudgetConfig, options: QuotaOptions): QuotaConfig {
   const name = checkName(options?.name, 'quota.name');
@@ -105,6 +120,7 @@ export function readQuota(config: BudgetConfig, options: QuotaOptions): QuotaCon
   if (typeof options.key !== 'function') {
     fail('TB_INVALID_OPTION', `${path} needs { key: req => id }: the id must come from the app (e.g. req.user), not the client.`);
   }
+  checkOptionNames(options, QUOTA_OPTION_NAMES, path);
   return readQuotaLimits(config, name, options.key, options, path);
 }
 

@@ -1,8 +1,22 @@
 // userQuota: the quota named `user`, keyed by the signed-in user's id.
 import type { BudgetConfig } from '../config';
-import { fail } from '../options/check';
+import { checkOptionNames, fail, optionNames } from '../options/check';
 import type { UserQuotaOptions } from '../types';
 import { readQuotaLimits, type QuotaConfig } from './quota';
+
+const USER_QUOTA_OPTION_NAMES = optionNames<UserQuotaOptions>({
+  user: true,
+  tier: true,
+  limits: true,
+  defaultTier: true,
+  anonymous: true,
+  period: true,
+  timeZone: true,
+  onStoreUnavailable: true,
+  mode: true,
+  errors: true,
+  onReject: true,
+});
 
 /** Reads `budget.userQuota(options)`: the same budget as `budget.quota({ name: 'user', key: options.user, … })`. */
 export function readUserQuota(config: BudgetConfig, options: UserQuotaOptions): QuotaConfig {
@@ -12,5 +26,6 @@ export function readUserQuota(config: BudgetConfig, options: UserQuotaOptions): 
       'userQuota needs { user: req => id }: the id must come from the app (e.g. req.user), not the client.',
     );
   }
+  checkOptionNames(options, USER_QUOTA_OPTION_NAMES, 'userQuota');
   return readQuotaLimits(config, 'user', options.user, options, 'userQuota');
 }

@@ -1,4 +1,5 @@
 // memoryStore: the embedded store for one process, with the same semantics as the Redis store.
+import { checkOptionNames, optionNames } from '../options/check';
 import { ExpiringCounters } from './expiring-counters';
 import { affordableOutput, amountOf, callUsageOf, inputAmountOf, reservedAmountOf } from './amounts';
 import { spentKeyOf } from './leases';
@@ -64,12 +65,15 @@ const SWEEP_SLICE = 10_000;
 /** Reclaimed leases remembered for their late settle, and settled spend moves for a retry: the newest this many. */
 const MAX_RECLAIMED = 10_000;
 
+const MEMORY_STORE_OPTION_NAMES = optionNames<MemoryStoreOptions>({ now: true, sweepIntervalMs: true });
+
 /**
  * Budgets counted in this process's memory: correct for one process, lost on
  * restart. Windows are the same as Redis's (calendar periods, sliding buckets,
  * counters that expire and are really forgotten).
  */
 export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  checkOptionNames(options, MEMORY_STORE_OPTION_NAMES, 'memoryStore');
   const now = options.now ?? Date.now;
   const counters = new ExpiringCounters();
   const rankings = new MemoryRankings();

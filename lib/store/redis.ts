@@ -1,4 +1,5 @@
 // redisStore: budgets shared by many processes in Redis or Redis Cluster, one Lua script per slot.
+import { checkOptionNames, optionNames } from '../options/check';
 import { redisFlagChannel } from './redis-flags';
 import { type RedisClient, hashTagOf, onConnectionError, redisConnection, scriptRunner } from './redis-transport';
 import { longestWaitMs, withinDeadline } from './deadline';
@@ -52,6 +53,8 @@ export interface RedisStoreOptions {
   now?: () => number;
 }
 
+const REDIS_STORE_OPTION_NAMES = optionNames<RedisStoreOptions>({ prefix: true, timeoutMs: true, onError: true, now: true });
+
 /** Outcome of the script of one slot: which request scopes it covered and what it saw. */
 interface SlotOutcome {
   scopeIndexes: number[];
@@ -69,6 +72,7 @@ interface SlotOutcome {
  * — using Redis's clock. The client is the caller's: the store never connects or closes it.
  */
 export function redisStore(redis: RedisClient, options: RedisStoreOptions = {}): Store & Required<Pick<Store, 'flagChannel'>> {
+  checkOptionNames(options, REDIS_STORE_OPTION_NAMES, 'redisStore');
   const prefix = options.prefix ?? 'tb:';
   const timeoutMs = options.timeoutMs ?? 1000;
   const onError = errorReporter(options.onError);

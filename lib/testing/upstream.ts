@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { checkOptionNames, optionNames } from '../options/check';
 import { countChatTokens } from '../tokens/chat';
 import { countTokens } from '../tokens/count';
 import { lookupModel } from '../tokens/models';
@@ -57,7 +58,17 @@ function countPromptTokens(request: UpstreamRequest, model: string): number {
  * and `POST …/responses`, streamed or not, reports `usage` counted by token-budget's own
  * counter, and records every call and what it billed.
  */
+const UPSTREAM_OPTION_NAMES = optionNames<OfflineUpstreamOptions>({
+  behave: true,
+  completionTokens: true,
+  chunkIntervalMs: true,
+  reasoningTokens: true,
+  deployments: true,
+  extraUsage: true,
+});
+
 export async function startOfflineUpstream(options: OfflineUpstreamOptions = {}): Promise<OfflineUpstream> {
+  checkOptionNames(options, UPSTREAM_OPTION_NAMES, 'startOfflineUpstream');
   const calls: UpstreamCall[] = [];
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {

@@ -151,10 +151,6 @@ describe('configuration', () => {
       { model: 'gpt-4o-mini', when: { remainingBelow: 20 } },
       'features.chat.downgrade[0].when.remainingBelow must be a fraction of the limit, above 0 and at most 1; got 20.',
     ],
-    [
-      { model: 'gpt-4o-mini', when: { remaining: 0.2, below: 1 } },
-      'features.chat.downgrade[0].when has no option remaining, below; known: remainingBelow, remainingTokensBelow, remainingUsdBelow.',
-    ],
     [null, 'features.chat.downgrade[0] must be { model, when }.'],
     ['gpt-4o-mini', 'features.chat.downgrade[0] must be { model, when }.'],
     [{ model: 'gpt-4o-mini', when: null }, 'features.chat.downgrade[0].when must be an object, e.g. { remainingBelow: 0.2 }.'],
