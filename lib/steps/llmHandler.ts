@@ -194,7 +194,12 @@ export function createLlmHandler(config: BudgetConfig, options: LlmHandlerOption
     // Closed before it was answered: the client went away (read when needed, not by a listener on each response).
     const { res } = exchange;
     const clientGone = () => res.destroyed && !res.writableEnded;
-    const streamed = (exchange.body as { stream?: unknown } | undefined)?.stream === true;
+    const { stream } = (exchange.body ?? {}) as { stream?: unknown };
+    // As the API does: "yes" is no answer to whether to stream, and is not read as false.
+    if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
+      throw new BudgetRefusal('invalid_request', '"stream" must be true or false.');
+    }
+    const streamed = stream === true;
     if (streamed && streams === 'forbid') {
       throw new BudgetRefusal('invalid_request', 'Streaming ("stream": true) is not supported on this route.');
     }

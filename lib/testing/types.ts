@@ -112,6 +112,11 @@ export interface OfflineUpstreamOptions {
   deployments?: Record<string, string>;
   /** Fields added to every `usage` it reports, as some compatible servers do. @default {} */
   extraUsage?: Record<string, unknown>;
+  /**
+   * The loopback port to listen on, for an app started apart that is given the URL beforehand
+   * (`OPENAI_BASE_URL=http://127.0.0.1:PORT/v1`). @default 0 (a free port: read `baseURL`)
+   */
+  port?: number;
 }
 
 /** A running offline upstream. */

@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkOptionNames, optionNames } from '../options/check';
+import { checkOptionNames, fail, optionNames } from '../options/check';
 import { countChatTokens } from '../tokens/chat';
 import { countTokens } from '../tokens/count';
 import { lookupModel } from '../tokens/models';
@@ -65,10 +65,18 @@ const UPSTREAM_OPTION_NAMES = optionNames<OfflineUpstreamOptions>({
   reasoningTokens: true,
   deployments: true,
   extraUsage: true,
+  port: true,
 });
 
 export async function startOfflineUpstream(options: OfflineUpstreamOptions = {}): Promise<OfflineUpstream> {
   checkOptionNames(options, UPSTREAM_OPTION_NAMES, 'startOfflineUpstream');
+  const { port: askedPort = 0 } = options;
+  if (!Number.isInteger(askedPort) || askedPort < 0 || askedPort > 65_535) {
+    fail(
+      'TB_INVALID_OPTION',
+      `startOfflineUpstream.port must be a port number (0: a free one); got ${JSON.stringify(askedPort)}.`,
+    );
+  }
   const calls: UpstreamCall[] = [];
 
   const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -185,7 +193,7 @@ export async function startOfflineUpstream(options: OfflineUpstreamOptions = {})
       if (!res.headersSent) sendJson(res, 500, { error: { message: String(err), type: 'server_error' } });
     });
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(askedPort, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {

@@ -251,6 +251,24 @@ test("stream: 'forbid' refuses a streamed body with 400 invalid_request; a bad v
   );
 });
 
+test.each(['yes', 1, {}])('"stream": %j is a 400 invalid_request: nothing is sent, nothing charged', async (stream) => {
+  await start();
+  const res = await request(t.app).post('/chat').send({ messages, stream });
+  expect(res.status).toBe(400);
+  expect(res.body.error).toMatchObject({ type: 'invalid_request', message: '"stream" must be true or false.' });
+  expect(t.upstream.calls).toHaveLength(0);
+  expect(await dailyUsed()).toBe(0);
+});
+
+test('"stream": false and null are a reply in one piece, as without it', async () => {
+  await start();
+  for (const stream of [false, null]) {
+    const res = await request(t.app).post('/chat').send({ messages, stream });
+    expect(res.status).toBe(200);
+    expect(res.body.object).toBe('chat.completion');
+  }
+});
+
 test.each(['run', 'runStream'] as const)(
   '%s in a handler of its own: the SDK stream is iterated, and settled to its usage when it ends (not its reservation)',
   async (method) => {
