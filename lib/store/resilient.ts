@@ -299,6 +299,12 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
   const unavailable = (scope: ScopeRequest) =>
     new StoreUnavailableError(`The budget store is unreachable and scope ${scope.key} fails closed`, { cause: lastFailure });
 
+  const unseen = (scope: ScopeRequest) =>
+    new StoreUnavailableError(
+      `The budget store is unreachable and this process has not seen scope ${scope.key} lately (or does not know how many processes share it)`,
+      { cause: lastFailure },
+    );
+
   /** What a fail-open scope looks like while nothing counts it. */
   const uncounted = (scope: ScopeRequest): ScopeState => ({
     kind: scope.kind,
@@ -315,14 +321,7 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     if (closed) throw unavailable(closed);
     const counted = request.scopes.filter((scope) => scope.onUnavailable === 'fallback');
     const unknown = counted.find((scope) => !startFromLastSeen(scope));
-    if (unknown) {
-      throw new StoreUnavailableError(
-        `The budget store is unreachable and this process has not seen scope ${unknown.key} lately (or does not know how many processes share it)`,
-        {
-          cause: lastFailure,
-        },
-      );
-    }
+    if (unknown) throw unseen(unknown);
     const result = await fallback.reserve({ ...request, scopes: counted });
     const countedStates = new Map(counted.map((scope, i) => [scope, result.scopes[i]!]));
     const scopes = request.scopes.map((scope) => countedStates.get(scope) ?? uncounted(scope));
@@ -445,7 +444,10 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
         return state;
       }
       if (scope.onUnavailable === 'fail-closed') throw unavailable(scope);
-      return scope.onUnavailable === 'fallback' ? fallback.usage(scope) : uncounted(scope);
+      if (scope.onUnavailable === 'fail-open') return uncounted(scope);
+      // A quota period the fallback cannot count is unknown, not untouched: it would read as all left.
+      if (!startFromLastSeen(scope)) throw unseen(scope);
+      return fallback.usage(scope);
     },
 
     onLateSpend(listener: (report: SettleReport) => void): void {

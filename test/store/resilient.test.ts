@@ -109,6 +109,14 @@ describe('while the primary is down', () => {
     expect((await store.usage(user('a', 'fail-open'))).used).toBe(0);
     expect((await store.usage(user('a', 'fallback'))).used).toBe(45);
   });
+
+  test("'fallback' usage of a quota period this process never saw is unavailable, never read as all left", async () => {
+    const { primary, store } = setup();
+    primary.down = true;
+    await expect(store.usage(user('new', 'fallback'))).rejects.toThrow(/has not seen scope/);
+    // A sliding window can start from its share, as a reservation does.
+    expect((await store.usage(global('fallback'))).used).toBe(0);
+  });
 });
 
 describe('a fleet of processes during an outage', () => {
