@@ -12,6 +12,7 @@ export const COMMON_OPTIONS = {
   client: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const satisfies OptionSpecs;
 
 export const COMMON_HELP = `Connection (flags, usage, spend):
@@ -20,7 +21,8 @@ export const COMMON_HELP = `Connection (flags, usage, spend):
   --timeout MS       longest wait for Redis, to connect and per command (default: 3000)
   --client NAME      redis or ioredis (default: whichever is installed, redis first)
   --json             print JSON instead of text
-  -h, --help         this help`;
+  -h, --help         this help
+  --version          the package's version`;
 
 export interface ParsedLine {
   values: Record<string, string | boolean | undefined>;

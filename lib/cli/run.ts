@@ -8,6 +8,7 @@ import { openRedis, type Load } from './redis-client';
 import { spendCommand } from './spend';
 import { cliStore } from './store';
 import { usageCommand } from './usage';
+import { packageVersion } from './version';
 
 const COMMANDS: Record<string, Command | LocalCommand> = {
   flags: flagsCommand,
@@ -60,6 +61,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const line = readLine(argv);
       if (line.values.help && line.positionals.length === 0) {
         io.out(ROOT_HELP);
+        return 0;
+      }
+      if (line.values.version && line.positionals.length === 0) {
+        io.out(packageVersion() ?? 'unknown');
         return 0;
       }
       throw new UsageError(

@@ -1,8 +1,9 @@
 // The token-budget command in this process (runCli with its own out/err/env): help, mistakes, exit codes, connection failures, plan.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli } from '../../lib/cli/run';
+import { packageVersion } from '../../lib/cli/version';
 import { defaultLoad, type Load } from '../../lib/cli/redis-client';
 import { unusedPort } from '../helpers/ports';
 
@@ -45,6 +46,17 @@ function onlyInstalled(installed: 'redis' | 'ioredis', reason: string): Load {
   };
 }
 
+describe('--version', () => {
+  it("prints the package's version from its package.json, exit 0", async () => {
+    const { version } = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(await cli(['--version'])).toEqual({ code: 0, out: [version], err: [] });
+  });
+
+  it('is unknown where no package.json above is token-budget’s', () => {
+    expect(packageVersion(tmpdir())).toBeUndefined();
+  });
+});
+
 describe('help', () => {
   it.each([[['--help']], [['-h']]])('%j prints the commands and the exit statuses, exit 0', async (args) => {
     const run = await cli(args);
@@ -75,7 +87,8 @@ describe('help', () => {
       expect(run).toMatchObject({ code: 0, err: [] });
       expect(run.out).toHaveLength(1);
       expect(run.out[0]).toMatch(usage);
-      if (command !== 'plan') expect(run.out[0]).toMatch(/\n {2}-h, --help {9}this help$/);
+      if (command !== 'plan')
+        expect(run.out[0]).toMatch(/\n {2}-h, --help {9}this help\n {2}--version {10}the package's version$/);
     }
   });
 
