@@ -25,7 +25,7 @@ budget file allows.
 
 Commands:
   flags list|get|set NAME on|off   kill switches of budget.featureFlag()
-  usage user ID [--tier T]         what a user has used this period (usage quota NAME ID for other quotas)
+  usage user ID [--limit N]        what a user has used this period (usage quota NAME ID for other quotas)
   spend [--feature F]              what this hour and today have cost (budget.costMeter())
   plan FILE [--users T=N,…]        the most a budget file lets be spent per minute, hour, day, 30 days
 
