@@ -88,6 +88,7 @@ test("the docs' option table lists every option with its TSDoc default", () => {
     'reasoningTokens',
     'deployments',
     'extraUsage',
+    'port',
   ]);
   for (const [, tsdoc, name] of documented) expect([name, tsdoc!.startsWith(table.get(name!) ?? '?')]).toEqual([name, true]);
 });
