@@ -394,6 +394,13 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
     return { spent: reports.flatMap((report) => report.spent) };
   };
 
+  /** A grant's scope states as they were before it: its own parts taken off. */
+  const beforeGrant = (granted: ReserveResult & { ok: true }): ScopeState[] =>
+    granted.scopes.map((state) => {
+      const part = granted.reservation.parts.find((reserved) => reserved.scope.key === state.key);
+      return part ? { ...state, used: state.used - part.amount, remaining: state.remaining + part.amount } : state;
+    });
+
   /**
    * Holds a grant of the primary, made while the others may still hold counts it has
    * not been given, to this process's outage share: what it holds there is settled with
@@ -418,10 +425,17 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
       if (result === SKIPPED) return reserveWithoutPrimary(request);
       // The first heartbeat failed (a client still connecting): the primary answers now.
       if (fleetSize === undefined) void beat();
+      if (!result.ok || !recovering()) {
+        remember(result.scopes);
+        return result;
+      }
       // Seen during a recovery, a scope's figures miss what the others have not handed back yet; a share of them
       // still keeps the fleet within the limit, since they are never below what was used before the outage.
-      remember(result.scopes);
-      return result.ok && recovering() ? withinOutageShare(request, result) : result;
+      // The share is of what was left before this request, which it then reserves: counted once, not twice.
+      remember(beforeGrant(result));
+      const held = await withinOutageShare(request, result);
+      if (held.ok) remember(result.scopes);
+      return held;
     },
 
     settle,
@@ -430,10 +444,13 @@ export function resilientStore(primary: Store, options: ResilientStoreOptions = 
 
     now: storeNow,
 
-    async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {
-      const spent = primary.spentAt ? await viaPrimary(() => primary.spentAt!(scope, atMs)) : SKIPPED;
-      return spent === SKIPPED ? fallback.spentAt(scope, atMs) : spent;
-    },
+    // Only over a primary that reads past spend: the fallback's alone (an outage's counts) would make a spike of any hour.
+    ...(primary.spentAt && {
+      async spentAt(scope: ScopeRequest, atMs: readonly number[]): Promise<number[]> {
+        const spent = await viaPrimary(() => primary.spentAt!(scope, atMs));
+        return spent === SKIPPED ? fallback.spentAt(scope, atMs) : spent;
+      },
+    }),
 
     async usage(scope: ScopeRequest): Promise<ScopeState> {
       const state = await viaPrimary(() => primary.usage(scope));

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Request, Response } from 'express';
 import request from 'supertest';
-import { TokenBudgetConfigError } from '../../lib';
+import { createTokenBudget, TokenBudgetConfigError } from '../../lib';
 import type { BudgetHttpError, BudgetWarning, CostMeterOptions, SpendAlert, TokenBudgetOptions } from '../../lib';
 import {
   completionOf,
@@ -289,4 +289,39 @@ describe('webhook', () => {
     await chat(app).expect(200);
     await until(() => hook!.received.length === 4);
   }, 12_000);
+});
+
+describe('spike and the store', () => {
+  /** A store of the app's own that counts but keeps no past spend (no spentAt). */
+  const storeWithoutPast = () => {
+    const { spentAt: _spentAt, ...rest } = switchableStore();
+    return rest;
+  };
+
+  test('a store that keeps no past spend refuses spike at start-up: its baseline would be the outage counts only', () => {
+    const budget = createTokenBudget({
+      features: { chat: { maxInput: 100, maxOutput: 10, model: 'gpt-4o' } },
+      store: storeWithoutPast(),
+    });
+    expect(() => budget.costMeter({ spike: { factor: 3 }, onAlert: () => {} })).toThrow(
+      new TokenBudgetConfigError(
+        'TB_INVALID_OPTION',
+        'costMeter("spend").spike needs a store that reads past spend (spentAt), as memoryStore and redisStore do.',
+      ),
+    );
+    // Without spike, such a store meters spend.
+    const withoutSpike = createTokenBudget({
+      features: { chat: { maxInput: 100, maxOutput: 10, model: 'gpt-4o' } },
+      store: storeWithoutPast(),
+    });
+    expect(() => withoutSpike.costMeter({ hourlyCapUsd: 1 })).not.toThrow();
+  });
+
+  test('a store that keeps past spend takes spike', () => {
+    const budget = createTokenBudget({
+      features: { chat: { maxInput: 100, maxOutput: 10, model: 'gpt-4o' } },
+      store: switchableStore(),
+    });
+    expect(() => budget.costMeter({ spike: { factor: 3 }, onAlert: () => {} })).not.toThrow();
+  });
 });

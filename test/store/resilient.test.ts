@@ -226,6 +226,23 @@ describe('a fleet of processes during an outage', () => {
     await store.close!();
   });
 
+  test('back on the primary, a scope the outage did not touch gets its share of what was left before the request, not after it', async () => {
+    const { primary, store } = fleetSetup(1, 60_000);
+    await settleBeat();
+    granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    granted(await store.reserve(reserve(10, global('fallback'))));
+    primary.down = false;
+    // 60 were left of 100 for the one process: 40 fit. Counted against what was left after its own grant, it was refused.
+    const fits = granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    expect(fits.outputCap).toBe(1);
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(80);
+    // The share holds the rest: 20 left, so 21 does not fit while the recovery lasts.
+    expect((await store.reserve(reserve(21, user('a', 'fallback')))).ok).toBe(false);
+    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    await store.close!();
+  });
+
   test('a process that never heard how many share the store counts nothing in its fallback', async () => {
     const { primary, store } = fleetSetup('never-answered');
     await settleBeat();
