@@ -88,6 +88,40 @@ describe('while the primary is down', () => {
     expect((await store.reserve(reserve(10, global('fallback')))).scopes[0]).toMatchObject({ used: 10 });
   });
 
+  test("'fallback' trusts a sliding window's word no longer than its window, even within viewMaxAgeMs", async () => {
+    const clock = { now: Date.now() };
+    const primary = Object.assign(switchableStore(), { now: () => clock.now });
+    const store = resilientStore(primary, { cooldownMs: 0, viewMaxAgeMs: 10 * 60_000, onError: () => {} });
+    granted(await store.reserve(reserve(80, global('fallback'))));
+    clock.now += 60_000;
+    primary.down = true;
+    // The 80 the primary counted have left the minute: the whole limit can be spent again.
+    expect(granted(await store.reserve(reserve(100, global('fallback')))).outputCap).toBe(1);
+    await store.close!();
+  });
+
+  test('a settle moves the word the fallback starts from: what it gave back can be spent', async () => {
+    const { primary, store } = setup();
+    const reservation = granted(await store.reserve(reserve(60, user('a', 'fallback'))));
+    await store.settle(reservation, 10);
+    primary.down = true;
+    // The primary said 60 when it granted; the settle made it 10: 90 are left, not 40.
+    granted(await store.reserve(reserve(90, user('a', 'fallback'))));
+    expect((await store.reserve(reserve(1, user('a', 'fallback')))).ok).toBe(false);
+  });
+
+  test('a reservation counted wholly in the fallback settles there alone: the primary is not asked', async () => {
+    const { primary, store, errors } = setup();
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    primary.down = true;
+    const during = granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    const settles = jest.spyOn(primary, 'settle');
+    await store.settle(during, 20);
+    expect(settles).not.toHaveBeenCalled();
+    // The outage, told once: no failed settle.
+    expect(errors).toHaveLength(1);
+  });
+
   test('scopes of one request keep their own policies: fallback counted, fail-open not', async () => {
     const { primary, store } = setup();
     granted(await store.reserve(reserve(50, user('a', 'fallback'), global('fail-open', 1000))));
@@ -243,6 +277,50 @@ describe('a fleet of processes during an outage', () => {
     await store.close!();
   });
 
+  test('back on the primary, a fallback scope it did not count during the outage is held to its share too', async () => {
+    const { primary, store } = fleetSetup(3, 60_000);
+    await settleBeat();
+    granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    await store.reserve(reserve(1, global('fail-open')));
+    primary.down = false;
+    // 60 were left, 20 of them this process's: the others may have spent theirs and not handed it back yet.
+    expect((await store.reserve(reserve(25, user('a', 'fallback')))).ok).toBe(false);
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    await store.close!();
+  });
+
+  test("back on the primary, a 'fail-closed' or 'fail-open' scope is the primary's alone: nothing counted it elsewhere", async () => {
+    const { primary, store } = fleetSetup(3, 60_000);
+    await settleBeat();
+    granted(await store.reserve(reserve(40, user('a', 'fail-closed'), user('b', 'fail-open'))));
+    primary.down = true;
+    await store.reserve(reserve(1, global('fail-open')));
+    primary.down = false;
+    granted(await store.reserve(reserve(50, user('a', 'fail-closed'), user('b', 'fail-open'))));
+    await store.close!();
+  });
+
+  test('the recovery lasts 3 × cooldownMs unless recoveryMs says otherwise', async () => {
+    let nowMs = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => nowMs);
+    const primary = Object.assign(switchableStore(), { heartbeat: async () => 3 });
+    const store = resilientStore(primary, { cooldownMs: 100, onError: () => {} });
+    await settleBeat();
+    granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    granted(await store.reserve(reserve(15, user('a', 'fallback'))));
+    primary.down = false;
+    nowMs += 100;
+    // Back on the primary: 5 of this process's share are left, for 300 ms.
+    expect((await store.reserve(reserve(10, user('a', 'fallback')))).ok).toBe(false);
+    nowMs += 299;
+    expect((await store.reserve(reserve(10, user('a', 'fallback')))).ok).toBe(false);
+    nowMs += 1;
+    granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    await store.close!();
+  });
+
   test('a process that never heard how many share the store counts nothing in its fallback', async () => {
     const { primary, store } = fleetSetup('never-answered');
     await settleBeat();
@@ -282,12 +360,30 @@ describe('onError and the cool-down', () => {
     expect(primary.reserves.length).toBe(asked + 1);
   });
 
+  test('the cool-down is 1 s unless cooldownMs says otherwise', async () => {
+    let nowMs = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => nowMs);
+    const primary = switchableStore();
+    const store = resilientStore(primary, { onError: () => {} });
+    primary.down = true;
+    await store.reserve(reserve(1, global('fail-open')));
+    primary.down = false;
+    const asked = primary.reserves.length;
+    nowMs += 999;
+    await store.reserve(reserve(1, global('fail-open')));
+    expect(primary.reserves.length).toBe(asked);
+    nowMs += 1;
+    await store.reserve(reserve(1, global('fail-open')));
+    expect(primary.reserves.length).toBe(asked + 1);
+    await store.close!();
+  });
+
   test('a settle that fails is told to onError and never thrown', async () => {
     const { primary, store, errors } = setup();
     const reservation = granted(await store.reserve(reserve(10, user('a', 'fallback'))));
     primary.down = true;
-    await expect(store.settle(reservation, 5)).resolves.toEqual({ spent: [] });
-    await expect(store.settle(reservation, 5)).resolves.toEqual({ spent: [] });
+    await expect(store.settle(reservation, 5)).resolves.toStrictEqual({ spent: [] });
+    await expect(store.settle(reservation, 5)).resolves.toStrictEqual({ spent: [] });
     // Once for the outage, then each settle that failed.
     expect(errors).toHaveLength(3);
     expect(errors.every((err) => err instanceof StoreUnavailableError)).toBe(true);
@@ -298,6 +394,19 @@ describe('onError and the cool-down', () => {
     const broken = new TypeError('a bug');
     const store = resilientStore({ ...primary, reserve: () => Promise.reject(broken) }, { onError: () => {} });
     await expect(store.reserve(reserve(1, global('fallback')))).rejects.toBe(broken);
+  });
+
+  test('a settle that fails with a bug of the primary is told to onError, not taken for an outage', async () => {
+    const base = switchableStore();
+    const bug = new TypeError('a bug');
+    const primary: Store = { ...base, settle: () => Promise.reject(bug) };
+    const errors: Error[] = [];
+    const store = resilientStore(primary, { cooldownMs: 60_000, onError: (err) => errors.push(err) });
+    await store.settle(granted(await store.reserve(reserve(10, user('a', 'fail-closed')))), 5);
+    expect(errors).toEqual([bug]);
+    // The primary still decides: a fail-closed scope is granted, not refused for an outage.
+    granted(await store.reserve(reserve(10, user('a', 'fail-closed'))));
+    await store.close!();
   });
 
   test('an onError that throws never fails the request', async () => {
@@ -371,6 +480,20 @@ describe('when the primary is back', () => {
     await store.close!();
   });
 
+  test("a primary that cannot add is written the settles it missed, never the fallback's counts", async () => {
+    const base = switchableStore();
+    const primary: Store = { ...base, add: undefined };
+    const store = resilientStore(primary, { cooldownMs: 0, onError: () => {} });
+    const first = granted(await store.reserve(reserve(40, user('a', 'fallback'))));
+    base.down = true;
+    await store.settle(first, 20);
+    granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    base.down = false;
+    // Nothing else waits to be written: the primary's word alone decides at once (20 used, not the fallback's 70).
+    granted(await store.reserve(reserve(50, user('a', 'fallback'))));
+    expect((await base.usage(user('a', 'fallback'))).used).toBe(70);
+  });
+
   test('a hand-back the primary cannot take yet is kept and tried again', async () => {
     const base = switchableStore();
     let addFails = true;
@@ -390,6 +513,59 @@ describe('when the primary is back', () => {
   });
 });
 
+describe('a process gone quiet', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  test('hands back what it counted once cooldownMs has passed, then stops its timer', async () => {
+    const { primary, store } = setup(1000);
+    const timers = jest.getTimerCount();
+    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    primary.down = true;
+    granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    primary.down = false;
+    await jest.advanceTimersByTimeAsync(1000);
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(50);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(jest.getTimerCount()).toBe(timers);
+    await store.close!();
+  });
+
+  test('does not take the primary for back on a probe that writes nothing', async () => {
+    const { primary, store, errors } = setup(1000);
+    primary.down = true;
+    await store.reserve(reserve(1, global('fail-open')));
+    await jest.advanceTimersByTimeAsync(3000);
+    // Its first call since finds the primary still down: the same outage, not a new one.
+    await store.reserve(reserve(1, global('fail-open')));
+    expect(errors).toHaveLength(1);
+    await store.close!();
+  });
+
+  test('hands back what it counted after a quiet cool-down, when calls failed a deadline apart', async () => {
+    const base = switchableStore();
+    const deadline = () =>
+      new Promise<never>((_, reject) => setTimeout(() => reject(new StoreUnavailableError('deadline')), 500));
+    const primary: Store = { ...base, reserve: (request) => (base.down ? deadline() : base.reserve(request)) };
+    const store = resilientStore(primary, { cooldownMs: 1000, onError: () => {} });
+    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    base.down = true;
+    // Two calls in flight when the primary stops: they fail 250 ms apart, at 500 and 750.
+    const inFlight = [store.reserve(reserve(1, global('fail-open')))];
+    await jest.advanceTimersByTimeAsync(250);
+    inFlight.push(store.reserve(reserve(1, global('fail-open'))));
+    await jest.advanceTimersByTimeAsync(500);
+    await Promise.all(inFlight);
+    // The timer's first tick, at 1500, finds nothing to hand back; then the process counts in its fallback and goes quiet.
+    await jest.advanceTimersByTimeAsync(850);
+    granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    base.down = false;
+    await jest.advanceTimersByTimeAsync(1000);
+    expect((await base.usage(user('a', 'fallback'))).used).toBe(50);
+    await store.close!();
+  });
+});
+
 describe('settlements the primary missed', () => {
   test('a settle that failed is written when the primary is back, before anything else, once', async () => {
     const { primary, store } = setup();
@@ -402,6 +578,18 @@ describe('settlements the primary missed', () => {
     // A settle that landed although its reply was lost moves nothing when written again.
     await store.settle(reservation, 40);
     expect((await store.usage(user('a', 'fail-closed', 1000))).used).toBe(50);
+  });
+
+  test('a settle written after the outage moves the word the next outage starts from', async () => {
+    const { primary, store } = setup();
+    const reservation = granted(await store.reserve(reserve(100, user('a', 'fallback', 200))));
+    primary.down = true;
+    await store.settle(reservation, 40);
+    primary.down = false;
+    // Another scope's call writes the settle: the primary says nothing more of 'a'.
+    await store.usage(user('b', 'fallback'));
+    primary.down = true;
+    granted(await store.reserve(reserve(160, user('a', 'fallback', 200))));
   });
 
   test('a settle the primary took while its reply was lost is not counted twice', async () => {
@@ -428,11 +616,11 @@ describe('settlements the primary missed', () => {
     store.onLateSpend!((report) => heard.push(report.spent.flatMap((move) => [move.before, move.after])));
     const spend = { ...user('a', 'fallback', 1000), tracksSpend: true };
     const first = granted(await store.reserve(reserve(50, spend)));
-    await store.settle(first, 30);
+    expect((await store.settle(first, 30)).spent.map((move) => [move.before, move.after])).toEqual([[0, 30]]);
     primary.down = true;
     const during = granted(await store.reserve(reserve(50, spend)));
     // The fallback's own settled counter starts at zero: its moves are not reported as the scope's spend.
-    expect(await store.settle(during, 20)).toEqual({ spent: [] });
+    expect(await store.settle(during, 20)).toStrictEqual({ spent: [] });
     primary.down = false;
     granted(await store.reserve(reserve(1, spend)));
     expect(heard).toEqual([[30, 50]]);
@@ -476,6 +664,42 @@ describe('settlements the primary missed', () => {
   });
 });
 
+describe('onLateSpend', () => {
+  test('hears spend only: settles and hand-backs of tokens alone are not told', async () => {
+    const { primary, store } = setup();
+    const heard: unknown[] = [];
+    store.onLateSpend!((report) => heard.push(report));
+    const tokens = user('a', 'fallback', 1000);
+    const reservation = granted(await store.reserve(reserve(50, tokens)));
+    primary.down = true;
+    await store.settle(reservation, 30);
+    await store.settle(granted(await store.reserve(reserve(50, tokens))), 20);
+    primary.down = false;
+    await store.usage(tokens);
+    expect((await primary.usage(tokens)).used).toBe(50);
+    expect(heard).toEqual([]);
+  });
+
+  test('a listener that throws is told to onError; the others still hear', async () => {
+    const { primary, store, errors } = setup();
+    const broken = new Error('a broken listener');
+    const heard: number[] = [];
+    store.onLateSpend!(() => {
+      throw broken;
+    });
+    store.onLateSpend!((report) => heard.push(report.spent.length));
+    const spend = { ...user('a', 'fail-closed', 1000), tracksSpend: true };
+    const reservation = granted(await store.reserve(reserve(50, spend)));
+    primary.down = true;
+    await store.settle(reservation, 30);
+    primary.down = false;
+    errors.length = 0;
+    await store.usage(spend);
+    expect(errors).toEqual([broken]);
+    expect(heard).toEqual([1]);
+  });
+});
+
 describe('its bounds', () => {
   test('past maxUnsettled, the oldest settlement waiting for the primary is dropped and told to onError', async () => {
     const primary = switchableStore();
@@ -504,6 +728,17 @@ describe('its bounds', () => {
     primary.down = true;
     await expect(store.reserve(reserve(10, user('a', 'fallback')))).rejects.toThrow(/has not seen scope/);
     granted(await store.reserve(reserve(10, user('b', 'fallback'))));
+  });
+
+  test('a settle of a scope forgotten past rememberScopes lands on the primary, with no error', async () => {
+    const primary = switchableStore();
+    const errors: Error[] = [];
+    const store = resilientStore(primary, { cooldownMs: 0, rememberScopes: 1, onError: (err) => errors.push(err) });
+    const first = granted(await store.reserve(reserve(10, user('a', 'fallback'))));
+    granted(await store.reserve(reserve(10, user('b', 'fallback'))));
+    await store.settle(first, 4);
+    expect(errors).toEqual([]);
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(4);
   });
 
   test('a process counts 15 s after its heartbeat, or three heartbeats when they are further apart', async () => {
