@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
 import request from 'supertest';
 import { countChatTokens, createTokenBudget, TokenBudgetConfigError } from '../../lib';
 import { formatUsd } from '../../lib/alerts/money';
@@ -80,6 +81,9 @@ test('timeZone: hours and days of the given zone, in keys of their own', async (
 
 test('no cost header unless asked; a custom header name', async () => {
   let app = await meteredApp({});
+  expect((await chat(app.app)).headers['x-token-budget-cost-usd']).toBeUndefined();
+  await app.close();
+  app = await meteredApp({ costHeader: false });
   expect((await chat(app.app)).headers['x-token-budget-cost-usd']).toBeUndefined();
   await app.close();
   app = await meteredApp({ costHeader: 'X-Cost' });
@@ -220,6 +224,7 @@ describe('configuration', () => {
       budget({ fallbackPrice: { input: 1, output: 2 }, onWarning: (w: BudgetWarning) => warnings.push(w) }).costMeter(),
     ).not.toThrow();
     expect(warnings.map((w) => w.code)).toEqual(['TB_FALLBACK_PRICE']);
+    expect(warnings[0]!.message).toContain('features.odd.model "my-model" has no price of its own');
     expect(() => budget({ prices: { 'my-model': { input: 1, output: 2 } } }).costMeter()).not.toThrow();
   });
 
@@ -234,8 +239,39 @@ describe('configuration', () => {
     [{ webhook: 'ftp://x' }, /webhook\.url must be an http\(s\) URL/],
     [{ costHeader: 'bad header' }, /costHeader must be true, false or a header name/],
     [{ name: 'a:b' }, /costMeter\.name must be 1–64 characters/],
+    [null as never, /costMeter options must be an object/],
+    [5 as never, /costMeter options must be an object/],
+    [{ spike: null as never, onAlert: () => {} }, /costMeter\("spend"\)\.spike must be \{ factor, minUsd \}/],
+    [{ spike: 3 as never, onAlert: () => {} }, /costMeter\("spend"\)\.spike must be \{ factor, minUsd \}/],
+    [{ spike: { factor: NaN }, onAlert: () => {} }, /spike\.factor must be a positive number/],
+    [{ spike: { factor: 3, minUsd: -1 }, onAlert: () => {} }, /costMeter\("spend"\)\.spike\.minUsd must be a positive amount/],
+    [{ costHeader: 5 as never }, /costHeader must be true, false or a header name/],
+    [{ dailyCapUsd: 0 }, /costMeter\("spend"\)\.dailyCapUsd must be a positive amount/],
+    [{ hourlyAlertUsd: -1, onAlert: () => {} }, /costMeter\("spend"\)\.hourlyAlertUsd must be a positive amount/],
+    [{ onAlert: 5 as never }, /costMeter\("spend"\)\.onAlert must be a function/],
+    [{ onStoreUnavailable: 'maybe' as never }, /costMeter\("spend"\)\.onStoreUnavailable must be one of/],
+    [{ mode: 'loud' as never }, /costMeter\("spend"\)\.mode must be 'enforce' or 'shadow'/],
   ])('%j is a configuration error', (options, message) => {
     expect(() => createTokenBudget({ features }).costMeter(options)).toThrow(message);
+    expect(() => createTokenBudget({ features }).costMeter(options)).toThrow(/\[TB_INVALID_OPTION\]$/);
+  });
+
+  it("a summarizer's model without a price stops the start-up, as the feature's own does", () => {
+    const summarizer = { client: new OpenAI({ apiKey: 'sk-test' }), model: 'local-llm', maxInput: 100, maxOutput: 10 };
+    const b = budget({ prices: { 'my-model': { input: 1, output: 2 } } });
+    expect(() => b.costMeter()).not.toThrow();
+    const summarized = budget({
+      features: { odd: { maxInput: 10, maxOutput: 10, model: 'my-model', summarizer } },
+      prices: { 'my-model': { input: 1, output: 2 } },
+    });
+    expect(() => summarized.costMeter()).toThrow(/"local-llm" has no known price.*TB_UNPRICED_MODEL/);
+  });
+
+  it('alert thresholds in any order are one definition', () => {
+    const b = createTokenBudget({ features });
+    b.costMeter({ hourlyAlertUsd: [1, 2, 3], onAlert: () => {} });
+    expect(() => b.costMeter({ hourlyAlertUsd: [3, 1, 2], onAlert: () => {} })).not.toThrow();
+    expect(() => b.costMeter({ hourlyAlertUsd: [2, 3, 1], onAlert: () => {} })).not.toThrow();
   });
 
   it('one name is one spend: the same definition mounts twice, another is refused', () => {
@@ -243,6 +279,7 @@ describe('configuration', () => {
     b.costMeter({ hourlyCapUsd: 5 });
     expect(() => b.costMeter({ hourlyCapUsd: 5 })).not.toThrow();
     expect(() => b.costMeter({ hourlyCapUsd: 6 })).toThrow(/costMeter\("spend"\) is already defined with other caps/);
+    expect(() => b.costMeter({ hourlyCapUsd: 6 })).toThrow(/\[TB_INVALID_OPTION\]$/);
     expect(() => b.costMeter({ name: 'other', hourlyCapUsd: 6 })).not.toThrow();
   });
 });
@@ -324,3 +361,24 @@ test.each(unpricedReplies)(
     expect(hour).toBe(2 * (PROMPT * INPUT + OUTPUT));
   },
 );
+
+test("a reply naming another priced model than the feature's warns of no unpriced response model", async () => {
+  const warnings: BudgetWarning[] = [];
+  t = await startTestApp({
+    budget: { features, onWarning: (w) => warnings.push(w) },
+    chain: (b) => [
+      b.featureBudget('chat'),
+      b.costMeter({}),
+      async (req, res) => {
+        await req.tokenBudget!.run(async () => ({
+          model: 'gpt-4o-mini',
+          choices: [{ message: { role: 'assistant', content: 'ok' } }],
+          usage: { prompt_tokens: PROMPT, completion_tokens: 1, total_tokens: PROMPT + 1 },
+        }));
+        res.json({});
+      },
+    ],
+  });
+  expect((await chat(t.app)).status).toBe(200);
+  expect(warnings.map((w) => w.code)).not.toContain('TB_UNPRICED_RESPONSE_MODEL');
+});

@@ -206,6 +206,28 @@ describe("onStoreUnavailable overrides the budget's while the store is down", ()
   });
 });
 
+test('spend settled after an outage crosses thresholds too: its hand-back is alerted, once for a meter mounted twice', async () => {
+  const store = switchableStore();
+  const alerts: SpendAlert[] = [];
+  const meter = { hourlyAlertUsd: 0.0001, onAlert: (alert: SpendAlert) => void alerts.push(alert) };
+  const { app } = optionApp({ features, store, onStoreUnavailable: 'fallback' }, (b) => [
+    b.featureBudget('chat'),
+    b.costMeter(meter),
+    b.costMeter(meter),
+    b.llmHandler({ client: billing() }),
+  ]);
+  await chat(app).expect(200);
+  store.down = true;
+  await chat(app).expect(200);
+  // Counted in the fallback, whose own counter is not the meter's spend: nothing is alerted yet.
+  expect(alerts).toEqual([]);
+  store.down = false;
+  // Nothing more comes: the store hands back by itself once its cool-down (1 s) has passed.
+  await until(() => alerts.length > 0);
+  await chat(app).expect(200);
+  expect(alerts.map((a) => [a.window, a.thresholdUsd, a.spentUsd])).toEqual([['hour', 0.0001, 0.00015]]);
+});
+
 test("errors and onReject answer what the meter refuses (here: no featureBudget before it), over the budget's", async () => {
   const own = (err: BudgetHttpError, _req: Request, res: Response) => void res.status(err.status).json({ own: err.type });
   const theBudget = (err: BudgetHttpError, _req: Request, res: Response) =>
