@@ -382,3 +382,24 @@ test("a reply naming another priced model than the feature's warns of no unprice
   expect((await chat(t.app)).status).toBe(200);
   expect(warnings.map((w) => w.code)).not.toContain('TB_UNPRICED_RESPONSE_MODEL');
 });
+
+test('a reply that names no model is costed at the feature model, with no warning', async () => {
+  const warnings: BudgetWarning[] = [];
+  t = await startTestApp({
+    budget: { features, onWarning: (w) => warnings.push(w) },
+    chain: (b) => [
+      b.featureBudget('chat'),
+      b.costMeter({ costHeader: true }),
+      async (req, res) => {
+        await req.tokenBudget!.run(async () => ({
+          choices: [{ message: { role: 'assistant', content: 'ok' } }],
+          usage: { prompt_tokens: PROMPT, completion_tokens: 1, total_tokens: PROMPT + 1 },
+        }));
+        res.json({});
+      },
+    ],
+  });
+  const res = await chat(t.app);
+  expect(res.headers['x-token-budget-cost-usd']).toBe(formatUsd(PROMPT * INPUT + OUTPUT));
+  expect(warnings).toEqual([]);
+});
