@@ -6,6 +6,7 @@ import { countChatTokens, createTokenBudget, TokenBudgetConfigError, type TokenB
 import { startOfflineUpstream, type OfflineUpstream } from '../../lib/testing';
 import type { BudgetContext } from '../../lib/context';
 import type { ShadowEvent, TokenBudgetOptions } from '../../lib/types';
+import { meterScope } from '../costMeter/money';
 
 /** Text that the two encodings count apart: cl100k_base (gpt-4-turbo) takes more tokens for it than o200k_base. */
 const TEXT = 'Приветствую всех участников сегодняшней встречи. '.repeat(3);
@@ -101,6 +102,10 @@ test("below 30% of the user's quota left, the call goes to gpt-4o-mini, counted 
   expect(await budget.usage.user('alice')).toMatchObject({ used: 2 * perCall + MINI_TOKENS + 20 });
   // Priced at gpt-4o-mini's $0.15 / $0.60 per 1M tokens, not gpt-4-turbo's $10 / $30.
   expect(res.headers['x-token-budget-cost-usd']).toBe(((MINI_TOKENS * 0.15 + 20 * 0.6) / 1e6).toFixed(9));
+  // The meter's spend took it at those prices too.
+  const turboNanos = 2 * (TURBO_TOKENS * 10_000 + 20 * 30_000);
+  const [spent] = await budget.store.spentAt!(meterScope('hour'), [Date.now()]);
+  expect(spent).toBe(turboNanos + MINI_TOKENS * 150 + 20 * 600);
 });
 
 test('less than $0.005 left under the hourly spend cap downgrades too, and the cap is weighed at the cheaper prices', async () => {
