@@ -230,6 +230,7 @@ describe('configuration', () => {
 
   it.each<[CostMeterOptions, RegExp]>([
     [{ hourlyAlertUsd: 5 }, /has alerts but nowhere to send them/],
+    [{ dailyAlertUsd: 5 }, /has alerts but nowhere to send them/],
     [{ spike: { factor: 3 } }, /has alerts but nowhere to send them/],
     [{ hourlyCapUsd: 0 }, /hourlyCapUsd must be a positive amount of USD/],
     [{ dailyAlertUsd: [5, -1], onAlert: () => {} }, /dailyAlertUsd\[1\] must be a positive amount/],
@@ -281,6 +282,8 @@ describe('configuration', () => {
     expect(() => b.costMeter({ hourlyCapUsd: 6 })).toThrow(/costMeter\("spend"\) is already defined with other caps/);
     expect(() => b.costMeter({ hourlyCapUsd: 6 })).toThrow(/\[TB_INVALID_OPTION\]$/);
     expect(() => b.costMeter({ name: 'other', hourlyCapUsd: 6 })).not.toThrow();
+    b.costMeter({ name: 'spiky', spike: { factor: 3 }, onAlert: () => {} });
+    expect(() => b.costMeter({ name: 'spiky', spike: { factor: 4 }, onAlert: () => {} })).toThrow(/already defined/);
   });
 });
 
