@@ -261,19 +261,33 @@ describe('a fleet of processes during an outage', () => {
   });
 
   test('back on the primary, a scope the outage did not touch gets its share of what was left before the request, not after it', async () => {
-    const { primary, store } = fleetSetup(1, 60_000);
+    const { primary, store } = fleetSetup(2, 60_000);
     await settleBeat();
     granted(await store.reserve(reserve(40, user('a', 'fallback'))));
     primary.down = true;
     granted(await store.reserve(reserve(10, global('fallback'))));
     primary.down = false;
-    // 60 were left of 100 for the one process: 40 fit. Counted against what was left after its own grant, it was refused.
-    const fits = granted(await store.reserve(reserve(40, user('a', 'fallback'))));
-    expect(fits.outputCap).toBe(1);
-    expect((await primary.usage(user('a', 'fallback'))).used).toBe(80);
-    // The share holds the rest: 20 left, so 21 does not fit while the recovery lasts.
-    expect((await store.reserve(reserve(21, user('a', 'fallback')))).ok).toBe(false);
-    granted(await store.reserve(reserve(20, user('a', 'fallback'))));
+    // 60 were left, 30 of them this process's: 31 is over its share, and refused.
+    expect((await store.reserve(reserve(31, user('a', 'fallback')))).ok).toBe(false);
+    // 30 fit. Counted against what was left after its own grant (15 each), it was refused.
+    expect(granted(await store.reserve(reserve(30, user('a', 'fallback')))).outputCap).toBe(1);
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(70);
+    // The share is spent while the recovery lasts.
+    expect((await store.reserve(reserve(1, user('a', 'fallback')))).ok).toBe(false);
+    await store.close!();
+  });
+
+  test('back on the primary, a scope this process first meets takes its share of the primary’s word before the request', async () => {
+    const { primary, store } = fleetSetup(2, 60_000);
+    await settleBeat();
+    // Another process spent 40 of user a's quota; this one never read it.
+    granted(await primary.reserve(reserve(40, user('a', 'fallback'))));
+    primary.down = true;
+    granted(await store.reserve(reserve(10, global('fallback'))));
+    primary.down = false;
+    expect((await store.reserve(reserve(31, user('a', 'fallback')))).ok).toBe(false);
+    granted(await store.reserve(reserve(30, user('a', 'fallback'))));
+    expect((await primary.usage(user('a', 'fallback'))).used).toBe(70);
     await store.close!();
   });
 
