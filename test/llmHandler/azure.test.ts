@@ -135,3 +135,17 @@ test('a client bound to the deployment the feature names is quiet', async () => 
   expect(t.upstream.calls[0]!.request.azure?.deployment).toBe(DEPLOYMENT);
   expect(warnings).toEqual([]);
 });
+
+test.each([
+  ['without a deployment', undefined],
+  ["with an empty deployment (the SDK then calls the body's model)", ''],
+])('a client %s is bound to none: quiet', async (_name, deployment) => {
+  const warnings: BudgetWarning[] = [];
+  t = await startTestApp({
+    budget: { features, models: { [DEPLOYMENT]: 'gpt-4o' }, onWarning: (warning) => warnings.push(warning) },
+    client: (upstream) => azureClient(upstream, deployment),
+  });
+  expect((await request(t.app).post('/chat').send({ messages })).status).toBe(200);
+  expect(t.upstream.calls[0]!.request.azure?.deployment).toBe(DEPLOYMENT);
+  expect(warnings).toEqual([]);
+});

@@ -94,7 +94,12 @@ describe('a route llmHandler cannot serve is a 500, and the warning says why', (
     const { app, warnings } = handlerApp({}, client);
     const res = await request(app).post('/chat').send({ input: 'Hi' });
     expect([res.status, res.body.error.type]).toEqual([500, 'internal_error']);
-    expect(warnings.map((warning) => warning.code)).toEqual(['TB_NO_RESPONSES_API']);
+    expect(warnings.map((warning) => [warning.code, warning.message])).toEqual([
+      [
+        'TB_NO_RESPONSES_API',
+        "llmHandler received a Responses API request (input) but its client has no responses.create; use openai 5 or later, or set api: 'chat'.",
+      ],
+    ]);
     expect(client.calls).toHaveLength(0);
   });
 
