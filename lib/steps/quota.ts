@@ -97,9 +97,8 @@ export function checkUnreservedName(name: string, path: string): void {
   }
 }
 
-const QUOTA_OPTION_NAMES = optionNames<QuotaOptions>({
-  name: true,
-  key: true,
+/** The options every quota takes, besides how it names its principal (`key`, or userQuota's `user`). */
+export const QUOTA_LIMIT_OPTIONS = {
   tier: true,
   limits: true,
   defaultTier: true,
@@ -110,7 +109,9 @@ const QUOTA_OPTION_NAMES = optionNames<QuotaOptions>({
   mode: true,
   errors: true,
   onReject: true,
-});
+} as const satisfies { readonly [K in keyof Required<QuotaLimitOptions>]: true };
+
+const QUOTA_OPTION_NAMES = optionNames<QuotaOptions>({ name: true, key: true, ...QUOTA_LIMIT_OPTIONS });
 
 /** Reads `budget.quota(options)`. */
 export function readQuota(config: BudgetConfig, options: QuotaOptions): QuotaConfig {

@@ -2,21 +2,9 @@
 import type { BudgetConfig } from '../config';
 import { checkOptionNames, fail, optionNames } from '../options/check';
 import type { UserQuotaOptions } from '../types';
-import { readQuotaLimits, type QuotaConfig } from './quota';
+import { QUOTA_LIMIT_OPTIONS, readQuotaLimits, type QuotaConfig } from './quota';
 
-const USER_QUOTA_OPTION_NAMES = optionNames<UserQuotaOptions>({
-  user: true,
-  tier: true,
-  limits: true,
-  defaultTier: true,
-  anonymous: true,
-  period: true,
-  timeZone: true,
-  onStoreUnavailable: true,
-  mode: true,
-  errors: true,
-  onReject: true,
-});
+const USER_QUOTA_OPTION_NAMES = optionNames<UserQuotaOptions>({ user: true, ...QUOTA_LIMIT_OPTIONS });
 
 /** Reads `budget.userQuota(options)`: the same budget as `budget.quota({ name: 'user', key: options.user, … })`. */
 export function readUserQuota(config: BudgetConfig, options: UserQuotaOptions): QuotaConfig {
