@@ -11,7 +11,6 @@ import type { Step } from './step';
 /** One-second buckets: over any 60 s the admitted tokens stay within the limit, and at least 60/61 of it is usable. */
 const MINUTE = { kind: 'sliding', windowMs: 60_000, bucketMs: 1_000 } as const;
 
-/** Builds `budget.globalTpm({ limit })`. */
 const GLOBAL_TPM_OPTION_NAMES = optionNames<GlobalTpmOptions>({
   limit: true,
   name: true,
@@ -22,6 +21,7 @@ const GLOBAL_TPM_OPTION_NAMES = optionNames<GlobalTpmOptions>({
   onReject: true,
 });
 
+/** Builds `budget.globalTpm({ limit })`. */
 export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions): Step {
   const path = 'globalTpm';
   if (typeof options === 'object' && options !== null) checkOptionNames(options, GLOBAL_TPM_OPTION_NAMES, path);
