@@ -112,8 +112,7 @@ export function createBudgetCore(options: TokenBudgetOptions): BudgetCore {
     },
     llmHandler: (handlerOptions) => createLlmHandler(config, handlerOptions),
     usageHandler(handlerOptions) {
-      if (typeof handlerOptions === 'object' && handlerOptions !== null)
-        checkOptionNames(handlerOptions, USAGE_HANDLER_OPTION_NAMES, 'usageHandler');
+      checkOptionNames(handlerOptions, USAGE_HANDLER_OPTION_NAMES, 'usageHandler');
       const name = handlerOptions?.quota ?? 'user';
       return createUsageHandler(config.store, findQuota(quotas, name, `usageHandler({ quota: '${name}' })`));
     },

@@ -90,9 +90,11 @@ export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true 
 /**
  * A misspelt option is not ignored: the limit, cap or policy it meant to set would silently not
  * hold (TypeScript catches it, plain JavaScript does not). `path` names the options object
- * (`features.chat`, `costMeter`; empty for createTokenBudget's own).
+ * (`features.chat`, `costMeter`; empty for createTokenBudget's own). What is not an object is
+ * left to the option's reader, which says what it must be.
  */
-export function checkOptionNames(options: object, known: ReadonlySet<string>, path: string): void {
+export function checkOptionNames(options: unknown, known: ReadonlySet<string>, path: string): void {
+  if (typeof options !== 'object' || options === null) return;
   for (const name of Object.keys(options)) {
     if (known.has(name)) continue;
     const at = path === '' ? name : `${path}.${name}`;

@@ -24,7 +24,7 @@ const GLOBAL_TPM_OPTION_NAMES = optionNames<GlobalTpmOptions>({
 /** Builds `budget.globalTpm({ limit })`. */
 export function createGlobalTpm(config: BudgetConfig, options: GlobalTpmOptions): Step {
   const path = 'globalTpm';
-  if (typeof options === 'object' && options !== null) checkOptionNames(options, GLOBAL_TPM_OPTION_NAMES, path);
+  checkOptionNames(options, GLOBAL_TPM_OPTION_NAMES, path);
   const inHeaders = options?.headers ?? false;
   if (typeof inHeaders !== 'boolean')
     fail('TB_INVALID_OPTION', `${path}.headers must be true or false; got ${JSON.stringify(inHeaders)}.`);
