@@ -1,10 +1,11 @@
 // The token-budget command in this process (runCli with its own out/err/env): help, mistakes, exit codes, connection failures, plan.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli } from '../../lib/cli/run';
 import { packageVersion } from '../../lib/cli/version';
-import { defaultLoad, type Load } from '../../lib/cli/redis-client';
+import { defaultLoad, type ClientName, type Load } from '../../lib/cli/redis-client';
 import { unusedPort } from '../helpers/ports';
 
 interface Run {
@@ -304,9 +305,10 @@ describe('a Redis that cannot be used: exit 1, one line on stderr', () => {
   it('nothing listening: the URL without its password and the deadline (3000 ms unless --timeout)', async () => {
     const port = await unusedPort();
     const url = `redis://:hunter2@127.0.0.1:${port}`;
-    for (const [client, extra, ms] of [
-      ['redis', [], 3000],
-      ['ioredis', ['--timeout', '1234'], 1234],
+    // The reason is the refusal itself: a client left to reconnect would wait out the deadline and say only that.
+    for (const [client, extra, ms, reason] of [
+      ['redis', [], 3000, `connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`],
+      ['ioredis', ['--timeout', '1234'], 1234, 'Connection is closed\\.'],
     ] as const) {
       const run = await cli(['flags', 'list', '--redis', url, '--client', client, ...extra], { load: defaultLoad });
       expect(run.code).toBe(1);
@@ -314,7 +316,7 @@ describe('a Redis that cannot be used: exit 1, one line on stderr', () => {
       expect(run.err).toHaveLength(1);
       expect(run.err[0]).toMatch(
         new RegExp(
-          `^token-budget: Cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port} within ${ms} ms \\(.+\\)\\.$`,
+          `^token-budget: Cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port} within ${ms} ms \\(${reason}\\)\\.$`,
         ),
       );
       expect(run.err[0]).not.toMatch(/hunter2|TB_/);
@@ -351,6 +353,49 @@ describe('a Redis that cannot be used: exit 1, one line on stderr', () => {
       },
     });
     expect(thrownText).toEqual({ code: 1, out: [], err: ['token-budget: unexpected error: not an error'] });
+  });
+
+  it("a socket error the client also emits as an event is heard: the reason printed is the connection's", async () => {
+    // node-redis and ioredis emit each socket error on the client too; an 'error' event nobody listens to throws.
+    const emitting: Load = (name) => {
+      if (name !== 'redis') return notInstalled(name);
+      const client = new EventEmitter();
+      const connect = () => {
+        client.emit('error', new Error('socket closed'));
+        return Promise.reject(new Error('refused'));
+      };
+      return { createClient: () => Object.assign(client, { connect, destroy: () => {} }) };
+    };
+    expect(await cli(['flags', 'list', '--redis', 'redis://127.0.0.1:7'], { load: emitting })).toEqual({
+      code: 1,
+      out: [],
+      err: ['token-budget: Cannot reach Redis at redis://127.0.0.1:7 within 3000 ms (refused).'],
+    });
+  });
+});
+
+describe('the client package a global or npx install finds', () => {
+  let app: string;
+  let cwd: string;
+  beforeEach(() => {
+    cwd = process.cwd();
+    app = mkdtempSync(path.join(tmpdir(), 'tb-app-'));
+  });
+  afterEach(() => {
+    process.chdir(cwd);
+    rmSync(app, { recursive: true, force: true });
+  });
+
+  it("is the one in the working directory's node_modules when none is beside the CLI", () => {
+    // A package name that nothing beside the CLI has stands for a client installed in the app only.
+    const onlyInApp = 'tb-client-in-app' as ClientName;
+    mkdirSync(path.join(app, 'node_modules', onlyInApp), { recursive: true });
+    writeFileSync(path.join(app, 'node_modules', onlyInApp, 'index.js'), "module.exports = { from: 'the app' };");
+    process.chdir(app);
+    expect(defaultLoad(onlyInApp)).toEqual({ from: 'the app' });
+    expect(() => defaultLoad('tb-client-nowhere' as ClientName)).toThrow(
+      expect.objectContaining({ code: 'MODULE_NOT_FOUND' }) as Error,
+    );
   });
 });
 
