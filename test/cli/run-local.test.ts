@@ -487,13 +487,19 @@ describe('plan, in this process', () => {
     ]);
     const zero = await cli(['plan', file, ...users, '--max-daily-usd', '0']);
     expect(zero.err).toEqual(['token-budget: the worst case per day is $20.50, more than --max-daily-usd $0.00.']);
+    // An amount of a cent or more is printed in cents.
+    const fine = await cli(['plan', file, ...users, '--max-daily-usd', '12.3456']);
+    expect(fine.err).toEqual(['token-budget: the worst case per day is $20.50, more than --max-daily-usd $12.35.']);
   });
 
   it('an unbounded file says so, and always fails a spend gate', async () => {
     const file = fileWith('open.json', { features: { chat: { maxInput: 4000, maxOutput: 1000, model: 'gpt-4o' } } });
     const run = await cli(['plan', file, '--max-daily-usd', '1000000']);
     expect(run.code).toBe(3);
-    expect(run.out[0]).toContain('  per day      unbounded');
+    // No tokens and no binding limit to show: the row ends at "unbounded".
+    expect(run.out[0]).toContain(
+      '\ntotal\n  per minute   unbounded\n  per hour     unbounded\n  per day      unbounded\n  per 30 days  unbounded\n',
+    );
     expect(run.out[0]).toMatch(
       /\n\nfeatures\.chat is unbounded: nothing limits what it can spend\. .*\n\n--max-daily-usd \$1,000,000\.00: the worst day is unbounded, OVER the limit\.$/,
     );
@@ -516,12 +522,13 @@ describe('plan, in this process', () => {
       new RegExp(`^Worst case, ${before.replace(/[.\\]/g, '\\$&')} → ${after.replace(/[.\\]/g, '\\$&')}\\.\n`),
     );
     expect(text).toContain('\nPrincipals: user free=100 pro=10.\n\nchat\n');
-    expect(text).toContain('\ndraft (added)\n  per minute   — → $0.20');
+    expect(text).toContain('\ndraft (added)\n  per minute   — → $0.20                      — → globalTpm.limit\n');
+    expect(text).toMatch(/\ntotal\n {2}per minute {3}\$2\.00 → \$0\.20 /);
     expect(text).toMatch(/^ {2}per minute {3}\$2\.00 → \$0\.20 +\(−\$1\.80\) +globalTpm\.limit$/m);
     expect(text).toMatch(
       /^ {2}per day +\$20\.50 → \$5\.00 +\(−\$15\.50\) +quotas\.user\.limits × 110 principals → costMeter\.dailyCapUsd$/m,
     );
-    expect(text).toMatch(/\n\n--max-daily-usd \$10\.00: the worst day is \$5\.00, within it\.$/);
+    expect(text).toMatch(/ costMeter\.dailyCapUsd\n\n--max-daily-usd \$10\.00: the worst day is \$5\.00, within it\.$/);
     const back = await cli(['plan', '--diff', after, before, ...users, '--max-daily-usd', '10']);
     expect(back.code).toBe(3);
     expect(back.out[0]).toContain('\ndraft (removed)\n  per minute   $0.20 → —');
@@ -532,9 +539,38 @@ describe('plan, in this process', () => {
     expect(back.err).toEqual(['token-budget: the worst case per day is $20.50, more than --max-daily-usd $10.00.']);
     const same = await cli(['plan', '--diff', before, before]);
     expect(same.out[0]).toMatch(/^ {2}per minute {3}\$2\.00 → \$2\.00 +globalTpm\.limit$/m);
+    // Nothing unbounded and no limit given: the table is the last thing printed.
+    expect(same.out[0]).toMatch(/\ntotal\n(.*\n){3} {2}per 30 days {2}\$2,745\.00 → \$2,745\.00 +globalTpm\.limit$/);
     const json = JSON.parse((await cli(['plan', '--diff', before, after, ...users, '--json'])).out[0]!);
     expect(json).toMatchObject({ before, after, principals: { user: { free: 100, pro: 10 } }, limits: [] });
     expect(json.total.day).toMatchObject({ changeUsd: -15.5, before: { usd: 20.5 }, after: { usd: 5 } });
+  });
+
+  it('--principals counts several tiers of one quota, the user quota too, as --users does', async () => {
+    const file = fileWith('tiers.json', BUDGETS);
+    const byPrincipals = await cli(['plan', file, '--principals', 'user:free=100,team:default=3,user:pro=10']);
+    expect(byPrincipals).toMatchObject({ code: 0, err: [] });
+    expect(byPrincipals.out[0]).toContain('\nPrincipals: user free=100 pro=10; team default=3.\n');
+    const byUsers = await cli(['plan', file, '--users', 'free=100,pro=10', '--principals', 'team:default=3']);
+    expect(byPrincipals.out).toEqual(byUsers.out);
+  });
+
+  it('--diff counts the principals of a quota only one of the files has, against that file’s tiers', async () => {
+    const before = fileWith('with-team.json', BUDGETS);
+    const after = fileWith('without-team.json', { ...BUDGETS, quotas: { user: BUDGETS.quotas.user } });
+    const counted = await cli(['plan', '--diff', before, after, '--principals', 'team:default=5']);
+    expect(counted).toMatchObject({ code: 0, err: [] });
+    expect(counted.out[0]).toContain('\nPrincipals: team default=5.\n');
+    expect(counted.out[0]).toMatch(
+      /^ {2}per day +\$5\.00 → \$91\.50 +\(\+\$86\.50\) +quotas\.team\.limits × 5 principals → globalTpm\.limit$/m,
+    );
+    expect(await cli(['plan', '--diff', after, before, '--principals', 'team:gold=1'])).toEqual({
+      code: 2,
+      out: [],
+      err: [
+        'token-budget: --principals: quota team has no tier "gold" (it has default).\nRun token-budget plan --help for usage.',
+      ],
+    });
   });
 
   it('--diff of an unbounded new file lists what is unbounded', async () => {
@@ -596,6 +632,8 @@ describe('plan, in this process', () => {
     for (const [args, message] of [
       [[file, '--users', 'gold=5'], '--users: quota user has no tier "gold" (it has free, pro).'],
       [[file, '--users', 'free'], '--users must read tier=count,tier=count; got "free".'],
+      // Digits first are not a bare count.
+      [[file, '--users', '5x'], '--users must read tier=count,tier=count; got "5x".'],
       [[file, '--users', '=5'], '--users must read tier=count,tier=count; got "=5".'],
       [[file, '--users', 'free=5=6'], '--users must read tier=count,tier=count; got "free=5=6".'],
       [[file, '--users', 'free=0'], '--users free must be a positive whole number; got "0".'],
