@@ -271,6 +271,13 @@ describe('spend', () => {
       ],
       err: [],
     });
+    expect((await cli(['spend', '--feature', 'chat', ...prefix])).out).toEqual([
+      [
+        'feature chat, meter spend (UTC)',
+        `  this hour  ${hour.id.padEnd(19)}  $0.000007000 spent, $0.000000000 held by calls in flight`,
+        `  today      ${day.id.padEnd(19)}  $0.000007000 spent, $0.000000000 held by calls in flight`,
+      ].join('\n'),
+    ]);
     const chat = await cli(['spend', '--feature', 'chat', '--json', ...prefix]);
     expect(JSON.parse(chat.out[0]!)).toEqual({
       meter: 'spend',
