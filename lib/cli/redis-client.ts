@@ -21,7 +21,10 @@ export interface OpenedRedis {
 interface NodeRedisModule {
   createClient(options: object): RedisClient & { connect(): Promise<unknown>; destroy?(): void; disconnect(): Promise<unknown> };
 }
-type IoRedisModule = new (url: string, options: object) => RedisClient & { connect(): Promise<unknown>; disconnect(): void };
+type IoRedisModule = new (
+  url: string,
+  options: object,
+) => RedisClient & { connect(): Promise<unknown>; disconnect(): void; status: string };
 
 /** Beside the CLI's own package first (an app's node_modules), then from the working directory. */
 export function defaultLoad(name: ClientName): unknown {
@@ -99,7 +102,9 @@ export async function openRedis(
     });
     client = made;
     connect = () => made.connect();
-    close = async () => made.disconnect();
+    // A connection that failed has ended already; disconnecting it again would leave ioredis's
+    // disconnectTimeout (2 s) waiting for a close that has happened, and the process alive.
+    close = async () => void (made.status === 'end' || made.disconnect());
   }
   // The store and the flag channel listen too; an error with nobody listening would crash the CLI.
   (client as unknown as { on(event: 'error', listener: () => void): void }).on('error', () => {});

@@ -310,7 +310,11 @@ describe('a Redis that cannot be used: exit 1, one line on stderr', () => {
       ['redis', [], 3000, `connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`],
       ['ioredis', ['--timeout', '1234'], 1234, 'Connection is closed\\.'],
     ] as const) {
+      const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+      const timersBefore = timers();
       const run = await cli(['flags', 'list', '--redis', url, '--client', client, ...extra], { load: defaultLoad });
+      // Nothing of the failed connection is left waiting (ioredis's disconnect timer kept a process alive 2 s).
+      expect(timers()).toBeLessThanOrEqual(timersBefore);
       expect(run.code).toBe(1);
       expect(run.out).toEqual([]);
       expect(run.err).toHaveLength(1);
