@@ -15,7 +15,8 @@ type Lib = typeof import('../lib');
  */
 const UPSTREAM_DELAY_MS = process.env.UPSTREAM_DELAY_MS === undefined ? undefined : Number(process.env.UPSTREAM_DELAY_MS);
 
-const client = new OpenAI({
+/** The SDK's real client over a fetch that answers at once (after UPSTREAM_DELAY_MS, when set). */
+export const inProcessClient = new OpenAI({
   apiKey: 'bench',
   baseURL: 'http://127.0.0.1:9/v1',
   maxRetries: 0,
@@ -26,12 +27,14 @@ const client = new OpenAI({
 });
 
 /** The bare route: the same call, no budget. */
-const bare: RequestHandler = async (req, res) => {
-  res.json(await client.chat.completions.create({ model: 'gpt-4o', messages: req.body.messages, max_tokens: 200 }));
-};
+export const bareRoute =
+  (client: OpenAI): RequestHandler =>
+  async (req, res) => {
+    res.json(await client.chat.completions.create({ model: 'gpt-4o', messages: req.body.messages, max_tokens: 200 }));
+  };
 
 /** The measured route on a memory store, as bench/overhead.ts mounts it. */
-function chainOf(lib: Lib): RequestHandler[] {
+export function chainOf(lib: Lib, client: OpenAI): RequestHandler[] {
   const budget = lib.createTokenBudget({ features: BENCH_FEATURES, store: lib.memoryStore() });
   budget.warmup();
   return benchChain(budget, client);
@@ -83,9 +86,9 @@ export function inProcessApp(baselines: string[]): { app: Express; routes: strin
     ...baselines.map((ref) => ({ route: `/chain@${ref}`, ...prepareLib(ref) })),
   ];
   const app = express();
-  app.post('/bare', bare);
+  app.post('/bare', bareRoute(inProcessClient));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  for (const { route, libDir } of libs) app.post(route, ...chainOf(require(libDir) as Lib));
+  for (const { route, libDir } of libs) app.post(route, ...chainOf(require(libDir) as Lib, inProcessClient));
   return {
     app,
     routes: ['/bare', ...libs.map(({ route }) => route)],
