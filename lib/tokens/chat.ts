@@ -151,33 +151,42 @@ function messageParts(message: ChatMessage, model: ModelInfo): MessagePart[] {
  */
 const REMEMBERED_MIN_CHARS = 32;
 const REMEMBERED_MAX_CHARS = 4096;
-/** Characters remembered per encoding in all; the oldest texts are forgotten first. */
+/** Characters remembered per encoding in all, in two generations of half as many each. */
 const REMEMBERED_CHARS = 1 << 20;
 
 /**
  * Exact token counts of the texts counted last: a chat client resends its system
  * prompt and history with every message, and looking a text up costs a hash of it
  * where counting it costs ~80 ns a token.
+ *
+ * Two generations instead of one map that forgets its oldest entry: a map that deletes
+ * keeps the holes until it grows, and finding the oldest key walks past them, one more
+ * each request once it is full. Here a full generation is dropped whole, and a text found
+ * in it is remembered again in the new one, so what a conversation resends stays.
  */
 class TextCounts {
-  private readonly counts = new Map<string, number>();
-  private chars = 0;
+  private recent = new Map<string, number>();
+  private older = new Map<string, number>();
+  private recentChars = 0;
 
   get(text: string): number | undefined {
-    return isRemembered(text) ? this.counts.get(text) : undefined;
+    if (!isRemembered(text)) return undefined;
+    const count = this.recent.get(text);
+    if (count !== undefined) return count;
+    const older = this.older.get(text);
+    if (older !== undefined) this.remember(text, older);
+    return older;
   }
 
   remember(text: string, count: number): void {
     // Two sliced counts of one text may both finish: the second finds it remembered.
-    if (!isRemembered(text) || this.counts.has(text)) return;
-    this.counts.set(text, count);
-    this.chars += text.length;
-    if (this.chars <= REMEMBERED_CHARS) return;
-    for (const oldest of this.counts.keys()) {
-      this.counts.delete(oldest);
-      this.chars -= oldest.length;
-      if (this.chars <= REMEMBERED_CHARS) return;
-    }
+    if (!isRemembered(text) || this.recent.has(text)) return;
+    this.recent.set(text, count);
+    this.recentChars += text.length;
+    if (this.recentChars <= REMEMBERED_CHARS / 2) return;
+    this.older = this.recent;
+    this.recent = new Map();
+    this.recentChars = 0;
   }
 }
 

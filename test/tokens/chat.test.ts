@@ -1097,3 +1097,41 @@ describe('slices', () => {
     expect(yields).toBe(3);
   });
 });
+
+describe('texts remembered between requests', () => {
+  /** A text of 4,000 characters that no other call counts. */
+  let made = 0;
+  const freshText = () => `text ${++made} ` + 'the quick brown fox jumps over the lazy dog '.repeat(90);
+  /** Counts `texts` as one request's messages, and says which of them the encoder was asked to count. */
+  const countedAfresh = (texts: string[]): string[] => {
+    const startCount = jest.spyOn(o200k, 'startCount');
+    try {
+      countChatTokens(
+        texts.map((content) => ({ role: 'user', content })),
+        { model: 'gpt-4o' },
+      );
+      return startCount.mock.calls.map(([text]) => text).filter((text) => texts.includes(text));
+    } finally {
+      startCount.mockRestore();
+    }
+  };
+
+  it('keeps a text that every request resends, however much else is counted in between', () => {
+    const history = freshText();
+    expect(countedAfresh([history])).toEqual([history]);
+    // 3 MB of other texts, 160 KB at a time, each time with the history: it is never counted again.
+    for (let round = 0; round < 20; round++) {
+      const others = Array.from({ length: 40 }, freshText);
+      expect(countedAfresh([history, ...others])).toEqual(others);
+    }
+  });
+
+  it('keeps a text for at least 512 KB of others, and forgets it after 1 MB, so the memory stays bounded', () => {
+    const once = freshText();
+    countedAfresh([once]);
+    for (let round = 0; round < 3; round++) countedAfresh(Array.from({ length: 40 }, freshText));
+    expect(countedAfresh([once])).toEqual([]); // ~480 KB later
+    for (let round = 0; round < 7; round++) countedAfresh(Array.from({ length: 40 }, freshText));
+    expect(countedAfresh([once])).toEqual([once]); // ~1.1 MB later
+  });
+});
