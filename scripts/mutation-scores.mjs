@@ -2,7 +2,8 @@
 // Score = (killed + timed out) / (all − ignored − compile and runtime errors), Stryker's own. A file scored in a run of the
 // whole mutation suite (reports/mutation/incremental.json) is taken from there; one scored only in a focused run
 // (reports/mutation/focused/*.json, see jest.mutation.config.js) from that run. "changed" marks a file whose source
-// differs from the one scored: its figure is that of an earlier version.
+// differs from the one scored: its figure is that of an earlier version. A file scored in parts, one run per range of
+// its lines (`--mutate 'lib/context.ts:1-504'`, then `:505-880`), is scored as the union of those runs' mutants.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 const REPORTS = new URL('../reports/mutation/', import.meta.url);
@@ -19,21 +20,45 @@ const focused = existsSync(focusedDir)
   : [];
 const runs = [{ run: 'whole suite', files: read(new URL('incremental.json', REPORTS)) }, ...focused];
 
-/** File → its figures, from the first run that scored it (the whole suite's first). */
-const scored = new Map();
+/** A mutant's identity across runs: Stryker's ids are numbered anew by each run, its place and change are not. */
+const mutantKey = ({ mutatorName, replacement, location: { start, end } }) =>
+  `${start.line}:${start.column}-${end.line}:${end.column} ${mutatorName} ${replacement}`;
+
+/**
+ * File → the statuses of its mutants (by mutantKey), the runs they came from and the source they were scored on. The
+ * first run that scored a file gives its figures (the whole suite's first); a later run of the same source adds the
+ * mutants the first had not: a file scored in line ranges by separate runs adds up, while a run of a source since
+ * changed stays out (its mutants are of other code).
+ */
+const results = new Map();
 for (const { run, files } of runs) {
   for (const [file, { source, mutants }] of Object.entries(files)) {
-    if (scored.has(file) || !existsSync(file)) continue;
-    const counts = Object.fromEntries(COLUMNS.map((status) => [status, 0]));
-    let mutantsScored = 0;
-    for (const { status } of mutants) {
-      if (UNSCORED.has(status)) continue;
-      mutantsScored++;
-      if (status in counts) counts[status]++;
+    if (!existsSync(file) || !mutants.some(({ status }) => !UNSCORED.has(status))) continue;
+    let result = results.get(file);
+    if (!result) results.set(file, (result = { source, statuses: new Map(), runs: new Set() }));
+    else if (result.source !== source) continue;
+    let added = false;
+    for (const mutant of mutants) {
+      const key = mutantKey(mutant);
+      if (result.statuses.has(key)) continue;
+      result.statuses.set(key, mutant.status);
+      added = true;
     }
-    if (mutantsScored === 0) continue;
-    scored.set(file, { run, mutants: mutantsScored, ...counts, changed: readFileSync(file, 'utf8') !== source });
+    if (added) result.runs.add(run);
   }
+}
+
+/** File → its figures. */
+const scored = new Map();
+for (const [file, { source, statuses, runs: from }] of results) {
+  const counts = Object.fromEntries(COLUMNS.map((status) => [status, 0]));
+  let mutantsScored = 0;
+  for (const status of statuses.values()) {
+    if (UNSCORED.has(status)) continue;
+    mutantsScored++;
+    if (status in counts) counts[status]++;
+  }
+  scored.set(file, { runs: from, mutants: mutantsScored, ...counts, changed: readFileSync(file, 'utf8') !== source });
 }
 
 const partOf = (file) => {
@@ -49,7 +74,7 @@ for (const [file, figures] of [...scored].sort(([a], [b]) => a.localeCompare(b))
   const key = perFile ? file : partOf(file);
   const group = groups.get(key) ?? { mutants: 0, Killed: 0, Timeout: 0, Survived: 0, NoCoverage: 0, runs: new Set(), changed: 0 };
   for (const column of ['mutants', ...COLUMNS]) group[column] += figures[column];
-  group.runs.add(figures.run === 'whole suite' ? 'whole' : 'focused');
+  for (const run of figures.runs) group.runs.add(run === 'whole suite' ? 'whole' : 'focused');
   if (figures.changed) group.changed++;
   groups.set(key, group);
 }
