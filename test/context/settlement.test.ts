@@ -112,6 +112,35 @@ describe('a call reserved by hand is settled once, at what it cost', () => {
     expect([await used(store), settled.length]).toEqual([42, 1]);
   });
 
+  it('a settle after a release by hand adds nothing: only a release at the response end waits for a late bill', async () => {
+    const { ctx, store, settled } = context();
+    await ctx.reserve();
+    await ctx.release();
+    await ctx.settle({ total_tokens: 42 });
+    expect([await used(store), ctx.state, settled.length]).toEqual([0, 'released', 0]);
+  });
+
+  it('a release after the call was settled changes nothing', async () => {
+    const { ctx, store } = context();
+    await ctx.reserve();
+    await ctx.settle({ total_tokens: 42 });
+    await ctx.release();
+    expect([await used(store), ctx.state]).toEqual([42, 'settled']);
+    expect(ctx.scopeStates).toMatchObject([{ used: 42, remaining: 958 }]);
+  });
+
+  it('a request with no budgets is settled too: its listeners hear of the call, with or without an observer', async () => {
+    const ended: boolean[] = [];
+    const observer: CallObserver = { active: true, reserved: () => {}, ended: (_c, _d, _call, held) => void ended.push(held) };
+    for (const setup of [{ scopes: [] }, { scopes: [], observer }]) {
+      const { ctx, settled } = context(setup);
+      await ctx.run(async () => ({ usage: { total_tokens: 12 } }));
+      expect([ctx.state, settled.length]).toEqual(['settled', 1]);
+    }
+    // Told of the call, as one whose reservation it was not told of.
+    expect(ended).toEqual([false]);
+  });
+
   it('a late settle after the response ended is added once: a second settle adds nothing', async () => {
     const { ctx, store, settled } = context();
     await ctx.reserve();
