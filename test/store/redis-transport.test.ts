@@ -1,6 +1,7 @@
 // redisConnection over fake node-redis and ioredis clients (errors it calls an outage, late messages, failed subscriptions), and Redis Cluster's hash tags.
 import { EventEmitter } from 'node:events';
-import { hashTagOf, redisConnection } from '../../lib/store/redis-transport';
+import { TokenBudgetConfigError } from '../../lib/config-error';
+import { type RedisClient, hashTagOf, redisConnection } from '../../lib/store/redis-transport';
 import { StoreUnavailableError } from '../../lib/store/unavailable';
 
 type MessageListener = (message: string, channel: string) => void;
@@ -72,6 +73,65 @@ describe('redisConnection.send over a fake client: what is an outage', () => {
     await expect(redisConnection(failingWith('Connection lost')).send(['GET', 'k'])).rejects.toThrow(
       'Redis could not answer: Connection lost [TB_STORE_UNAVAILABLE]',
     );
+    for (const nothing of [null, undefined]) {
+      await expect(redisConnection(failingWith(nothing)).send(['GET', 'k'])).rejects.toThrow(
+        `Redis could not answer: ${String(nothing)} [TB_STORE_UNAVAILABLE]`,
+      );
+    }
+  });
+
+  it('passes on a StoreUnavailableError as it is, not wrapped in another', async () => {
+    const unavailable = new StoreUnavailableError('Redis is being failed over');
+    await expect(redisConnection(failingWith(unavailable)).send(['GET', 'k'])).rejects.toBe(unavailable);
+  });
+});
+
+describe('redisConnection over fake clients: which client, and reply shapes', () => {
+  const replying = (reply: unknown) => Object.assign(new EventEmitter(), { sendCommand: async () => reply });
+
+  it('flattens a map reply, a Map or a plain object, and leaves other replies as they are', async () => {
+    const fields = Object.assign(Object.create(null) as object, { a: '1', b: '2' });
+    expect(await redisConnection(replying(new Map([['a', '1']]))).send(['HGETALL', 'h'])).toEqual(['a', '1']);
+    expect(await redisConnection(replying(fields)).send(['HGETALL', 'h'])).toEqual(['a', '1', 'b', '2']);
+    expect(await redisConnection(replying({ a: '1' })).send(['HGETALL', 'h'])).toEqual(['a', '1']);
+    expect(await redisConnection(replying(null)).send(['GET', 'k'])).toBeNull();
+    expect(await redisConnection(replying(['x'])).send(['LRANGE', 'l', '0', '-1'])).toEqual(['x']);
+  });
+
+  it('sends a node-redis cluster’s commands by their first key, as writes (never to a replica)', async () => {
+    const sent: unknown[][] = [];
+    const cluster = Object.assign(new EventEmitter(), {
+      masters: [],
+      sendCommand: async (...args: unknown[]) => void sent.push(args),
+    });
+    const connection = redisConnection(cluster);
+    expect(connection.clustered).toBe(true);
+    await connection.send(['INCRBY', 'tb:{u}:day', '5'], 'tb:{u}:day');
+    expect(sent).toEqual([['tb:{u}:day', false, ['INCRBY', 'tb:{u}:day', '5']]]);
+    expect(redisConnection(replying('OK')).clustered).toBe(false);
+  });
+
+  it('unsubscribes a node-redis cluster’s listener from its channel when stopped', async () => {
+    const calls: [string, string, unknown][] = [];
+    const cluster = Object.assign(new EventEmitter(), {
+      masters: [],
+      sendCommand: async () => 'OK',
+      subscribe: async (channel: string, listener: unknown) => void calls.push(['subscribe', channel, listener]),
+      unsubscribe: async (channel: string, listener: unknown) => void calls.push(['unsubscribe', channel, listener]),
+    });
+    const stop = await redisConnection(cluster).subscribe('tb:flags:changed', () => {});
+    await stop();
+    expect(calls.map(([call, channel]) => [call, channel])).toEqual([
+      ['subscribe', 'tb:flags:changed'],
+      ['unsubscribe', 'tb:flags:changed'],
+    ]);
+    expect(calls[1]![2]).toBe(calls[0]![2]);
+  });
+
+  it('refuses an object with ioredis’s isCluster but no call(), saying which clients it takes', () => {
+    const notAClient = { isCluster: false, on() {} } as unknown as RedisClient;
+    expect(() => redisConnection(notAClient)).toThrow(TokenBudgetConfigError);
+    expect(() => redisConnection(notAClient)).toThrow(/node-redis client or cluster .* or an ioredis client or cluster/);
   });
 });
 
