@@ -80,6 +80,13 @@ describe('redisConnection.send over a fake client: what is an outage', () => {
     }
   });
 
+  it('reads the message of a rejection whose prototypes have no constructor', async () => {
+    const bare = Object.assign(Object.create(Object.create(null) as object) as object, { message: 'Connection reset' });
+    await expect(redisConnection(failingWith(bare)).send(['GET', 'k'])).rejects.toThrow(
+      'Redis could not answer: Connection reset [TB_STORE_UNAVAILABLE]',
+    );
+  });
+
   it('passes on a StoreUnavailableError as it is, not wrapped in another', async () => {
     const unavailable = new StoreUnavailableError('Redis is being failed over');
     await expect(redisConnection(failingWith(unavailable)).send(['GET', 'k'])).rejects.toBe(unavailable);
@@ -96,6 +103,9 @@ describe('redisConnection over fake clients: which client, and reply shapes', ()
     expect(await redisConnection(replying({ a: '1' })).send(['HGETALL', 'h'])).toEqual(['a', '1']);
     expect(await redisConnection(replying(null)).send(['GET', 'k'])).toBeNull();
     expect(await redisConnection(replying(['x'])).send(['LRANGE', 'l', '0', '-1'])).toEqual(['x']);
+    // A reply of a class of the client's (node-redis's VerbatimString is a String object) is not a map.
+    const verbatim = new String('txt:text');
+    expect(await redisConnection(replying(verbatim)).send(['LOLWUT'])).toBe(verbatim);
   });
 
   it('sends a node-redis cluster’s commands by their first key, as writes (never to a replica)', async () => {
@@ -128,10 +138,14 @@ describe('redisConnection over fake clients: which client, and reply shapes', ()
     expect(calls[1]![2]).toBe(calls[0]![2]);
   });
 
-  it('refuses an object with ioredis’s isCluster but no call(), saying which clients it takes', () => {
-    const notAClient = { isCluster: false, on() {} } as unknown as RedisClient;
-    expect(() => redisConnection(notAClient)).toThrow(TokenBudgetConfigError);
-    expect(() => redisConnection(notAClient)).toThrow(/node-redis client or cluster .* or an ioredis client or cluster/);
+  it('refuses an object with ioredis’s isCluster but no call(), or node-redis’s masters but no sendCommand()', () => {
+    for (const notAClient of [
+      { isCluster: false, on() {} },
+      { masters: [], on() {} },
+    ] as unknown as RedisClient[]) {
+      expect(() => redisConnection(notAClient)).toThrow(TokenBudgetConfigError);
+      expect(() => redisConnection(notAClient)).toThrow(/node-redis client or cluster .* or an ioredis client or cluster/);
+    }
   });
 });
 
@@ -231,6 +245,8 @@ describe('hashTagOf', () => {
     ['tb:{}:{b}', 'tb:{}:{b}'],
     ['tb:{a', 'tb:{a'],
     ['tb:}a{b}', 'b'],
+    ['tb:}{a}', 'a'],
+    ['tb:}a', 'tb:}a'],
     ['tb:{{a}}', '{a'],
     ['no tag', 'no tag'],
     ['', ''],
