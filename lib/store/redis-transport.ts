@@ -161,7 +161,13 @@ function asUnavailable(err: unknown): unknown {
 /** An error's message, read without `instanceof` (a client's errors may come from another realm). */
 function messageOf(err: unknown): string {
   const message = (err as { message?: unknown } | null)?.message;
-  return typeof message === 'string' ? message : String(err);
+  if (typeof message === 'string') return message;
+  try {
+    return String(err);
+  } catch {
+    // An object without a prototype has no toString: still an outage to report, not a TypeError of ours.
+    return Object.prototype.toString.call(err);
+  }
 }
 
 /**

@@ -87,6 +87,12 @@ describe('redisConnection.send over a fake client: what is an outage', () => {
     );
   });
 
+  it('reports a rejection that cannot be made a string as an outage, not a TypeError of its own', async () => {
+    await expect(redisConnection(failingWith(Object.create(null))).send(['GET', 'k'])).rejects.toThrow(
+      'Redis could not answer: [object Object] [TB_STORE_UNAVAILABLE]',
+    );
+  });
+
   it('passes on a StoreUnavailableError as it is, not wrapped in another', async () => {
     const unavailable = new StoreUnavailableError('Redis is being failed over');
     await expect(redisConnection(failingWith(unavailable)).send(['GET', 'k'])).rejects.toBe(unavailable);
