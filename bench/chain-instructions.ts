@@ -1,18 +1,20 @@
 // Instructions per request of the bare route and the chain, counted by valgrind: a figure the machine's load does not move.
-// Run: npm run bench:instructions   (env: REPEATS=1 FROM=4000 TO=8000; BASELINE=<git ref>[,<ref>…] adds the chain as of
-// those commits). Needs valgrind (Debian package valgrind); a run takes ~10 min per route on this machine.
+// Run: npm run bench:instructions   (env: REPEATS=2 FROM=4000 TO=8000; BASELINE=<git ref>[,<ref>…] adds the chain as of
+// those commits). Needs valgrind (Debian package valgrind); a run takes ~7 min per route and repeat here.
 //
 // CPU time per request moves by ±0.2× on a shared 2-core machine (bench/overhead.ts, bench/chain-cpu.ts); instructions
 // do not depend on what else runs. Each route of bench/in-process.ts runs in its own process under
 // `valgrind --tool=cachegrind`, twice: FROM requests, then TO requests. The difference over TO − FROM is what a request
 // costs once the process is warm: start-up, loading and warm-up are in both runs and cancel. V8 runs with --predictable
-// (no background compiler or collector threads) and fixed seeds. Instructions are not time: they leave out what the
-// chain's garbage and cache misses cost, so read this beside bench:chain, not instead of it.
+// (no background compiler or collector threads) and fixed seeds. Repeats still differ by up to ~10 % (the collector and
+// the timers run at other requests in a process that valgrind slows 50×): the least of them is the one least disturbed.
+// Instructions are not time: they leave out what the chain's garbage and cache misses cost, so read this beside
+// bench:chain, not instead of it.
 import { execFileSync, spawn } from 'node:child_process';
 import { IN_FLIGHT } from './in-process';
 import { prepareLib } from './overhead';
 
-const REPEATS = Number(process.env.REPEATS ?? 1);
+const REPEATS = Number(process.env.REPEATS ?? 2);
 const FROM = Number(process.env.FROM ?? 4000);
 const TO = Number(process.env.TO ?? 8000);
 const BASELINES = process.env.BASELINE ? process.env.BASELINE.split(',') : [];
@@ -65,7 +67,6 @@ async function twoAtATime<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   return results;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const millions = (n: number) => `${(n / 1e6).toFixed(3)} M`;
 
 async function main(): Promise<void> {
@@ -102,16 +103,17 @@ async function main(): Promise<void> {
       }),
     );
     console.log(
-      `Instructions per request (valgrind), requests ${FROM + 1}–${TO}, ${IN_FLIGHT} in flight, median of ${REPEATS} (range)\n`,
+      `Instructions per request (valgrind), requests ${FROM + 1}–${TO}, ${IN_FLIGHT} in flight, the least of ${REPEATS} runs (range)\n`,
     );
     console.log('| route | instructions / request | vs bare | the chain adds |');
     console.log('|---|---|---|---|');
-    const bare = median(perRequest[0]!);
+    const bare = Math.min(...perRequest[0]!);
     routes.forEach((route, r) => {
       const values = perRequest[r]!;
+      const least = Math.min(...values);
       console.log(
-        `| ${route.label} | ${millions(median(values))} (${millions(Math.min(...values))}–${millions(Math.max(...values))}) | ` +
-          `${(median(values) / bare).toFixed(3)}× | ${millions(median(values) - bare)} |`,
+        `| ${route.label} | ${millions(least)} (${millions(least)}–${millions(Math.max(...values))}) | ` +
+          `${(least / bare).toFixed(3)}× | ${millions(least - bare)} |`,
       );
     });
   } finally {
