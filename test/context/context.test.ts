@@ -1,17 +1,9 @@
 // The budget context without HTTP: a response that ends mid-call leaves settlement to run().
 import { BudgetContext, type CallSettings } from '../../lib/context';
 import { memoryStore } from '../../lib';
-import { featureScopeKey } from '../../lib/store/keys';
 import type { ScopeRequest } from '../../lib/store/types';
 import { lookupModel } from '../../lib/tokens/models';
-
-const scope: ScopeRequest = {
-  kind: 'feature',
-  key: featureScopeKey('chat'),
-  limit: 1000,
-  onUnavailable: 'fail-closed',
-  window: { kind: 'fixed', periodAt: () => ({ id: 'p', startMs: 0, endMs: 8.64e15 }) },
-};
+import { feature } from './scopes';
 
 function context(store = memoryStore(), calls: Partial<CallSettings> = {}) {
   const ctx = new BudgetContext({
@@ -29,7 +21,7 @@ function context(store = memoryStore(), calls: Partial<CallSettings> = {}) {
     now: Date.now,
     calls: { callTimeoutMs: 60_000, leaseMarginMs: 1000, onClientGone: 'finish', onMissingUsage: 'charge', ...calls },
   });
-  ctx.declare(scope);
+  ctx.declare(feature);
   return { ctx, store };
 }
 
@@ -38,11 +30,11 @@ test('a response that ends while the model is answering does not release what th
   let answer!: (value: { usage: { total_tokens: number } }) => void;
   const running = ctx.run(() => new Promise((resolve) => (answer = resolve)));
   await new Promise((r) => setImmediate(r));
-  expect((await store.usage(scope)).used).toBe(60);
+  expect((await store.usage(feature)).used).toBe(60);
   await ctx.end(false); // the client went away
   answer({ usage: { total_tokens: 37 } }); // the upstream billed anyway
   await running;
-  expect((await store.usage(scope)).used).toBe(37);
+  expect((await store.usage(feature)).used).toBe(37);
   expect(ctx.state).toBe('settled');
 });
 
@@ -50,7 +42,7 @@ test('a reservation nobody settles is released when the response ends', async ()
   const { ctx, store } = context();
   expect(await ctx.reserve()).toBe(50);
   await ctx.end(true);
-  expect((await store.usage(scope)).used).toBe(0);
+  expect((await store.usage(feature)).used).toBe(0);
   expect(ctx.state).toBe('released');
 });
 
@@ -65,16 +57,16 @@ test('two concurrent runs do not take two reservations', async () => {
   const first = ctx.run(async () => ({ usage: { total_tokens: 20 } }));
   await expect(ctx.run(async () => ({ usage: { total_tokens: 20 } }))).rejects.toThrow(/reserve\(\) called in state reserving/);
   await first;
-  expect((await store.usage(scope)).used).toBe(20);
+  expect((await store.usage(feature)).used).toBe(20);
 });
 
 test('a manual reserve whose response ends mid-call still records what the model billed', async () => {
   const { ctx, store } = context();
   await ctx.reserve();
   await ctx.end(false); // the client went away: the reservation is given back
-  expect((await store.usage(scope)).used).toBe(0);
+  expect((await store.usage(feature)).used).toBe(0);
   await ctx.settle({ total_tokens: 42 }); // the model billed anyway
-  expect((await store.usage(scope)).used).toBe(42);
+  expect((await store.usage(feature)).used).toBe(42);
 });
 
 test('a reservation that completes after the response ended is given back', async () => {
@@ -82,7 +74,7 @@ test('a reservation that completes after the response ended is given back', asyn
   const reserving = ctx.reserve();
   await ctx.end(false);
   await expect(reserving).rejects.toThrow(/response ended/);
-  expect((await store.usage(scope)).used).toBe(0);
+  expect((await store.usage(feature)).used).toBe(0);
 });
 
 describe('run settles what the call cost', () => {
@@ -102,7 +94,7 @@ describe('run settles what the call cost', () => {
   it.each([400, 401, 429, 500, 503])('releases a call the provider refused with status %i', async (status) => {
     const { ctx, store } = context();
     await expect(ctx.run(async () => Promise.reject(statusError(status)))).rejects.toThrow();
-    expect((await store.usage(scope)).used).toBe(0);
+    expect((await store.usage(feature)).used).toBe(0);
     expect(ctx.state).toBe('released');
   });
 
@@ -112,7 +104,7 @@ describe('run settles what the call cost', () => {
       cause: Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNREFUSED' } }),
     });
     await expect(ctx.run(async () => Promise.reject(refused))).rejects.toThrow();
-    expect((await store.usage(scope)).used).toBe(0);
+    expect((await store.usage(feature)).used).toBe(0);
   });
 
   it('releases a call that threw before returning a promise', async () => {
@@ -122,7 +114,7 @@ describe('run settles what the call cost', () => {
         throw new TypeError('bad params');
       }),
     ).rejects.toThrow('bad params');
-    expect((await store.usage(scope)).used).toBe(0);
+    expect((await store.usage(feature)).used).toBe(0);
   });
 
   it.each([
@@ -132,7 +124,7 @@ describe('run settles what the call cost', () => {
   ])('charges the whole reservation for %s after the request was sent', async (_what, error) => {
     const { ctx, store } = context();
     await expect(ctx.run(async () => Promise.reject(error))).rejects.toBe(error);
-    expect((await store.usage(scope)).used).toBe(60);
+    expect((await store.usage(feature)).used).toBe(60);
     expect(ctx.state).toBe('settled');
   });
 
@@ -150,7 +142,7 @@ describe('run settles what the call cost', () => {
     );
     await expect(call).rejects.toThrow('aborted');
     expect([aborted, ctx.stoppedBy]).toEqual([true, 'timeout']);
-    expect((await store.usage(scope)).used).toBe(60);
+    expect((await store.usage(feature)).used).toBe(60);
   });
 
   it("with onClientGone 'abort', stops the call when the response ends and charges it", async () => {
@@ -163,7 +155,7 @@ describe('run settles what the call cost', () => {
     await ctx.end(true);
     await expect(call).rejects.toThrow('aborted');
     expect(ctx.stoppedBy).toBe('client-gone');
-    expect((await store.usage(scope)).used).toBe(60);
+    expect((await store.usage(feature)).used).toBe(60);
   });
 
   const replyWithoutUsage = {
@@ -184,7 +176,7 @@ describe('run settles what the call cost', () => {
     (ctx as unknown as { warn: typeof warn }).warn = warn;
     await ctx.run(async () => replyWithoutUsage);
     // 10 counted input + the 50-token cap sent upstream.
-    expect((await store.usage(scope)).used).toBe(60);
+    expect((await store.usage(feature)).used).toBe(60);
     expect(warn).toHaveBeenCalledWith('TB_NO_USAGE', expect.stringContaining('whole reservation'));
   });
 
@@ -195,24 +187,24 @@ describe('run settles what the call cost', () => {
     (ctx as unknown as { warn: typeof warn }).warn = warn;
     await ctx.run(async () => replyWithoutUsage);
     // 10 counted input + "ok ok ok" (3) + "ok" (1) + "ok ok" (2).
-    expect((await store.usage(scope)).used).toBe(16);
+    expect((await store.usage(feature)).used).toBe(16);
     expect(warn).toHaveBeenCalledWith('TB_NO_USAGE', expect.any(String));
   });
 
   it('charges the reservation for a result that is not a chat completion and has no usage', async () => {
     const { ctx, store } = context(memoryStore(), { onMissingUsage: 'count-reply' });
     await ctx.run(async () => 'plain text');
-    expect((await store.usage(scope)).used).toBe(60);
+    expect((await store.usage(feature)).used).toBe(60);
   });
 
   it('reports the budgets after a release, not while reserved', async () => {
     const { ctx } = context();
     await expect(ctx.run(async () => Promise.reject(statusError(500)))).rejects.toThrow();
-    expect(ctx.scopeStates).toMatchObject([{ key: scope.key, used: 0, remaining: 1000 }]);
+    expect(ctx.scopeStates).toMatchObject([{ key: feature.key, used: 0, remaining: 1000 }]);
   });
 
   it("names the app's user to the provider hashed, and nobody when no user quota was declared", async () => {
-    const user: ScopeRequest = { ...scope, kind: 'user', key: 'u:{u=alice}:day' };
+    const user: ScopeRequest = { ...feature, kind: 'user', key: 'u:{u=alice}:day' };
     const { ctx } = context();
     ctx.declare(user);
     await ctx.reserve();

@@ -11,15 +11,8 @@ import type { ReserveRequest, ScopeRequest, Store, TokenWeights } from '../../li
 import { StoreUnavailableError } from '../../lib/store/unavailable';
 import { requireModel } from '../../lib/tokens/models';
 import type { ShadowEvent } from '../../lib/types';
+import { feature, window } from './scopes';
 
-const window: ScopeRequest['window'] = { kind: 'fixed', periodAt: () => ({ id: 'p', startMs: 0, endMs: 8.64e15 }) };
-const feature: ScopeRequest = {
-  kind: 'feature',
-  key: featureScopeKey('chat'),
-  limit: 1000,
-  onUnavailable: 'fail-closed',
-  window,
-};
 /** A money scope: 2 nano-USD a token. */
 const spend: ScopeRequest = {
   kind: 'spend',

@@ -2,19 +2,10 @@
 import { BudgetContext, type CallObserver, type CallSettings, type SettledCall } from '../../lib/context';
 import { memoryStore } from '../../lib';
 import { BudgetRefusal } from '../../lib/refusal';
-import { featureScopeKey } from '../../lib/store/keys';
 import type { ScopeRequest, Store } from '../../lib/store/types';
 import type { ToolDefinition } from '../../lib/messages';
 import { lookupModel } from '../../lib/tokens/models';
-
-const window: ScopeRequest['window'] = { kind: 'fixed', periodAt: () => ({ id: 'p', startMs: 0, endMs: 8.64e15 }) };
-const feature: ScopeRequest = {
-  kind: 'feature',
-  key: featureScopeKey('chat'),
-  limit: 1000,
-  onUnavailable: 'fail-closed',
-  window,
-};
+import { feature, window } from './scopes';
 
 /** A quota named `name` admitting `limit` tokens. */
 const quota = (name: string, limit: number): ScopeRequest => ({
