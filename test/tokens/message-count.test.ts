@@ -175,25 +175,24 @@ describe('remembered texts, from an empty memory (a module of its own)', () => {
       return { chat: require('../../lib/tokens/chat') as typeof Chat, encoder: o200k };
     });
 
-  it('keeps texts of 32 to 4,096 characters up to 1,048,576 characters in all, and forgets the oldest first', () => {
+  it('keeps texts of 32 to 4,096 characters in two generations of 524,288 characters, and drops the older whole', () => {
     const { chat, encoder } = loadChat();
     const count = (text: string) => chat.countChatTokens([{ role: 'user', content: text }], { model: 'gpt-4o' });
-    const shortest = textOf(32);
-    const second = textOf(32);
-    const longest = Array.from({ length: 255 }, () => textOf(4_096));
-    const last = textOf(MILLION - 64 - 255 * 4_096);
-    for (const text of [shortest, second, ...longest, last]) count(text);
-    // Exactly a million characters: all of them kept, each counted again without encoding it.
-    expect(encodedDuring(encoder, () => [shortest, second, longest[0]!, last].forEach(count))).toEqual([
-      'user',
-      'user',
-      'user',
-      'user',
-    ]);
-    // 64 characters more: the two oldest go, and no more than they.
-    count(textOf(64));
-    expect(encodedDuring(encoder, () => count(longest[0]!))).toEqual(['user']);
-    expect(encodedDuring(encoder, () => count(second))).toContain(second);
+    /** 128 texts of 4,096 characters: exactly a generation. */
+    const generation = () => Array.from({ length: MILLION / 2 / 4_096 }, () => textOf(4_096));
+    const first = generation();
+    first.forEach(count);
+    // A full generation: all of it kept, each counted again without encoding it.
+    expect(encodedDuring(encoder, () => first.forEach(count))).toEqual(first.map(() => 'user'));
+    // One text more begins a new generation; the first is the older one, still kept, and a text resent moves to the new.
+    count(textOf(32));
+    expect(encodedDuring(encoder, () => count(first[0]!))).toEqual(['user']);
+    // 127 texts fill the new generation (with first[0]); one more begins another, and the first is dropped but for first[0].
+    const second = generation().slice(1);
+    second.forEach(count);
+    count(textOf(32));
+    expect(encodedDuring(encoder, () => count(first[1]!))).toContain(first[1]);
+    expect(encodedDuring(encoder, () => [first[0]!, second[0]!].forEach(count))).toEqual(['user', 'user']);
   });
 
   it('does not remember texts shorter than 32 or longer than 4,096 characters', () => {
