@@ -1,28 +1,11 @@
 // The budget context without HTTP: a response that ends mid-call leaves settlement to run().
-import { BudgetContext, type CallSettings } from '../../lib/context';
+import type { CallSettings } from '../../lib/context';
 import { memoryStore } from '../../lib';
 import type { ScopeRequest } from '../../lib/store/types';
-import { lookupModel } from '../../lib/tokens/models';
-import { feature } from './scopes';
+import { chatContext, feature } from './scopes';
 
 function context(store = memoryStore(), calls: Partial<CallSettings> = {}) {
-  const ctx = new BudgetContext({
-    feature: 'chat',
-    model: 'gpt-4o',
-    modelInfo: lookupModel('gpt-4o')!,
-    messages: [{ role: 'user', content: 'hi' }],
-    tools: undefined,
-    inputTokens: 10,
-    maxOutput: 50,
-    degraded: undefined,
-    forwardParams: {},
-    store,
-    warn: () => {},
-    now: Date.now,
-    calls: { callTimeoutMs: 60_000, leaseMarginMs: 1000, onClientGone: 'finish', onMissingUsage: 'charge', ...calls },
-  });
-  ctx.declare(feature);
-  return { ctx, store };
+  return { ctx: chatContext({ store, calls }), store };
 }
 
 test('a response that ends while the model is answering does not release what the model then bills', async () => {

@@ -1,5 +1,5 @@
 // The budget context up to its reservation: declare, the store's answers, the observer, the downgrade and the summary written first.
-import { BudgetContext, type CallObserver, type CallSettings, type ReserveOutcome } from '../../lib/context';
+import { type CallObserver, type CallSettings, type ReserveOutcome } from '../../lib/context';
 import { memoryStore } from '../../lib';
 import type { DowngradeStep, SummarizerConfig } from '../../lib/degrade/options';
 import type { SummaryPlan } from '../../lib/degrade/summarize';
@@ -11,7 +11,7 @@ import type { ReserveRequest, ScopeRequest, Store, TokenWeights } from '../../li
 import { StoreUnavailableError } from '../../lib/store/unavailable';
 import { requireModel } from '../../lib/tokens/models';
 import type { ShadowEvent } from '../../lib/types';
-import { feature, window } from './scopes';
+import { chatContext, feature, window } from './scopes';
 
 /** A money scope: 2 nano-USD a token. */
 const spend: ScopeRequest = {
@@ -37,28 +37,9 @@ interface Setup {
 
 /** A context of feature "chat" on gpt-4o: 10 input tokens, a 50-token cap, the feature's budget of 1000 unless `scopes` says. */
 function context(setup: Setup = {}) {
-  const { store = memoryStore(), calls = {}, scopes = [feature], observer, onShadow, downgrade, summary } = setup;
+  const { store = memoryStore(), scopes = [feature], messages = [{ role: 'user', content: 'hi' }], ...init } = setup;
   const warn = jest.fn();
-  const ctx = new BudgetContext({
-    feature: 'chat',
-    model: 'gpt-4o',
-    modelInfo: requireModel('gpt-4o'),
-    messages: setup.messages ?? [{ role: 'user', content: 'hi' }],
-    tools: undefined,
-    inputTokens: 10,
-    maxOutput: 50,
-    degraded: setup.degraded,
-    forwardParams: {},
-    store,
-    warn,
-    now: Date.now,
-    calls: { callTimeoutMs: 60_000, leaseMarginMs: 1000, onClientGone: 'finish', onMissingUsage: 'charge', ...calls },
-    observer,
-    onShadow,
-    downgrade,
-    summary,
-  });
-  for (const scope of scopes) ctx.declare(scope);
+  const ctx = chatContext({ ...init, store, warn, messages }, scopes);
   return { ctx, store, warn };
 }
 

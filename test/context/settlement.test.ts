@@ -1,11 +1,10 @@
 // The budget context's settlement as the store, the observer and the app see it: each call settled once, the Responses minimum, the warnings.
-import { BudgetContext, type CallObserver, type CallSettings, type SettledCall } from '../../lib/context';
+import { type CallObserver, type CallSettings, type SettledCall } from '../../lib/context';
 import { memoryStore } from '../../lib';
 import { BudgetRefusal } from '../../lib/refusal';
 import type { ScopeRequest, Store } from '../../lib/store/types';
 import type { ToolDefinition } from '../../lib/messages';
-import { lookupModel } from '../../lib/tokens/models';
-import { feature, window } from './scopes';
+import { chatContext, feature, window } from './scopes';
 
 /** A quota named `name` admitting `limit` tokens. */
 const quota = (name: string, limit: number): ScopeRequest => ({
@@ -27,25 +26,9 @@ interface Setup {
 }
 
 /** A context of feature "chat" on gpt-4o: 10 input tokens, a 50-token cap, the feature's budget of 1000 unless `scopes` says. */
-function context({ store = memoryStore(), calls = {}, scopes = [feature], maxOutput = 50, tools, observer }: Setup = {}) {
+function context({ store = memoryStore(), scopes = [feature], maxOutput = 50, ...init }: Setup = {}) {
   const warn = jest.fn();
-  const ctx = new BudgetContext({
-    feature: 'chat',
-    model: 'gpt-4o',
-    modelInfo: lookupModel('gpt-4o')!,
-    messages: [{ role: 'user', content: 'hi' }],
-    tools,
-    inputTokens: 10,
-    maxOutput,
-    degraded: undefined,
-    forwardParams: {},
-    store,
-    warn,
-    now: Date.now,
-    calls: { callTimeoutMs: 60_000, leaseMarginMs: 1000, onClientGone: 'finish', onMissingUsage: 'charge', ...calls },
-    observer,
-  });
-  for (const scope of scopes) ctx.declare(scope);
+  const ctx = chatContext({ ...init, store, warn, maxOutput }, scopes);
   const settled: SettledCall[] = [];
   ctx.afterSettle((call) => settled.push(call));
   return { ctx, store, warn, settled };
