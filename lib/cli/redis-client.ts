@@ -104,7 +104,9 @@ export async function openRedis(
     connect = () => made.connect();
     // A connection that failed has ended already; disconnecting it again would leave ioredis's
     // disconnectTimeout (2 s) waiting for a close that has happened, and the process alive.
-    close = async () => void (made.status === 'end' || made.disconnect());
+    close = async () => {
+      if (made.status !== 'end') made.disconnect();
+    };
   }
   // The store and the flag channel listen too; an error with nobody listening would crash the CLI.
   (client as unknown as { on(event: 'error', listener: () => void): void }).on('error', () => {});
